@@ -1,0 +1,221 @@
+package policy
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestLoadExample(t *testing.T) {
+	f, err := Load("../../ecrwarden.yaml")
+	if err != nil {
+		t.Fatalf("Load(ecrwarden.yaml): %v", err)
+	}
+	if got, want := f.RepositoryNames(), []string{"mlops/retail-api", "mlops/train-model"}; !cmp.Equal(got, want) {
+		t.Errorf("repositories (-want +got):\n%s", cmp.Diff(want, got))
+	}
+	api, ok := f.Repository("mlops/retail-api")
+	if !ok {
+		t.Fatal("mlops/retail-api missing")
+	}
+	if len(api.Deploy) != 1 {
+		t.Fatalf("retail-api deploy rules = %d, want 1", len(api.Deploy))
+	}
+	d := api.Deploy[0]
+	if d.Deployment != "retail-forecast-api" || d.Container != "api" || d.Order != OrderSemver || d.Pin != PinDigest || !d.RequireCleanScan {
+		t.Errorf("deploy rule = %+v", d)
+	}
+	if api.Scan.AlertAt != SeverityHigh {
+		t.Errorf("alertAt = %q, want HIGH", api.Scan.AlertAt)
+	}
+	train, _ := f.Repository("mlops/train-model")
+	if got := train.Retention[0].MaxAge.Std(); got != 30*24*time.Hour {
+		t.Errorf("train-model exp- maxAge = %v, want 720h", got)
+	}
+	if train.Encryption != EncryptionAES256 {
+		t.Errorf("train-model encryption default = %q, want AES256", train.Encryption)
+	}
+	if f.GC.Dry() || f.GC.MaxDeletesPerRun != 100 {
+		t.Errorf("gc = %+v, want dryRun false, cap 100", f.GC)
+	}
+	for tag, want := range map[string]bool{
+		"v1.2.3": true, "v20241009-abc1234": true, "dev-0a1b2c3": true, "feature-x-0a1b2c3": true,
+		"latest": true, "0a1b2c3d": true, "Feature_X": false, "v1.2": false, "dev-xyz": false,
+	} {
+		if _, got := api.Tags.Allowed(tag); got != want {
+			t.Errorf("retail-api allows %q = %v, want %v", tag, got, want)
+		}
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	f, err := Parse("p.yaml", []byte("repositories:\n  - name: app\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Version != 1 || f.GC.Schedule != DefaultSchedule || f.GC.MaxDeletesPerRun != DefaultMaxDeletesPerRun || !f.GC.Dry() {
+		t.Errorf("defaults = %+v", f)
+	}
+	if f.Repositories[0].Scan.AlertAt != SeverityHigh {
+		t.Errorf("alertAt default = %q", f.Repositories[0].Scan.AlertAt)
+	}
+}
+
+// TestParseErrors checks that each kind of mistake is reported with its
+// line, column and field path.
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string // "line:col path: message substring"
+	}{
+		{
+			name: "unknown key",
+			yaml: "repositories:\n  - name: app\n    retension: []\n",
+			want: []string{`3:5 repositories[0].retension: unknown key "retension"`},
+		},
+		{
+			name: "wrong type",
+			yaml: "repositories:\n  - name: app\n    retention:\n      - { match: \"v*\", keepNewest: ten }\n",
+			want: []string{`4:36 repositories[0].retention[0].keepNewest: want an integer, got a string`},
+		},
+		{
+			name: "negative count",
+			yaml: "repositories:\n  - name: app\n    retention:\n      - { match: \"v*\", keepNewest: -1 }\n",
+			want: []string{`4:36 repositories[0].retention[0].keepNewest: must not be negative (got -1)`},
+		},
+		{
+			name: "duplicate repositories",
+			yaml: "repositories:\n  - name: app\n  - name: app\n",
+			want: []string{`3:11 repositories[1].name: duplicate repository "app" (also repositories[0])`},
+		},
+		{
+			name: "empty pattern",
+			yaml: "repositories:\n  - name: app\n    tags: { allow: [\"\"] }\n",
+			want: []string{`3:21 repositories[0].tags.allow[0]: empty pattern`},
+		},
+		{
+			name: "pattern that can never match",
+			yaml: "repositories:\n  - name: app\n    retention:\n      - { match: \"release/v*\", keepNewest: 3 }\n",
+			want: []string{`4:18 repositories[0].retention[0].match: pattern "release/v*" can never match`},
+		},
+		{
+			name: "unknown severity",
+			yaml: "repositories:\n  - name: app\n    scan: { alertAt: high }\n",
+			want: []string{`3:22 repositories[0].scan.alertAt: unknown severity "high" (did you mean HIGH?)`},
+		},
+		{
+			name: "unparseable duration",
+			yaml: "repositories:\n  - name: app\n    retention:\n      - { untagged: true, maxAge: 1 week }\n",
+			want: []string{`4:35 repositories[0].retention[0].maxAge: invalid duration "1 week"`},
+		},
+		{
+			name: "rule without effect",
+			yaml: "repositories:\n  - name: app\n    retention:\n      - { match: \"v*\" }\n",
+			want: []string{`4:9 repositories[0].retention[0]: has no effect`},
+		},
+		{
+			name: "rule selecting nothing",
+			yaml: "repositories:\n  - name: app\n    retention:\n      - { keepNewest: 3 }\n",
+			want: []string{`4:9 repositories[0].retention[0]: selects nothing`},
+		},
+		{
+			name: "deploy to unknown cluster",
+			yaml: "repositories:\n  - name: app\n    deploy:\n      - { cluster: prod, namespace: default, deployment: api, container: api, tags: \"v{semver}\" }\n",
+			want: []string{`4:20 repositories[0].deploy[0].cluster: unknown cluster "prod"`},
+		},
+		{
+			name: "deploy rule rejected by tag rules",
+			yaml: "clusters: [{ name: c, namespaces: [default] }]\nrepositories:\n  - name: app\n    tags: { allow: [\"dev-{sha}\"] }\n    deploy:\n      - { cluster: c, namespace: default, deployment: api, container: api, tags: \"v{semver}\" }\n",
+			want: []string{`6:82 repositories[0].deploy[0].tags: can never fire`},
+		},
+		{
+			name: "semver order without placeholder",
+			yaml: "repositories:\n  - name: app\n    retention:\n      - { match: \"v*\", keepNewest: 3, order: semver }\n",
+			want: []string{`4:46 repositories[0].retention[0].order: semver order needs a {semver} placeholder`},
+		},
+		{
+			name: "missing required key",
+			yaml: "repositories:\n  - manage: true\n",
+			want: []string{`2:5 repositories[0].name: missing required key "name"`},
+		},
+		{
+			name: "duplicate key",
+			yaml: "repositories:\n  - name: app\n    name: other\n",
+			want: []string{`3:5 repositories[0].name: duplicate key "name"`},
+		},
+		{
+			name: "unknown principal",
+			yaml: "repositories:\n  - name: app\n    manage: true\n    access: { pull: [nodes] }\n",
+			want: []string{`4:22 repositories[0].access.pull[0]: unknown principal "nodes"`},
+		},
+		{
+			name: "managed-only setting on unmanaged repository",
+			yaml: "repositories:\n  - name: app\n    encryption: KMS\n",
+			want: []string{`3:17 repositories[0].encryption: only applies to repositories the suite manages`},
+		},
+		{
+			name: "ignore without reason and with a bad date",
+			yaml: "repositories:\n  - name: app\n    scan:\n      ignore:\n        - { id: CVE-2024-1, until: 2027-02-30, reason: \"\" }\n",
+			want: []string{
+				`5:36 repositories[0].scan.ignore[0].until: invalid date "2027-02-30"`,
+				`5:56 repositories[0].scan.ignore[0].reason: must say why`,
+			},
+		},
+		{
+			name: "syntax error",
+			yaml: "repositories:\n  - name: app\n   bad: [\n",
+			want: []string{`YAML syntax`},
+		},
+		{
+			name: "empty file",
+			yaml: "",
+			want: []string{`policy is empty`},
+		},
+		{
+			name: "three separate mistakes are all reported",
+			yaml: "gc: { maxDeletesPerRun: 0 }\nrepositories:\n  - name: App\n    scan: { alertAt: SEVERE }\n    retention:\n      - { match: \"v*\", keepNewest: -3 }\n",
+			want: []string{
+				`1:25 gc.maxDeletesPerRun: must be at least 1`,
+				`3:11 repositories[0].name: "App" is not a valid ECR repository name`,
+				`4:22 repositories[0].scan.alertAt: unknown severity "SEVERE"`,
+				`6:36 repositories[0].retention[0].keepNewest: must not be negative`,
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := Parse("p.yaml", []byte(tt.yaml))
+			if err == nil {
+				t.Fatalf("Parse succeeded (%+v), want errors %q", f, tt.want)
+			}
+			if f != nil {
+				t.Errorf("Parse returned a policy alongside errors")
+			}
+			var errs Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("error %T is not policy.Errors: %v", err, err)
+			}
+			if len(errs) != len(tt.want) {
+				t.Fatalf("got %d errors, want %d:\n%v", len(errs), len(tt.want), err)
+			}
+			for i, e := range errs {
+				got := e.Error()
+				if !strings.HasPrefix(got, "p.yaml") {
+					t.Errorf("error %q does not name the file", got)
+				}
+				loc, msg, _ := strings.Cut(tt.want[i], " ")
+				if strings.Contains(loc, ":") {
+					if !strings.HasPrefix(got, "p.yaml:"+loc+": ") || !strings.Contains(got, msg) {
+						t.Errorf("error %d = %q, want location %s and %q", i, got, loc, msg)
+					}
+				} else if !strings.Contains(got, tt.want[i]) {
+					t.Errorf("error %d = %q, want it to contain %q", i, got, tt.want[i])
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,256 @@
+package policy
+
+import "time"
+
+// File is a fully validated policy file. Load and Parse return one only when
+// the whole file is valid; a broken file never half-loads.
+type File struct {
+	// Version is the schema version of the file; only 1 exists.
+	Version int `yaml:"version" doc:"Schema version of this file. Only 1 exists."`
+	// Principals names the IAM principals that repository access lists refer to.
+	Principals map[string]string `yaml:"principals" doc:"IAM principals by short name (name: role ARN). Repository access lists and the CDK app refer to these names; CDK context 'principal:<name>' overrides an ARN at synth time."`
+	// Clusters are the EKS clusters ecrwarden patches and scans for images in use.
+	Clusters []Cluster `yaml:"clusters" doc:"EKS clusters that deploy rules patch and that gc scans for images in use."`
+	// Registry holds the account-wide ECR settings the CDK app may manage.
+	Registry Registry `yaml:"registry" doc:"Account-wide ECR settings (scanning configuration, replication). The CDK app manages them only when manage is true, because they affect every repository in the account and region."`
+	// Notify configures where alerts go.
+	Notify Notify `yaml:"notify" doc:"Where alerts go besides the SNS topic the stack creates."`
+	// GC configures the scheduled garbage collector.
+	GC GC `yaml:"gc" doc:"The scheduled garbage collector."`
+	// Repositories are the ECR repositories ecrwarden guards. Events for
+	// repositories not listed here are ignored.
+	Repositories []Repository `yaml:"repositories" doc:"The ECR repositories ecrwarden guards. Events for repositories not listed are ignored." required:"true"`
+
+	name string
+}
+
+// Name reports the file name the policy was loaded from.
+func (f *File) Name() string { return f.name }
+
+// Repository returns the repository policy with the given name.
+func (f *File) Repository(name string) (*Repository, bool) {
+	for i := range f.Repositories {
+		if f.Repositories[i].Name == name {
+			return &f.Repositories[i], true
+		}
+	}
+	return nil, false
+}
+
+// Cluster returns the cluster with the given name.
+func (f *File) Cluster(name string) (*Cluster, bool) {
+	for i := range f.Clusters {
+		if f.Clusters[i].Name == name {
+			return &f.Clusters[i], true
+		}
+	}
+	return nil, false
+}
+
+// RepositoryNames lists the names of all repositories, in file order.
+func (f *File) RepositoryNames() []string {
+	names := make([]string, len(f.Repositories))
+	for i, r := range f.Repositories {
+		names[i] = r.Name
+	}
+	return names
+}
+
+// Cluster is an EKS cluster that ecrwarden talks to.
+type Cluster struct {
+	// Name is the EKS cluster name (eks:DescribeCluster).
+	Name string `yaml:"name" doc:"EKS cluster name, as eks:DescribeCluster knows it." required:"true"`
+	// Namespaces limits where ecrwarden reads workloads and discovers
+	// Deployments that opt in by annotation. Required: ecrwarden's access
+	// is namespace-scoped.
+	Namespaces []string `yaml:"namespaces" doc:"Namespaces ecrwarden may read and patch in. Access entries are scoped to them; in-use discovery and annotation opt-in look only here." required:"true"`
+}
+
+// Registry holds account-wide ECR settings.
+type Registry struct {
+	// Manage lets the CDK app own the account-wide settings below.
+	Manage bool `yaml:"manage" doc:"Let the CDK app own the registry-wide scanning and replication configuration. They affect every repository in the account and region, so the stack refuses to set them unless this is true."`
+	// Scanning is the registry scanning configuration.
+	Scanning *Scanning `yaml:"scanning" doc:"Registry scanning configuration (aws_ecr_registry_scanning_configuration in the seeds' Terraform)."`
+	// Replication lists cross-region or cross-account replication rules.
+	Replication []Replication `yaml:"replication" doc:"Replication rules (aws_ecr_replication_configuration in the seeds' Terraform)."`
+}
+
+// Scanning is the registry scanning configuration.
+type Scanning struct {
+	// Type is BASIC or ENHANCED.
+	Type ScanType `yaml:"type" doc:"BASIC (ECR's own scanner) or ENHANCED (Amazon Inspector)." required:"true"`
+	// Rules select repositories by wildcard filter and set a scan frequency.
+	Rules []ScanRule `yaml:"rules" doc:"Which repositories are scanned and how often."`
+}
+
+// ScanRule selects repositories for registry scanning.
+type ScanRule struct {
+	// Filter is an ECR wildcard repository filter, such as "mlops/*".
+	Filter string `yaml:"filter" doc:"ECR wildcard repository filter, such as mlops/*." required:"true"`
+	// Frequency is SCAN_ON_PUSH, CONTINUOUS_SCAN (enhanced only) or MANUAL.
+	Frequency ScanFrequency `yaml:"frequency" doc:"SCAN_ON_PUSH, CONTINUOUS_SCAN (ENHANCED only) or MANUAL." required:"true"`
+}
+
+// Replication is one replication rule.
+type Replication struct {
+	// Destinations are the regions and registries images are copied to.
+	Destinations []Destination `yaml:"destinations" doc:"Where images are copied." required:"true"`
+	// Prefix limits the rule to repositories whose names start with it.
+	Prefix string `yaml:"prefix" doc:"Only repositories whose names start with this prefix are replicated; empty means all."`
+}
+
+// Destination is a replication target.
+type Destination struct {
+	// Region is the AWS region to replicate to.
+	Region string `yaml:"region" doc:"AWS region, such as us-west-2." required:"true"`
+	// RegistryID is the 12-digit account id of the target registry.
+	RegistryID string `yaml:"registryId" doc:"12-digit account id of the target registry." required:"true"`
+}
+
+// Notify configures alert destinations.
+type Notify struct {
+	// SlackSecret is the name of the Secrets Manager secret holding the
+	// Slack incoming-webhook URL. Empty disables Slack.
+	SlackSecret string `yaml:"slackSecret" doc:"Name of the Secrets Manager secret whose SecretString is the Slack incoming-webhook URL. Empty: alerts go to SNS only."`
+}
+
+// GC configures the scheduled garbage collector.
+type GC struct {
+	// Schedule is an EventBridge Scheduler expression.
+	Schedule string `yaml:"schedule" doc:"EventBridge Scheduler expression: rate(...) or cron(...). Default rate(1 day)."`
+	// DryRun plans and reports without deleting. Defaults to true.
+	DryRun *bool `yaml:"dryRun" doc:"Plan and report without deleting. Default true: set false deliberately."`
+	// MaxDeletesPerRun caps how many images one run may delete; a plan
+	// over the cap deletes nothing and alerts.
+	MaxDeletesPerRun int `yaml:"maxDeletesPerRun" doc:"A plan that would delete more images than this in one run deletes nothing and alerts instead. Default 100." minimum:"1"`
+}
+
+// Dry reports whether gc runs in dry-run mode (the default).
+func (g GC) Dry() bool { return g.DryRun == nil || *g.DryRun }
+
+// Repository is the policy of one ECR repository.
+type Repository struct {
+	// Name is the repository name, slashes included.
+	Name string `yaml:"name" doc:"ECR repository name, such as mlops/retail-api." required:"true"`
+	// Manage makes the CDK app create and configure the repository.
+	Manage bool `yaml:"manage" doc:"Create and configure the repository in the CDK app: scan on push, immutable tags (except mutableTags), encryption, access policy, and a native lifecycle backstop for untagged images."`
+	// Encryption is AES256 (default) or KMS; managed repositories only.
+	Encryption Encryption `yaml:"encryption" doc:"AES256 (default) or KMS. Managed repositories only."`
+	// MutableTags are tag filters excluded from tag immutability; managed
+	// repositories only.
+	MutableTags []string `yaml:"mutableTags" doc:"Tags that may move (such as latest, dev-latest): excluded from tag immutability. Managed repositories only; ECR wildcard filters."`
+	// Access grants pull and push to named principals; managed repositories only.
+	Access Access `yaml:"access" doc:"Repository policy: principals (by name from principals) allowed to pull or push. Managed repositories only."`
+	// Tags are the tag rules checked on every push.
+	Tags *TagRules `yaml:"tags" doc:"Tag rules checked on every push. Absent: every tag is accepted."`
+	// Scan is the vulnerability alerting policy.
+	Scan ScanPolicy `yaml:"scan" doc:"Vulnerability alerting: threshold and ignore list."`
+	// Retention are the gc rules.
+	Retention []RetentionRule `yaml:"retention" doc:"gc retention rules. Every rule that selects an image applies; the image is deleted when any of them expires it and nothing protects it."`
+	// Protect lists what gc never deletes.
+	Protect Protect `yaml:"protect" doc:"What gc never deletes, whatever the rules say. Images in use in the configured clusters are always protected."`
+	// Deploy are the rollout rules triggered by pushes of this repository.
+	Deploy []DeployRule `yaml:"deploy" doc:"Deployments to roll forward when a matching tag is pushed."`
+}
+
+// Access lists the principals allowed to use a managed repository.
+type Access struct {
+	// Pull names principals allowed to pull.
+	Pull []string `yaml:"pull" doc:"Principal names allowed to pull (BatchGetImage, GetDownloadUrlForLayer, BatchCheckLayerAvailability)."`
+	// Push names principals allowed to push (and pull).
+	Push []string `yaml:"push" doc:"Principal names allowed to push and pull."`
+}
+
+// TagRules decide which tags a push may carry.
+type TagRules struct {
+	// Allow lists the accepted tag patterns; a tag is valid when any matches.
+	Allow []Pattern `yaml:"allow" doc:"Accepted tag patterns; a tag is valid when any matches. Placeholders: {semver}, {sha} (7-40 lowercase hex), {date} (YYYYMMDD); * matches any run of tag characters." required:"true"`
+	// OnViolation is what happens to a pushed tag no pattern accepts.
+	OnViolation Action `yaml:"onViolation" doc:"alert (default): SNS + Slack; delete: remove the offending tag (the image stays if other tags reference it) and alert."`
+}
+
+// Allowed reports whether tag is accepted and, if so, the first pattern
+// that accepts it.
+func (t *TagRules) Allowed(tag string) (Match, bool) {
+	for _, p := range t.Allow {
+		if m, ok := p.Match(tag); ok {
+			return m, true
+		}
+	}
+	return Match{}, false
+}
+
+// ScanPolicy is the vulnerability alerting policy of a repository.
+type ScanPolicy struct {
+	// AlertAt is the lowest severity that alerts. Defaults to HIGH.
+	AlertAt Severity `yaml:"alertAt" doc:"Lowest severity that alerts: INFORMATIONAL, LOW, MEDIUM, HIGH (default) or CRITICAL."`
+	// Ignore lists accepted findings, each with a reason and an expiry.
+	Ignore []Ignore `yaml:"ignore" doc:"Findings accepted for a while. An expired entry alerts again, and the alert says it expired."`
+}
+
+// Ignore is one accepted finding.
+type Ignore struct {
+	// ID is the vulnerability id, such as CVE-2024-0001 or GHSA-xxxx-xxxx-xxxx.
+	ID string `yaml:"id" doc:"Vulnerability id: CVE-..., GHSA-..., ALAS-..." required:"true"`
+	// Until is the last day (UTC) the entry applies.
+	Until Date `yaml:"until" doc:"Last day (UTC, YYYY-MM-DD) the entry applies." required:"true"`
+	// Reason says why the finding is accepted.
+	Reason string `yaml:"reason" doc:"Why the finding is accepted; shown in alerts." required:"true"`
+}
+
+// Active reports whether the entry still applies at now.
+func (i Ignore) Active(now time.Time) bool {
+	return now.Before(i.Until.Time.AddDate(0, 0, 1))
+}
+
+// RetentionRule selects images and says how many or how old may stay.
+type RetentionRule struct {
+	// Match selects tagged images with any tag matching any pattern.
+	Match []Pattern `yaml:"match" doc:"Select tagged images that have at least one tag matching one of these patterns (a pattern or a list)."`
+	// Untagged selects images without tags (never the children of a kept index).
+	Untagged bool `yaml:"untagged" doc:"Select images without tags. Children of a multi-arch index are never selected by this: they live and die with their index."`
+	// KeepNewest keeps the N newest selected images (by Order).
+	KeepNewest *int `yaml:"keepNewest" doc:"Keep the N newest selected images (by order); the rest are expired by this rule unless maxAge keeps them." minimum:"0"`
+	// MaxAge expires selected images pushed longer ago than this.
+	MaxAge Duration `yaml:"maxAge" doc:"Expire selected images pushed longer ago than this (24h, 30d, 1d12h). With keepNewest, an image is expired only when it is both outside the N newest and older than maxAge."`
+	// Order ranks images for KeepNewest. Defaults to pushed.
+	Order Order `yaml:"order" doc:"How keepNewest ranks images: pushed (push time, default), semver or date (from the pattern's placeholder; images whose tags carry none rank oldest)."`
+}
+
+// Protect lists what gc never deletes.
+type Protect struct {
+	// Tags are patterns of tags that are never deleted.
+	Tags []Pattern `yaml:"tags" doc:"Images carrying a tag that matches one of these patterns are never deleted."`
+	// NewerThan protects every image younger than this.
+	NewerThan Duration `yaml:"newerThan" doc:"Images pushed more recently than this are never deleted (a grace period for images still being rolled out). Default 0."`
+}
+
+// DeployRule rolls a Deployment container forward when a matching tag is pushed.
+type DeployRule struct {
+	// Cluster names a cluster from the clusters list.
+	Cluster string `yaml:"cluster" doc:"Cluster name from clusters." required:"true"`
+	// Namespace of the Deployment; one of the cluster's namespaces.
+	Namespace string `yaml:"namespace" doc:"Namespace of the Deployment; must be one of the cluster's namespaces." required:"true"`
+	// Deployment is the Deployment name.
+	Deployment string `yaml:"deployment" doc:"Deployment name." required:"true"`
+	// Container is the container to patch.
+	Container string `yaml:"container" doc:"Container to patch; other containers are never touched." required:"true"`
+	// Tags selects which pushed tags roll out.
+	Tags Pattern `yaml:"tags" doc:"Pushed tags that roll out, such as v{semver}." required:"true"`
+	// Order decides what "newer" means; rollouts only go forward.
+	Order Order `yaml:"order" doc:"What newer means; a rollout only moves forward. semver (default when tags has {semver}), date (default with {date}), or pushed."`
+	// Pin is digest (default) or tag.
+	Pin Pin `yaml:"pin" doc:"digest (default): image set to repo@sha256:...; tag: repo:tag."`
+	// RequireCleanScan waits for a scan with nothing at or above the
+	// repository's alert threshold before rolling out.
+	RequireCleanScan bool `yaml:"requireCleanScan" doc:"Roll out only after a completed scan shows nothing at or above scan.alertAt (after ignores); onscan releases the rollout."`
+	// Prerelease allows semver pre-releases (v1.2.0-rc.1) to roll out.
+	Prerelease bool `yaml:"prerelease" doc:"Allow semver pre-releases such as v1.2.0-rc.1 to roll out. Default false."`
+}
+
+// EffectiveOrder resolves the rule's order: explicit, else semver when the
+// tag pattern has {semver}, date when it has {date}, else pushed.
+func (d DeployRule) EffectiveOrder() Order {
+	return d.Tags.defaultOrder(d.Order)
+}
