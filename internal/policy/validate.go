@@ -316,7 +316,6 @@ func (v *validator) deploy(path string, r *Repository, d *DeployRule, targets ma
 	}
 }
 
-
 // related reports whether one path is the other or one of its ancestors.
 func related(a, b string) bool {
 	if len(a) > len(b) {
