@@ -167,9 +167,10 @@ func (p Pattern) HasSemver() bool { return p.semver != 0 }
 // HasDate reports whether the pattern contains {date}.
 func (p Pattern) HasDate() bool { return p.date != 0 }
 
-// Match matches a whole tag against the pattern.
+// Match matches a whole tag against the pattern. Strings that are not
+// valid tags never match.
 func (p Pattern) Match(tag string) (Match, bool) {
-	if p.re == nil || len(tag) > maxTagLength {
+	if p.re == nil || !ValidTag(tag) {
 		return Match{}, false
 	}
 	sub := p.re.FindStringSubmatch(tag)
