@@ -119,4 +119,3 @@ func plural(n int, one, many string) string {
 	}
 	return many
 }
-
