@@ -50,4 +50,7 @@ require (
 	golang.org/x/tools v0.52.0 // indirect
 	golang.org/x/tools/cmd/godoc v0.1.0-deprecated // indirect
 	golang.org/x/tools/godoc v0.1.0-deprecated // indirect
+	pgregory.net/rapid v1.3.0 // indirect
 )
+
+ignore ./node_modules

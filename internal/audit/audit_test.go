@@ -106,7 +106,9 @@ func TestPublishReportsPersistentFailure(t *testing.T) {
 
 func TestPublishCallError(t *testing.T) {
 	boom := errors.New("connection reset")
-	f := &fakeBus{putEvents: func(context.Context, *eventbridge.PutEventsInput) (*eventbridge.PutEventsOutput, error) { return nil, boom }}
+	f := &fakeBus{putEvents: func(context.Context, *eventbridge.PutEventsInput) (*eventbridge.PutEventsOutput, error) {
+		return nil, boom
+	}}
 	if err := newTestPublisher(f).Publish(context.Background(), Event{DetailType: FindingsAlerted, Detail: struct{}{}}); !errors.Is(err, boom) {
 		t.Errorf("error = %v, want it to wrap %v", err, boom)
 	}
