@@ -1,0 +1,241 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
+)
+
+// API limits, from the ECR API reference: DescribeImages returns at most
+// 1,000 images a page; BatchGetImage and BatchDeleteImage take at most 100
+// image ids a call.
+const (
+	PageSize      = 1000
+	MaxBatchIDs   = 100
+	mediaOCIIndex = "application/vnd.oci.image.index.v1+json"
+	mediaDockerML = "application/vnd.docker.distribution.manifest.list.v2+json"
+)
+
+// BatchGetImageAPI is the subset of the ECR client IndexChildren uses.
+type BatchGetImageAPI interface {
+	BatchGetImage(ctx context.Context, params *ecr.BatchGetImageInput, optFns ...func(*ecr.Options)) (*ecr.BatchGetImageOutput, error)
+}
+
+// BatchDeleteImageAPI is the subset of the ECR client Delete uses.
+type BatchDeleteImageAPI interface {
+	BatchDeleteImage(ctx context.Context, params *ecr.BatchDeleteImageInput, optFns ...func(*ecr.Options)) (*ecr.BatchDeleteImageOutput, error)
+}
+
+// IsIndex reports whether a manifest media type is a multi-arch index.
+func IsIndex(mediaType string) bool {
+	return mediaType == mediaOCIIndex || mediaType == mediaDockerML
+}
+
+// List returns every image of the repository, paging DescribeImages at
+// 1,000 images a page. It fails as a whole when any page fails: callers
+// that delete must never act on a partial listing. progress, if not nil,
+// is called after each page with the running total.
+func List(ctx context.Context, client ecr.DescribeImagesAPIClient, registryID, repository string, progress func(images int)) ([]types.ImageDetail, error) {
+	in := &ecr.DescribeImagesInput{
+		RepositoryName: aws.String(repository),
+		MaxResults:     aws.Int32(PageSize),
+		Filter:         &types.DescribeImagesFilter{TagStatus: types.TagStatusAny},
+	}
+	if registryID != "" {
+		in.RegistryId = aws.String(registryID)
+	}
+	var all []types.ImageDetail
+	pages := ecr.NewDescribeImagesPaginator(client, in)
+	for pages.HasMorePages() {
+		out, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("describe images in %s (after %d images): %w", repository, len(all), err)
+		}
+		all = append(all, out.ImageDetails...)
+		if progress != nil {
+			progress(len(all))
+		}
+	}
+	return all, nil
+}
+
+// IndexChildren fetches the manifests of the given index digests and
+// returns the child digests each lists. It fails as a whole when any call
+// fails or any manifest cannot be read.
+func IndexChildren(ctx context.Context, client BatchGetImageAPI, registryID, repository string, indexes []string) (map[string][]string, error) {
+	children := make(map[string][]string, len(indexes))
+	for start := 0; start < len(indexes); start += MaxBatchIDs {
+		batch := indexes[start:min(start+MaxBatchIDs, len(indexes))]
+		in := &ecr.BatchGetImageInput{
+			RepositoryName:     aws.String(repository),
+			ImageIds:           digestIDs(batch),
+			AcceptedMediaTypes: []string{mediaOCIIndex, mediaDockerML},
+		}
+		if registryID != "" {
+			in.RegistryId = aws.String(registryID)
+		}
+		out, err := client.BatchGetImage(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("get %d index manifests in %s: %w", len(batch), repository, err)
+		}
+		if len(out.Failures) > 0 {
+			f := out.Failures[0]
+			return nil, fmt.Errorf("get index manifests in %s: %d failed, first %s: %s: %s",
+				repository, len(out.Failures), describeID(f.ImageId), f.FailureCode, aws.ToString(f.FailureReason))
+		}
+		for _, img := range out.Images {
+			digest := aws.ToString(img.ImageId.ImageDigest)
+			var m struct {
+				Manifests []struct {
+					Digest string `json:"digest"`
+				} `json:"manifests"`
+			}
+			if err := json.Unmarshal([]byte(aws.ToString(img.ImageManifest)), &m); err != nil {
+				return nil, fmt.Errorf("index %s in %s: decode manifest: %w", digest, repository, err)
+			}
+			for _, c := range m.Manifests {
+				children[digest] = append(children[digest], c.Digest)
+			}
+		}
+	}
+	for _, d := range indexes {
+		if _, ok := children[d]; !ok {
+			return nil, fmt.Errorf("index %s in %s: manifest not returned", d, repository)
+		}
+	}
+	return children, nil
+}
+
+// Failure is an image ECR refused to delete.
+type Failure struct {
+	Digest string
+	Code   types.ImageFailureCode
+	Reason string
+}
+
+// Report is the outcome of Delete.
+type Report struct {
+	// Deleted are the digests ECR deleted.
+	Deleted []string
+	// Gone are digests that no longer existed (deleted by someone else).
+	Gone []string
+	// Failed are digests ECR refused, with its reason.
+	Failed []Failure
+	// Calls counts BatchDeleteImage calls.
+	Calls int
+
+	seen map[string]bool
+}
+
+// Delete deletes images by digest (with all their tags) in batches of 100,
+// in the order given: put indexes before their children. A child refused
+// because an index still referenced it is retried once after all batches.
+// On a failed call Delete stops and returns what it did so far with the
+// error; refused images are reported in Failed, not as an error.
+func Delete(ctx context.Context, client BatchDeleteImageAPI, registryID, repository string, digests []string) (Report, error) {
+	var r Report
+	var referenced []string
+	for start := 0; start < len(digests); start += MaxBatchIDs {
+		batch := digests[start:min(start+MaxBatchIDs, len(digests))]
+		refused, err := deleteBatch(ctx, client, registryID, repository, batch, &r)
+		if err != nil {
+			return r, err
+		}
+		referenced = append(referenced, refused...)
+	}
+	for start := 0; start < len(referenced); start += MaxBatchIDs {
+		batch := referenced[start:min(start+MaxBatchIDs, len(referenced))]
+		refused, err := deleteBatch(ctx, client, registryID, repository, batch, &r)
+		if err != nil {
+			return r, err
+		}
+		for _, d := range refused {
+			r.Failed = append(r.Failed, Failure{Digest: d, Code: types.ImageFailureCodeImageReferencedByManifestList,
+				Reason: "still referenced by an image index that is kept or was not deleted"})
+		}
+	}
+	return r, nil
+}
+
+func deleteBatch(ctx context.Context, client BatchDeleteImageAPI, registryID, repository string, batch []string, r *Report) (referenced []string, err error) {
+	in := &ecr.BatchDeleteImageInput{RepositoryName: aws.String(repository), ImageIds: digestIDs(batch)}
+	if registryID != "" {
+		in.RegistryId = aws.String(registryID)
+	}
+	r.Calls++
+	out, err := client.BatchDeleteImage(ctx, in)
+	if err != nil {
+		return nil, fmt.Errorf("delete %d images in %s (%d deleted before): %w", len(batch), repository, len(r.Deleted), err)
+	}
+	if r.seen == nil {
+		r.seen = map[string]bool{}
+	}
+	// ECR lists a deleted image once per tag it had.
+	for _, id := range out.ImageIds {
+		if d := aws.ToString(id.ImageDigest); !r.seen[d] {
+			r.seen[d] = true
+			r.Deleted = append(r.Deleted, d)
+		}
+	}
+	for _, f := range out.Failures {
+		d := ""
+		if f.ImageId != nil {
+			d = aws.ToString(f.ImageId.ImageDigest)
+		}
+		switch f.FailureCode {
+		case types.ImageFailureCodeImageNotFound:
+			r.Gone = append(r.Gone, d)
+		case types.ImageFailureCodeImageReferencedByManifestList:
+			referenced = append(referenced, d)
+		default:
+			r.Failed = append(r.Failed, Failure{Digest: d, Code: f.FailureCode, Reason: aws.ToString(f.FailureReason)})
+		}
+	}
+	return referenced, nil
+}
+
+// DeleteTag removes one tag. ECR deletes the image itself only when this
+// was its last tag; an image other tags still reference stays.
+func DeleteTag(ctx context.Context, client BatchDeleteImageAPI, registryID, repository, tag string) error {
+	in := &ecr.BatchDeleteImageInput{
+		RepositoryName: aws.String(repository),
+		ImageIds:       []types.ImageIdentifier{{ImageTag: aws.String(tag)}},
+	}
+	if registryID != "" {
+		in.RegistryId = aws.String(registryID)
+	}
+	out, err := client.BatchDeleteImage(ctx, in)
+	if err != nil {
+		return fmt.Errorf("delete tag %s:%s: %w", repository, tag, err)
+	}
+	if len(out.Failures) > 0 {
+		f := out.Failures[0]
+		if f.FailureCode == types.ImageFailureCodeImageNotFound {
+			return nil // already gone: the outcome we wanted
+		}
+		return fmt.Errorf("delete tag %s:%s: %s: %s", repository, tag, f.FailureCode, aws.ToString(f.FailureReason))
+	}
+	return nil
+}
+
+func digestIDs(digests []string) []types.ImageIdentifier {
+	ids := make([]types.ImageIdentifier, len(digests))
+	for i, d := range digests {
+		ids[i] = types.ImageIdentifier{ImageDigest: aws.String(d)}
+	}
+	return ids
+}
+
+func describeID(id *types.ImageIdentifier) string {
+	if id == nil {
+		return "?"
+	}
+	if id.ImageDigest != nil {
+		return aws.ToString(id.ImageDigest)
+	}
+	return aws.ToString(id.ImageTag)
+}
