@@ -1,0 +1,243 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ecrwarden/ecrwarden/internal/audit"
+	"github.com/ecrwarden/ecrwarden/internal/kube"
+	"github.com/ecrwarden/ecrwarden/internal/policy"
+)
+
+// Image is a pushed image that may roll out.
+type Image struct {
+	// Registry is the registry host, such as 123456789012.dkr.ecr.ap-southeast-1.amazonaws.com.
+	Registry   string
+	Repository string
+	Tag        string
+	Digest     string
+	PushedAt   time.Time
+	// EventID identifies the event that announced the image.
+	EventID string
+}
+
+// Reference returns the image reference a container is set to.
+func (i Image) Reference(pin policy.Pin) string {
+	if pin == policy.PinTag {
+		return i.Registry + "/" + i.Repository + ":" + i.Tag
+	}
+	return i.Registry + "/" + i.Repository + "@" + i.Digest
+}
+
+// ImageInfo describes an image already in the registry.
+type ImageInfo struct {
+	Found    bool
+	Tags     []string
+	PushedAt time.Time
+}
+
+// Lookup finds the image a reference (by tag or by digest) names in a repository.
+type Lookup interface {
+	Image(ctx context.Context, repository string, ref kube.Ref) (ImageInfo, error)
+}
+
+// Clients returns the Kubernetes client of a cluster (kube.ClusterResolver).
+type Clients interface {
+	Client(ctx context.Context, cluster string) (*kube.Client, error)
+}
+
+// Auditor publishes audit events (audit.Publisher).
+type Auditor interface {
+	Publish(ctx context.Context, events ...audit.Event) error
+}
+
+// Outcome is what happened to one target.
+type Outcome struct {
+	Target   Target
+	Patched  bool
+	Previous string
+	Image    string
+	// Reason says why nothing was patched, or what was.
+	Reason string
+	Err    error
+}
+
+// Engine rolls targets forward.
+type Engine struct {
+	clients Clients
+	lookup  Lookup
+	auditor Auditor
+	log     *slog.Logger
+}
+
+// NewEngine returns an engine. auditor may be nil to publish nothing.
+func NewEngine(clients Clients, lookup Lookup, auditor Auditor, log *slog.Logger) *Engine {
+	return &Engine{clients: clients, lookup: lookup, auditor: auditor, log: log}
+}
+
+// Roll moves every target that selects img's tag forward to img. It
+// returns one outcome per target and an error joining the failures; a
+// failing target does not stop the others.
+func (e *Engine) Roll(ctx context.Context, img Image, targets []Target) ([]Outcome, error) {
+	var outcomes []Outcome
+	var errs []error
+	for _, t := range targets {
+		o := e.roll(ctx, img, t)
+		log := e.log.With("target", t.String(), "source", t.Source, "repository", img.Repository, "tag", img.Tag, "digest", img.Digest)
+		switch {
+		case o.Err != nil:
+			log.Error("rollout failed", "error", o.Err)
+			errs = append(errs, fmt.Errorf("roll %s to %s:%s: %w", t, img.Repository, img.Tag, o.Err))
+		case o.Patched:
+			log.Info("rolled out", "previous", o.Previous, "image", o.Image)
+		default:
+			log.Info("no rollout", "reason", o.Reason)
+		}
+		outcomes = append(outcomes, o)
+	}
+	var events []audit.Event
+	for _, o := range outcomes {
+		if o.Patched {
+			events = append(events, patchedEvent(img, o))
+		}
+	}
+	if len(events) > 0 && e.auditor != nil {
+		if err := e.auditor.Publish(ctx, events...); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return outcomes, errors.Join(errs...)
+}
+
+func (e *Engine) roll(ctx context.Context, img Image, t Target) Outcome {
+	o := Outcome{Target: t}
+	cand, ok := t.Selects(img.Tag)
+	if !ok {
+		o.Reason = fmt.Sprintf("tag %s does not match %s", img.Tag, t.Tags)
+		if m, matched := t.Tags.Match(img.Tag); matched && m.Prerelease() {
+			o.Reason = fmt.Sprintf("tag %s is a pre-release and the target does not allow them", img.Tag)
+		}
+		return o
+	}
+	client, err := e.clients.Client(ctx, t.Cluster)
+	if err != nil {
+		o.Err = err
+		return o
+	}
+	var reason string
+	res, err := client.UpdateImage(ctx, t.Namespace, t.Deployment, t.Container,
+		func(cur *kube.Deployment) (string, map[string]string, bool, error) {
+			var skip bool
+			var err error
+			skip, reason, err = e.decide(ctx, img, cand, t, cur)
+			if err != nil || skip {
+				return "", nil, skip, err
+			}
+			return img.Reference(t.Pin), annotations(img), false, nil
+		})
+	if err != nil {
+		o.Err = err
+		return o
+	}
+	o.Patched, o.Previous, o.Image = res.Patched, res.PreviousImage, res.Image
+	switch {
+	case res.Patched:
+		o.Reason = fmt.Sprintf("%s → %s", res.PreviousImage, res.Image)
+	case reason != "":
+		o.Reason = reason
+	default:
+		o.Reason = "already at " + res.Image
+	}
+	return o
+}
+
+// decide says whether the container of cur should move to img.
+func (e *Engine) decide(ctx context.Context, img Image, cand policy.Match, t Target, cur *kube.Deployment) (skip bool, reason string, err error) {
+	image, _, ok := cur.ContainerImage(t.Container)
+	if !ok {
+		return false, "", fmt.Errorf("deployment %s/%s: container %q: %w", t.Namespace, t.Deployment, t.Container, kube.ErrContainerNotFound)
+	}
+	ref, err := kube.ParseImageRef(image)
+	if err != nil {
+		return false, "", fmt.Errorf("deployment %s/%s container %s runs %q: %w", t.Namespace, t.Deployment, t.Container, image, err)
+	}
+	same := ref.Registry == img.Registry && ref.Repository == img.Repository
+	if same && ref.Digest == img.Digest {
+		return true, "already at " + img.Digest, nil
+	}
+	if same && t.Pin == policy.PinTag && ref.Digest == "" && ref.Tag == img.Tag {
+		return true, "already at tag " + img.Tag, nil
+	}
+	if !same {
+		return false, "", nil // another repository: no version to compare with
+	}
+	curMatch, curPushed, curDesc, err := e.currentVersion(ctx, t, cur, ref)
+	if err != nil {
+		return false, "", err
+	}
+	if t.Order.Compare(cand, img.PushedAt, curMatch, curPushed) <= 0 {
+		return true, fmt.Sprintf("%s is not newer than the running %s (order %s)", img.Tag, curDesc, t.Order), nil
+	}
+	return false, "", nil
+}
+
+// currentVersion finds the best version, in the target's order, of the
+// image the container runs.
+func (e *Engine) currentVersion(ctx context.Context, t Target, cur *kube.Deployment, ref kube.Ref) (policy.Match, time.Time, string, error) {
+	ann := cur.Metadata.Annotations
+	if t.Order != policy.OrderPushed && ref.Digest != "" && ann[kube.AnnotationDigest] == ref.Digest {
+		if m, ok := t.Tags.Match(ann[kube.AnnotationTag]); ok {
+			return m, time.Time{}, m.Tag, nil
+		}
+	}
+	info, err := e.lookup.Image(ctx, t.Repository, ref)
+	if err != nil {
+		return policy.Match{}, time.Time{}, "", fmt.Errorf("look up the running image %s: %w", ref, err)
+	}
+	if !info.Found {
+		return policy.Match{}, time.Time{}, ref.String() + " (no longer in the registry)", nil
+	}
+	var best policy.Match
+	found := false
+	for _, tag := range info.Tags {
+		m, ok := t.Tags.Match(tag)
+		if !ok {
+			continue
+		}
+		if !found || t.Order.Compare(m, info.PushedAt, best, info.PushedAt) > 0 {
+			best, found = m, true
+		}
+	}
+	desc := ref.String()
+	if found {
+		desc = best.Tag
+	}
+	return best, info.PushedAt, desc, nil
+}
+
+func annotations(img Image) map[string]string {
+	short := img.Digest
+	if len(short) > 19 {
+		short = short[:19]
+	}
+	return map[string]string{
+		kube.AnnotationChangeCause: fmt.Sprintf("ecrwarden: %s:%s (%s)", img.Repository, img.Tag, short),
+		kube.AnnotationTag:         img.Tag,
+		kube.AnnotationDigest:      img.Digest,
+		kube.AnnotationEventID:     img.EventID,
+	}
+}
+
+func patchedEvent(img Image, o Outcome) audit.Event {
+	return audit.Event{
+		DetailType: audit.DeploymentPatched,
+		Detail: map[string]string{
+			"cluster": o.Target.Cluster, "namespace": o.Target.Namespace, "deployment": o.Target.Deployment,
+			"container": o.Target.Container, "repository": img.Repository, "tag": img.Tag, "digest": img.Digest,
+			"image": o.Image, "previousImage": o.Previous, "eventId": img.EventID, "source": o.Target.Source,
+		},
+	}
+}

@@ -1,0 +1,416 @@
+package rollout
+
+import (
+	"context"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ecrwarden/ecrwarden/internal/audit"
+	"github.com/ecrwarden/ecrwarden/internal/kube"
+	"github.com/ecrwarden/ecrwarden/internal/policy"
+)
+
+const registry = "123456789012.dkr.ecr.ap-southeast-1.amazonaws.com"
+
+// fakeAPIServer stores Deployments as JSON and applies strategic merge
+// patches of containers by name, checking resourceVersion like the real
+// server (409 on a stale one).
+type fakeAPIServer struct {
+	mu      sync.Mutex
+	deps    map[string]*kube.Deployment // ns/name
+	rv      int
+	patches int
+	// beforePatch runs before a PATCH is applied, to simulate a concurrent writer.
+	beforePatch func(d *kube.Deployment)
+}
+
+func (f *fakeAPIServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/") // apis apps v1 namespaces NS deployments NAME
+	if len(parts) != 7 {
+		http.Error(w, "not found", http.StatusNotFound)
+		return
+	}
+	d, ok := f.deps[parts[4]+"/"+parts[6]]
+	if !ok {
+		w.WriteHeader(http.StatusNotFound)
+		json.NewEncoder(w).Encode(map[string]any{"kind": "Status", "code": 404, "reason": "NotFound", "message": "deployments not found"})
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+		json.NewEncoder(w).Encode(d)
+	case http.MethodPatch:
+		if f.beforePatch != nil {
+			f.beforePatch(d)
+			f.beforePatch = nil
+		}
+		body, _ := io.ReadAll(r.Body)
+		var p struct {
+			Metadata kube.ObjectMeta `json:"metadata"`
+			Spec     struct {
+				Template struct {
+					Spec struct {
+						Containers []kube.Container `json:"containers"`
+					} `json:"spec"`
+				} `json:"template"`
+			} `json:"spec"`
+		}
+		if err := json.Unmarshal(body, &p); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if p.Metadata.ResourceVersion != d.Metadata.ResourceVersion {
+			w.WriteHeader(http.StatusConflict)
+			json.NewEncoder(w).Encode(map[string]any{"kind": "Status", "code": 409, "reason": "Conflict", "message": "the object has been modified"})
+			return
+		}
+		for _, pc := range p.Spec.Template.Spec.Containers {
+			for i := range d.Spec.Template.Spec.Containers {
+				if d.Spec.Template.Spec.Containers[i].Name == pc.Name {
+					d.Spec.Template.Spec.Containers[i].Image = pc.Image
+				}
+			}
+		}
+		if d.Metadata.Annotations == nil {
+			d.Metadata.Annotations = map[string]string{}
+		}
+		for k, v := range p.Metadata.Annotations {
+			d.Metadata.Annotations[k] = v
+		}
+		f.bump(d)
+		f.patches++
+		json.NewEncoder(w).Encode(d)
+	}
+}
+
+func (f *fakeAPIServer) bump(d *kube.Deployment) {
+	f.rv++
+	d.Metadata.ResourceVersion = strconv.Itoa(f.rv)
+}
+
+func (f *fakeAPIServer) image(ns, name, container string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	img, _, _ := f.deps[ns+"/"+name].ContainerImage(container)
+	return img
+}
+
+type staticClients struct{ c *kube.Client }
+
+func (s staticClients) Client(context.Context, string) (*kube.Client, error) { return s.c, nil }
+
+type fakeLookup struct {
+	images map[string]ImageInfo // tag or digest → info
+	err    error
+	calls  int
+}
+
+func (f *fakeLookup) Image(_ context.Context, _ string, ref kube.Ref) (ImageInfo, error) {
+	f.calls++
+	if f.err != nil {
+		return ImageInfo{}, f.err
+	}
+	key := ref.Digest
+	if key == "" {
+		key = ref.Tag
+	}
+	return f.images[key], nil
+}
+
+type recordingAuditor struct{ events []audit.Event }
+
+func (r *recordingAuditor) Publish(_ context.Context, events ...audit.Event) error {
+	r.events = append(r.events, events...)
+	return nil
+}
+
+func digest(c byte) string { return "sha256:" + strings.Repeat(string(c), 64) }
+
+func setup(t *testing.T, image string, ann map[string]string) (*fakeAPIServer, *kube.Client) {
+	t.Helper()
+	f := &fakeAPIServer{deps: map[string]*kube.Deployment{}}
+	d := &kube.Deployment{}
+	d.Metadata.Name, d.Metadata.Namespace, d.Metadata.Annotations = "retail-forecast-api", "default", ann
+	d.Spec.Template.Spec.Containers = []kube.Container{{Name: "api", Image: image}, {Name: "proxy", Image: "envoyproxy/envoy:v1.31.0"}}
+	f.bump(d)
+	f.deps["default/retail-forecast-api"] = d
+	srv := httptest.NewTLSServer(f)
+	t.Cleanup(srv.Close)
+	c, err := kube.New(kube.Config{Host: srv.URL, CAData: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), Token: kube.StaticToken("t")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, c
+}
+
+func semverTarget() Target {
+	return Target{Cluster: "retail-forecast", Namespace: "default", Deployment: "retail-forecast-api", Container: "api",
+		Repository: "mlops/retail-api", Tags: policy.MustCompilePattern("v{semver}"), Order: policy.OrderSemver, Pin: policy.PinDigest, Source: "test"}
+}
+
+var t0 = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+
+func TestRoll(t *testing.T) {
+	withTag := func(tgt Target, f func(*Target)) Target { f(&tgt); return tgt }
+	tests := []struct {
+		name      string
+		running   string
+		ann       map[string]string
+		lookup    map[string]ImageInfo
+		target    Target
+		push      Image
+		wantPatch bool
+		wantImage string
+		reason    string
+	}{
+		{
+			name:    "first rollout from the seeds' :latest",
+			running: registry + "/mlops/retail-api:latest",
+			lookup:  map[string]ImageInfo{"latest": {Found: true, Tags: []string{"latest"}, PushedAt: t0.Add(-time.Hour)}},
+			target:  semverTarget(), push: Image{Registry: registry, Repository: "mlops/retail-api", Tag: "v1.0.0", Digest: digest('a'), PushedAt: t0},
+			wantPatch: true, wantImage: registry + "/mlops/retail-api@" + digest('a'),
+		},
+		{
+			name:    "forward by semver",
+			running: registry + "/mlops/retail-api@" + digest('b'),
+			lookup:  map[string]ImageInfo{digest('b'): {Found: true, Tags: []string{"v1.2.9"}, PushedAt: t0}},
+			target:  semverTarget(), push: Image{Registry: registry, Repository: "mlops/retail-api", Tag: "v1.3.0", Digest: digest('c'), PushedAt: t0.Add(-time.Hour)},
+			wantPatch: true, wantImage: registry + "/mlops/retail-api@" + digest('c'),
+		},
+		{
+			name:    "never a downgrade, even pushed later",
+			running: registry + "/mlops/retail-api@" + digest('c'),
+			lookup:  map[string]ImageInfo{digest('c'): {Found: true, Tags: []string{"v1.3.0", "latest"}}},
+			target:  semverTarget(), push: Image{Registry: registry, Repository: "mlops/retail-api", Tag: "v1.2.9", Digest: digest('b'), PushedAt: t0.Add(time.Hour)},
+			reason: "v1.2.9 is not newer than the running v1.3.0",
+		},
+		{
+			name:    "version read from ecrwarden's annotations without a lookup",
+			running: registry + "/mlops/retail-api@" + digest('c'),
+			ann:     map[string]string{kube.AnnotationDigest: digest('c'), kube.AnnotationTag: "v1.3.0"},
+			target:  semverTarget(), push: Image{Registry: registry, Repository: "mlops/retail-api", Tag: "v1.3.0-rc.1", Digest: digest('d')},
+			reason: "is a pre-release",
+		},
+		{
+			name:    "already at the digest",
+			running: registry + "/mlops/retail-api@" + digest('c'),
+			target:  semverTarget(), push: Image{Registry: registry, Repository: "mlops/retail-api", Tag: "v1.3.0", Digest: digest('c')},
+			reason: "already at " + digest('c'),
+		},
+		{
+			name:    "pre-release allowed by the rule",
+			running: registry + "/mlops/retail-api@" + digest('b'),
+			lookup:  map[string]ImageInfo{digest('b'): {Found: true, Tags: []string{"v1.2.9"}}},
+			target:  withTag(semverTarget(), func(t *Target) { t.Prerelease = true }),
+			push:    Image{Registry: registry, Repository: "mlops/retail-api", Tag: "v1.3.0-rc.1", Digest: digest('d')},
+			wantPatch: true, wantImage: registry + "/mlops/retail-api@" + digest('d'),
+		},
+		{
+			name:    "tag pin",
+			running: registry + "/mlops/retail-api:v1.2.9",
+			lookup:  map[string]ImageInfo{"v1.2.9": {Found: true, Tags: []string{"v1.2.9"}}},
+			target:  withTag(semverTarget(), func(t *Target) { t.Pin = policy.PinTag }),
+			push:    Image{Registry: registry, Repository: "mlops/retail-api", Tag: "v1.3.0", Digest: digest('c')},
+			wantPatch: true, wantImage: registry + "/mlops/retail-api:v1.3.0",
+		},
+		{
+			name:    "image of another repository is replaced",
+			running: "public.ecr.aws/nginx/nginx:1.27",
+			target:  semverTarget(), push: Image{Registry: registry, Repository: "mlops/retail-api", Tag: "v0.1.0", Digest: digest('e')},
+			wantPatch: true, wantImage: registry + "/mlops/retail-api@" + digest('e'),
+		},
+		{
+			name:    "running image gone from the registry",
+			running: registry + "/mlops/retail-api@" + digest('f'),
+			lookup:  map[string]ImageInfo{},
+			target:  semverTarget(), push: Image{Registry: registry, Repository: "mlops/retail-api", Tag: "v0.0.1", Digest: digest('e')},
+			wantPatch: true, wantImage: registry + "/mlops/retail-api@" + digest('e'),
+		},
+		{
+			name:    "tag outside the rule",
+			running: registry + "/mlops/retail-api@" + digest('b'),
+			target:  semverTarget(), push: Image{Registry: registry, Repository: "mlops/retail-api", Tag: "dev-0a1b2c3", Digest: digest('e')},
+			reason: "does not match",
+		},
+		{
+			name:    "date order: same day, later push",
+			running: registry + "/mlops/retail-api@" + digest('b'),
+			lookup:  map[string]ImageInfo{digest('b'): {Found: true, Tags: []string{"v20241009-aaaaaaa"}, PushedAt: t0}},
+			target: withTag(semverTarget(), func(t *Target) {
+				t.Tags, t.Order = policy.MustCompilePattern("v{date}-{sha}"), policy.OrderDate
+			}),
+			push:      Image{Registry: registry, Repository: "mlops/retail-api", Tag: "v20241009-bbbbbbb", Digest: digest('c'), PushedAt: t0.Add(time.Minute)},
+			wantPatch: true, wantImage: registry + "/mlops/retail-api@" + digest('c'),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, client := setup(t, tt.running, tt.ann)
+			lookup := &fakeLookup{images: tt.lookup}
+			aud := &recordingAuditor{}
+			e := NewEngine(staticClients{client}, lookup, aud, slog.New(slog.DiscardHandler))
+			tt.push.EventID = "evt-1"
+			outs, err := e.Roll(context.Background(), tt.push, []Target{tt.target})
+			if err != nil {
+				t.Fatalf("Roll: %v", err)
+			}
+			o := outs[0]
+			if o.Patched != tt.wantPatch {
+				t.Fatalf("patched = %v (%s), want %v", o.Patched, o.Reason, tt.wantPatch)
+			}
+			got := srv.image("default", "retail-forecast-api", "api")
+			if tt.wantPatch {
+				if got != tt.wantImage {
+					t.Errorf("image = %q, want %q", got, tt.wantImage)
+				}
+				if len(aud.events) != 1 || aud.events[0].DetailType != audit.DeploymentPatched {
+					t.Errorf("audit events = %+v, want one DeploymentPatched", aud.events)
+				}
+				ann := srv.deps["default/retail-forecast-api"].Metadata.Annotations
+				if ann[kube.AnnotationTag] != tt.push.Tag || ann[kube.AnnotationDigest] != tt.push.Digest || ann[kube.AnnotationEventID] != "evt-1" ||
+					!strings.Contains(ann[kube.AnnotationChangeCause], tt.push.Tag) || ann[kube.AnnotationPreviousImage] != tt.running {
+					t.Errorf("annotations = %v", ann)
+				}
+			} else {
+				if got != tt.running {
+					t.Errorf("image changed to %q without a patch", got)
+				}
+				if !strings.Contains(o.Reason, tt.reason) {
+					t.Errorf("reason = %q, want it to contain %q", o.Reason, tt.reason)
+				}
+				if len(aud.events) != 0 {
+					t.Errorf("audit events for no rollout: %+v", aud.events)
+				}
+			}
+			if proxy := srv.image("default", "retail-forecast-api", "proxy"); proxy != "envoyproxy/envoy:v1.31.0" {
+				t.Errorf("sidecar image changed to %q", proxy)
+			}
+		})
+	}
+}
+
+func TestRollTwiceIsOneRollout(t *testing.T) {
+	srv, client := setup(t, registry+"/mlops/retail-api:latest", nil)
+	lookup := &fakeLookup{images: map[string]ImageInfo{"latest": {Found: true, Tags: []string{"latest"}}}}
+	e := NewEngine(staticClients{client}, lookup, nil, slog.New(slog.DiscardHandler))
+	img := Image{Registry: registry, Repository: "mlops/retail-api", Tag: "v1.3.0", Digest: digest('c'), EventID: "evt"}
+	for range 2 {
+		if _, err := e.Roll(context.Background(), img, []Target{semverTarget()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if srv.patches != 1 {
+		t.Errorf("patches = %d, want 1 for the same event twice", srv.patches)
+	}
+}
+
+func TestRollConflictRereads(t *testing.T) {
+	srv, client := setup(t, registry+"/mlops/retail-api@"+digest('b'), nil)
+	// A concurrent invocation rolls v1.4.0 out between our GET and PATCH:
+	// after the 409 we must re-read and not move it back to v1.3.0.
+	srv.beforePatch = func(d *kube.Deployment) {
+		d.Spec.Template.Spec.Containers[0].Image = registry + "/mlops/retail-api@" + digest('d')
+		d.Metadata.Annotations = map[string]string{kube.AnnotationDigest: digest('d'), kube.AnnotationTag: "v1.4.0"}
+		srv.bump(d)
+	}
+	lookup := &fakeLookup{images: map[string]ImageInfo{digest('b'): {Found: true, Tags: []string{"v1.2.0"}}}}
+	e := NewEngine(staticClients{client}, lookup, nil, slog.New(slog.DiscardHandler))
+	outs, err := e.Roll(context.Background(), Image{Registry: registry, Repository: "mlops/retail-api", Tag: "v1.3.0", Digest: digest('c')}, []Target{semverTarget()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if outs[0].Patched || srv.image("default", "retail-forecast-api", "api") != registry+"/mlops/retail-api@"+digest('d') {
+		t.Errorf("outcome %+v: a conflict must re-read and keep the newer v1.4.0", outs[0])
+	}
+}
+
+func TestRollLookupErrorIsNotAGuess(t *testing.T) {
+	srv, client := setup(t, registry+"/mlops/retail-api@"+digest('b'), nil)
+	boom := errors.New("ThrottlingException")
+	e := NewEngine(staticClients{client}, &fakeLookup{err: boom}, nil, slog.New(slog.DiscardHandler))
+	_, err := e.Roll(context.Background(), Image{Registry: registry, Repository: "mlops/retail-api", Tag: "v1.3.0", Digest: digest('c')}, []Target{semverTarget()})
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want the lookup error", err)
+	}
+	if srv.patches != 0 {
+		t.Error("patched without knowing the running version")
+	}
+}
+
+func TestAnnotationTarget(t *testing.T) {
+	mk := func(ann map[string]string, images ...string) *kube.Deployment {
+		d := &kube.Deployment{}
+		d.Metadata.Name, d.Metadata.Namespace, d.Metadata.Annotations = "web", "default", ann
+		for i, img := range images {
+			d.Spec.Template.Spec.Containers = append(d.Spec.Template.Spec.Containers, kube.Container{Name: "c" + strconv.Itoa(i), Image: img})
+		}
+		return d
+	}
+	api := registry + "/mlops/retail-api:latest"
+	tests := []struct {
+		name    string
+		d       *kube.Deployment
+		want    Target
+		wantOK  bool
+		wantErr string
+	}{
+		{name: "no annotation", d: mk(nil, api)},
+		{name: "track picks the container", d: mk(map[string]string{kube.AnnotationTrack: "mlops/retail-api:v{semver}"}, "envoy:1", api), wantOK: true,
+			want: Target{Container: "c1", Repository: "mlops/retail-api", Order: policy.OrderSemver, Pin: policy.PinDigest}},
+		{name: "pin tag and pre-releases", d: mk(map[string]string{kube.AnnotationTrack: "mlops/retail-api:v{semver}", AnnotationPin: "tag", AnnotationPrerelease: "true", AnnotationContainer: "c0"}, api), wantOK: true,
+			want: Target{Container: "c0", Repository: "mlops/retail-api", Order: policy.OrderSemver, Pin: policy.PinTag, Prerelease: true}},
+		{name: "bad value", d: mk(map[string]string{kube.AnnotationTrack: "mlops/retail-api"}, api), wantOK: true, wantErr: "want <repository>:<tag pattern>"},
+		{name: "bad pattern", d: mk(map[string]string{kube.AnnotationTrack: "mlops/retail-api:v{version}"}, api), wantOK: true, wantErr: "unknown placeholder"},
+		{name: "ambiguous container", d: mk(map[string]string{kube.AnnotationTrack: "mlops/retail-api:v{semver}"}, api, api), wantOK: true, wantErr: "name one with"},
+		{name: "bad pin", d: mk(map[string]string{kube.AnnotationTrack: "mlops/retail-api:v{semver}", AnnotationPin: "sha"}, api), wantOK: true, wantErr: "want digest or tag"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok, err := AnnotationTarget("c", tt.d)
+			if ok != tt.wantOK {
+				t.Fatalf("ok = %v, want %v", ok, tt.wantOK)
+			}
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				return
+			}
+			if got.Container != tt.want.Container || got.Repository != tt.want.Repository || got.Order != tt.want.Order || got.Pin != tt.want.Pin || got.Prerelease != tt.want.Prerelease {
+				t.Errorf("target = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestPolicyTargets(t *testing.T) {
+	f, err := policy.Load("../../ecrwarden.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := PolicyTargets(f, "mlops/retail-api")
+	if len(got) != 1 || got[0].Deployment != "retail-forecast-api" || !got[0].RequireCleanScan || got[0].Source != "repositories[0].deploy[0]" {
+		t.Errorf("targets = %+v", got)
+	}
+	if len(PolicyTargets(f, "mlops/train-model")) != 0 {
+		t.Error("train-model has no deploy rules")
+	}
+}

@@ -1,0 +1,139 @@
+package rollout
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/ecrwarden/ecrwarden/internal/kube"
+	"github.com/ecrwarden/ecrwarden/internal/policy"
+)
+
+// Opt-in annotations besides kube.AnnotationTrack.
+const (
+	AnnotationContainer        = "ecrwarden.io/container"
+	AnnotationPin              = "ecrwarden.io/pin"
+	AnnotationPrerelease       = "ecrwarden.io/prerelease"
+	AnnotationRequireCleanScan = "ecrwarden.io/require-clean-scan"
+)
+
+// Target is one container that follows one repository.
+type Target struct {
+	Cluster    string
+	Namespace  string
+	Deployment string
+	// Container is empty for an annotation opt-in without
+	// ecrwarden.io/container: the container whose image is from the
+	// repository is chosen when the Deployment is read.
+	Container        string
+	Repository       string
+	Tags             policy.Pattern
+	Order            policy.Order
+	Pin              policy.Pin
+	Prerelease       bool
+	RequireCleanScan bool
+	// Source says where the target comes from, for logs and audit events.
+	Source string
+}
+
+// String names the target for logs.
+func (t Target) String() string {
+	return fmt.Sprintf("%s/%s/%s[%s]", t.Cluster, t.Namespace, t.Deployment, t.Container)
+}
+
+// PolicyTargets returns the deploy rules of the named repository.
+func PolicyTargets(f *policy.File, repository string) []Target {
+	var out []Target
+	for i, r := range f.Repositories {
+		if r.Name != repository {
+			continue
+		}
+		for j, d := range r.Deploy {
+			out = append(out, Target{
+				Cluster: d.Cluster, Namespace: d.Namespace, Deployment: d.Deployment, Container: d.Container,
+				Repository: r.Name, Tags: d.Tags, Order: d.Order, Pin: d.Pin,
+				Prerelease: d.Prerelease, RequireCleanScan: d.RequireCleanScan,
+				Source: fmt.Sprintf("repositories[%d].deploy[%d]", i, j),
+			})
+		}
+	}
+	return out
+}
+
+// AnnotationTarget reads the opt-in annotations of a Deployment. ok is
+// false when the Deployment does not carry ecrwarden.io/track; an error
+// says what is wrong with annotations that are there.
+func AnnotationTarget(cluster string, d *kube.Deployment) (Target, bool, error) {
+	ann := d.Metadata.Annotations
+	track, ok := ann[kube.AnnotationTrack]
+	if !ok {
+		return Target{}, false, nil
+	}
+	where := fmt.Sprintf("deployment %s/%s annotation %s", d.Metadata.Namespace, d.Metadata.Name, kube.AnnotationTrack)
+	repo, pattern, found := strings.Cut(track, ":")
+	if !found || repo == "" || pattern == "" {
+		return Target{}, true, fmt.Errorf("%s: %q: want <repository>:<tag pattern>, such as mlops/retail-api:v{semver}", where, track)
+	}
+	p, err := policy.CompilePattern(pattern)
+	if err != nil {
+		return Target{}, true, fmt.Errorf("%s: %w", where, err)
+	}
+	t := Target{
+		Cluster: cluster, Namespace: d.Metadata.Namespace, Deployment: d.Metadata.Name,
+		Container: ann[AnnotationContainer], Repository: repo, Tags: p, Pin: policy.PinDigest,
+		Source: "annotation " + kube.AnnotationTrack,
+	}
+	t.Order = policy.DeployRule{Tags: p}.EffectiveOrder()
+	if t.Container == "" {
+		if t.Container, err = containerFor(d, repo); err != nil {
+			return Target{}, true, fmt.Errorf("%s: %w", where, err)
+		}
+	}
+	switch pin := ann[AnnotationPin]; pin {
+	case "", "digest":
+	case "tag":
+		t.Pin = policy.PinTag
+	default:
+		return Target{}, true, fmt.Errorf("deployment %s/%s annotation %s: %q: want digest or tag", d.Metadata.Namespace, d.Metadata.Name, AnnotationPin, pin)
+	}
+	for key, dst := range map[string]*bool{AnnotationPrerelease: &t.Prerelease, AnnotationRequireCleanScan: &t.RequireCleanScan} {
+		if v, ok := ann[key]; ok {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return Target{}, true, fmt.Errorf("deployment %s/%s annotation %s: %q: want true or false", d.Metadata.Namespace, d.Metadata.Name, key, v)
+			}
+			*dst = b
+		}
+	}
+	return t, true, nil
+}
+
+// Selects reports whether the target rolls out this tag, and its match.
+func (t Target) Selects(tag string) (policy.Match, bool) {
+	m, ok := t.Tags.Match(tag)
+	if !ok || (m.Prerelease() && !t.Prerelease) {
+		return policy.Match{}, false
+	}
+	return m, true
+}
+
+// containerFor picks the one container of d whose image is from repo.
+func containerFor(d *kube.Deployment, repo string) (string, error) {
+	var names []string
+	spec := d.Spec.Template.Spec
+	for _, list := range [][]kube.Container{spec.Containers, spec.InitContainers} {
+		for _, c := range list {
+			if ref, err := kube.ParseImageRef(c.Image); err == nil && ref.Repository == repo {
+				names = append(names, c.Name)
+			}
+		}
+	}
+	switch len(names) {
+	case 1:
+		return names[0], nil
+	case 0:
+		return "", fmt.Errorf("no container runs an image of %s; name one with %s", repo, AnnotationContainer)
+	default:
+		return "", fmt.Errorf("containers %s all run images of %s; name one with %s", strings.Join(names, ", "), repo, AnnotationContainer)
+	}
+}
