@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -238,4 +239,24 @@ func describeID(id *types.ImageIdentifier) string {
 		return aws.ToString(id.ImageDigest)
 	}
 	return aws.ToString(id.ImageTag)
+}
+
+// Describe returns the details of one image, named by tag or digest. found
+// is false when the repository has no such image.
+func Describe(ctx context.Context, client ecr.DescribeImagesAPIClient, registryID, repository string, id types.ImageIdentifier) (detail types.ImageDetail, found bool, err error) {
+	in := &ecr.DescribeImagesInput{RepositoryName: aws.String(repository), ImageIds: []types.ImageIdentifier{id}}
+	if registryID != "" {
+		in.RegistryId = aws.String(registryID)
+	}
+	out, err := client.DescribeImages(ctx, in)
+	var notFound *types.ImageNotFoundException
+	switch {
+	case errors.As(err, &notFound):
+		return types.ImageDetail{}, false, nil
+	case err != nil:
+		return types.ImageDetail{}, false, fmt.Errorf("describe image %s in %s: %w", describeID(&id), repository, err)
+	case len(out.ImageDetails) == 0:
+		return types.ImageDetail{}, false, nil
+	}
+	return out.ImageDetails[0], true, nil
 }

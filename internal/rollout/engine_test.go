@@ -20,7 +20,7 @@ import (
 	"github.com/ecrwarden/ecrwarden/internal/policy"
 )
 
-const registry = "123456789012.dkr.ecr.ap-southeast-1.amazonaws.com"
+const testRegistry = "123456789012.dkr.ecr.ap-southeast-1.amazonaws.com"
 
 // fakeAPIServer stores Deployments as JSON and applies strategic merge
 // patches of containers by name, checking resourceVersion like the real
@@ -177,82 +177,82 @@ func TestRoll(t *testing.T) {
 	}{
 		{
 			name:    "first rollout from the seeds' :latest",
-			running: registry + "/mlops/retail-api:latest",
+			running: testRegistry + "/mlops/retail-api:latest",
 			lookup:  map[string]ImageInfo{"latest": {Found: true, Tags: []string{"latest"}, PushedAt: t0.Add(-time.Hour)}},
-			target:  semverTarget(), push: Image{Registry: registry, Repository: "mlops/retail-api", Tag: "v1.0.0", Digest: digest('a'), PushedAt: t0},
-			wantPatch: true, wantImage: registry + "/mlops/retail-api@" + digest('a'),
+			target:  semverTarget(), push: Image{Registry: testRegistry, Repository: "mlops/retail-api", Tag: "v1.0.0", Digest: digest('a'), PushedAt: t0},
+			wantPatch: true, wantImage: testRegistry + "/mlops/retail-api@" + digest('a'),
 		},
 		{
 			name:    "forward by semver",
-			running: registry + "/mlops/retail-api@" + digest('b'),
+			running: testRegistry + "/mlops/retail-api@" + digest('b'),
 			lookup:  map[string]ImageInfo{digest('b'): {Found: true, Tags: []string{"v1.2.9"}, PushedAt: t0}},
-			target:  semverTarget(), push: Image{Registry: registry, Repository: "mlops/retail-api", Tag: "v1.3.0", Digest: digest('c'), PushedAt: t0.Add(-time.Hour)},
-			wantPatch: true, wantImage: registry + "/mlops/retail-api@" + digest('c'),
+			target:  semverTarget(), push: Image{Registry: testRegistry, Repository: "mlops/retail-api", Tag: "v1.3.0", Digest: digest('c'), PushedAt: t0.Add(-time.Hour)},
+			wantPatch: true, wantImage: testRegistry + "/mlops/retail-api@" + digest('c'),
 		},
 		{
 			name:    "never a downgrade, even pushed later",
-			running: registry + "/mlops/retail-api@" + digest('c'),
+			running: testRegistry + "/mlops/retail-api@" + digest('c'),
 			lookup:  map[string]ImageInfo{digest('c'): {Found: true, Tags: []string{"v1.3.0", "latest"}}},
-			target:  semverTarget(), push: Image{Registry: registry, Repository: "mlops/retail-api", Tag: "v1.2.9", Digest: digest('b'), PushedAt: t0.Add(time.Hour)},
+			target:  semverTarget(), push: Image{Registry: testRegistry, Repository: "mlops/retail-api", Tag: "v1.2.9", Digest: digest('b'), PushedAt: t0.Add(time.Hour)},
 			reason: "v1.2.9 is not newer than the running v1.3.0",
 		},
 		{
 			name:    "version read from ecrwarden's annotations without a lookup",
-			running: registry + "/mlops/retail-api@" + digest('c'),
+			running: testRegistry + "/mlops/retail-api@" + digest('c'),
 			ann:     map[string]string{kube.AnnotationDigest: digest('c'), kube.AnnotationTag: "v1.3.0"},
-			target:  semverTarget(), push: Image{Registry: registry, Repository: "mlops/retail-api", Tag: "v1.3.0-rc.1", Digest: digest('d')},
+			target:  semverTarget(), push: Image{Registry: testRegistry, Repository: "mlops/retail-api", Tag: "v1.3.0-rc.1", Digest: digest('d')},
 			reason: "is a pre-release",
 		},
 		{
 			name:    "already at the digest",
-			running: registry + "/mlops/retail-api@" + digest('c'),
-			target:  semverTarget(), push: Image{Registry: registry, Repository: "mlops/retail-api", Tag: "v1.3.0", Digest: digest('c')},
+			running: testRegistry + "/mlops/retail-api@" + digest('c'),
+			target:  semverTarget(), push: Image{Registry: testRegistry, Repository: "mlops/retail-api", Tag: "v1.3.0", Digest: digest('c')},
 			reason: "already at " + digest('c'),
 		},
 		{
 			name:      "pre-release allowed by the rule",
-			running:   registry + "/mlops/retail-api@" + digest('b'),
+			running:   testRegistry + "/mlops/retail-api@" + digest('b'),
 			lookup:    map[string]ImageInfo{digest('b'): {Found: true, Tags: []string{"v1.2.9"}}},
 			target:    withTag(semverTarget(), func(t *Target) { t.Prerelease = true }),
-			push:      Image{Registry: registry, Repository: "mlops/retail-api", Tag: "v1.3.0-rc.1", Digest: digest('d')},
-			wantPatch: true, wantImage: registry + "/mlops/retail-api@" + digest('d'),
+			push:      Image{Registry: testRegistry, Repository: "mlops/retail-api", Tag: "v1.3.0-rc.1", Digest: digest('d')},
+			wantPatch: true, wantImage: testRegistry + "/mlops/retail-api@" + digest('d'),
 		},
 		{
 			name:      "tag pin",
-			running:   registry + "/mlops/retail-api:v1.2.9",
+			running:   testRegistry + "/mlops/retail-api:v1.2.9",
 			lookup:    map[string]ImageInfo{"v1.2.9": {Found: true, Tags: []string{"v1.2.9"}}},
 			target:    withTag(semverTarget(), func(t *Target) { t.Pin = policy.PinTag }),
-			push:      Image{Registry: registry, Repository: "mlops/retail-api", Tag: "v1.3.0", Digest: digest('c')},
-			wantPatch: true, wantImage: registry + "/mlops/retail-api:v1.3.0",
+			push:      Image{Registry: testRegistry, Repository: "mlops/retail-api", Tag: "v1.3.0", Digest: digest('c')},
+			wantPatch: true, wantImage: testRegistry + "/mlops/retail-api:v1.3.0",
 		},
 		{
 			name:    "image of another repository is replaced",
 			running: "public.ecr.aws/nginx/nginx:1.27",
-			target:  semverTarget(), push: Image{Registry: registry, Repository: "mlops/retail-api", Tag: "v0.1.0", Digest: digest('e')},
-			wantPatch: true, wantImage: registry + "/mlops/retail-api@" + digest('e'),
+			target:  semverTarget(), push: Image{Registry: testRegistry, Repository: "mlops/retail-api", Tag: "v0.1.0", Digest: digest('e')},
+			wantPatch: true, wantImage: testRegistry + "/mlops/retail-api@" + digest('e'),
 		},
 		{
-			name:    "running image gone from the registry",
-			running: registry + "/mlops/retail-api@" + digest('f'),
+			name:    "running image gone from the testRegistry",
+			running: testRegistry + "/mlops/retail-api@" + digest('f'),
 			lookup:  map[string]ImageInfo{},
-			target:  semverTarget(), push: Image{Registry: registry, Repository: "mlops/retail-api", Tag: "v0.0.1", Digest: digest('e')},
-			wantPatch: true, wantImage: registry + "/mlops/retail-api@" + digest('e'),
+			target:  semverTarget(), push: Image{Registry: testRegistry, Repository: "mlops/retail-api", Tag: "v0.0.1", Digest: digest('e')},
+			wantPatch: true, wantImage: testRegistry + "/mlops/retail-api@" + digest('e'),
 		},
 		{
 			name:    "tag outside the rule",
-			running: registry + "/mlops/retail-api@" + digest('b'),
-			target:  semverTarget(), push: Image{Registry: registry, Repository: "mlops/retail-api", Tag: "dev-0a1b2c3", Digest: digest('e')},
+			running: testRegistry + "/mlops/retail-api@" + digest('b'),
+			target:  semverTarget(), push: Image{Registry: testRegistry, Repository: "mlops/retail-api", Tag: "dev-0a1b2c3", Digest: digest('e')},
 			reason: "does not match",
 		},
 		{
 			name:    "date order: same day, later push",
-			running: registry + "/mlops/retail-api@" + digest('b'),
+			running: testRegistry + "/mlops/retail-api@" + digest('b'),
 			lookup:  map[string]ImageInfo{digest('b'): {Found: true, Tags: []string{"v20241009-aaaaaaa"}, PushedAt: t0}},
 			target: withTag(semverTarget(), func(t *Target) {
 				t.Tags, t.Order = policy.MustCompilePattern("v{date}-{sha}"), policy.OrderDate
 			}),
-			push:      Image{Registry: registry, Repository: "mlops/retail-api", Tag: "v20241009-bbbbbbb", Digest: digest('c'), PushedAt: t0.Add(time.Minute)},
-			wantPatch: true, wantImage: registry + "/mlops/retail-api@" + digest('c'),
+			push:      Image{Registry: testRegistry, Repository: "mlops/retail-api", Tag: "v20241009-bbbbbbb", Digest: digest('c'), PushedAt: t0.Add(time.Minute)},
+			wantPatch: true, wantImage: testRegistry + "/mlops/retail-api@" + digest('c'),
 		},
 	}
 	for _, tt := range tests {
@@ -302,10 +302,10 @@ func TestRoll(t *testing.T) {
 }
 
 func TestRollTwiceIsOneRollout(t *testing.T) {
-	srv, client := setup(t, registry+"/mlops/retail-api:latest", nil)
+	srv, client := setup(t, testRegistry+"/mlops/retail-api:latest", nil)
 	lookup := &fakeLookup{images: map[string]ImageInfo{"latest": {Found: true, Tags: []string{"latest"}}}}
 	e := NewEngine(staticClients{client}, lookup, nil, slog.New(slog.DiscardHandler))
-	img := Image{Registry: registry, Repository: "mlops/retail-api", Tag: "v1.3.0", Digest: digest('c'), EventID: "evt"}
+	img := Image{Registry: testRegistry, Repository: "mlops/retail-api", Tag: "v1.3.0", Digest: digest('c'), EventID: "evt"}
 	for range 2 {
 		if _, err := e.Roll(context.Background(), img, []Target{semverTarget()}); err != nil {
 			t.Fatal(err)
@@ -317,30 +317,30 @@ func TestRollTwiceIsOneRollout(t *testing.T) {
 }
 
 func TestRollConflictRereads(t *testing.T) {
-	srv, client := setup(t, registry+"/mlops/retail-api@"+digest('b'), nil)
+	srv, client := setup(t, testRegistry+"/mlops/retail-api@"+digest('b'), nil)
 	// A concurrent invocation rolls v1.4.0 out between our GET and PATCH:
 	// after the 409 we must re-read and not move it back to v1.3.0.
 	srv.beforePatch = func(d *kube.Deployment) {
-		d.Spec.Template.Spec.Containers[0].Image = registry + "/mlops/retail-api@" + digest('d')
+		d.Spec.Template.Spec.Containers[0].Image = testRegistry + "/mlops/retail-api@" + digest('d')
 		d.Metadata.Annotations = map[string]string{kube.AnnotationDigest: digest('d'), kube.AnnotationTag: "v1.4.0"}
 		srv.bump(d)
 	}
 	lookup := &fakeLookup{images: map[string]ImageInfo{digest('b'): {Found: true, Tags: []string{"v1.2.0"}}}}
 	e := NewEngine(staticClients{client}, lookup, nil, slog.New(slog.DiscardHandler))
-	outs, err := e.Roll(context.Background(), Image{Registry: registry, Repository: "mlops/retail-api", Tag: "v1.3.0", Digest: digest('c')}, []Target{semverTarget()})
+	outs, err := e.Roll(context.Background(), Image{Registry: testRegistry, Repository: "mlops/retail-api", Tag: "v1.3.0", Digest: digest('c')}, []Target{semverTarget()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if outs[0].Patched || srv.image("default", "retail-forecast-api", "api") != registry+"/mlops/retail-api@"+digest('d') {
+	if outs[0].Patched || srv.image("default", "retail-forecast-api", "api") != testRegistry+"/mlops/retail-api@"+digest('d') {
 		t.Errorf("outcome %+v: a conflict must re-read and keep the newer v1.4.0", outs[0])
 	}
 }
 
 func TestRollLookupErrorIsNotAGuess(t *testing.T) {
-	srv, client := setup(t, registry+"/mlops/retail-api@"+digest('b'), nil)
+	srv, client := setup(t, testRegistry+"/mlops/retail-api@"+digest('b'), nil)
 	boom := errors.New("ThrottlingException")
 	e := NewEngine(staticClients{client}, &fakeLookup{err: boom}, nil, slog.New(slog.DiscardHandler))
-	_, err := e.Roll(context.Background(), Image{Registry: registry, Repository: "mlops/retail-api", Tag: "v1.3.0", Digest: digest('c')}, []Target{semverTarget()})
+	_, err := e.Roll(context.Background(), Image{Registry: testRegistry, Repository: "mlops/retail-api", Tag: "v1.3.0", Digest: digest('c')}, []Target{semverTarget()})
 	if !errors.Is(err, boom) {
 		t.Fatalf("err = %v, want the lookup error", err)
 	}
@@ -358,7 +358,7 @@ func TestAnnotationTarget(t *testing.T) {
 		}
 		return d
 	}
-	api := registry + "/mlops/retail-api:latest"
+	api := testRegistry + "/mlops/retail-api:latest"
 	tests := []struct {
 		name    string
 		d       *kube.Deployment

@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -136,4 +137,43 @@ func containerFor(d *kube.Deployment, repo string) (string, error) {
 	default:
 		return "", fmt.Errorf("containers %s all run images of %s; name one with %s", strings.Join(names, ", "), repo, AnnotationContainer)
 	}
+}
+
+// Discover returns the targets of repository: the policy's deploy rules and
+// the Deployments that opt in by annotation in the namespaces each cluster
+// of the policy lists. A cluster that cannot be listed is an error; a
+// Deployment with broken annotations is reported in bad and skipped.
+func Discover(ctx context.Context, clients Clients, f *policy.File, repository string) (targets []Target, bad []error, err error) {
+	targets = PolicyTargets(f, repository)
+	for _, c := range f.Clusters {
+		client, err := clients.Client(ctx, c.Name)
+		if err != nil {
+			return nil, nil, fmt.Errorf("discover annotated deployments in %s: %w", c.Name, err)
+		}
+		deps, err := client.ListTrackedDeployments(ctx, c.Namespaces)
+		if err != nil {
+			return nil, nil, fmt.Errorf("discover annotated deployments in %s: %w", c.Name, err)
+		}
+		for i := range deps {
+			t, ok, err := AnnotationTarget(c.Name, &deps[i])
+			switch {
+			case err != nil:
+				bad = append(bad, err)
+			case ok && t.Repository == repository && !covered(targets, t):
+				targets = append(targets, t)
+			}
+		}
+	}
+	return targets, bad, nil
+}
+
+// covered reports whether a policy rule already targets t's container: the
+// policy wins over an annotation on the same container.
+func covered(targets []Target, t Target) bool {
+	for _, o := range targets {
+		if o.Cluster == t.Cluster && o.Namespace == t.Namespace && o.Deployment == t.Deployment && o.Container == t.Container {
+			return true
+		}
+	}
+	return false
 }

@@ -1,0 +1,339 @@
+package alert
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/ecrwarden/ecrwarden/internal/findings"
+	"github.com/ecrwarden/ecrwarden/internal/policy"
+)
+
+// doc is what both renderings show, decided once per alert: the Slack and
+// SNS renderers only lay it out and cut it to their limits.
+type doc struct {
+	emoji    string
+	title    string
+	fields   []field
+	sections []section // before the findings
+	// findingsHeading introduces findings; total is the number of alerting
+	// findings (findings may be all of them, the renderers cut).
+	findingsHeading string
+	findings        []findings.Finding
+	after           []section // after the findings
+	linkLabel, link string
+	footer          []string
+}
+
+type field struct {
+	label, value string
+	code         bool
+}
+
+type section struct {
+	heading string
+	items   []string
+	code    bool // items are identifiers: shown as code in Slack
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
+
+// shortDigest keeps the algorithm and 12 hex digits: enough to tell images
+// apart at a glance, as docker does.
+func shortDigest(d string) string {
+	alg, hex, ok := strings.Cut(d, ":")
+	if !ok || len(hex) <= 12 {
+		return d
+	}
+	return alg + ":" + hex[:12]
+}
+
+func tagsValue(tags []string) string {
+	if len(tags) == 0 {
+		return "(untagged)"
+	}
+	return strings.Join(tags, ", ")
+}
+
+var severityOrder = []policy.Severity{
+	policy.SeverityCritical, policy.SeverityHigh, policy.SeverityMedium, policy.SeverityLow, policy.SeverityInformational,
+}
+
+// countsValue lists the alerting counts, most severe first.
+func countsValue(r *findings.Result) string {
+	var parts []string
+	for _, s := range severityOrder {
+		if n := r.Counts[s]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", s, n))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// humanBytes formats a size with binary units, one decimal.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func build(a Alert) doc {
+	d := doc{link: a.ConsoleURL()}
+	if d.link != "" {
+		d.linkLabel = "Open in the ECR console"
+	}
+	if a.Fingerprint != "" {
+		d.footer = append(d.footer, "fingerprint "+a.Fingerprint)
+	}
+	image := []field{
+		{label: "Repository", value: a.Repository, code: true},
+		{label: "Tags", value: tagsValue(a.Tags), code: len(a.Tags) > 0},
+		{label: "Digest", value: shortDigest(a.Digest), code: true},
+	}
+	switch a.Kind {
+	case KindFindings:
+		r := a.Findings
+		if r == nil {
+			r = &findings.Result{}
+		}
+		d.emoji = ":rotating_light:"
+		d.title = fmt.Sprintf("%s at or above %s in %s", plural(len(r.Alerting), "vulnerability", "vulnerabilities"), r.Threshold, a.Repository)
+		d.fields = append(image,
+			field{label: "Severity", value: string(a.Level())},
+			field{label: "Alerting", value: countsValue(r)},
+			field{label: "Threshold", value: string(r.Threshold)},
+			field{label: "Ignored", value: ignoredValue(r)},
+		)
+		d.sections = expiredSections(r)
+		d.findingsHeading = "Findings"
+		d.findings = r.Alerting
+		d.after = ignoredSections(r)
+	case KindRolloutBlocked:
+		r := a.Findings
+		if r == nil {
+			r = &findings.Result{}
+		}
+		ro := Rollout{}
+		if a.Rollout != nil {
+			ro = *a.Rollout
+		}
+		d.emoji = ":construction:"
+		d.title = fmt.Sprintf("Rollout held: %s:%s to %s/%s (container %s)", a.Repository, ro.Tag, ro.Namespace, ro.Deployment, ro.Container)
+		d.fields = append(image,
+			field{label: "Deployment", value: fmt.Sprintf("%s/%s/%s", ro.Cluster, ro.Namespace, ro.Deployment), code: true},
+			field{label: "Container", value: ro.Container, code: true},
+			field{label: "Alerting", value: countsValue(r)},
+			field{label: "Threshold", value: string(r.Threshold)},
+		)
+		d.sections = append([]section{{
+			heading: "Why",
+			items: []string{fmt.Sprintf("The deploy rule requires a clean scan: nothing at or above %s after ignores. "+
+				"The rollout proceeds when a later scan of this image is clean.", r.Threshold)},
+		}}, expiredSections(r)...)
+		d.findingsHeading = "Findings"
+		d.findings = r.Alerting
+		d.after = ignoredSections(r)
+	case KindScanFailed:
+		sf := ScanFailure{}
+		if a.ScanFailure != nil {
+			sf = *a.ScanFailure
+		}
+		d.emoji = ":x:"
+		d.title = "Image scan failed in " + a.Repository
+		d.fields = append(image, field{label: "Status", value: sf.Status, code: true})
+		if sf.Scanner != "" {
+			d.fields = append(d.fields, field{label: "Scanner", value: string(sf.Scanner)})
+		}
+		items := []string{"The image's vulnerabilities are unknown until a scan completes."}
+		if sf.Reason != "" {
+			items = append([]string{sf.Reason}, items...)
+		}
+		d.sections = []section{{heading: "Reason", items: items}}
+	case KindTagRejected:
+		tr := TagRejection{}
+		if a.TagRejection != nil {
+			tr = *a.TagRejection
+		}
+		d.emoji = ":no_entry:"
+		d.title = fmt.Sprintf("Tag rejected (%s): %s:%s", tr.Action, a.Repository, tr.Tag)
+		d.fields = []field{
+			{label: "Repository", value: a.Repository, code: true},
+			{label: "Tag", value: tr.Tag, code: true},
+			{label: "Digest", value: shortDigest(a.Digest), code: true},
+			{label: "Action", value: tagActionValue(tr.Action)},
+		}
+		if len(a.Tags) > 0 {
+			d.fields = append(d.fields, field{label: "Image tags", value: tagsValue(a.Tags), code: true})
+		}
+		d.sections = []section{{heading: "Allowed patterns", items: tr.Allowed, code: true}}
+		if tr.Error != "" {
+			d.sections = append(d.sections, section{heading: "Delete failed", items: []string{tr.Error}})
+		}
+	case KindGCReport:
+		g := GCReport{}
+		if a.GC != nil {
+			g = *a.GC
+		}
+		d.emoji = ":wastebasket:"
+		images, bytes := g.Totals()
+		repos := plural(len(g.Repositories), "repository", "repositories")
+		switch {
+		case g.CapRefused:
+			d.emoji = ":octagonal_sign:"
+			d.title = fmt.Sprintf("gc refused: %s planned, over the cap of %d; nothing deleted", plural(images, "image", "images"), g.Cap)
+		case g.DryRun:
+			d.title = fmt.Sprintf("gc dry run: %s (%s) would be deleted in %s", plural(images, "image", "images"), humanBytes(bytes), repos)
+		default:
+			d.title = fmt.Sprintf("gc deleted %s (%s) in %s", plural(images, "image", "images"), humanBytes(bytes), repos)
+		}
+		mode := "delete"
+		if g.DryRun {
+			mode = "dry run (nothing deleted)"
+		}
+		d.fields = []field{
+			{label: "Mode", value: mode},
+			{label: "Images", value: strconv.Itoa(images)},
+			{label: "Size", value: humanBytes(bytes)},
+			{label: "Cap per run", value: strconv.Itoa(g.Cap)},
+		}
+		if a.Repository != "" {
+			d.fields = append([]field{{label: "Repository", value: a.Repository, code: true}}, d.fields...)
+		}
+		items := make([]string, 0, len(g.Repositories))
+		for _, r := range g.Repositories {
+			s := fmt.Sprintf("%s: %s, %s", r.Name, plural(r.Images, "image", "images"), humanBytes(r.Bytes))
+			if r.Failed > 0 {
+				s += fmt.Sprintf(", %d failed to delete", r.Failed)
+			}
+			if r.Error != "" {
+				s += "; nothing deleted: " + r.Error
+			}
+			items = append(items, s)
+		}
+		heading := "Deleted"
+		if g.DryRun || g.CapRefused {
+			heading = "Planned"
+		}
+		d.sections = []section{{heading: heading + " by repository", items: items}}
+	default:
+		d.emoji = ":bell:"
+		d.title = fmt.Sprintf("%s in %s", a.Kind, a.Repository)
+		d.fields = image
+	}
+	return d
+}
+
+func tagActionValue(a TagAction) string {
+	switch a {
+	case TagAlerted:
+		return "alerted (tag kept)"
+	case TagDeleted:
+		return "tag deleted"
+	case TagDeleteFailed:
+		return "delete failed (tag kept)"
+	}
+	return string(a)
+}
+
+func ignoredValue(r *findings.Result) string {
+	s := strconv.Itoa(len(r.Ignored))
+	if n := len(r.Expired); n > 0 {
+		s += fmt.Sprintf(" (%d expired)", n)
+	}
+	return s
+}
+
+func expiredSections(r *findings.Result) []section {
+	if len(r.Expired) == 0 {
+		return nil
+	}
+	items := make([]string, len(r.Expired))
+	for i, e := range r.Expired {
+		items[i] = fmt.Sprintf("%s: ignore entry expired after %s (reason: %s)", e.Finding.ID, e.Entry.Until, e.Entry.Reason)
+	}
+	return []section{{heading: "Ignore entries expired: alerting again", items: items}}
+}
+
+func ignoredSections(r *findings.Result) []section {
+	var out []section
+	if len(r.Ignored) > 0 {
+		items := make([]string, len(r.Ignored))
+		for i, e := range r.Ignored {
+			items[i] = fmt.Sprintf("%s (%s) until %s: %s", e.Finding.ID, e.Finding.Severity, e.Entry.Until, e.Entry.Reason)
+		}
+		out = append(out, section{heading: "Ignored", items: items})
+	}
+	if r.Below > 0 {
+		out = append(out, section{heading: "Below threshold", items: []string{
+			fmt.Sprintf("%s below %s, not alerting", plural(r.Below, "finding", "findings"), r.Threshold),
+		}})
+	}
+	return out
+}
+
+// packageText is "openssl 3.0.1 -> 3.0.7 (+2 more packages)".
+func packageText(f findings.Finding, arrow string) string {
+	if len(f.Packages) == 0 {
+		return ""
+	}
+	p := f.Packages[0]
+	s := p.Name
+	if p.InstalledVersion != "" {
+		s += " " + p.InstalledVersion
+	}
+	if p.FixedVersion != "" {
+		s += " " + arrow + " " + p.FixedVersion
+	} else {
+		s += " (no fix)"
+	}
+	if n := len(f.Packages) - 1; n > 0 {
+		s += " (+" + plural(n, "more package", "more packages") + ")"
+	}
+	return s
+}
+
+func scoreText(f findings.Finding) string {
+	if f.Score == 0 {
+		return ""
+	}
+	return strconv.FormatFloat(f.Score, 'f', 1, 64)
+}
+
+// truncate cuts s to at most n runes, ending in "…" when cut.
+func truncate(s string, n int) string {
+	if n <= 0 {
+		return ""
+	}
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	i, count := 0, 0
+	for j := range s {
+		if count == n-1 {
+			i = j
+			break
+		}
+		count++
+	}
+	return s[:i] + "…"
+}
+
+func andMore(n int, what string) string {
+	return fmt.Sprintf("…and %d more %s", n, what)
+}

@@ -1,0 +1,124 @@
+package fnconfig
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/eks"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/ecrwarden/ecrwarden/internal/audit"
+	"github.com/ecrwarden/ecrwarden/internal/dedupe"
+	"github.com/ecrwarden/ecrwarden/internal/kube"
+	"github.com/ecrwarden/ecrwarden/internal/notify"
+	"github.com/ecrwarden/ecrwarden/internal/policy"
+)
+
+// Config is what the environment says.
+type Config struct {
+	PolicyPath  string
+	TopicARN    string
+	SlackSecret string
+	EventBus    string
+	DedupeTable string
+	DryRun      bool
+	GCQueueURL  string
+}
+
+// FromEnv reads the configuration; it names every missing or invalid
+// variable at once.
+func FromEnv() (Config, error) {
+	c := Config{
+		PolicyPath:  os.Getenv("ECRWARDEN_POLICY"),
+		TopicARN:    os.Getenv("ECRWARDEN_TOPIC_ARN"),
+		SlackSecret: os.Getenv("ECRWARDEN_SLACK_SECRET"),
+		EventBus:    os.Getenv("ECRWARDEN_EVENT_BUS"),
+		DedupeTable: os.Getenv("ECRWARDEN_DEDUPE_TABLE"),
+		GCQueueURL:  os.Getenv("ECRWARDEN_GC_QUEUE_URL"),
+	}
+	var errs []error
+	if c.PolicyPath == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("ECRWARDEN_POLICY unset and the executable's directory unknown: %w", err))
+		}
+		c.PolicyPath = filepath.Join(filepath.Dir(exe), "ecrwarden.yaml")
+	}
+	if c.EventBus == "" {
+		errs = append(errs, errors.New("ECRWARDEN_EVENT_BUS is not set"))
+	}
+	if c.DedupeTable == "" {
+		errs = append(errs, errors.New("ECRWARDEN_DEDUPE_TABLE is not set"))
+	}
+	if v := os.Getenv("ECRWARDEN_DRY_RUN"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("ECRWARDEN_DRY_RUN=%q: want true or false", v))
+		}
+		c.DryRun = b
+	}
+	return c, errors.Join(errs...)
+}
+
+// Deps are the shared collaborators of a function.
+type Deps struct {
+	Config   Config
+	Policy   *policy.File
+	AWS      aws.Config
+	ECR      *ecr.Client
+	Notifier *notify.Notifier
+	Alerts   *notify.Once
+	Dedupe   *dedupe.Store
+	Audit    *audit.Publisher
+	Clusters *kube.ClusterResolver
+	Log      *slog.Logger
+}
+
+// Load builds the collaborators from the environment: the policy (a broken
+// one is an init error naming every problem), the AWS clients with the
+// SDK's standard retryer (throttling and 5xx retried with backoff, up to
+// 8 attempts), and the rest.
+func Load(ctx context.Context, log *slog.Logger) (*Deps, error) {
+	c, err := FromEnv()
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	p, err := policy.Load(c.PolicyPath)
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithRetryer(func() aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 8 })
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("aws configuration: %w", err)
+	}
+	snsClient := sns.NewFromConfig(awsCfg)
+	n := notify.New(notify.WithSNS(snsClient, c.TopicARN), notify.WithSlack(secretsmanager.NewFromConfig(awsCfg), c.SlackSecret), notify.WithLogger(log))
+	store := dedupe.New(dynamodb.NewFromConfig(awsCfg), c.DedupeTable)
+	return &Deps{
+		Config:   c,
+		Policy:   p,
+		AWS:      awsCfg,
+		ECR:      ecr.NewFromConfig(awsCfg),
+		Notifier: n,
+		Alerts:   notify.NewOnce(n, store),
+		Dedupe:   store,
+		Audit:    audit.New(eventbridge.NewFromConfig(awsCfg), c.EventBus),
+		Clusters: kube.NewClusterResolver(eks.NewFromConfig(awsCfg), sts.NewPresignClient(sts.NewFromConfig(awsCfg))),
+		Log:      log,
+	}, nil
+}
