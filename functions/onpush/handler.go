@@ -18,7 +18,7 @@ import (
 
 // alerter delivers an alert once per key (notify.Once).
 type alerter interface {
-	Deliver(ctx context.Context, key string, a alert.Alert) error
+	Deliver(ctx context.Context, key string, a alert.Alert) (sent bool, err error)
 }
 
 // auditor publishes audit events (audit.Publisher).
@@ -135,7 +135,7 @@ func (h *handler) reject(ctx context.Context, log *slog.Logger, push ecrevent.Im
 		a.TagRejection.Error = errs[0].Error()
 	}
 	key := fmt.Sprintf("tag-rejected#%s#%s#%s#%s", push.Repository, push.Tag, push.Digest, action)
-	if err := h.alerts.Deliver(ctx, key, a); err != nil {
+	if _, err := h.alerts.Deliver(ctx, key, a); err != nil {
 		errs = append(errs, err)
 	}
 	if err := h.audit.Publish(ctx, audit.Event{

@@ -20,23 +20,28 @@ type Once struct {
 // NewOnce returns a deliverer that records deliveries in store.
 func NewOnce(n *Notifier, store *dedupe.Store) *Once { return &Once{n: n, store: store} }
 
-// Deliver sends a to every configured channel that has not had it under key.
-func (o *Once) Deliver(ctx context.Context, key string, a alert.Alert) error {
+// Deliver sends a to every configured channel that has not had it under
+// key. sent reports whether any channel sent it now (false for a repeat).
+func (o *Once) Deliver(ctx context.Context, key string, a alert.Alert) (sent bool, err error) {
 	var errs []error
 	if o.n.sns != nil && o.n.topicARN != "" {
-		if _, err := o.store.Once(ctx, key+"#sns", func(ctx context.Context) error {
+		st, err := o.store.Once(ctx, key+"#sns", func(ctx context.Context) error {
 			_, err := o.n.SendSNS(ctx, a)
 			return err
-		}); err != nil {
+		})
+		if err != nil {
 			errs = append(errs, fmt.Errorf("alert %s: %w", key, err))
 		}
+		sent = sent || (st == dedupe.Claimed && err == nil)
 	}
 	if o.n.secrets != nil && o.n.secretID != "" {
-		if _, err := o.store.Once(ctx, key+"#slack", func(ctx context.Context) error {
+		st, err := o.store.Once(ctx, key+"#slack", func(ctx context.Context) error {
 			return o.n.SendSlack(ctx, a)
-		}); err != nil {
+		})
+		if err != nil {
 			errs = append(errs, fmt.Errorf("alert %s: %w", key, err))
 		}
+		sent = sent || (st == dedupe.Claimed && err == nil)
 	}
-	return errors.Join(errs...)
+	return sent, errors.Join(errs...)
 }
