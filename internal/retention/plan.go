@@ -1,0 +1,675 @@
+package retention
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ecrwarden/ecrwarden/internal/policy"
+)
+
+// Image is one image of a repository as gc lists it (DescribeImages, with
+// the child digests of indexes resolved by BatchGetImage).
+type Image struct {
+	// Digest is the manifest digest, sha256:...
+	Digest string
+	// Tags are the image's tags; empty for an untagged image.
+	Tags []string
+	// PushedAt is when the image was pushed.
+	PushedAt time.Time
+	// Size is the image size in bytes as ECR reports it.
+	Size int64
+	// MediaType is the manifest media type.
+	MediaType string
+	// Manifests are the child digests an image index lists.
+	Manifests []string
+	// Subject is the digest a referrer (signature, SBOM) refers to: ECR's
+	// SubjectManifestDigest.
+	Subject string
+}
+
+// InUse is what the configured clusters run from one repository.
+type InUse struct {
+	// Digests are the image digests referenced by workloads or reported by
+	// running containers.
+	Digests map[string]struct{}
+	// Tags are the tags workloads reference (repo:tag).
+	Tags map[string]struct{}
+}
+
+// Protection is why a unit may not be deleted.
+type Protection int
+
+// Protections, in the order they are checked.
+const (
+	// ProtectionNone: nothing protects the unit.
+	ProtectionNone Protection = iota
+	// ProtectionInUse: a cluster references the unit by digest or tag.
+	ProtectionInUse
+	// ProtectionTag: a tag matches protect.tags.
+	ProtectionTag
+	// ProtectionGrace: pushed within protect.newerThan.
+	ProtectionGrace
+)
+
+// String names the protection as reasons do.
+func (p Protection) String() string {
+	switch p {
+	case ProtectionInUse:
+		return "in use"
+	case ProtectionTag:
+		return "protected tag"
+	case ProtectionGrace:
+		return "grace"
+	default:
+		return "none"
+	}
+}
+
+// Decision is the planner's verdict on one image.
+type Decision struct {
+	Image
+	// Delete is true when gc deletes the image.
+	Delete bool
+	// Reason says what decided, in the words of the policy file.
+	Reason string
+	// Rule is the index in the repository's retention list of the rule
+	// the reason names first: the expiring rule of a deleted unit (or the
+	// expiry a protection overrides), else the first rule keeping it; -1
+	// when no rule is involved.
+	Rule int
+	// Protection is the protection that keeps the unit, if any.
+	Protection Protection
+	// Unit is the digest of the unit's parent (the image's own digest when
+	// it is the parent).
+	Unit string
+}
+
+// Result is the plan for one repository.
+type Result struct {
+	// Repository is the repository name.
+	Repository string
+	// Decisions holds one decision per distinct image, children included,
+	// in plan order.
+	Decisions []Decision
+	// Deletes and Keeps count the decisions of each kind.
+	Deletes, Keeps int
+	// ReclaimBytes sums the sizes of the deleted images. Layers shared with
+	// kept images are not freed, so ECR storage shrinks by at most this.
+	ReclaimBytes int64
+}
+
+// Plan decides, for every image of the repository, whether gc keeps or
+// deletes it, following the semantics in the package documentation. repo may
+// be nil (no rules, no protections); now is the time gc runs.
+func Plan(repo *policy.Repository, images []Image, inUse InUse, now time.Time) *Result {
+	p := newPlanner(repo, inUse, now)
+	p.load(images)
+	p.link()
+	p.group()
+	p.protect()
+	for r := range p.rules {
+		p.rank(r)
+	}
+	p.decide()
+	return p.result()
+}
+
+// planner holds the working state of one Plan call. Per-image and per-unit
+// data live in slices indexed by position, not in maps.
+type planner struct {
+	repo  *policy.Repository
+	inUse InUse
+	now   time.Time
+	rules []rule
+
+	imgs  []Image
+	index map[string]int32
+
+	// down[downAt[i]:downAt[i+1]] are the images that belong with image i:
+	// the children an index lists and the referrers of a subject.
+	down      []int32
+	downAt    []int32
+	hasParent []bool
+
+	units      []unit
+	members    []int32 // members of unit u: members[units[u].at:units[u].end], parent first
+	rankOf     [][]int32
+	protection []Protection
+	protReason []string
+}
+
+type unit struct {
+	root    int32
+	at, end int32
+	pushed  time.Time
+	tags    []string
+	delete  bool
+	rule    int
+	reason  string
+}
+
+// rule is a retention rule with what matching needs precomputed.
+type rule struct {
+	policy.RetentionRule
+	idx      int
+	patterns []matcher
+	label    string // "(dev-*, feature-*)" or "(untagged)"
+	head     string // "retention[1]: "
+	keepStr  string // "5", the keepNewest count
+	maxAge   string // "30d"
+}
+
+// matcher is a pattern with a literal prefix that rules out most tags
+// without running the regular expression.
+type matcher struct {
+	p       policy.Pattern
+	prefix  string
+	literal bool
+}
+
+func newMatcher(p policy.Pattern) matcher {
+	src := p.String()
+	i := strings.IndexAny(src, "*{")
+	if i < 0 {
+		return matcher{p: p, prefix: src, literal: true}
+	}
+	return matcher{p: p, prefix: src[:i]}
+}
+
+func (m matcher) matches(tag string) bool {
+	if m.literal {
+		return tag == m.prefix
+	}
+	if !strings.HasPrefix(tag, m.prefix) {
+		return false
+	}
+	_, ok := m.p.Match(tag)
+	return ok
+}
+
+func (m matcher) match(tag string) (policy.Match, bool) {
+	if !strings.HasPrefix(tag, m.prefix) || m.literal && tag != m.prefix {
+		return policy.Match{}, false
+	}
+	return m.p.Match(tag)
+}
+
+func newPlanner(repo *policy.Repository, inUse InUse, now time.Time) *planner {
+	p := &planner{repo: repo, inUse: inUse, now: now}
+	if repo == nil {
+		p.repo = &policy.Repository{}
+	}
+	for i, rr := range p.repo.Retention {
+		r := rule{RetentionRule: rr, idx: i, head: "retention[" + strconv.Itoa(i) + "]: ", maxAge: rr.MaxAge.String()}
+		if rr.KeepNewest != nil {
+			r.keepStr = strconv.Itoa(*rr.KeepNewest)
+		}
+		if r.Order == "" {
+			r.Order = policy.OrderPushed
+		}
+		srcs := make([]string, len(rr.Match))
+		for j, pat := range rr.Match {
+			r.patterns = append(r.patterns, newMatcher(pat))
+			srcs[j] = pat.String()
+		}
+		switch {
+		case rr.Untagged:
+			r.label = "(untagged)"
+		default:
+			r.label = "(" + strings.Join(srcs, ", ") + ")"
+		}
+		p.rules = append(p.rules, r)
+	}
+	return p
+}
+
+// load indexes the images by digest. The input is only read; it is copied
+// only when duplicate digests have to be merged.
+func (p *planner) load(images []Image) {
+	p.index = make(map[string]int32, len(images))
+	p.imgs = images
+	copied := false
+	for i := range images {
+		d := images[i].Digest
+		if j, ok := p.index[d]; ok {
+			if !copied {
+				p.imgs, copied = slices.Clone(images[:i]), true
+			}
+			p.imgs[j] = merge(p.imgs[j], images[i])
+			continue
+		}
+		p.index[d] = int32(len(p.index))
+		if copied {
+			p.imgs = append(p.imgs, images[i])
+		}
+	}
+}
+
+// merge combines two listings of one digest so that the result does not
+// depend on which came first.
+func merge(a, b Image) Image {
+	union := func(x, y []string) []string {
+		out := slices.Concat(x, y)
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	a.Tags = union(a.Tags, b.Tags)
+	a.Manifests = union(a.Manifests, b.Manifests)
+	if b.PushedAt.After(a.PushedAt) {
+		a.PushedAt = b.PushedAt
+	}
+	a.Size = max(a.Size, b.Size)
+	a.MediaType = max(a.MediaType, b.MediaType)
+	a.Subject = max(a.Subject, b.Subject)
+	return a
+}
+
+// link records which images belong with which: index to children, subject
+// to referrers. References to digests absent from the listing are ignored.
+func (p *planner) link() {
+	n := len(p.imgs)
+	p.downAt = make([]int32, n+1)
+	p.hasParent = make([]bool, n)
+	each := func(f func(from, to int32)) {
+		for i := range p.imgs {
+			img := &p.imgs[i]
+			for _, c := range img.Manifests {
+				if j, ok := p.index[c]; ok && j != int32(i) {
+					f(int32(i), j)
+				}
+			}
+			if img.Subject != "" {
+				if j, ok := p.index[img.Subject]; ok && j != int32(i) {
+					f(j, int32(i))
+				}
+			}
+		}
+	}
+	each(func(from, to int32) {
+		p.downAt[from+1]++
+		p.hasParent[to] = true
+	})
+	for i := 1; i <= n; i++ {
+		p.downAt[i] += p.downAt[i-1]
+	}
+	p.down = make([]int32, p.downAt[n])
+	fill := slices.Clone(p.downAt[:n])
+	each(func(from, to int32) {
+		p.down[fill[from]] = to
+		fill[from]++
+	})
+}
+
+// group forms the units: every image without a parent in the listing is a
+// unit's parent, and its members are everything reachable below it.
+// Images caught in a reference cycle with no parent above it (malformed
+// input) become parents in digest order.
+func (p *planner) group() {
+	n := len(p.imgs)
+	stamp := make([]int32, n)
+	for i := range stamp {
+		stamp[i] = -1
+	}
+	reached := make([]bool, n)
+	p.units = make([]unit, 0, n)
+	p.members = make([]int32, 0, n+len(p.down))
+	add := func(root int32) {
+		u := int32(len(p.units))
+		start := len(p.members)
+		// p.members[start:] doubles as the breadth-first queue.
+		p.members = append(p.members, root)
+		stamp[root] = u
+		for q := start; q < len(p.members); q++ {
+			i := p.members[q]
+			reached[i] = true
+			for _, j := range p.down[p.downAt[i]:p.downAt[i+1]] {
+				if stamp[j] != u {
+					stamp[j] = u
+					p.members = append(p.members, j)
+				}
+			}
+		}
+		if len(p.members)-start > 2 {
+			slices.SortFunc(p.members[start+1:], p.newer)
+		}
+		p.units = append(p.units, unit{root: root, at: int32(start), end: int32(len(p.members)), pushed: p.imgs[root].PushedAt})
+	}
+	for i := range p.imgs {
+		if !p.hasParent[i] {
+			add(int32(i))
+		}
+	}
+	var orphans []int32
+	for i := range p.imgs {
+		if !reached[i] {
+			orphans = append(orphans, int32(i))
+		}
+	}
+	slices.SortFunc(orphans, func(a, b int32) int { return strings.Compare(p.imgs[a].Digest, p.imgs[b].Digest) })
+	for _, i := range orphans {
+		if !reached[i] {
+			add(i)
+		}
+	}
+	// From here on units are numbered in plan order: newest first, then
+	// by the parent's digest.
+	slices.SortFunc(p.units, func(a, b unit) int {
+		if c := b.pushed.Compare(a.pushed); c != 0 {
+			return c
+		}
+		return strings.Compare(p.imgs[a.root].Digest, p.imgs[b.root].Digest)
+	})
+	for u := range p.units {
+		p.units[u].tags = p.unitTags(u)
+	}
+}
+
+// newer orders images newest first, then by digest.
+func (p *planner) newer(a, b int32) int {
+	if c := p.imgs[b].PushedAt.Compare(p.imgs[a].PushedAt); c != 0 {
+		return c
+	}
+	return strings.Compare(p.imgs[a].Digest, p.imgs[b].Digest)
+}
+
+func (p *planner) unitMembers(u int) []int32 {
+	return p.members[p.units[u].at:p.units[u].end]
+}
+
+// unitTags is the parent's tags plus any tag a member carries itself.
+func (p *planner) unitTags(u int) []string {
+	ms := p.unitMembers(u)
+	tags := p.imgs[ms[0]].Tags
+	extra := false
+	for _, m := range ms[1:] {
+		if len(p.imgs[m].Tags) > 0 {
+			extra = true
+			break
+		}
+	}
+	if !extra {
+		return tags
+	}
+	tags = slices.Clone(tags)
+	for _, m := range ms[1:] {
+		for _, t := range p.imgs[m].Tags {
+			if !slices.Contains(tags, t) {
+				tags = append(tags, t)
+			}
+		}
+	}
+	return tags
+}
+
+// protect finds each unit's first protection.
+func (p *planner) protect() {
+	p.protection = make([]Protection, len(p.units))
+	p.protReason = make([]string, len(p.units))
+	var protectTags []matcher
+	for _, pat := range p.repo.Protect.Tags {
+		protectTags = append(protectTags, newMatcher(pat))
+	}
+	grace := p.repo.Protect.NewerThan.Std()
+units:
+	for u := range p.units {
+		un := &p.units[u]
+		if len(p.inUse.Digests) > 0 {
+			for _, m := range p.unitMembers(u) {
+				if _, ok := p.inUse.Digests[p.imgs[m].Digest]; ok {
+					p.protection[u], p.protReason[u] = ProtectionInUse, "in use: digest "+p.imgs[m].Digest
+					continue units
+				}
+			}
+		}
+		if len(p.inUse.Tags) > 0 {
+			for _, t := range un.tags {
+				if _, ok := p.inUse.Tags[t]; ok {
+					p.protection[u], p.protReason[u] = ProtectionInUse, "in use: tag "+t
+					continue units
+				}
+			}
+		}
+		for _, t := range un.tags {
+			for _, m := range protectTags {
+				if m.matches(t) {
+					p.protection[u], p.protReason[u] = ProtectionTag, "protected tag "+t+" ("+m.p.String()+")"
+					continue units
+				}
+			}
+		}
+		if age := p.now.Sub(un.pushed); grace > 0 && age < grace {
+			p.protection[u], p.protReason[u] = ProtectionGrace,
+				"grace: pushed "+ago(age)+" ago, protect.newerThan "+p.repo.Protect.NewerThan.String()
+		}
+	}
+}
+
+// rank records, for rule r, the 1-based rank of every unit it selects
+// (0 for units it does not select). Without keepNewest every selected unit
+// has rank 1: only selection matters.
+func (p *planner) rank(r int) {
+	ru := &p.rules[r]
+	ranks := make([]int32, len(p.units))
+	p.rankOf = append(p.rankOf, ranks)
+	valued := ru.KeepNewest != nil && ru.Order != policy.OrderPushed
+	var selected []int32
+	var best []policy.Match
+	var has []bool
+	for u := range p.units {
+		tags := p.units[u].tags
+		if ru.Untagged {
+			if len(tags) == 0 {
+				selected = append(selected, int32(u))
+			}
+			continue
+		}
+		if !valued {
+			if p.selects(ru, tags) {
+				selected = append(selected, int32(u))
+			}
+			continue
+		}
+		var b policy.Match
+		found, hasValue := false, false
+		for _, t := range tags {
+			for _, m := range ru.patterns {
+				mt, ok := m.match(t)
+				if !ok {
+					continue
+				}
+				found = true
+				if ru.Order.Compare(mt, time.Time{}, b, time.Time{}) > 0 {
+					b, hasValue = mt, true
+				}
+			}
+		}
+		if found {
+			selected = append(selected, int32(u))
+			best = append(best, b)
+			has = append(has, hasValue)
+		}
+	}
+	if ru.KeepNewest == nil {
+		for _, u := range selected {
+			ranks[u] = 1
+		}
+		return
+	}
+	// selected is in plan order, which is push-time order; a value order
+	// sorts by value first and keeps plan order among equals.
+	order := make([]int32, len(selected))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	if valued {
+		slices.SortFunc(order, func(a, b int32) int {
+			switch {
+			case has[a] && has[b]:
+				ua, ub := &p.units[selected[a]], &p.units[selected[b]]
+				if c := ru.Order.Compare(best[b], ub.pushed, best[a], ua.pushed); c != 0 {
+					return c
+				}
+			case has[a] != has[b]:
+				if has[a] {
+					return -1
+				}
+				return 1
+			}
+			return int(a - b)
+		})
+	}
+	for rank, i := range order {
+		ranks[selected[i]] = int32(rank + 1)
+	}
+}
+
+func (p *planner) selects(ru *rule, tags []string) bool {
+	for _, t := range tags {
+		for _, m := range ru.patterns {
+			if m.matches(t) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// decide applies the rules and protections to every unit.
+func (p *planner) decide() {
+	var kept []string
+	for u := range p.units {
+		un := &p.units[u]
+		un.rule = -1
+		age := p.now.Sub(un.pushed)
+		expiredBy, expiredWhy := -1, ""
+		kept = kept[:0]
+		firstKeep := -1
+		for r := range p.rules {
+			rank := p.rankOf[r][u]
+			if rank == 0 {
+				continue
+			}
+			ru := &p.rules[r]
+			beyond := ru.KeepNewest != nil && int(rank) > *ru.KeepNewest
+			old := ru.MaxAge > 0 && age > ru.MaxAge.Std()
+			var expired bool
+			switch {
+			case ru.KeepNewest != nil && ru.MaxAge > 0:
+				expired = beyond && old
+			case ru.KeepNewest != nil:
+				expired = beyond
+			default:
+				expired = old
+			}
+			if expired {
+				if expiredBy < 0 {
+					expiredBy, expiredWhy = r, p.expiry(ru, rank, age)
+				}
+				continue
+			}
+			if expiredBy < 0 {
+				if firstKeep < 0 {
+					firstKeep = r
+				}
+				kept = append(kept, p.keep(ru, rank, age))
+			}
+		}
+		switch {
+		case p.protection[u] != ProtectionNone:
+			un.reason = p.protReason[u]
+			if expiredBy >= 0 {
+				un.rule = expiredBy
+				un.reason += "; overrides " + expiredWhy
+			}
+		case expiredBy >= 0:
+			un.delete, un.rule, un.reason = true, expiredBy, expiredWhy
+		case firstKeep >= 0:
+			un.rule, un.reason = firstKeep, strings.Join(kept, "; ")
+		default:
+			un.reason = "no rule selects it"
+		}
+	}
+}
+
+func (p *planner) expiry(ru *rule, rank int32, age time.Duration) string {
+	switch {
+	case ru.KeepNewest != nil && ru.MaxAge > 0:
+		return ru.head + "rank " + strconv.Itoa(int(rank)) + " beyond keepNewest " + ru.keepStr +
+			" and pushed " + ago(age) + " ago, maxAge " + ru.maxAge + " " + ru.label
+	case ru.KeepNewest != nil:
+		return ru.head + "rank " + strconv.Itoa(int(rank)) + " beyond keepNewest " + ru.keepStr + " " + ru.label
+	default:
+		return ru.head + "pushed " + ago(age) + " ago, maxAge " + ru.maxAge + " " + ru.label
+	}
+}
+
+func (p *planner) keep(ru *rule, rank int32, age time.Duration) string {
+	if ru.KeepNewest != nil && int(rank) <= *ru.KeepNewest {
+		return ru.head + "rank " + strconv.Itoa(int(rank)) + " of keepNewest " + ru.keepStr
+	}
+	return ru.head + "pushed " + ago(age) + " ago, within maxAge " + ru.maxAge
+}
+
+// ago formats an age the way the policy file writes durations, to the hour
+// beyond a day and to the minute below.
+func ago(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "0m"
+	case d >= 24*time.Hour:
+		d = d.Truncate(time.Hour)
+	default:
+		d = d.Truncate(time.Minute)
+	}
+	if d == 0 {
+		return "0m"
+	}
+	return policy.Duration(d).String()
+}
+
+// result assigns every image its unit's decision and lists them in plan
+// order.
+func (p *planner) result() *Result {
+	// report[i] is the unit image i takes its decision from: the first
+	// unit in plan order that keeps it, else the first that deletes it.
+	report := make([]int32, len(p.imgs))
+	for i := range report {
+		report[i] = -1
+	}
+	for u := range p.units {
+		del := p.units[u].delete
+		for _, m := range p.unitMembers(u) {
+			if r := report[m]; r < 0 || p.units[r].delete && !del {
+				report[m] = int32(u)
+			}
+		}
+	}
+
+	res := &Result{Repository: p.repo.Name, Decisions: make([]Decision, 0, len(p.imgs))}
+	for u := range p.units {
+		un := &p.units[u]
+		for _, m := range p.unitMembers(u) {
+			if report[m] != int32(u) {
+				continue
+			}
+			d := Decision{
+				Image:      p.imgs[m],
+				Delete:     un.delete,
+				Reason:     un.reason,
+				Rule:       un.rule,
+				Protection: p.protection[u],
+				Unit:       p.imgs[un.root].Digest,
+			}
+			if d.Delete {
+				res.Deletes++
+				res.ReclaimBytes += d.Size
+			} else {
+				res.Keeps++
+			}
+			res.Decisions = append(res.Decisions, d)
+		}
+	}
+	return res
+}
