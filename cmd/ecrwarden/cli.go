@@ -24,6 +24,7 @@ type command struct {
 var commands = map[string]command{
 	"policy check":  {"validate a policy file (default ./ecrwarden.yaml or $ECRWARDEN_POLICY)", policyCheck},
 	"policy schema": {"print the policy file's JSON Schema", policySchema},
+	"emulate":       {"run the AWS emulators and a Slack sink on loopback until Ctrl-C", emulate},
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
