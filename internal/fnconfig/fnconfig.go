@@ -90,7 +90,7 @@ type Deps struct {
 // Load builds the collaborators from the environment: the policy (a broken
 // one is an init error naming every problem), the AWS clients with the
 // SDK's standard retryer (throttling and 5xx retried with backoff, up to
-// 8 attempts), and the rest.
+// 8 attempts, SNS's Throttled included), and the rest.
 func Load(ctx context.Context, log *slog.Logger) (*Deps, error) {
 	c, err := FromEnv()
 	if err != nil {
@@ -101,7 +101,9 @@ func Load(ctx context.Context, log *slog.Logger) (*Deps, error) {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
 	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithRetryer(func() aws.Retryer {
-		return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 8 })
+		// SNS throttles with its own modelled "Throttled" error, which the
+		// standard retryer does not know (measured in internal/emulator/sns).
+		return retry.AddWithErrorCodes(retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 8 }), "Throttled")
 	}))
 	if err != nil {
 		return nil, fmt.Errorf("aws configuration: %w", err)

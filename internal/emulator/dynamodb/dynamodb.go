@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -530,14 +529,6 @@ func (s *Server) current(t *table, key string) map[string]json.RawMessage {
 	return item
 }
 
-// condition is a parsed ConditionExpression.
-type condition struct {
-	exists bool // attribute_exists rather than attribute_not_exists
-	attr   string
-}
-
-var conditionRE = regexp.MustCompile(`^\s*(attribute_not_exists|attribute_exists)\s*\(\s*(#?[A-Za-z0-9_]+)\s*\)\s*$`)
-
 // reservedWords are DynamoDB reserved words likely to be used as attribute
 // names; an expression must alias them with #name. This is a subset of the
 // list at https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ReservedWords.html.
@@ -545,63 +536,6 @@ var reservedWords = map[string]bool{
 	"COUNT": true, "DATA": true, "DATE": true, "HASH": true, "KEY": true, "NAME": true, "RANGE": true,
 	"SIZE": true, "SOURCE": true, "STATE": true, "STATUS": true, "TABLE": true, "TIME": true,
 	"TIMESTAMP": true, "TTL": true, "TYPE": true, "USER": true, "VALUE": true, "YEAR": true,
-}
-
-// parseCondition parses the supported ConditionExpression forms and checks
-// ExpressionAttributeNames and ExpressionAttributeValues the way DynamoDB
-// does.
-func parseCondition(expr *string, names map[string]string, values map[string]json.RawMessage) (*condition, *apiError) {
-	if expr == nil {
-		if names != nil {
-			return nil, validation("ExpressionAttributeNames can only be specified when using expressions")
-		}
-		if values != nil {
-			return nil, validation("ExpressionAttributeValues can only be specified when using expressions")
-		}
-		return nil, nil
-	}
-	if strings.TrimSpace(*expr) == "" {
-		return nil, validation("Invalid ConditionExpression: The expression can not be empty;")
-	}
-	m := conditionRE.FindStringSubmatch(*expr)
-	if m == nil {
-		return nil, validation("Invalid ConditionExpression: this emulator supports only attribute_not_exists(path) and attribute_exists(path) with a top-level attribute name or #alias; got: %s", *expr)
-	}
-	c := &condition{exists: m[1] == "attribute_exists", attr: m[2]}
-	used := ""
-	if strings.HasPrefix(c.attr, "#") {
-		real, ok := names[c.attr]
-		if !ok {
-			return nil, validation("Invalid ConditionExpression: An expression attribute name used in the document path is not defined; attribute name: %s", c.attr)
-		}
-		used, c.attr = m[2], real
-	} else if reservedWords[strings.ToUpper(c.attr)] {
-		return nil, validation("Invalid ConditionExpression: Attribute name is a reserved keyword; reserved keyword: %s", c.attr)
-	}
-	var unused []string
-	for k := range names {
-		if k != used {
-			unused = append(unused, k)
-		}
-	}
-	if len(unused) > 0 {
-		sort.Strings(unused)
-		return nil, validation("Value provided in ExpressionAttributeNames unused in expressions: keys: {%s}", strings.Join(unused, ", "))
-	}
-	if len(values) > 0 {
-		var keys []string
-		for k := range values {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		return nil, validation("Value provided in ExpressionAttributeValues unused in expressions: keys: {%s}", strings.Join(keys, ", "))
-	}
-	return c, nil
-}
-
-func (c *condition) holds(item map[string]json.RawMessage) bool {
-	_, has := item[c.attr]
-	return has == c.exists
 }
 
 type writeInput struct {
@@ -619,7 +553,7 @@ type writeInput struct {
 	ReturnItemCollectionMetrics         string                     `json:"ReturnItemCollectionMetrics"`
 }
 
-func (in *writeInput) check() (*condition, *apiError) {
+func (in *writeInput) check() (condition, *apiError) {
 	if in.Expected != nil || in.ConditionalOperator != "" {
 		return nil, validation("the legacy parameters Expected and ConditionalOperator are not supported by this emulator; use ConditionExpression")
 	}
