@@ -55,8 +55,12 @@ type operand struct {
 	val  json.RawMessage
 }
 
-func (c orCond) holds(item map[string]json.RawMessage) bool  { return c.a.holds(item) || c.b.holds(item) }
-func (c andCond) holds(item map[string]json.RawMessage) bool { return c.a.holds(item) && c.b.holds(item) }
+func (c orCond) holds(item map[string]json.RawMessage) bool {
+	return c.a.holds(item) || c.b.holds(item)
+}
+func (c andCond) holds(item map[string]json.RawMessage) bool {
+	return c.a.holds(item) && c.b.holds(item)
+}
 func (c notCond) holds(item map[string]json.RawMessage) bool { return !c.c.holds(item) }
 func (c exists) holds(item map[string]json.RawMessage) bool {
 	_, has := item[c.attr]

@@ -57,13 +57,13 @@ func TestConditionExpressions(t *testing.T) {
 
 func TestConditionErrors(t *testing.T) {
 	for expr, want := range map[string]string{
-		"attribute_exists(pk":      "expected \")\"",
-		"pk = ":                    "expected an attribute",
-		"pk = :missing":            "not defined; attribute value: :missing",
-		"pk BETWEEN :a AND :b":     "this emulator supports",
-		"(pk = pk":                 "expected \")\"",
-		"pk = pk extra":            "Syntax error",
-		"status = pk":              "reserved keyword",
+		"attribute_exists(pk":     "expected \")\"",
+		"pk = ":                   "expected an attribute",
+		"pk = :missing":           "not defined; attribute value: :missing",
+		"pk BETWEEN :a AND :b":    "this emulator supports",
+		"(pk = pk":                "expected \")\"",
+		"pk = pk extra":           "Syntax error",
+		"status = pk":             "reserved keyword",
 		"attribute_exists(#x) ; ": "Syntax error",
 	} {
 		t.Run(expr, func(t *testing.T) {
