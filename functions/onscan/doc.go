@@ -1,0 +1,34 @@
+// Command onscan is the Lambda function that acts on image scan results:
+// basic scanning's "ECR Image Scan" and enhanced scanning's "Inspector2 Scan"
+// and "Inspector2 Finding" events about ECR images.
+//
+// For each event it fetches the image's whole current finding set with
+// DescribeImageScanFindings (every page, basic and enhanced findings alike;
+// a page that fails sends nothing), applies the repository's scan policy
+// (threshold, ignore list with expiry) and alerts through SNS and Slack once
+// per finding set: the dedupe key is the fingerprint of (repository, digest,
+// sorted alerting ids), so EventBridge redeliveries, rescans with the same
+// results and Inspector's repeated events stay silent while a new CVE on the
+// same image alerts again. A FAILED scan is itself an alert.
+//
+// Inspector2 Finding bursts: enhanced scanning reports CVEs published after
+// the push only as "Inspector2 Finding" events, one per finding. Each event
+// refetches the whole current finding set, so the events of a burst that
+// arrive after Inspector has recorded all its findings share one fingerprint
+// and send one message. When findings trickle in while the burst is being
+// delivered, an early event can see a smaller set than a later one; each
+// distinct set alerts once, so a burst costs one message, or a few.
+// CLOSED and SUPPRESSED finding events never alert.
+//
+// Scan-gated rollouts: deploy rules and annotation opt-ins with
+// requireCleanScan are skipped by onpush. A completed scan (basic COMPLETE,
+// Inspector2 Scan) with nothing at or above the threshold after ignores
+// rolls them forward with the same forward-only, idempotent engine onpush
+// uses, to the best tag of the image each target selects (by the target's
+// order). A dirty scan holds each such rollout and sends a rollout-blocked
+// alert per target; a failed scan holds them and its alert names them.
+// Finding events only alert; they never release a rollout.
+//
+// Audit: FindingsAlerted when a findings alert is delivered, RolloutBlocked
+// when a rollout is held and its alert delivered, on the ecrwarden bus.
+package main

@@ -1,0 +1,442 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+
+	"github.com/ecrwarden/ecrwarden/internal/alert"
+	"github.com/ecrwarden/ecrwarden/internal/audit"
+	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
+	"github.com/ecrwarden/ecrwarden/internal/findings"
+	"github.com/ecrwarden/ecrwarden/internal/policy"
+	"github.com/ecrwarden/ecrwarden/internal/registry"
+	"github.com/ecrwarden/ecrwarden/internal/rollout"
+)
+
+// findingsPageSize is the largest page DescribeImageScanFindings returns.
+const findingsPageSize = 1000
+
+// alerter delivers an alert once per key (notify.Once).
+type alerter interface {
+	Deliver(ctx context.Context, key string, a alert.Alert) (sent bool, err error)
+}
+
+// auditor publishes audit events (audit.Publisher).
+type auditor interface {
+	Publish(ctx context.Context, events ...audit.Event) error
+}
+
+// roller rolls targets forward (rollout.Engine).
+type roller interface {
+	Roll(ctx context.Context, img rollout.Image, targets []rollout.Target) ([]rollout.Outcome, error)
+}
+
+// discoverer finds the targets of a repository (rollout.Discover).
+type discoverer func(ctx context.Context, f *policy.File, repository string) (targets []rollout.Target, bad []error, err error)
+
+// handler acts on "ECR Image Scan", "Inspector2 Scan" and "Inspector2
+// Finding" events.
+type handler struct {
+	policy   *policy.File
+	scans    ecr.DescribeImageScanFindingsAPIClient
+	images   ecr.DescribeImagesAPIClient
+	alerts   alerter
+	audit    auditor
+	roll     roller
+	discover discoverer
+	now      func() time.Time
+	log      *slog.Logger
+}
+
+// image is the scanned image an event is about.
+type image struct {
+	eventID    string
+	account    string
+	region     string
+	time       time.Time
+	repository string
+	digest     string
+	tags       []string
+	scanner    findings.Source
+}
+
+// gatedRollout is a target that waits for a clean scan and the tag of the
+// scanned image it would roll out.
+type gatedRollout struct {
+	target rollout.Target
+	tag    string
+}
+
+// Handle alerts on the findings of a scanned image and releases or holds
+// the rollouts that wait for a clean scan. Events of other kinds, and about
+// repositories the policy does not name, are logged and ignored. A malformed
+// event is an error and sends nothing.
+func (h *handler) Handle(ctx context.Context, raw json.RawMessage) error {
+	kind, reason, err := ecrevent.ClassifyWithReason(raw)
+	if err != nil {
+		return fmt.Errorf("onscan: %w", err)
+	}
+	switch kind {
+	case ecrevent.KindBasicScan, ecrevent.KindInspectorScan:
+		s, err := ecrevent.DecodeScan(raw)
+		if err != nil {
+			return fmt.Errorf("onscan: %w", err)
+		}
+		img := image{eventID: s.EventID, account: s.Account, region: s.Region, time: s.Time,
+			repository: s.Repository, digest: s.Digest, tags: s.Tags, scanner: findings.SourceBasic}
+		if s.Enhanced {
+			img.scanner = findings.SourceEnhanced
+		}
+		if err := h.scan(ctx, img, s.Status); err != nil {
+			return fmt.Errorf("onscan %s@%s: %w", img.repository, img.digest, err)
+		}
+		return nil
+	case ecrevent.KindInspectorFinding:
+		f, err := ecrevent.DecodeFinding(raw)
+		if err != nil {
+			return fmt.Errorf("onscan: %w", err)
+		}
+		img := image{eventID: f.EventID, account: f.Account, region: f.Region, time: f.Time,
+			repository: f.Repository, digest: f.Digest, tags: f.Tags, scanner: findings.SourceEnhanced}
+		if err := h.finding(ctx, img, f); err != nil {
+			return fmt.Errorf("onscan %s@%s: %w", img.repository, img.digest, err)
+		}
+		return nil
+	default:
+		h.log.Info("event ignored", "kind", kind.String(), "reason", reason)
+		return nil
+	}
+}
+
+// scan handles a scan result: alert on its findings, then release or hold the
+// gated rollouts.
+func (h *handler) scan(ctx context.Context, img image, status string) error {
+	log := h.log.With("repository", img.repository, "digest", img.digest, "event", img.eventID,
+		"scanner", string(img.scanner), "status", status)
+	repo, ok := h.policy.Repository(img.repository)
+	if !ok {
+		log.Info("event ignored: repository not in the policy")
+		return nil
+	}
+	if !scanCompleted(img.scanner, status) {
+		return h.failed(ctx, log, img, status)
+	}
+	res, err := h.evaluate(ctx, log, img, repo)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	fp := ""
+	if len(res.Alerting) > 0 {
+		fp = findings.Fingerprint(img.repository, img.digest, res.Alerting)
+		if err := h.alertFindings(ctx, log, img, res, fp); err != nil {
+			errs = append(errs, err)
+		}
+	} else {
+		log.Info("scan clean", "threshold", string(res.Threshold), "ignored", len(res.Ignored), "below", res.Below)
+	}
+	if err := h.gate(ctx, log, img, res, fp); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// finding handles an "Inspector2 Finding" event: the image's whole current
+// finding set is fetched and alerts once per distinct alerting set.
+func (h *handler) finding(ctx context.Context, img image, f ecrevent.Finding) error {
+	log := h.log.With("repository", img.repository, "digest", img.digest, "event", img.eventID,
+		"finding", f.FindingARN, "vulnerability", f.VulnerabilityID, "severity", f.Severity)
+	repo, ok := h.policy.Repository(img.repository)
+	if !ok {
+		log.Info("event ignored: repository not in the policy")
+		return nil
+	}
+	if !strings.EqualFold(f.Status, "ACTIVE") {
+		log.Info("finding event ignored: the finding is not active", "findingStatus", f.Status)
+		return nil
+	}
+	res, err := h.evaluate(ctx, log, img, repo)
+	if err != nil {
+		return err
+	}
+	if len(res.Alerting) == 0 {
+		log.Info("nothing at or above the threshold", "threshold", string(res.Threshold), "ignored", len(res.Ignored), "below", res.Below)
+		return nil
+	}
+	return h.alertFindings(ctx, log, img, res, findings.Fingerprint(img.repository, img.digest, res.Alerting))
+}
+
+// scanCompleted reports whether a scan status means the findings are there.
+func scanCompleted(scanner findings.Source, status string) bool {
+	if scanner == findings.SourceEnhanced {
+		return status == "INITIAL_SCAN_COMPLETE" || status == "COMPLETE"
+	}
+	return status == "COMPLETE"
+}
+
+// evaluate fetches every page of the image's findings and applies the
+// repository's scan policy. Any page error fails it as a whole.
+func (h *handler) evaluate(ctx context.Context, log *slog.Logger, img image, repo *policy.Repository) (findings.Result, error) {
+	p := ecr.NewDescribeImageScanFindingsPaginator(h.scans, &ecr.DescribeImageScanFindingsInput{
+		RegistryId:     aws.String(img.account),
+		RepositoryName: aws.String(img.repository),
+		ImageId:        &ecrtypes.ImageIdentifier{ImageDigest: aws.String(img.digest)},
+		MaxResults:     aws.Int32(findingsPageSize),
+	})
+	var basic []ecrtypes.ImageScanFinding
+	var enhanced []ecrtypes.EnhancedImageScanFinding
+	for page := 1; p.HasMorePages(); page++ {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			if nf := (*ecrtypes.ScanNotFoundException)(nil); errors.As(err, &nf) {
+				log.Warn("scan findings not found yet; failing so that Lambda retries the event", "error", err)
+			}
+			return findings.Result{}, fmt.Errorf("describe scan findings, page %d: %w", page, err)
+		}
+		if f := out.ImageScanFindings; f != nil {
+			basic = append(basic, f.Findings...)
+			enhanced = append(enhanced, f.EnhancedFindings...)
+		}
+	}
+	fs := append(findings.FromBasic(basic), findings.FromEnhanced(enhanced)...)
+	return findings.Evaluate(img.repository, repo.Scan, fs, h.now()), nil
+}
+
+// alertFindings delivers the findings alert of one finding set once and
+// audits it when it was sent now.
+func (h *handler) alertFindings(ctx context.Context, log *slog.Logger, img image, res findings.Result, fp string) error {
+	a := alert.Alert{
+		Kind: alert.KindFindings, Repository: img.repository, Tags: img.tags, Digest: img.digest,
+		Region: img.region, Account: img.account, Fingerprint: fp, Findings: &res,
+	}
+	sent, err := h.alerts.Deliver(ctx, "findings#"+fp, a)
+	if err != nil {
+		// A channel that failed is retried with the event; the channel that
+		// succeeded is recorded and is not sent again. The audit event
+		// goes out with the delivery that completes the alert.
+		return fmt.Errorf("findings alert %s: %w", fp, err)
+	}
+	if !sent {
+		log.Info("findings alert already sent for this finding set", "fingerprint", fp)
+		return nil
+	}
+	log.Warn("findings alerted", "fingerprint", fp, "highest", string(res.Highest()), "alerting", len(res.Alerting),
+		"expired", len(res.Expired))
+	expired := make([]string, len(res.Expired))
+	for i, e := range res.Expired {
+		expired[i] = e.Finding.ID
+	}
+	return h.publish(ctx, audit.Event{
+		DetailType: audit.FindingsAlerted,
+		Resources:  []string{repositoryARN(img)},
+		Detail: map[string]any{
+			"repository": img.repository, "digest": img.digest, "tags": nonNil(img.tags), "scanner": string(img.scanner),
+			"fingerprint": fp, "threshold": string(res.Threshold), "highest": string(res.Highest()),
+			"findings": res.IDs(), "expiredIgnores": expired, "counts": res.Counts,
+			"eventId": img.eventID, "time": img.time.UTC().Format(time.RFC3339),
+		},
+	})
+}
+
+// failed alerts on a scan that did not complete. Gated rollouts of the
+// image are held, and the alert names them.
+func (h *handler) failed(ctx context.Context, log *slog.Logger, img image, status string) error {
+	log.Warn("scan failed")
+	held, _, gerr := h.gated(ctx, log, img)
+	reason := fmt.Sprintf("The %s scan ended with status %s.", img.scanner, status)
+	if len(held) > 0 {
+		names := make([]string, len(held))
+		for i, g := range held {
+			names[i] = fmt.Sprintf("%s to %s", g.tag, g.target)
+		}
+		reason += " Held until a scan of this image completes clean: " + strings.Join(names, "; ") + "."
+	}
+	a := alert.Alert{
+		Kind: alert.KindScanFailed, Repository: img.repository, Tags: img.tags, Digest: img.digest,
+		Region: img.region, Account: img.account,
+		ScanFailure: &alert.ScanFailure{Status: status, Reason: reason, Scanner: img.scanner},
+	}
+	errs := []error{gerr}
+	sent, err := h.alerts.Deliver(ctx, "scan-failed#"+img.repository+"#"+img.digest, a)
+	switch {
+	case err != nil:
+		errs = append(errs, fmt.Errorf("scan-failed alert: %w", err))
+	case !sent:
+		log.Info("scan-failed alert already sent for this image")
+	default:
+		events := make([]audit.Event, len(held))
+		for i, g := range held {
+			events[i] = blockedEvent(img, g, "", "scan "+status, nil)
+		}
+		if len(events) > 0 {
+			errs = append(errs, h.publish(ctx, events...))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// gate releases the gated rollouts of a completed scan when it is clean
+// (fp empty) and holds them, one alert per target, when it is not.
+func (h *handler) gate(ctx context.Context, log *slog.Logger, img image, res findings.Result, fp string) error {
+	gated, pushedAt, err := h.gated(ctx, log, img)
+	if err != nil || len(gated) == 0 {
+		return err
+	}
+	if fp != "" {
+		var errs []error
+		for _, g := range gated {
+			errs = append(errs, h.block(ctx, log, img, res, fp, g))
+		}
+		return errors.Join(errs...)
+	}
+	var errs []error
+	byTag := map[string][]rollout.Target{}
+	var order []string
+	for _, g := range gated {
+		if _, ok := byTag[g.tag]; !ok {
+			order = append(order, g.tag)
+		}
+		byTag[g.tag] = append(byTag[g.tag], g.target)
+	}
+	for _, tag := range order {
+		log.Info("clean scan releases the rollout", "tag", tag, "targets", len(byTag[tag]))
+		ri := rollout.Image{
+			Registry: registryHost(img.account, img.region), Repository: img.repository,
+			Tag: tag, Digest: img.digest, PushedAt: pushedAt, EventID: img.eventID,
+		}
+		if _, err := h.roll.Roll(ctx, ri, byTag[tag]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// gated returns the targets of the image's repository that wait for a
+// clean scan, each with the best tag of the image it selects, and the
+// image's push time. The image's current tags come from the registry (the
+// event's may be stale); an image that is gone has no rollout.
+func (h *handler) gated(ctx context.Context, log *slog.Logger, img image) ([]gatedRollout, time.Time, error) {
+	targets, bad, err := h.discover(ctx, h.policy, img.repository)
+	for _, e := range bad {
+		log.Warn("deployment opt-in skipped", "error", e)
+	}
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("discover rollout targets: %w", err)
+	}
+	targets = slices.DeleteFunc(targets, func(t rollout.Target) bool { return !t.RequireCleanScan })
+	if len(targets) == 0 {
+		return nil, time.Time{}, nil
+	}
+	detail, found, err := registry.Describe(ctx, h.images, img.account, img.repository,
+		ecrtypes.ImageIdentifier{ImageDigest: aws.String(img.digest)})
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("describe image for gated rollouts: %w", err)
+	}
+	if !found {
+		log.Info("image no longer in the registry: no gated rollout")
+		return nil, time.Time{}, nil
+	}
+	pushed := aws.ToTime(detail.ImagePushedAt)
+	var out []gatedRollout
+	for _, t := range targets {
+		tag, ok := bestTag(t, detail.ImageTags, pushed)
+		if !ok {
+			log.Info("gated target selects no tag of the image", "target", t.String(), "tags", detail.ImageTags)
+			continue
+		}
+		out = append(out, gatedRollout{target: t, tag: tag})
+	}
+	return out, pushed, nil
+}
+
+// bestTag picks the tag of the image that target selects and ranks newest in
+// the target's order (the first in sorted order on a tie).
+func bestTag(t rollout.Target, tags []string, pushed time.Time) (string, bool) {
+	order := t.Order
+	if order == "" {
+		order = policy.DeployRule{Tags: t.Tags}.EffectiveOrder()
+	}
+	sorted := slices.Sorted(slices.Values(tags))
+	var best policy.Match
+	found := false
+	for _, tag := range sorted {
+		m, ok := t.Selects(tag)
+		if !ok {
+			continue
+		}
+		if !found || order.Compare(m, pushed, best, pushed) > 0 {
+			best, found = m, true
+		}
+	}
+	return best.Tag, found
+}
+
+// block holds one gated rollout of a dirty scan: one alert per finding set
+// and target, audited when sent now.
+func (h *handler) block(ctx context.Context, log *slog.Logger, img image, res findings.Result, fp string, g gatedRollout) error {
+	t := g.target
+	key := fmt.Sprintf("rollout-blocked#%s#%s/%s/%s/%s", fp, t.Cluster, t.Namespace, t.Deployment, t.Container)
+	a := alert.Alert{
+		Kind: alert.KindRolloutBlocked, Repository: img.repository, Tags: img.tags, Digest: img.digest,
+		Region: img.region, Account: img.account, Fingerprint: fp, Findings: &res,
+		Rollout: &alert.Rollout{Cluster: t.Cluster, Namespace: t.Namespace, Deployment: t.Deployment, Container: t.Container, Tag: g.tag},
+	}
+	sent, err := h.alerts.Deliver(ctx, key, a)
+	if err != nil {
+		return fmt.Errorf("rollout-blocked alert for %s: %w", t, err)
+	}
+	if !sent {
+		log.Info("rollout-blocked alert already sent", "target", t.String(), "fingerprint", fp)
+		return nil
+	}
+	log.Warn("rollout held: scan not clean", "target", t.String(), "tag", g.tag, "fingerprint", fp)
+	return h.publish(ctx, blockedEvent(img, g, fp, "findings at or above "+string(res.Threshold), res.IDs()))
+}
+
+// blockedEvent is the RolloutBlocked audit event of one held rollout.
+func blockedEvent(img image, g gatedRollout, fp, reason string, ids []string) audit.Event {
+	t := g.target
+	return audit.Event{
+		DetailType: audit.RolloutBlocked,
+		Resources:  []string{repositoryARN(img)},
+		Detail: map[string]any{
+			"repository": img.repository, "digest": img.digest, "tag": g.tag,
+			"cluster": t.Cluster, "namespace": t.Namespace, "deployment": t.Deployment, "container": t.Container,
+			"source": t.Source, "reason": reason, "fingerprint": fp, "findings": nonNil(ids),
+			"eventId": img.eventID, "time": img.time.UTC().Format(time.RFC3339),
+		},
+	}
+}
+
+// publish puts audit events on the bus.
+func (h *handler) publish(ctx context.Context, events ...audit.Event) error {
+	if err := h.audit.Publish(ctx, events...); err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func registryHost(account, region string) string {
+	return account + ".dkr.ecr." + region + ".amazonaws.com"
+}
+
+func repositoryARN(img image) string {
+	return "arn:aws:ecr:" + img.region + ":" + img.account + ":repository/" + img.repository
+}
