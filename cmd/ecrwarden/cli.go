@@ -24,6 +24,7 @@ type command struct {
 var commands = map[string]command{
 	"policy check":  {"validate a policy file (default ./ecrwarden.yaml or $ECRWARDEN_POLICY)", policyCheck},
 	"policy schema": {"print the policy file's JSON Schema", policySchema},
+	"gc plan":       {"print what gc would keep and delete in the account, and why (never deletes)", gcPlan},
 	"emulate":       {"run the AWS emulators and a Slack sink on loopback until Ctrl-C", emulate},
 }
 

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	ecremu "github.com/ecrwarden/ecrwarden/internal/emulator/ecr"
+	eksemu "github.com/ecrwarden/ecrwarden/internal/emulator/eks"
+)
+
+const gcPolicy = `version: 1
+repositories:
+  - name: team/api
+    retention:
+      - { match: "v*", keepNewest: 1 }
+      - { untagged: true, maxAge: 1d }
+  - name: team/worker
+    retention:
+      - { untagged: true, maxAge: 1d }
+`
+
+// gcEmulator starts an ECR emulator with a small history, points the SDK's
+// default configuration at it through the environment, and returns it.
+func gcEmulator(t *testing.T) *ecremu.Server {
+	t.Helper()
+	s := ecremu.New(ecremu.Config{})
+	url, stop, err := s.Start("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = stop() })
+	dir := t.TempDir()
+	for k, v := range map[string]string{
+		"AWS_ENDPOINT_URL_ECR": url, "AWS_REGION": ecremu.DefaultRegion,
+		"AWS_ACCESS_KEY_ID": "AKIDTEST", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "",
+		"AWS_PROFILE": "", "AWS_CONFIG_FILE": filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "credentials"),
+	} {
+		t.Setenv(k, v)
+	}
+	old := time.Now().Add(-72 * time.Hour)
+	seed := func(repo string, img ecremu.Image) {
+		if _, err := s.SeedImage(repo, img); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, repo := range []string{"team/api", "team/worker"} {
+		if err := s.CreateRepository(repo, ecremu.RepositoryOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			m := fmt.Sprintf(`{"schemaVersion":2,"mediaType":%q,"annotations":{"n":"%s-%d"}}`, ecremu.MediaTypeOCIManifest, repo, i)
+			seed(repo, ecremu.Image{Manifest: m, PushedAt: old, Size: 3 << 20})
+		}
+	}
+	seed("team/api", ecremu.Image{Tags: []string{"v1.0.0"}, PushedAt: old.Add(-time.Hour), Size: 10 << 20})
+	seed("team/api", ecremu.Image{Tags: []string{"v1.1.0"}, PushedAt: old.Add(time.Hour), Size: 10 << 20})
+	return s
+}
+
+func writePolicy(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "ecrwarden.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// columns splits a table row on runs of two or more spaces.
+var columns = regexp.MustCompile(`\s{2,}`)
+
+func TestGCPlanTable(t *testing.T) {
+	s := gcEmulator(t)
+	code, out, errOut := runCLI(t, "gc", "plan", "--policy", writePolicy(t, gcPolicy))
+	if code != exitOK {
+		t.Fatalf("exit %d; stderr:\n%s", code, errOut)
+	}
+	var rows []string
+	for _, line := range strings.Split(out, "\n") {
+		cells := columns.Split(strings.TrimSpace(line), -1)
+		if len(cells) == 6 {
+			// ACTION TAGS SIZE REASON: digests and push times vary.
+			rows = append(rows, strings.Join([]string{cells[0], cells[2], cells[4], cells[5]}, " | "))
+		}
+	}
+	want := []string{
+		"ACTION | TAGS | SIZE | REASON",
+		"keep | v1.1.0 | 10.0 MiB | retention[0]: rank 1 of keepNewest 1",
+		"DELETE | - | 3.0 MiB | retention[1]: pushed 3d ago, maxAge 1d (untagged)",
+		"DELETE | - | 3.0 MiB | retention[1]: pushed 3d ago, maxAge 1d (untagged)",
+		"DELETE | - | 3.0 MiB | retention[1]: pushed 3d ago, maxAge 1d (untagged)",
+		"DELETE | v1.0.0 | 10.0 MiB | retention[0]: rank 2 beyond keepNewest 1 (v*)",
+		"ACTION | TAGS | SIZE | REASON",
+		"DELETE | - | 3.0 MiB | retention[0]: pushed 3d ago, maxAge 1d (untagged)",
+		"DELETE | - | 3.0 MiB | retention[0]: pushed 3d ago, maxAge 1d (untagged)",
+		"DELETE | - | 3.0 MiB | retention[0]: pushed 3d ago, maxAge 1d (untagged)",
+	}
+	if diff := cmp.Diff(want, rows); diff != "" {
+		t.Errorf("table rows (-want +got):\n%s\nfull output:\n%s", diff, out)
+	}
+	if !strings.Contains(out, "TOTAL: 2 repositories, 1 images kept, 7 to delete, 28.0 MiB reclaimed") {
+		t.Errorf("no totals line in:\n%s", out)
+	}
+	if !strings.Contains(errOut, "team/api: listed 5 images…") || !strings.Contains(errOut, "team/worker: listed 3 images…") {
+		t.Errorf("no progress on stderr:\n%s", errOut)
+	}
+	if n := s.Log().Count("BatchDeleteImage"); n != 0 {
+		t.Errorf("gc plan called BatchDeleteImage %d times", n)
+	}
+	if n := len(s.Images("team/api")) + len(s.Images("team/worker")); n != 8 {
+		t.Errorf("%d images left, want all 8", n)
+	}
+}
+
+func TestGCPlanJSON(t *testing.T) {
+	gcEmulator(t)
+	code, out, errOut := runCLI(t, "gc", "plan", "--policy", writePolicy(t, gcPolicy), "--repository", "team/worker", "--json")
+	if code != exitOK {
+		t.Fatalf("exit %d; stderr:\n%s", code, errOut)
+	}
+	var plan planJSON
+	if err := json.Unmarshal([]byte(out), &plan); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, out)
+	}
+	if len(plan.Repositories) != 1 || plan.Repositories[0].Name != "team/worker" || plan.Delete != 3 || plan.Keep != 0 ||
+		plan.ReclaimBytes != 9<<20 || len(plan.Repositories[0].Decisions) != 3 {
+		t.Errorf("plan = %+v", plan)
+	}
+	if want := "123456789012.dkr.ecr.ap-southeast-1.amazonaws.com"; plan.Repositories[0].Registry != want {
+		t.Errorf("registry = %q, want %q", plan.Repositories[0].Registry, want)
+	}
+}
+
+func TestGCPlanFailures(t *testing.T) {
+	withCluster := gcPolicy + "clusters:\n  - { name: prod, namespaces: [default] }\n"
+	tests := []struct {
+		name    string
+		args    []string
+		policy  string
+		code    int
+		wantErr string
+	}{
+		{name: "unknown repository", args: []string{"--repository", "team/nope"}, policy: gcPolicy, code: exitFail,
+			wantErr: "team/nope: repository not in the policy"},
+		{name: "cluster cannot be described", policy: withCluster, code: exitFail, wantErr: "list images in use in cluster prod"},
+		{name: "no clusters flag", args: []string{"--no-clusters"}, policy: withCluster, code: exitOK,
+			wantErr: "warning: --no-clusters"},
+		{name: "stray argument", args: []string{"extra"}, policy: gcPolicy, code: exitUsage, wantErr: "usage: ecrwarden gc plan"},
+		{name: "bad policy path", args: []string{"--policy", "/nonexistent.yaml"}, code: exitFail, wantErr: "nonexistent.yaml"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := gcEmulator(t)
+			e := eksemu.New(eksemu.Options{})
+			url, err := e.Start("127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = e.Close() })
+			t.Setenv("AWS_ENDPOINT_URL_EKS", url)
+			args := []string{"gc", "plan"}
+			if tc.policy != "" {
+				args = append(args, "--policy", writePolicy(t, tc.policy))
+			}
+			code, _, errOut := runCLI(t, append(args, tc.args...)...)
+			if code != tc.code || !strings.Contains(errOut, tc.wantErr) {
+				t.Errorf("exit %d, want %d; stderr %q, want %q", code, tc.code, errOut, tc.wantErr)
+			}
+			if n := s.Log().Count("BatchDeleteImage"); n != 0 {
+				t.Errorf("BatchDeleteImage calls = %d", n)
+			}
+		})
+	}
+}
+
+func TestHumanBytes(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 3 << 20: "3.0 MiB", 5 << 30: "5.0 GiB"} {
+		if got := humanBytes(n); got != want {
+			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

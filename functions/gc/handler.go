@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/ecrwarden/ecrwarden/internal/alert"
+	"github.com/ecrwarden/ecrwarden/internal/audit"
+	"github.com/ecrwarden/ecrwarden/internal/gc"
+	"github.com/ecrwarden/ecrwarden/internal/policy"
+)
+
+// alerter delivers an alert once per key (notify.Once).
+type alerter interface {
+	Deliver(ctx context.Context, key string, a alert.Alert) (sent bool, err error)
+}
+
+// auditor publishes audit events (audit.Publisher).
+type auditor interface {
+	Publish(ctx context.Context, events ...audit.Event) error
+}
+
+// runner plans and executes gc runs (gc.Runner).
+type runner interface {
+	Run(ctx context.Context, f *policy.File, names []string, opts gc.Options) *gc.Result
+}
+
+// handler runs gc: inline, or by fanning out one SQS message per repository
+// when a queue is configured, and then one repository per message.
+type handler struct {
+	policy *policy.File
+	run    runner
+	// queue and queueURL enable the fan-out; queue is nil without one.
+	queue    gc.SendMessageBatchAPI
+	queueURL string
+	// dryRun is ECRWARDEN_DRY_RUN; the policy's gc.dryRun applies too.
+	dryRun bool
+	alerts alerter
+	audit  auditor
+	now    func() time.Time
+	log    *slog.Logger
+}
+
+// runRequest is the payload of the scheduled invocation (EventBridge
+// Scheduler's target input) or of a manual one.
+type runRequest struct {
+	// Trigger says who invoked gc, such as "schedule"; required.
+	Trigger string `json:"trigger"`
+	// RunID names the run for alert deduplication: the schedule should pass
+	// <aws.scheduler.scheduled-time>, which the scheduler's own retries keep
+	// (its execution-id changes with every attempt). Without it, the Lambda
+	// request id, which Lambda's asynchronous retries keep.
+	RunID string `json:"runId,omitempty"`
+	// Repositories limits the run; empty means every repository of the policy.
+	Repositories []string `json:"repositories,omitempty"`
+}
+
+// Handle runs one invocation. An SQS event (the fan-out) answers with the
+// messages to retry; any other payload must be a runRequest.
+func (h *handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) {
+	var probe struct {
+		Records []json.RawMessage `json:"Records"`
+	}
+	if err := json.Unmarshal(raw, &probe); err != nil {
+		return nil, fmt.Errorf("gc: decode event: %w", err)
+	}
+	if probe.Records != nil {
+		var ev events.SQSEvent
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			return nil, fmt.Errorf("gc: decode SQS event: %w", err)
+		}
+		return h.messages(ctx, ev), nil
+	}
+	var req runRequest
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return nil, fmt.Errorf("gc: decode run request: %w", err)
+	}
+	if req.Trigger == "" {
+		return nil, fmt.Errorf("gc: unknown event %.200s: want an SQS event or {\"trigger\": ...}", raw)
+	}
+	if req.RunID == "" {
+		req.RunID = requestID(ctx, h.now())
+	}
+	names := req.Repositories
+	if len(names) == 0 {
+		names = h.policy.RepositoryNames()
+	}
+	log := h.log.With("run", req.RunID, "trigger", req.Trigger)
+	if h.queue != nil {
+		if err := gc.Enqueue(ctx, h.queue, h.queueURL, req.RunID, names); err != nil {
+			return nil, fmt.Errorf("gc run %s: fan out: %w", req.RunID, err)
+		}
+		log.Info("gc fanned out", "repositories", len(names))
+		return nil, nil
+	}
+	return nil, h.collect(ctx, log, req.RunID, "gc#"+req.RunID, names)
+}
+
+// messages runs one repository per fan-out message and names the messages
+// that failed, so SQS redelivers only those (and, after maxReceiveCount,
+// moves them to the DLQ).
+func (h *handler) messages(ctx context.Context, ev events.SQSEvent) events.SQSEventResponse {
+	var resp events.SQSEventResponse
+	for _, rec := range ev.Records {
+		log := h.log.With("message", rec.MessageId)
+		m, err := gc.DecodeMessage(rec.Body)
+		if err == nil {
+			log = log.With("run", m.RunID, "repository", m.Repository)
+			err = h.collect(ctx, log, m.RunID, "gc#"+m.RunID+"#"+m.Repository, []string{m.Repository})
+		}
+		if err != nil {
+			log.Error("gc message failed", "error", err)
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
+		}
+	}
+	return resp
+}
+
+// collect runs gc over names and reports: an alert under key (once) and
+// the ImagesExpired audit events. The per-run cap applies to names together.
+func (h *handler) collect(ctx context.Context, log *slog.Logger, runID, key string, names []string) error {
+	opts := gc.Options{DryRun: h.dryRun || h.policy.GC.Dry(), Cap: h.policy.GC.MaxDeletesPerRun, Now: h.now()}
+	res := h.run.Run(ctx, h.policy, names, opts)
+	// A cap refusal is reported, not failed: retrying would plan the same.
+	errs := []error{res.Err()}
+	if res.Noteworthy() {
+		if _, err := h.alerts.Deliver(ctx, key, res.Alert()); err != nil {
+			errs = append(errs, fmt.Errorf("report: %w", err))
+		}
+	}
+	if evs := res.AuditEvents(runID); len(evs) > 0 {
+		if err := h.audit.Publish(ctx, evs...); err != nil {
+			errs = append(errs, fmt.Errorf("audit: %w", err))
+		}
+	}
+	images, bytes := res.Alert().GC.Totals()
+	log.Info("gc run done", "repositories", len(names), "planned", res.Planned, "images", images, "bytes", bytes,
+		"dryRun", opts.DryRun, "capRefused", res.CapRefused)
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("gc run %s: %w", runID, err)
+	}
+	return nil
+}
+
+// requestID returns the Lambda request id, or a time-based id outside Lambda.
+func requestID(ctx context.Context, now time.Time) string {
+	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
+		return lc.AwsRequestID
+	}
+	return now.UTC().Format("20060102T150405Z")
+}

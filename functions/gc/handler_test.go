@@ -1,0 +1,300 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ecrwarden/ecrwarden/internal/alert"
+	"github.com/ecrwarden/ecrwarden/internal/audit"
+	ecremu "github.com/ecrwarden/ecrwarden/internal/emulator/ecr"
+	"github.com/ecrwarden/ecrwarden/internal/emulator/fault"
+	"github.com/ecrwarden/ecrwarden/internal/gc"
+	"github.com/ecrwarden/ecrwarden/internal/policy"
+)
+
+var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+// testPolicy: two repositories whose untagged images older than a day
+// expire; no clusters, so nothing is in use.
+const testPolicy = `
+version: 1
+gc:
+  dryRun: false
+  maxDeletesPerRun: 10
+repositories:
+  - name: team/api
+    retention:
+      - { untagged: true, maxAge: 1d }
+  - name: team/worker
+    retention:
+      - { untagged: true, maxAge: 1d }
+`
+
+type delivery struct {
+	Key   string
+	Alert alert.Alert
+}
+
+// fakeAlerts records deliveries and, like notify.Once, sends a key once.
+type fakeAlerts struct{ sent []delivery }
+
+func (f *fakeAlerts) Deliver(ctx context.Context, key string, a alert.Alert) (bool, error) {
+	for _, d := range f.sent {
+		if d.Key == key {
+			return false, nil
+		}
+	}
+	f.sent = append(f.sent, delivery{key, a})
+	return true, nil
+}
+
+type fakeAudit struct{ events []audit.Event }
+
+func (f *fakeAudit) Publish(ctx context.Context, events ...audit.Event) error {
+	f.events = append(f.events, events...)
+	return nil
+}
+
+// fakeQueue records the messages sent.
+type fakeQueue struct{ bodies []string }
+
+func (q *fakeQueue) SendMessageBatch(ctx context.Context, params *sqs.SendMessageBatchInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
+	var out sqs.SendMessageBatchOutput
+	for _, e := range params.Entries {
+		q.bodies = append(q.bodies, aws.ToString(e.MessageBody))
+		out.Successful = append(out.Successful, sqstypes.SendMessageBatchResultEntry{Id: e.Id})
+	}
+	return &out, nil
+}
+
+// noCloseBody buffers request bodies so net/http cannot race the SDK's
+// close of the body on loopback (see internal/gc's integration tests).
+type noCloseBody struct{}
+
+func (noCloseBody) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		data, err := io.ReadAll(r.Body)
+		r.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		r = r.Clone(r.Context())
+		r.Body = io.NopCloser(bytes.NewReader(data))
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// env is an ECR emulator seeded with, per repository, three old untagged
+// images and one tagged image, and a handler wired to it.
+type env struct {
+	ecr    *ecremu.Server
+	h      *handler
+	alerts *fakeAlerts
+	audit  *fakeAudit
+	queue  *fakeQueue
+	logs   *bytes.Buffer
+}
+
+func newEnv(t *testing.T, policyText string, untagged int) *env {
+	t.Helper()
+	s := ecremu.New(ecremu.Config{Now: func() time.Time { return now }})
+	url, stop, err := s.Start("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = stop() })
+	for _, repo := range []string{"team/api", "team/worker"} {
+		if err := s.CreateRepository(repo, ecremu.RepositoryOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		for i := range untagged {
+			m := fmt.Sprintf(`{"schemaVersion":2,"mediaType":%q,"annotations":{"n":"%s-%d"}}`, ecremu.MediaTypeOCIManifest, repo, i)
+			if _, err := s.SeedImage(repo, ecremu.Image{Manifest: m, PushedAt: now.Add(-48 * time.Hour), Size: 1 << 20}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.SeedImage(repo, ecremu.Image{Tags: []string{"v1"}, PushedAt: now.Add(-48 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	client := ecr.New(ecr.Options{BaseEndpoint: aws.String(url), Region: ecremu.DefaultRegion,
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
+		HTTPClient:  &http.Client{Transport: noCloseBody{}},
+		Retryer: retry.NewStandard(func(o *retry.StandardOptions) {
+			o.Backoff = retry.NewExponentialJitterBackoff(10 * time.Millisecond)
+		})})
+	f, err := policy.Parse("test.yaml", []byte(policyText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{ecr: s, alerts: &fakeAlerts{}, audit: &fakeAudit{}, queue: &fakeQueue{}, logs: &bytes.Buffer{}}
+	log := slog.New(slog.NewJSONHandler(e.logs, nil))
+	e.h = &handler{policy: f, run: &gc.Runner{ECR: client, Log: log}, alerts: e.alerts, audit: e.audit,
+		now: func() time.Time { return now }, log: log}
+	return e
+}
+
+// invoke runs the handler through aws-lambda-go's decode path.
+func (e *env) invoke(t *testing.T, payload any) ([]byte, error) {
+	t.Helper()
+	raw, err := json.Marshal(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lambda.NewHandler(e.h.Handle).Invoke(context.Background(), raw)
+}
+
+func (e *env) imageCount(repo string) int { return len(e.ecr.Images(repo)) }
+
+func TestScheduledRunInline(t *testing.T) {
+	e := newEnv(t, testPolicy, 3)
+	if _, err := e.invoke(t, map[string]any{"trigger": "schedule", "runId": "run-1"}); err != nil {
+		t.Fatalf("Invoke: %v", err)
+	}
+	for _, repo := range []string{"team/api", "team/worker"} {
+		if n := e.imageCount(repo); n != 1 {
+			t.Errorf("%s: %d images left, want the tagged one", repo, n)
+		}
+	}
+	want := []delivery{{Key: "gc#run-1", Alert: alert.Alert{Kind: alert.KindGCReport, Region: "ap-southeast-1", Account: "123456789012",
+		GC: &alert.GCReport{Cap: 10, Repositories: []alert.GCRepository{
+			{Name: "team/api", Images: 3, Bytes: 3 << 20}, {Name: "team/worker", Images: 3, Bytes: 3 << 20}}}}}}
+	if diff := cmp.Diff(want, e.alerts.sent); diff != "" {
+		t.Errorf("alerts (-want +got):\n%s", diff)
+	}
+	if len(e.audit.events) != 2 || e.audit.events[0].DetailType != audit.ImagesExpired {
+		t.Errorf("audit events = %+v, want two ImagesExpired", e.audit.events)
+	}
+	if n := strings.Count(e.logs.String(), `"msg":"gc decision"`); n != 8 {
+		t.Errorf("%d decision log lines, want 8 (one per image)", n)
+	}
+}
+
+func TestDryRunLogsTheSamePlan(t *testing.T) {
+	plans := map[bool]string{}
+	for _, dry := range []bool{true, false} {
+		e := newEnv(t, testPolicy, 2)
+		e.h.dryRun = dry
+		if _, err := e.invoke(t, map[string]any{"trigger": "schedule", "runId": "r"}); err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		for _, l := range strings.Split(e.logs.String(), "\n") {
+			var rec map[string]any
+			if json.Unmarshal([]byte(l), &rec) != nil || rec["msg"] != "gc decision" {
+				continue
+			}
+			lines = append(lines, fmt.Sprint(rec["repository"], rec["digest"], rec["tags"], rec["action"], rec["reason"]))
+		}
+		plans[dry] = strings.Join(lines, "\n")
+		left := e.imageCount("team/api")
+		if dry && left != 3 || !dry && left != 1 {
+			t.Errorf("dryRun %v: %d images left", dry, left)
+		}
+		if e.alerts.sent[0].Alert.GC.DryRun != dry {
+			t.Errorf("dryRun %v: report says %v", dry, e.alerts.sent[0].Alert.GC.DryRun)
+		}
+	}
+	if plans[true] == "" || plans[true] != plans[false] {
+		t.Errorf("dry-run plan:\n%s\nreal plan:\n%s", plans[true], plans[false])
+	}
+}
+
+func TestCapRefusalAlertsWithoutFailing(t *testing.T) {
+	e := newEnv(t, testPolicy, 6) // 12 planned, cap 10
+	if _, err := e.invoke(t, map[string]any{"trigger": "schedule", "runId": "r"}); err != nil {
+		t.Fatalf("Invoke: %v", err)
+	}
+	if e.imageCount("team/api") != 7 || e.ecr.Log().Count("BatchDeleteImage") != 0 {
+		t.Errorf("images deleted despite the cap")
+	}
+	if len(e.alerts.sent) != 1 || !e.alerts.sent[0].Alert.GC.CapRefused {
+		t.Errorf("alerts = %+v, want one cap refusal", e.alerts.sent)
+	}
+}
+
+func TestListingErrorFailsTheInvocation(t *testing.T) {
+	e := newEnv(t, testPolicy, 1)
+	e.ecr.Faults().Set("DescribeImages", fault.Rule{ServerError: 10})
+	_, err := e.invoke(t, map[string]any{"trigger": "schedule", "runId": "r"})
+	if err == nil || !strings.Contains(err.Error(), "describe images") {
+		t.Fatalf("Invoke error = %v, want the listing failure", err)
+	}
+	if e.ecr.Log().Count("BatchDeleteImage") != 0 {
+		t.Errorf("deleted after a failed listing")
+	}
+	if len(e.alerts.sent) != 1 || e.alerts.sent[0].Alert.GC.Repositories[0].Error == "" {
+		t.Errorf("alerts = %+v, want the error reported", e.alerts.sent)
+	}
+}
+
+func TestFanOutAndMessages(t *testing.T) {
+	e := newEnv(t, testPolicy, 2)
+	e.h.queue, e.h.queueURL = e.queue, "https://sqs.ap-southeast-1.amazonaws.com/123456789012/gc"
+	if _, err := e.invoke(t, map[string]any{"trigger": "schedule", "runId": "run-9"}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`{"runId":"run-9","repository":"team/api"}`, `{"runId":"run-9","repository":"team/worker"}`}
+	if diff := cmp.Diff(want, e.queue.bodies); diff != "" {
+		t.Fatalf("messages (-want +got):\n%s", diff)
+	}
+	if e.ecr.Log().Count("DescribeImages") != 0 {
+		t.Errorf("the fan-out listed images itself")
+	}
+	ev := events.SQSEvent{Records: []events.SQSMessage{
+		{MessageId: "m1", Body: e.queue.bodies[0], EventSource: "aws:sqs"},
+		{MessageId: "m2", Body: `{"runId":"run-9","repository":"team/unknown"}`, EventSource: "aws:sqs"},
+		{MessageId: "m3", Body: `not json`, EventSource: "aws:sqs"},
+		{MessageId: "m4", Body: e.queue.bodies[1], EventSource: "aws:sqs"},
+	}}
+	out, err := e.invoke(t, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp events.SQSEventResponse
+	if err := json.Unmarshal(out, &resp); err != nil {
+		t.Fatal(err)
+	}
+	wantFailed := []events.SQSBatchItemFailure{{ItemIdentifier: "m2"}, {ItemIdentifier: "m3"}}
+	if diff := cmp.Diff(wantFailed, resp.BatchItemFailures); diff != "" {
+		t.Errorf("batch item failures (-want +got):\n%s", diff)
+	}
+	if e.imageCount("team/api") != 1 || e.imageCount("team/worker") != 1 {
+		t.Errorf("images left: api %d worker %d, want 1 each", e.imageCount("team/api"), e.imageCount("team/worker"))
+	}
+	var keys []string
+	for _, d := range e.alerts.sent {
+		keys = append(keys, d.Key)
+	}
+	wantKeys := []string{"gc#run-9#team/api", "gc#run-9#team/unknown", "gc#run-9#team/worker"}
+	if diff := cmp.Diff(wantKeys, keys); diff != "" {
+		t.Errorf("alert keys (-want +got):\n%s", diff)
+	}
+}
+
+func TestUnknownEvent(t *testing.T) {
+	e := newEnv(t, testPolicy, 0)
+	for _, payload := range []any{map[string]any{"detail-type": "ECR Image Action"}, "hello"} {
+		if _, err := e.invoke(t, payload); err == nil {
+			t.Errorf("Invoke(%v) succeeded, want an error", payload)
+		}
+	}
+}

@@ -1,0 +1,31 @@
+// Command gc is the Lambda function that expires images by the policy's retention rules, never
+// one in use; with ECRWARDEN_GC_QUEUE_URL it fans out one SQS message per repository.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/ecrwarden/ecrwarden/internal/fnconfig"
+	"github.com/ecrwarden/ecrwarden/internal/gc"
+)
+
+func main() {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	d, err := fnconfig.Load(context.Background(), log)
+	if err != nil {
+		log.Error("gc init failed", "error", err)
+		os.Exit(1)
+	}
+	h := &handler{policy: d.Policy, dryRun: d.Config.DryRun, alerts: d.Alerts, audit: d.Audit, now: time.Now, log: log,
+		run: &gc.Runner{ECR: d.ECR, InUse: gc.ResolverLister(d.Clusters), Log: log}}
+	if d.Config.GCQueueURL != "" {
+		h.queue, h.queueURL = sqs.NewFromConfig(d.AWS), d.Config.GCQueueURL
+	}
+	lambda.Start(h.Handle)
+}
