@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -78,7 +77,7 @@ func gcPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *asJSON {
 		err = writePlanJSON(stdout, res)
 	} else {
-		err = writePlanTable(stdout, res)
+		err = gc.WriteTable(stdout, res)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "ecrwarden: %v\n", err)
@@ -89,40 +88,6 @@ func gcPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	return exitOK
-}
-
-// writePlanTable prints one table per repository and the totals.
-func writePlanTable(w io.Writer, res *gc.Result) error {
-	var keeps, deletes int
-	var bytes int64
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, o := range res.Outcomes {
-		fmt.Fprintf(tw, "%s\n", o.Repository)
-		if o.Err != nil {
-			fmt.Fprintf(tw, "  not planned: %v\n\n", o.Err)
-			continue
-		}
-		fmt.Fprintln(tw, "ACTION\tDIGEST\tTAGS\tPUSHED\tSIZE\tREASON")
-		for _, d := range o.Plan.Decisions {
-			action := "keep"
-			if d.Delete {
-				action = "DELETE"
-			}
-			tags := strings.Join(d.Tags, ",")
-			if tags == "" {
-				tags = "-"
-			}
-			if d.Unit != d.Digest {
-				tags += " (in " + shortDigest(d.Unit) + ")"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", action, shortDigest(d.Digest), tags,
-				d.PushedAt.UTC().Format("2006-01-02 15:04"), humanBytes(d.Size), d.Reason)
-		}
-		fmt.Fprintf(tw, "  %d kept, %d to delete, %s reclaimed\n\n", o.Plan.Keeps, o.Plan.Deletes, humanBytes(o.Plan.ReclaimBytes))
-		keeps, deletes, bytes = keeps+o.Plan.Keeps, deletes+o.Plan.Deletes, bytes+o.Plan.ReclaimBytes
-	}
-	fmt.Fprintf(tw, "TOTAL: %d repositories, %d images kept, %d to delete, %s reclaimed\n", len(res.Outcomes), keeps, deletes, humanBytes(bytes))
-	return tw.Flush()
 }
 
 // planJSON is the --json output.
@@ -185,26 +150,4 @@ func writePlanJSON(w io.Writer, res *gc.Result) error {
 		return fmt.Errorf("write plan: %w", err)
 	}
 	return nil
-}
-
-// shortDigest shortens sha256:<64 hex> to sha256:<12 hex>.
-func shortDigest(d string) string {
-	if algo, hex, ok := strings.Cut(d, ":"); ok && len(hex) > 12 {
-		return algo + ":" + hex[:12]
-	}
-	return d
-}
-
-// humanBytes formats a size in binary units.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
