@@ -180,4 +180,3 @@ func TestGCPlanFailures(t *testing.T) {
 		})
 	}
 }
-
