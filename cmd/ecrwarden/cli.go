@@ -25,6 +25,7 @@ var commands = map[string]command{
 	"policy check":  {"validate a policy file (default ./ecrwarden.yaml or $ECRWARDEN_POLICY)", policyCheck},
 	"policy schema": {"print the policy file's JSON Schema", policySchema},
 	"gc plan":       {"print what gc would keep and delete in the account, and why (never deletes)", gcPlan},
+	"demo":          {"run the whole suite locally and narrate pushes, scans and a gc run", demoCmd},
 	"emulate":       {"run the AWS emulators and a Slack sink on loopback until Ctrl-C", emulate},
 }
 

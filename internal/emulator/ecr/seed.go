@@ -140,6 +140,9 @@ func (s *Server) seed(r *repository, img Image) (string, error) {
 			return "", fmt.Errorf("seed image in %s: manifest is not JSON with a mediaType", r.name)
 		}
 		mediaType = doc.MediaType
+		if len(children) > 0 && !isIndex(mediaType) {
+			return "", fmt.Errorf("seed image in %s: an image with children needs an index manifest, got media type %s", r.name, mediaType)
+		}
 	}
 	if !isIndex(mediaType) {
 		size = ptr(img.Size)

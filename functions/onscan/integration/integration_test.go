@@ -1,0 +1,455 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/smithy-go"
+
+	"github.com/ecrwarden/ecrwarden/internal/alert"
+	"github.com/ecrwarden/ecrwarden/internal/dedupe"
+	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
+	ecremu "github.com/ecrwarden/ecrwarden/internal/emulator/ecr"
+	"github.com/ecrwarden/ecrwarden/internal/emulator/fault"
+	"github.com/ecrwarden/ecrwarden/internal/sandbox"
+	"github.com/ecrwarden/ecrwarden/internal/testenv"
+)
+
+// clusterName is the EKS cluster of the sandbox and of the test policies.
+const clusterName = "retail-forecast"
+
+// cluster is the package's control plane with its EKS token authenticator;
+// nil with -short.
+var cluster *sandbox.Cluster
+
+func TestMain(m *testing.M) {
+	os.Exit(sandbox.RunTests(m, clusterName, func(c *sandbox.Cluster) { cluster = c }))
+}
+
+// env is one sandbox: the emulators, the compiled functions (onscan among
+// them) behind the Lambda Runtime API, and an ECR client to push with.
+type env struct {
+	t    *testing.T
+	sb   *sandbox.Sandbox
+	ecr  *ecr.Client
+	logs *syncBuffer
+	seq  int
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startSandbox starts a sandbox with the policy text and skips the test
+// when there is no control plane (-short) or when the DynamoDB emulator
+// cannot evaluate the dedupe store's condition.
+func startSandbox(t *testing.T, policyText string, scan ecremu.ScanType) *env {
+	t.Helper()
+	if cluster == nil {
+		t.Skip(testenv.SkipMessage)
+	}
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ecrwarden.yaml")
+	if err := os.WriteFile(path, []byte(policyText), 0o600); err != nil {
+		t.Fatalf("write policy: %v", err)
+	}
+	logs := &syncBuffer{}
+	sb, err := sandbox.Start(ctx, sandbox.Options{PolicyPath: path, Cluster: cluster, Logs: logs, ScanType: scan})
+	if err != nil {
+		t.Fatalf("sandbox: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("function logs:\n%s", logs.String())
+		}
+		if err := sb.Close(); err != nil {
+			t.Errorf("close sandbox: %v", err)
+		}
+	})
+	e := &env{t: t, sb: sb, logs: logs,
+		ecr: ecr.NewFromConfig(sb.AWS, func(o *ecr.Options) { o.BaseEndpoint = aws.String(endpoint(t, sb, "ECR")) })}
+	e.requireDedupeCondition(ctx)
+	return e
+}
+
+func endpoint(t *testing.T, sb *sandbox.Sandbox, service string) string {
+	t.Helper()
+	for _, ep := range sb.Suite.Endpoints() {
+		if ep.Service == service {
+			return ep.URL
+		}
+	}
+	t.Fatalf("no %s endpoint in the sandbox", service)
+	return ""
+}
+
+// requireDedupeCondition claims one record through internal/dedupe against
+// the DynamoDB emulator and skips the test if the emulator refuses the
+// store's condition expression: every alert goes through that write.
+func (e *env) requireDedupeCondition(ctx context.Context) {
+	e.t.Helper()
+	client := dynamodb.NewFromConfig(e.sb.AWS, func(o *dynamodb.Options) {
+		o.BaseEndpoint = aws.String(endpoint(e.t, e.sb, "DynamoDB"))
+	})
+	_, err := dedupe.New(client, sandbox.DedupeTable).Begin(ctx, "onscan-integration-preflight")
+	var ae smithy.APIError
+	switch {
+	case errors.As(err, &ae) && ae.ErrorCode() == "ValidationException":
+		e.t.Skipf("the DynamoDB emulator refuses internal/dedupe's condition "+
+			"(attribute_not_exists(#pk) OR #exp < :now OR (#state = :pending AND #lease < :now), ReturnValuesOnConditionCheckFailure ALL_OLD), "+
+			"so no alert can be delivered exactly once; internal/emulator/dynamodb must support it: %v", err)
+	case err != nil:
+		e.t.Fatalf("dedupe preflight: %v", err)
+	}
+}
+
+// push stores an image whose scan reports fs and returns its digest; the
+// emulator emits the push event and, scanning on push, the scan events.
+func (e *env) push(repo, tag string, fs ...ecremu.Finding) string {
+	e.t.Helper()
+	manifest, digest := e.nextManifest()
+	if err := e.sb.Suite.ECR.SetFindings(repo, digest, fs); err != nil {
+		e.t.Fatalf("seed findings: %v", err)
+	}
+	e.put(repo, tag, manifest)
+	return digest
+}
+
+// pushFailingScan stores an image whose scan fails and returns its digest.
+func (e *env) pushFailingScan(repo, tag string) string {
+	e.t.Helper()
+	manifest, digest := e.nextManifest()
+	if err := e.sb.Suite.ECR.SetScanFailure(repo, digest, "UnsupportedImageError: The operating system and/or package manager are not supported."); err != nil {
+		e.t.Fatalf("seed scan failure: %v", err)
+	}
+	e.put(repo, tag, manifest)
+	return digest
+}
+
+// nextManifest returns a new image manifest and its digest.
+func (e *env) nextManifest() (string, string) {
+	e.seq++
+	manifest := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",`+
+		`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%064x","size":1469},`+
+		`"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:%064x","size":3623807}]}`,
+		e.seq, 1_000_000+e.seq)
+	return manifest, ecremu.Digest([]byte(manifest))
+}
+
+func (e *env) put(repo, tag, manifest string) {
+	e.t.Helper()
+	if _, err := e.ecr.PutImage(context.Background(), &ecr.PutImageInput{
+		RepositoryName: aws.String(repo), ImageManifest: aws.String(manifest), ImageTag: aws.String(tag),
+	}); err != nil {
+		e.t.Fatalf("push %s:%s: %v", repo, tag, err)
+	}
+}
+
+// deliver routes the queued events to the functions and returns onscan's
+// deliveries; a delivery that failed after its retries fails the test
+// unless failOK.
+func (e *env) deliver(failOK bool) []sandbox.Delivery {
+	e.t.Helper()
+	ds, err := e.sb.Deliver(context.Background())
+	if err != nil {
+		e.t.Fatalf("deliver: %v", err)
+	}
+	var out []sandbox.Delivery
+	for _, d := range ds {
+		if d.Function != "onscan" {
+			continue
+		}
+		if d.Err != nil && !failOK {
+			e.t.Fatalf("onscan failed on %s after %d attempts: %v", d.DetailType, d.Attempts, d.Err)
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// sns returns the alerts published to the topic, by kind.
+func (e *env) sns() map[alert.Kind][]string {
+	out := map[alert.Kind][]string{}
+	for _, m := range e.sb.Suite.SNS.Messages(e.sb.Suite.SNS.TopicARN(sandbox.TopicName)) {
+		k := alert.Kind(m.Attributes[alert.AttrKind].StringValue)
+		out[k] = append(out[k], m.Message)
+	}
+	return out
+}
+
+func (e *env) slackCount() int { return len(e.sb.Suite.Slack.Payloads()) }
+
+// counts returns how many SNS messages of each kind and Slack messages there are.
+func (e *env) counts() string {
+	s := e.sns()
+	return fmt.Sprintf("sns findings=%d scan-failed=%d rollout-blocked=%d, slack=%d",
+		len(s[alert.KindFindings]), len(s[alert.KindScanFailed]), len(s[alert.KindRolloutBlocked]), e.slackCount())
+}
+
+func (e *env) wantCounts(step, want string) {
+	e.t.Helper()
+	if got := e.counts(); got != want {
+		e.t.Fatalf("%s: %s, want %s", step, got, want)
+	}
+}
+
+func finding(id, severity string) ecremu.Finding {
+	return ecremu.Finding{Name: id, Severity: severity, Description: id + " in openssl", URI: "https://www.cve.org/CVERecord?id=" + id,
+		PackageName: "openssl", PackageVersion: "3.0.13", FixedInVersion: "3.0.14", CVSS2Score: "7.5", Score: 7.5}
+}
+
+func basicPolicy(ignore string) string {
+	return `version: 1
+clusters:
+  - name: ` + clusterName + `
+    namespaces: [default]
+repositories:
+  - name: mlops/retail-api
+    scan:
+      alertAt: HIGH
+      ignore: [` + ignore + `]
+`
+}
+
+// TestIntegrationOneAlertPerFindingSet: two identical scan events alert
+// once; a rescan with the same results is silent; a new CVE alerts again.
+func TestIntegrationOneAlertPerFindingSet(t *testing.T) {
+	e := startSandbox(t, basicPolicy(""), ecremu.ScanBasic)
+	const repo = "mlops/retail-api"
+	fs := []ecremu.Finding{finding("CVE-2026-2000", "HIGH"), finding("CVE-2026-2001", "MEDIUM")}
+	digest := e.push(repo, "v1.0.0", fs...)
+	ds := e.deliver(false)
+	if len(ds) != 1 || ds[0].DetailType != ecrevent.DetailTypeImageScan {
+		t.Fatalf("onscan deliveries = %d (%v), want one ECR Image Scan", len(ds), ds)
+	}
+	e.wantCounts("first scan", "sns findings=1 scan-failed=0 rollout-blocked=0, slack=1")
+	if body := e.sns()[alert.KindFindings][0]; !strings.Contains(body, "CVE-2026-2000") {
+		t.Errorf("SNS body does not name CVE-2026-2000:\n%s", body)
+	}
+
+	// EventBridge redelivers the same event.
+	d, err := e.sb.Invoke(context.Background(), "onscan", ds[0].Event)
+	if err != nil || d.Err != nil {
+		t.Fatalf("redeliver: %v %v", err, d.Err)
+	}
+	e.wantCounts("identical event", "sns findings=1 scan-failed=0 rollout-blocked=0, slack=1")
+
+	// A rescan with the same results.
+	if err := e.sb.Suite.ECR.Rescan(context.Background(), repo, digest, fs); err != nil {
+		t.Fatalf("rescan: %v", err)
+	}
+	e.deliver(false)
+	e.wantCounts("same rescan", "sns findings=1 scan-failed=0 rollout-blocked=0, slack=1")
+
+	// A new CVE on the same image.
+	if err := e.sb.Suite.ECR.Rescan(context.Background(), repo, digest, append(fs, finding("CVE-2026-2002", "CRITICAL"))); err != nil {
+		t.Fatalf("rescan: %v", err)
+	}
+	e.deliver(false)
+	e.wantCounts("new CVE", "sns findings=2 scan-failed=0 rollout-blocked=0, slack=2")
+	if body := e.sns()[alert.KindFindings][1]; !strings.Contains(body, "CVE-2026-2002") || !strings.Contains(body, "CVE-2026-2000") {
+		t.Errorf("second alert does not list the whole set:\n%s", body)
+	}
+}
+
+// TestIntegrationInspectorBurst: with enhanced scanning the initial scan
+// and its per-finding events make one alert; a CVE found later arrives as
+// one "Inspector2 Finding" event and alerts with the whole set.
+func TestIntegrationInspectorBurst(t *testing.T) {
+	e := startSandbox(t, basicPolicy(""), ecremu.ScanEnhanced)
+	const repo = "mlops/retail-api"
+	fs := []ecremu.Finding{finding("CVE-2026-2000", "HIGH"), finding("CVE-2026-2003", "CRITICAL"), finding("CVE-2026-2001", "MEDIUM")}
+	digest := e.push(repo, "v1.0.0", fs...)
+	ds := e.deliver(false)
+	kinds := map[string]int{}
+	for _, d := range ds {
+		kinds[d.DetailType]++
+	}
+	if kinds[ecrevent.DetailTypeInspectorScan] != 1 || kinds[ecrevent.DetailTypeInspectorFinding] != 3 {
+		t.Fatalf("onscan deliveries by detail-type = %v, want 1 Inspector2 Scan and 3 Inspector2 Finding", kinds)
+	}
+	e.wantCounts("initial scan burst", "sns findings=1 scan-failed=0 rollout-blocked=0, slack=1")
+
+	if err := e.sb.Suite.ECR.Rescan(context.Background(), repo, digest, append(fs, finding("CVE-2026-2004", "HIGH"))); err != nil {
+		t.Fatalf("rescan: %v", err)
+	}
+	ds = e.deliver(false)
+	if len(ds) != 1 || ds[0].DetailType != ecrevent.DetailTypeInspectorFinding {
+		t.Fatalf("rescan deliveries = %d, want one Inspector2 Finding", len(ds))
+	}
+	e.wantCounts("new CVE after the push", "sns findings=2 scan-failed=0 rollout-blocked=0, slack=2")
+}
+
+// TestIntegrationIgnoreUntilExpiry: the same CVE is silent while its ignore
+// entry applies and alerts, saying the entry expired, once it has.
+func TestIntegrationIgnoreUntilExpiry(t *testing.T) {
+	today := time.Now().UTC()
+	for _, tt := range []struct {
+		name  string
+		until time.Time
+		want  string
+	}{
+		{"entry applies through its last day", today, "sns findings=0 scan-failed=0 rollout-blocked=0, slack=0"},
+		{"entry expired yesterday", today.AddDate(0, 0, -1), "sns findings=1 scan-failed=0 rollout-blocked=0, slack=1"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ignore := fmt.Sprintf(`{ id: CVE-2026-1000, until: %s, reason: "not reachable" }`, tt.until.Format(time.DateOnly))
+			e := startSandbox(t, basicPolicy(ignore), ecremu.ScanBasic)
+			e.push("mlops/retail-api", "v1.0.0", finding("CVE-2026-1000", "CRITICAL"), finding("CVE-2026-2001", "MEDIUM"))
+			e.deliver(false)
+			e.wantCounts("scan", tt.want)
+			for _, body := range e.sns()[alert.KindFindings] {
+				if !strings.Contains(body, "CVE-2026-1000") || !strings.Contains(body, "expired") {
+					t.Errorf("alert does not say the ignore entry of CVE-2026-1000 expired:\n%s", body)
+				}
+			}
+		})
+	}
+}
+
+// TestIntegrationSlackDown: with Slack failing, SNS is still sent and the
+// invocation fails (retried, then the DLQ); the retries do not publish to
+// SNS again, and once Slack is back a redrive sends Slack only.
+func TestIntegrationSlackDown(t *testing.T) {
+	e := startSandbox(t, basicPolicy(""), ecremu.ScanBasic)
+	e.sb.Suite.Slack.Faults().Set(fault.AnyOp, fault.Rule{ServerError: 1000})
+	e.push("mlops/retail-api", "v1.0.0", finding("CVE-2026-2000", "HIGH"))
+	ds := e.deliver(true)
+	if len(ds) != 1 || ds[0].Err == nil || ds[0].Attempts < 2 {
+		t.Fatalf("deliveries = %+v, want one failed after retries", ds)
+	}
+	if dlq := e.sb.DLQ(); len(dlq) != 1 {
+		t.Fatalf("DLQ holds %d, want 1", len(dlq))
+	}
+	e.wantCounts("slack down", "sns findings=1 scan-failed=0 rollout-blocked=0, slack=0")
+
+	e.sb.Suite.Slack.Faults().Clear()
+	d, err := e.sb.Invoke(context.Background(), "onscan", e.sb.DLQ()[0].Event)
+	if err != nil || d.Err != nil {
+		t.Fatalf("redrive: %v %v", err, d.Err)
+	}
+	e.wantCounts("slack back", "sns findings=1 scan-failed=0 rollout-blocked=0, slack=1")
+}
+
+// TestIntegrationGatedRollout: a deploy rule with requireCleanScan is left
+// alone by onpush, rolled forward by a clean scan and held by a dirty one
+// and by a failed one.
+func TestIntegrationGatedRollout(t *testing.T) {
+	if cluster == nil {
+		t.Skip(testenv.SkipMessage)
+	}
+	k := cluster.Kube
+	ns := k.Namespace
+	policyText := `version: 1
+clusters:
+  - name: ` + clusterName + `
+    namespaces: [` + ns + `]
+repositories:
+  - name: mlops/retail-api
+    scan: { alertAt: HIGH }
+    deploy:
+      - { cluster: ` + clusterName + `, namespace: ` + ns + `, deployment: gated-api, container: api, tags: "v{semver}", requireCleanScan: true }
+`
+	e := startSandbox(t, policyText, ecremu.ScanBasic)
+	base := e.sb.Registry + "/mlops/retail-api"
+	createDeployment(t, k, ns, "gated-api", base+":v1.0.0")
+
+	clean := e.push("mlops/retail-api", "v1.1.0", finding("CVE-2026-2001", "MEDIUM"))
+	e.deliver(false)
+	if got, want := deploymentImage(t, k, ns, "gated-api"), base+"@"+clean; got != want {
+		t.Fatalf("after a clean scan the image is %s, want %s", got, want)
+	}
+	e.wantCounts("clean scan", "sns findings=0 scan-failed=0 rollout-blocked=0, slack=0")
+
+	e.push("mlops/retail-api", "v1.2.0", finding("CVE-2026-2000", "HIGH"))
+	e.deliver(false)
+	if got, want := deploymentImage(t, k, ns, "gated-api"), base+"@"+clean; got != want {
+		t.Fatalf("after a dirty scan the image is %s, want it held at %s", got, want)
+	}
+	e.wantCounts("dirty scan", "sns findings=1 scan-failed=0 rollout-blocked=1, slack=2")
+	if body := e.sns()[alert.KindRolloutBlocked][0]; !strings.Contains(body, "gated-api") || !strings.Contains(body, "v1.2.0") {
+		t.Errorf("rollout-blocked alert does not name the deployment and tag:\n%s", body)
+	}
+
+	e.pushFailingScan("mlops/retail-api", "v1.3.0")
+	e.deliver(false)
+	if got, want := deploymentImage(t, k, ns, "gated-api"), base+"@"+clean; got != want {
+		t.Fatalf("after a failed scan the image is %s, want it held at %s", got, want)
+	}
+	e.wantCounts("failed scan", "sns findings=1 scan-failed=1 rollout-blocked=1, slack=3")
+	if body := e.sns()[alert.KindScanFailed][0]; !strings.Contains(body, "FAILED") || !strings.Contains(body, "v1.3.0 to "+clusterName+"/"+ns+"/gated-api[api]") {
+		t.Errorf("scan-failed alert does not say the rollout is held:\n%s", body)
+	}
+}
+
+func createDeployment(t *testing.T, k *testenv.Kube, ns, name, image string) {
+	t.Helper()
+	labels := map[string]any{"app": name}
+	obj := map[string]any{
+		"apiVersion": "apps/v1", "kind": "Deployment",
+		"metadata": map[string]any{"name": name},
+		"spec": map[string]any{
+			"replicas": 1, "selector": map[string]any{"matchLabels": labels},
+			"template": map[string]any{"metadata": map[string]any{"labels": labels},
+				"spec": map[string]any{"containers": []any{map[string]any{"name": "api", "image": image}}}},
+		},
+	}
+	body, err := json.Marshal(obj)
+	if err != nil {
+		t.Fatalf("encode deployment: %v", err)
+	}
+	code, out, err := k.Request(context.Background(), k.Admin, http.MethodPost, "/apis/apps/v1/namespaces/"+ns+"/deployments", "application/json", body)
+	if err != nil || code != http.StatusCreated {
+		t.Fatalf("create deployment %s: %d %s %v", name, code, out, err)
+	}
+	t.Cleanup(func() {
+		k.Request(context.Background(), k.Admin, http.MethodDelete, "/apis/apps/v1/namespaces/"+ns+"/deployments/"+name, "", nil)
+	})
+}
+
+func deploymentImage(t *testing.T, k *testenv.Kube, ns, name string) string {
+	t.Helper()
+	code, out, err := k.Request(context.Background(), k.Admin, http.MethodGet, "/apis/apps/v1/namespaces/"+ns+"/deployments/"+name, "", nil)
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("get deployment %s: %d %s %v", name, code, out, err)
+	}
+	var d struct {
+		Spec struct {
+			Template struct {
+				Spec struct {
+					Containers []struct{ Name, Image string } `json:"containers"`
+				} `json:"spec"`
+			} `json:"template"`
+		} `json:"spec"`
+	}
+	if err := json.Unmarshal(out, &d); err != nil || len(d.Spec.Template.Spec.Containers) == 0 {
+		t.Fatalf("decode deployment %s: %v %s", name, err, out)
+	}
+	return d.Spec.Template.Spec.Containers[0].Image
+}

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Context keys read by the app. Set them with "cdk synth -c key=value" or in
+// cdk.json's "context".
+const (
+	ctxPolicy          = "policy"               // policy file path, relative to the repository root
+	ctxSlackSecret     = "slackSecret"          // overrides notify.slackSecret; "" disables Slack
+	ctxClusters        = "clusters"             // comma-separated subset of the policy's clusters to wire
+	ctxDryRun          = "dryRun"               // true forces gc into dry-run whatever the policy says
+	ctxManageRegistry  = "manageRegistry"       // second opt-in for the account-wide registry settings
+	ctxEventBusName    = "eventBusName"         // name of the ecrwarden event bus
+	ctxLogRetention    = "logRetentionDays"     // CloudWatch Logs retention of the function logs
+	ctxBackstopDays    = "untaggedBackstopDays" // age of the native untagged-image lifecycle rule; 0 omits it
+	ctxEKSAccess       = "eksAccess"            // "policy" (managed access policies) or "rbac" (Kubernetes groups)
+	ctxVPCID           = "vpcId"                // cluster VPC, for clusters with a private endpoint
+	ctxSubnetIDs       = "subnetIds"            // comma-separated private subnets of that VPC
+	ctxClusterSG       = "clusterSecurityGroupId"
+	ctxStackName       = "stackName"
+	ctxPrincipalPrefix = "principal:" // principal:<name>=<arn> overrides a policy principal
+)
+
+// EKS access modes.
+const (
+	eksAccessPolicy = "policy"
+	eksAccessRBAC   = "rbac"
+)
+
+// config is everything the stack takes from CDK context.
+type config struct {
+	policyPath       string
+	slackSecret      *string // nil: use the policy's notify.slackSecret
+	clusters         []string
+	dryRun           bool
+	manageRegistry   bool
+	eventBusName     string
+	logRetentionDays int
+	backstopDays     int
+	eksAccess        string
+	vpc              *vpcConfig
+	stackName        string
+	principals       map[string]string
+}
+
+// vpcConfig places the Kubernetes-facing functions in the cluster's VPC.
+type vpcConfig struct {
+	vpcID                  string
+	subnetIDs              []string
+	clusterSecurityGroupID string
+}
+
+// contextLookup returns a context value and whether it is set.
+type contextLookup func(key string) (any, bool)
+
+// readConfig reads the context values; keys lists every context key that is
+// set, so principal:<name> overrides can be found.
+func readConfig(get contextLookup, keys []string) (config, error) {
+	c := config{
+		policyPath:       "ecrwarden.yaml",
+		eventBusName:     "ecrwarden",
+		logRetentionDays: 30,
+		backstopDays:     30,
+		eksAccess:        eksAccessPolicy,
+		stackName:        "ecrwarden",
+		principals:       map[string]string{},
+	}
+	var errs []error
+	str := func(key string, dst *string) {
+		if v, ok := get(key); ok {
+			*dst = strings.TrimSpace(fmt.Sprint(v))
+		}
+	}
+	boolean := func(key string, dst *bool) {
+		if v, ok := get(key); ok {
+			b, err := strconv.ParseBool(strings.TrimSpace(fmt.Sprint(v)))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("context %s: want true or false, got %q", key, fmt.Sprint(v)))
+				return
+			}
+			*dst = b
+		}
+	}
+	integer := func(key string, dst *int) {
+		if v, ok := get(key); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(fmt.Sprint(v)))
+			if err != nil || n < 0 {
+				errs = append(errs, fmt.Errorf("context %s: want a non-negative integer, got %q", key, fmt.Sprint(v)))
+				return
+			}
+			*dst = n
+		}
+	}
+	list := func(key string) []string {
+		v, ok := get(key)
+		if !ok {
+			return nil
+		}
+		var out []string
+		for _, s := range strings.Split(fmt.Sprint(v), ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+
+	str(ctxPolicy, &c.policyPath)
+	if v, ok := get(ctxSlackSecret); ok {
+		s := strings.TrimSpace(fmt.Sprint(v))
+		c.slackSecret = &s
+	}
+	c.clusters = list(ctxClusters)
+	boolean(ctxDryRun, &c.dryRun)
+	boolean(ctxManageRegistry, &c.manageRegistry)
+	str(ctxEventBusName, &c.eventBusName)
+	integer(ctxLogRetention, &c.logRetentionDays)
+	integer(ctxBackstopDays, &c.backstopDays)
+	str(ctxEKSAccess, &c.eksAccess)
+	str(ctxStackName, &c.stackName)
+
+	if c.eksAccess != eksAccessPolicy && c.eksAccess != eksAccessRBAC {
+		errs = append(errs, fmt.Errorf("context %s: want %q or %q, got %q", ctxEKSAccess, eksAccessPolicy, eksAccessRBAC, c.eksAccess))
+	}
+	if !validRetention[c.logRetentionDays] {
+		errs = append(errs, fmt.Errorf("context %s: %d is not a CloudWatch Logs retention (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ...)", ctxLogRetention, c.logRetentionDays))
+	}
+	if !eventBusName.MatchString(c.eventBusName) || c.eventBusName == "default" {
+		errs = append(errs, fmt.Errorf("context %s: %q is not a valid custom event bus name", ctxEventBusName, c.eventBusName))
+	}
+
+	var vpc vpcConfig
+	str(ctxVPCID, &vpc.vpcID)
+	vpc.subnetIDs = list(ctxSubnetIDs)
+	str(ctxClusterSG, &vpc.clusterSecurityGroupID)
+	switch set := btoi(vpc.vpcID != "") + btoi(len(vpc.subnetIDs) > 0) + btoi(vpc.clusterSecurityGroupID != ""); set {
+	case 0:
+	case 3:
+		c.vpc = &vpc
+	default:
+		errs = append(errs, fmt.Errorf("context %s, %s and %s go together: set all three to run the functions in the cluster's VPC", ctxVPCID, ctxSubnetIDs, ctxClusterSG))
+	}
+
+	for _, k := range keys {
+		name, ok := strings.CutPrefix(k, ctxPrincipalPrefix)
+		if !ok {
+			continue
+		}
+		v, _ := get(k)
+		arn := strings.TrimSpace(fmt.Sprint(v))
+		if !iamPrincipalARN.MatchString(arn) {
+			errs = append(errs, fmt.Errorf("context %s: %q is not an IAM role or user ARN", k, arn))
+			continue
+		}
+		c.principals[name] = arn
+	}
+	return c, errors.Join(errs...)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+var (
+	eventBusName    = regexp.MustCompile(`^[A-Za-z0-9._\-]{1,256}$`)
+	iamPrincipalARN = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/\-]+$`)
+	validRetention  = map[int]bool{1: true, 3: true, 5: true, 7: true, 14: true, 30: true, 60: true, 90: true,
+		120: true, 150: true, 180: true, 365: true, 400: true, 545: true, 731: true, 1096: true, 1827: true,
+		2192: true, 2557: true, 2922: true, 3288: true, 3653: true}
+)

@@ -1,0 +1,790 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsecr"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseks"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdadestinations"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3assets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsscheduler"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsschedulertargets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
+	"github.com/ecrwarden/ecrwarden/internal/policy"
+)
+
+// Environment variables the functions read (the function configuration contract).
+const (
+	envPolicy       = "ECRWARDEN_POLICY"
+	envTopicARN     = "ECRWARDEN_TOPIC_ARN"
+	envEventBus     = "ECRWARDEN_EVENT_BUS"
+	envSlackSecret  = "ECRWARDEN_SLACK_SECRET"
+	envDedupeTable  = "ECRWARDEN_DEDUPE_TABLE"
+	envDryRun       = "ECRWARDEN_DRY_RUN"
+	envGCQueueURL   = "ECRWARDEN_GC_QUEUE_URL"
+	dedupeKey       = "pk"
+	dedupeTTL       = "expiresAt"
+	gcConcurrency   = 5 // SQS event source maxConcurrency for the gc fan-out
+	asyncRetries    = 2 // Lambda and EventBridge retries before the DLQ
+	gcTimeoutMinute = 5
+)
+
+// Repository actions granted by a managed repository's policy.
+var (
+	pullActions = []string{"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"}
+	pushActions = []string{"ecr:CompleteLayerUpload", "ecr:InitiateLayerUpload", "ecr:PutImage", "ecr:UploadLayerPart"}
+)
+
+// stackProps are the inputs of the ecrwarden stack.
+type stackProps struct {
+	awscdk.StackProps
+	// policy is the validated policy file and policyPath where it was read.
+	policy     *policy.File
+	policyPath string
+	// root is the repository root, where functions/<name> are built.
+	root string
+	cfg  config
+	// stderr receives bundling errors.
+	stderr io.Writer
+}
+
+// function is one of the three Lambda functions with what hangs off it.
+type function struct {
+	name  string
+	fn    awslambda.Function
+	role  awsiam.Role
+	dlq   awssqs.Queue
+	group awslogs.LogGroup
+}
+
+// builder carries the shared resources while the stack is put together.
+type builder struct {
+	stack     awscdk.Stack
+	p         stackProps
+	key       awskms.Key
+	topic     awssns.Topic
+	bus       awsevents.EventBus
+	table     awsdynamodb.Table
+	alarm     awscloudwatch.IAlarmAction
+	clusters  []policy.Cluster
+	secretARN string
+	secret    string
+	vpc       awsec2.IVpc
+	subnets   []awsec2.ISubnet
+	sg        awsec2.SecurityGroup
+	ids       map[string]bool // construct ids handed out by uniqueID
+}
+
+// newStack builds the ecrwarden stack from a validated policy. It fails on
+// inconsistent context (unknown cluster or principal names, a registry
+// opt-in given only once).
+func newStack(scope constructs.Construct, id string, p stackProps) (awscdk.Stack, error) {
+	clusters, err := selectClusters(p.policy, p.cfg.clusters)
+	if err != nil {
+		return nil, err
+	}
+	principals, err := resolvePrincipals(p.policy, p.cfg.principals)
+	if err != nil {
+		return nil, err
+	}
+	manageRegistry, err := registryOptIn(p.policy, p.cfg.manageRegistry)
+	if err != nil {
+		return nil, err
+	}
+
+	stack := awscdk.NewStack(scope, jsii.String(id), &p.StackProps)
+	b := &builder{stack: stack, p: p, clusters: clusters, ids: map[string]bool{}}
+	b.secret = p.policy.Notify.SlackSecret
+	if p.cfg.slackSecret != nil {
+		b.secret = *p.cfg.slackSecret
+	}
+	if b.secret != "" {
+		b.secretARN = secretARN(stack, b.secret)
+	}
+
+	b.alerts()
+	b.bus = awsevents.NewEventBus(stack, jsii.String("Bus"), &awsevents.EventBusProps{
+		EventBusName: jsii.String(p.cfg.eventBusName),
+	})
+	b.table = awsdynamodb.NewTable(stack, jsii.String("Dedupe"), &awsdynamodb.TableProps{
+		PartitionKey:        &awsdynamodb.Attribute{Name: jsii.String(dedupeKey), Type: awsdynamodb.AttributeType_STRING},
+		BillingMode:         awsdynamodb.BillingMode_PAY_PER_REQUEST,
+		TimeToLiveAttribute: jsii.String(dedupeTTL),
+		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
+			PointInTimeRecoveryEnabled: jsii.Bool(true),
+		},
+		// Dedupe records expire by TTL; losing them only repeats an alert.
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+	if p.cfg.vpc != nil {
+		b.network()
+	}
+
+	names := p.policy.RepositoryNames()
+	repoARNs := b.repositoryARNs(names)
+	var deleteOnViolation, retained []string
+	for _, r := range p.policy.Repositories {
+		if r.Tags != nil && r.Tags.OnViolation == policy.ActionDelete {
+			deleteOnViolation = append(deleteOnViolation, b.repositoryARN(r.Name))
+		}
+		if len(r.Retention) > 0 {
+			retained = append(retained, b.repositoryARN(r.Name))
+		}
+	}
+
+	onpushStatements := []awsiam.PolicyStatement{allow([]string{"ecr:BatchGetImage", "ecr:DescribeImages"}, repoARNs...)}
+	if len(deleteOnViolation) > 0 {
+		onpushStatements = append(onpushStatements, allow([]string{"ecr:BatchDeleteImage"}, deleteOnViolation...))
+	}
+	onpush := b.function("onpush", functionSpec{
+		description: "ecrwarden: checks pushed tags against the policy and rolls Deployments forward",
+		timeout:     awscdk.Duration_Seconds(jsii.Number(60)),
+		statements:  onpushStatements,
+	})
+	onscan := b.function("onscan", functionSpec{
+		description: "ecrwarden: alerts on scan findings once per finding set and releases gated rollouts",
+		timeout:     awscdk.Duration_Seconds(jsii.Number(60)),
+		statements: []awsiam.PolicyStatement{
+			allow([]string{"ecr:BatchGetImage", "ecr:DescribeImageScanFindings", "ecr:DescribeImages"}, repoARNs...),
+		},
+	})
+
+	gcQueue := awssqs.NewQueue(stack, jsii.String("GCQueue"), &awssqs.QueueProps{
+		Encryption: awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL: jsii.Bool(true),
+		// Six times the function timeout, as Lambda advises for SQS sources.
+		VisibilityTimeout: awscdk.Duration_Minutes(jsii.Number(6 * gcTimeoutMinute)),
+	})
+	dryRun := p.policy.GC.Dry() || p.cfg.dryRun
+	gcStatements := []awsiam.PolicyStatement{
+		allow([]string{"ecr:DescribeImages", "ecr:DescribeRepositories"}, repoARNs...),
+		allow([]string{"sqs:SendMessage"}, *gcQueue.QueueArn()),
+	}
+	if len(retained) > 0 {
+		gcStatements = append(gcStatements, allow([]string{"ecr:BatchDeleteImage"}, retained...))
+	}
+	gc := b.function("gc", functionSpec{
+		description: "ecrwarden: expires images by the policy's retention rules, never one in use",
+		timeout:     awscdk.Duration_Minutes(jsii.Number(gcTimeoutMinute)),
+		statements:  gcStatements,
+		env: map[string]string{
+			envDryRun:     fmt.Sprint(dryRun),
+			envGCQueueURL: *gcQueue.QueueUrl(),
+		},
+	})
+	// The fan-out queue's poison messages land in gc's DLQ too.
+	gcQueue.Node().DefaultChild().(awssqs.CfnQueue).SetRedrivePolicy(map[string]any{
+		"deadLetterTargetArn": gc.dlq.QueueArn(),
+		"maxReceiveCount":     3,
+	})
+	gc.fn.AddEventSource(awslambdaeventsources.NewSqsEventSource(gcQueue, &awslambdaeventsources.SqsEventSourceProps{
+		BatchSize:               jsii.Number(1),
+		MaxConcurrency:          jsii.Number(gcConcurrency),
+		ReportBatchItemFailures: jsii.Bool(true),
+	}))
+	gcQueue.MetricApproximateAgeOfOldestMessage(&awscloudwatch.MetricOptions{
+		Period: awscdk.Duration_Minutes(jsii.Number(5)), Statistic: jsii.String("Maximum"),
+	}).CreateAlarm(stack, jsii.String("GCQueueAgeAlarm"), &awscloudwatch.CreateAlarmOptions{
+		AlarmDescription:   jsii.String("ecrwarden gc fan-out messages wait longer than an hour"),
+		Threshold:          jsii.Number(3600),
+		EvaluationPeriods:  jsii.Number(1),
+		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+	}).AddAlarmAction(b.alarm)
+
+	b.rule("PushRule", "ECR pushes to the policy's repositories", ecrevent.PushPattern(names), onpush)
+	b.rule("BasicScanRule", "ECR basic scan results for the policy's repositories", ecrevent.BasicScanPattern(names), onscan)
+	b.rule("InspectorRule", "Inspector2 scans and findings on the policy's repositories", ecrevent.InspectorPattern(names), onscan)
+
+	schedule := p.policy.GC.Schedule
+	if schedule == "" {
+		schedule = policy.DefaultSchedule
+	}
+	schedulerRole := awsiam.NewRole(stack, jsii.String("GCSchedulerRole"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("scheduler.amazonaws.com"), nil),
+		Description: jsii.String("ecrwarden: EventBridge Scheduler invokes gc"),
+	})
+	awsscheduler.NewSchedule(stack, jsii.String("GCSchedule"), &awsscheduler.ScheduleProps{
+		Description: jsii.String("ecrwarden gc"),
+		Schedule:    awsscheduler.ScheduleExpression_Expression(jsii.String(schedule), nil),
+		Target: awsschedulertargets.NewLambdaInvoke(gc.fn, &awsschedulertargets.ScheduleTargetBaseProps{
+			Role:            schedulerRole,
+			DeadLetterQueue: gc.dlq,
+			RetryAttempts:   jsii.Number(asyncRetries),
+			MaxEventAge:     awscdk.Duration_Hours(jsii.Number(1)),
+			Input:           awsscheduler.ScheduleTargetInput_FromObject(map[string]any{"trigger": "schedule"}),
+		}),
+	})
+	// After NewSchedule: the target adds its grant to the role's DefaultPolicy,
+	// which must exist for the suppression to reach it.
+	cdknag.NagSuppressions_AddResourceSuppressions(schedulerRole, &[]*cdknag.NagPackSuppression{{
+		Id:        jsii.String("AwsSolutions-IAM5"),
+		Reason:    jsii.String("CDK's LambdaInvoke target grants lambda:InvokeFunction on the gc function's ARN and its qualified ARNs (<arn>:*, versions and aliases of that one function only)."),
+		AppliesTo: &[]any{jsii.String("Resource::<" + *stack.GetLogicalId(gc.fn.Node().DefaultChild().(awscdk.CfnElement)) + ".Arn>:*")},
+	}}, jsii.Bool(true))
+
+	for _, f := range []*function{onpush, onscan, gc} {
+		b.accessEntries(f, f.name != "gc")
+	}
+	b.repositories(principals)
+	if manageRegistry {
+		b.registry()
+	}
+
+	awscdk.NewCfnOutput(stack, jsii.String("AlertTopicArn"), &awscdk.CfnOutputProps{Value: b.topic.TopicArn()})
+	awscdk.NewCfnOutput(stack, jsii.String("EventBusName"), &awscdk.CfnOutputProps{Value: b.bus.EventBusName()})
+	for _, f := range []*function{onpush, onscan, gc} {
+		awscdk.NewCfnOutput(stack, jsii.String(exportName(f.name)+"FunctionName"), &awscdk.CfnOutputProps{Value: f.fn.FunctionName()})
+	}
+	return stack, nil
+}
+
+// alerts creates the KMS key, the alert topic and the alarm action.
+func (b *builder) alerts() {
+	account := awsiam.NewAccountRootPrincipal()
+	doc := awsiam.NewPolicyDocument(&awsiam.PolicyDocumentProps{Statements: &[]awsiam.PolicyStatement{
+		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid: jsii.String("AccountAdministersKey"),
+			// Spelled out instead of kms:*, so that no policy in the
+			// template has a wildcard action; IAM policies in the account
+			// still delegate use of the key.
+			Actions: jsii.Strings("kms:CancelKeyDeletion", "kms:CreateAlias", "kms:CreateGrant", "kms:Decrypt",
+				"kms:DeleteAlias", "kms:DescribeKey", "kms:DisableKey", "kms:DisableKeyRotation", "kms:EnableKey",
+				"kms:EnableKeyRotation", "kms:Encrypt", "kms:GenerateDataKey", "kms:GetKeyPolicy",
+				"kms:GetKeyRotationStatus", "kms:ListGrants", "kms:ListKeyPolicies", "kms:ListResourceTags",
+				"kms:PutKeyPolicy", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:RetireGrant", "kms:RevokeGrant",
+				"kms:ScheduleKeyDeletion", "kms:TagResource", "kms:UntagResource", "kms:UpdateAlias",
+				"kms:UpdateKeyDescription"),
+			Principals: &[]awsiam.IPrincipal{account},
+			Resources:  jsii.Strings("*"),
+		}),
+		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String("CloudWatchAlarmsPublish"),
+			Actions:    jsii.Strings("kms:Decrypt", "kms:GenerateDataKey"),
+			Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
+			Resources:  jsii.Strings("*"),
+			Conditions: &map[string]any{"StringEquals": map[string]any{"aws:SourceAccount": b.stack.Account()}},
+		}),
+	}})
+	b.key = awskms.NewKey(b.stack, jsii.String("AlertKey"), &awskms.KeyProps{
+		Description:       jsii.String("ecrwarden alert topic"),
+		EnableKeyRotation: jsii.Bool(true),
+		Policy:            doc,
+	})
+	b.topic = awssns.NewTopic(b.stack, jsii.String("Alerts"), &awssns.TopicProps{
+		DisplayName: jsii.String("ecrwarden alerts"),
+		MasterKey:   b.key,
+		EnforceSSL:  jsii.Bool(true),
+	})
+	b.alarm = awscloudwatchactions.NewSnsAction(b.topic)
+}
+
+// network places the Kubernetes-facing functions in the cluster's VPC and
+// lets them reach the private API endpoint on 443.
+func (b *builder) network() {
+	v := b.p.cfg.vpc
+	b.vpc = awsec2.Vpc_FromVpcAttributes(b.stack, jsii.String("ClusterVpc"), &awsec2.VpcAttributes{
+		VpcId:             jsii.String(v.vpcID),
+		AvailabilityZones: b.stack.AvailabilityZones(),
+	})
+	for i, id := range v.subnetIDs {
+		b.subnets = append(b.subnets, awsec2.Subnet_FromSubnetId(b.stack, jsii.String(fmt.Sprintf("Subnet%d", i)), jsii.String(id)))
+	}
+	b.sg = awsec2.NewSecurityGroup(b.stack, jsii.String("FunctionsSecurityGroup"), &awsec2.SecurityGroupProps{
+		Vpc:              b.vpc,
+		Description:      jsii.String("ecrwarden functions: HTTPS out only"),
+		AllowAllOutbound: jsii.Bool(false),
+	})
+	b.sg.AddEgressRule(awsec2.Peer_AnyIpv4(), awsec2.Port_Tcp(jsii.Number(443)),
+		jsii.String("HTTPS to the EKS API endpoint and AWS APIs (through NAT or VPC endpoints)"), nil)
+	awsec2.NewCfnSecurityGroupIngress(b.stack, jsii.String("ClusterIngress"), &awsec2.CfnSecurityGroupIngressProps{
+		GroupId:               jsii.String(v.clusterSecurityGroupID),
+		IpProtocol:            jsii.String("tcp"),
+		FromPort:              jsii.Number(443),
+		ToPort:                jsii.Number(443),
+		SourceSecurityGroupId: b.sg.SecurityGroupId(),
+		Description:           jsii.String("ecrwarden functions to the EKS API endpoint"),
+	})
+}
+
+// functionSpec is what differs between the three functions.
+type functionSpec struct {
+	description string
+	timeout     awscdk.Duration
+	statements  []awsiam.PolicyStatement
+	env         map[string]string
+}
+
+// function creates a function with its role, log group, DLQ and alarms.
+// Every function gets the shared permissions: publish to the alert topic,
+// put events on the ecrwarden bus, read the Slack secret and describe the
+// clusters.
+func (b *builder) function(name string, spec functionSpec) *function {
+	id := exportName(name)
+	scope := constructs.NewConstruct(b.stack, jsii.String(id))
+	f := &function{name: name}
+
+	f.dlq = awssqs.NewQueue(scope, jsii.String("DLQ"), &awssqs.QueueProps{
+		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:      jsii.Bool(true),
+		RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
+	})
+	cdknag.NagSuppressions_AddResourceSuppressions(f.dlq, &[]*cdknag.NagPackSuppression{{
+		Id:     jsii.String("AwsSolutions-SQS3"),
+		Reason: jsii.String("This queue is itself the dead-letter queue of " + name + "; a DLQ of a DLQ would only move the problem."),
+	}}, jsii.Bool(false))
+
+	f.group = awslogs.NewLogGroup(scope, jsii.String("Logs"), &awslogs.LogGroupProps{})
+	f.group.Node().DefaultChild().(awslogs.CfnLogGroup).SetRetentionInDays(jsii.Number(float64(b.p.cfg.logRetentionDays)))
+
+	f.role = awsiam.NewRole(scope, jsii.String("Role"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		Description: jsii.String("ecrwarden " + name + ": only the calls it makes"),
+	})
+	statements := append([]awsiam.PolicyStatement{
+		allow([]string{"logs:CreateLogStream", "logs:PutLogEvents"}, *f.group.LogGroupArn()),
+		allow([]string{"sns:Publish"}, *b.topic.TopicArn()),
+		allow([]string{"kms:Decrypt", "kms:GenerateDataKey"}, *b.key.KeyArn()),
+		allow([]string{"events:PutEvents"}, *b.bus.EventBusArn()),
+		b.dedupeStatement(),
+	}, spec.statements...)
+	if b.secretARN != "" {
+		statements = append(statements, allow([]string{"secretsmanager:GetSecretValue"}, b.secretARN))
+	}
+	if len(b.clusters) > 0 {
+		var arns []string
+		for _, c := range b.clusters {
+			arns = append(arns, b.clusterARN(c.Name))
+		}
+		statements = append(statements, allow([]string{"eks:DescribeCluster"}, arns...))
+	}
+	for _, s := range statements {
+		f.role.AddToPrincipalPolicy(s)
+	}
+
+	env := map[string]*string{
+		envPolicy:      jsii.String("/var/task/" + bundledPolicyName),
+		envTopicARN:    b.topic.TopicArn(),
+		envEventBus:    b.bus.EventBusName(),
+		envSlackSecret: jsii.String(b.secret),
+		envDedupeTable: b.table.TableName(),
+	}
+	for k, v := range spec.env {
+		env[k] = jsii.String(v)
+	}
+
+	props := &awslambda.FunctionProps{
+		Description:  jsii.String(spec.description),
+		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture: awslambda.Architecture_ARM_64(),
+		Handler:      jsii.String("bootstrap"),
+		Code: awslambda.Code_FromAsset(jsii.String(b.p.root), &awss3assets.AssetOptions{
+			AssetHashType: awscdk.AssetHashType_OUTPUT,
+			Bundling: &awscdk.BundlingOptions{
+				// Never pulled: the local bundler always answers, and a
+				// failed go build stops synth rather than falling back.
+				Image:      awscdk.DockerImage_FromRegistry(jsii.String("ecrwarden-builds-locally-without-docker")),
+				Local:      &goBundler{root: b.p.root, function: name, policyPath: b.p.policyPath, stderr: b.p.stderr},
+				OutputType: awscdk.BundlingOutput_NOT_ARCHIVED,
+				// CDK caches staged assets by source path and bundling
+				// options, which would otherwise be the same for the three
+				// functions: the first binary would ship as all three.
+				Environment: &map[string]*string{"ECRWARDEN_FUNCTION": jsii.String(name)},
+			},
+		}),
+		MemorySize:    jsii.Number(256),
+		Timeout:       spec.timeout,
+		Role:          f.role,
+		LogGroup:      f.group,
+		LoggingFormat: awslambda.LoggingFormat_JSON,
+		Environment:   &env,
+		OnFailure:     awslambdadestinations.NewSqsDestination(f.dlq),
+		RetryAttempts: jsii.Number(asyncRetries),
+		MaxEventAge:   awscdk.Duration_Hours(jsii.Number(6)),
+	}
+	if b.vpc != nil {
+		props.Vpc = b.vpc
+		props.VpcSubnets = &awsec2.SubnetSelection{Subnets: &b.subnets}
+		props.SecurityGroups = &[]awsec2.ISecurityGroup{b.sg}
+		f.role.AddManagedPolicy(awsiam.ManagedPolicy_FromAwsManagedPolicyName(jsii.String("service-role/AWSLambdaVPCAccessExecutionRole")))
+		cdknag.NagSuppressions_AddResourceSuppressions(f.role, &[]*cdknag.NagPackSuppression{{
+			Id:        jsii.String("AwsSolutions-IAM4"),
+			Reason:    jsii.String("A function in a VPC needs the ENI actions of AWSLambdaVPCAccessExecutionRole; they do not support resource-level scoping."),
+			AppliesTo: &[]any{jsii.String("Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole")},
+		}}, jsii.Bool(true))
+	}
+	f.fn = awslambda.NewFunction(scope, jsii.String("Function"), props)
+
+	alarm := func(alarmID, what string, m awscloudwatch.Metric) {
+		m.CreateAlarm(scope, jsii.String(alarmID), &awscloudwatch.CreateAlarmOptions{
+			AlarmDescription:   jsii.String("ecrwarden " + name + ": " + what),
+			Threshold:          jsii.Number(1),
+			EvaluationPeriods:  jsii.Number(1),
+			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+		}).AddAlarmAction(b.alarm)
+	}
+	five := awscdk.Duration_Minutes(jsii.Number(5))
+	alarm("ErrorsAlarm", "invocations failed", f.fn.MetricErrors(&awscloudwatch.MetricOptions{Period: five, Statistic: jsii.String("Sum")}))
+	alarm("ThrottlesAlarm", "invocations throttled", f.fn.MetricThrottles(&awscloudwatch.MetricOptions{Period: five, Statistic: jsii.String("Sum")}))
+	alarm("DLQAlarm", "events in the dead-letter queue", f.dlq.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Period: five, Statistic: jsii.String("Maximum")}))
+	return f
+}
+
+// dedupeStatement grants the item calls internal/dedupe makes on the dedupe
+// table (conditional PutItem, DeleteItem); every function's alerts go
+// through it.
+func (b *builder) dedupeStatement() awsiam.PolicyStatement {
+	return allow([]string{"dynamodb:DeleteItem", "dynamodb:PutItem"}, *b.table.TableArn())
+}
+
+// rule routes events matching pattern on the default bus to f, with
+// retries and f's DLQ for events EventBridge cannot deliver. The pattern is
+// used verbatim (a CfnRule), so the template holds exactly what
+// internal/ecrevent defines.
+func (b *builder) rule(id, description string, pattern map[string]any, f *function) {
+	rule := awsevents.NewCfnRule(b.stack, jsii.String(id), &awsevents.CfnRuleProps{
+		Description:  jsii.String("ecrwarden: " + description),
+		EventPattern: pattern,
+		State:        jsii.String("ENABLED"),
+		Targets: &[]any{&awsevents.CfnRule_TargetProperty{
+			Id:               jsii.String(f.name),
+			Arn:              f.fn.FunctionArn(),
+			DeadLetterConfig: &awsevents.CfnRule_DeadLetterConfigProperty{Arn: f.dlq.QueueArn()},
+			RetryPolicy: &awsevents.CfnRule_RetryPolicyProperty{
+				MaximumRetryAttempts:     jsii.Number(asyncRetries),
+				MaximumEventAgeInSeconds: jsii.Number(3600),
+			},
+		}},
+	})
+	f.fn.AddPermission(jsii.String(id+"Invoke"), &awslambda.Permission{
+		Principal: awsiam.NewServicePrincipal(jsii.String("events.amazonaws.com"), nil),
+		SourceArn: rule.AttrArn(),
+	})
+	f.dlq.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String(id + "DeadLetters"),
+		Actions:    jsii.Strings("sqs:SendMessage"),
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("events.amazonaws.com"), nil)},
+		Resources:  &[]*string{f.dlq.QueueArn()},
+		Conditions: &map[string]any{"ArnEquals": map[string]any{"aws:SourceArn": rule.AttrArn()}},
+	}))
+	awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+		Namespace:     jsii.String("AWS/Events"),
+		MetricName:    jsii.String("FailedInvocations"),
+		DimensionsMap: &map[string]*string{"RuleName": rule.Ref()},
+		Period:        awscdk.Duration_Minutes(jsii.Number(5)),
+		Statistic:     jsii.String("Sum"),
+	}).CreateAlarm(b.stack, jsii.String(id+"FailedInvocationsAlarm"), &awscloudwatch.CreateAlarmOptions{
+		AlarmDescription:   jsii.String("ecrwarden: " + id + " could not deliver events to " + f.name),
+		Threshold:          jsii.Number(1),
+		EvaluationPeriods:  jsii.Number(1),
+		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+	}).AddAlarmAction(b.alarm)
+}
+
+// Managed EKS access policies.
+const (
+	eksEditPolicy = "AmazonEKSEditPolicy"
+	eksViewPolicy = "AmazonEKSViewPolicy"
+	// Kubernetes groups for eksAccess=rbac; docs/operations.md has the Roles.
+	groupDeployer = "ecrwarden-deployer"
+	groupReader   = "ecrwarden-reader"
+)
+
+// accessEntries gives f's role access to each cluster, scoped to the
+// cluster's namespaces: edit for the functions that patch Deployments, view
+// for gc. With eksAccess=rbac the entry maps the role to a Kubernetes group
+// instead, bound by the operator to a Role with only the verbs it needs.
+func (b *builder) accessEntries(f *function, patches bool) {
+	for _, c := range b.clusters {
+		props := &awseks.CfnAccessEntryProps{
+			ClusterName:  jsii.String(c.Name),
+			PrincipalArn: f.role.RoleArn(),
+			Type:         jsii.String("STANDARD"),
+		}
+		if b.p.cfg.eksAccess == eksAccessRBAC {
+			group := groupReader
+			if patches {
+				group = groupDeployer
+			}
+			props.KubernetesGroups = jsii.Strings(group)
+		} else {
+			name := eksViewPolicy
+			if patches {
+				name = eksEditPolicy
+			}
+			props.AccessPolicies = &[]any{&awseks.CfnAccessEntry_AccessPolicyProperty{
+				PolicyArn: jsii.String("arn:" + *awscdk.Aws_PARTITION() + ":eks::aws:cluster-access-policy/" + name),
+				AccessScope: &awseks.CfnAccessEntry_AccessScopeProperty{
+					Type:       jsii.String("namespace"),
+					Namespaces: jsii.Strings(c.Namespaces...),
+				},
+			}}
+		}
+		awseks.NewCfnAccessEntry(b.stack, jsii.String(b.uniqueID(exportName(f.name)+"Access"+exportName(c.Name))), props)
+	}
+}
+
+// repositories creates the repositories the policy marks manage: true.
+func (b *builder) repositories(principals map[string]string) {
+	for _, r := range b.p.policy.Repositories {
+		if !r.Manage {
+			continue
+		}
+		props := &awsecr.RepositoryProps{
+			RepositoryName:     jsii.String(r.Name),
+			ImageScanOnPush:    jsii.Bool(true),
+			ImageTagMutability: awsecr.TagMutability_IMMUTABLE,
+			Encryption:         awsecr.RepositoryEncryption_AES_256(),
+			RemovalPolicy:      awscdk.RemovalPolicy_RETAIN,
+		}
+		if r.Encryption == policy.EncryptionKMS {
+			// The AWS managed key aws/ecr: pulls by any principal of the
+			// account work without a key policy to maintain.
+			props.Encryption = awsecr.RepositoryEncryption_KMS()
+		}
+		if len(r.MutableTags) > 0 {
+			props.ImageTagMutability = awsecr.TagMutability_IMMUTABLE_WITH_EXCLUSION
+			var filters []awsecr.ImageTagMutabilityExclusionFilter
+			for _, t := range r.MutableTags {
+				filters = append(filters, awsecr.ImageTagMutabilityExclusionFilter_Wildcard(jsii.String(t)))
+			}
+			props.ImageTagMutabilityExclusionFilters = &filters
+		}
+		if days := backstopDays(b.p.cfg.backstopDays, r); days > 0 {
+			props.LifecycleRules = &[]*awsecr.LifecycleRule{{
+				RulePriority: jsii.Number(1),
+				Description:  jsii.String(fmt.Sprintf("ecrwarden backstop: expire untagged images after %d days (gc normally removes them first)", days)),
+				TagStatus:    awsecr.TagStatus_UNTAGGED,
+				MaxImageAge:  awscdk.Duration_Days(jsii.Number(float64(days))),
+			}}
+		}
+		repo := awsecr.NewRepository(b.stack, jsii.String(b.uniqueID("Repository"+exportName(r.Name))), props)
+		if r.Encryption != policy.EncryptionKMS {
+			// CDK leaves AES256 (ECR's default) out of the template; say it
+			// explicitly so a reviewer reads it off the template.
+			repo.Node().DefaultChild().(awsecr.CfnRepository).SetEncryptionConfiguration(
+				&awsecr.CfnRepository_EncryptionConfigurationProperty{EncryptionType: jsii.String("AES256")})
+		}
+		for _, grant := range []struct {
+			names   []string
+			sid     string
+			actions []string
+		}{
+			{r.Access.Pull, "Pull", pullActions},
+			{r.Access.Push, "Push", append(slices.Clone(pullActions), pushActions...)},
+		} {
+			for _, name := range grant.names {
+				repo.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+					Sid:        jsii.String(grant.sid + exportName(name)),
+					Actions:    jsii.Strings(grant.actions...),
+					Principals: &[]awsiam.IPrincipal{awsiam.NewArnPrincipal(jsii.String(principals[name]))},
+				}))
+			}
+		}
+	}
+}
+
+// backstopDays is the age of the native untagged-image rule: the context's
+// default, but never sooner than the policy's own untagged maxAge, so the
+// backstop does not pre-empt gc. 0 leaves the rule out.
+func backstopDays(configured int, r policy.Repository) int {
+	if configured == 0 {
+		return 0
+	}
+	days := configured
+	for _, rule := range r.Retention {
+		if rule.Untagged && rule.MaxAge > 0 {
+			d := int(math.Ceil(rule.MaxAge.Std().Hours() / 24))
+			days = max(days, d)
+		}
+	}
+	return days
+}
+
+// registry sets the account-wide scanning and replication configuration.
+func (b *builder) registry() {
+	reg := b.p.policy.Registry
+	if reg.Scanning != nil {
+		rules := []any{}
+		for _, r := range reg.Scanning.Rules {
+			rules = append(rules, &awsecr.CfnRegistryScanningConfiguration_ScanningRuleProperty{
+				ScanFrequency: jsii.String(string(r.Frequency)),
+				RepositoryFilters: &[]any{&awsecr.CfnRegistryScanningConfiguration_RepositoryFilterProperty{
+					Filter:     jsii.String(r.Filter),
+					FilterType: jsii.String("WILDCARD"),
+				}},
+			})
+		}
+		awsecr.NewCfnRegistryScanningConfiguration(b.stack, jsii.String("RegistryScanning"), &awsecr.CfnRegistryScanningConfigurationProps{
+			ScanType: jsii.String(string(reg.Scanning.Type)),
+			Rules:    &rules,
+		})
+	}
+	if len(reg.Replication) > 0 {
+		var rules []any
+		for _, r := range reg.Replication {
+			var dests []any
+			for _, d := range r.Destinations {
+				dests = append(dests, &awsecr.CfnReplicationConfiguration_ReplicationDestinationProperty{
+					Region: jsii.String(d.Region), RegistryId: jsii.String(d.RegistryID),
+				})
+			}
+			rule := &awsecr.CfnReplicationConfiguration_ReplicationRuleProperty{Destinations: &dests}
+			if r.Prefix != "" {
+				rule.RepositoryFilters = &[]any{&awsecr.CfnReplicationConfiguration_RepositoryFilterProperty{
+					Filter: jsii.String(r.Prefix), FilterType: jsii.String("PREFIX_MATCH"),
+				}}
+			}
+			rules = append(rules, rule)
+		}
+		awsecr.NewCfnReplicationConfiguration(b.stack, jsii.String("RegistryReplication"), &awsecr.CfnReplicationConfigurationProps{
+			ReplicationConfiguration: &awsecr.CfnReplicationConfiguration_ReplicationConfigurationProperty{Rules: &rules},
+		})
+	}
+}
+
+func (b *builder) repositoryARNs(names []string) []string {
+	arns := make([]string, len(names))
+	for i, n := range names {
+		arns[i] = b.repositoryARN(n)
+	}
+	return arns
+}
+
+func (b *builder) repositoryARN(name string) string {
+	return *b.stack.FormatArn(&awscdk.ArnComponents{
+		Service: jsii.String("ecr"), Resource: jsii.String("repository"), ResourceName: jsii.String(name),
+	})
+}
+
+func (b *builder) clusterARN(name string) string {
+	return *b.stack.FormatArn(&awscdk.ArnComponents{
+		Service: jsii.String("eks"), Resource: jsii.String("cluster"), ResourceName: jsii.String(name),
+	})
+}
+
+// secretARN is the IAM resource of a secret given by name or ARN. A name
+// matches the ARN Secrets Manager gives it: the name, a dash and six
+// random characters.
+func secretARN(stack awscdk.Stack, nameOrARN string) string {
+	if strings.HasPrefix(nameOrARN, "arn:") {
+		return nameOrARN
+	}
+	return *stack.FormatArn(&awscdk.ArnComponents{
+		Service: jsii.String("secretsmanager"), Resource: jsii.String("secret"),
+		ResourceName: jsii.String(nameOrARN + "-??????"), ArnFormat: awscdk.ArnFormat_COLON_RESOURCE_NAME,
+	})
+}
+
+// allow is an Allow statement for actions on resources.
+func allow(actions []string, resources ...string) awsiam.PolicyStatement {
+	return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings(actions...),
+		Resources: jsii.Strings(resources...),
+	})
+}
+
+// selectClusters returns the policy's clusters, limited to names when given.
+func selectClusters(f *policy.File, names []string) ([]policy.Cluster, error) {
+	if len(names) == 0 {
+		return f.Clusters, nil
+	}
+	var out []policy.Cluster
+	var errs []error
+	for _, n := range names {
+		c, ok := f.Cluster(n)
+		if !ok {
+			errs = append(errs, fmt.Errorf("context %s: cluster %q is not in the policy's clusters", ctxClusters, n))
+			continue
+		}
+		out = append(out, *c)
+	}
+	return out, errors.Join(errs...)
+}
+
+// resolvePrincipals merges the policy's principals with context overrides.
+func resolvePrincipals(f *policy.File, overrides map[string]string) (map[string]string, error) {
+	out := make(map[string]string, len(f.Principals))
+	for k, v := range f.Principals {
+		out[k] = v
+	}
+	var errs []error
+	for k, v := range overrides {
+		if _, ok := f.Principals[k]; !ok {
+			errs = append(errs, fmt.Errorf("context %s%s: the policy has no principal %q", ctxPrincipalPrefix, k, k))
+			continue
+		}
+		out[k] = v
+	}
+	return out, errors.Join(errs...)
+}
+
+// registryOptIn decides whether the stack manages the account-wide registry
+// settings: only when the policy's registry.manage and the context's
+// manageRegistry both say so. One without the other is a mistake worth
+// stopping for, since these settings affect every repository in the account
+// and Region.
+func registryOptIn(f *policy.File, flag bool) (bool, error) {
+	switch {
+	case f.Registry.Manage && flag:
+		return true, nil
+	case f.Registry.Manage:
+		return false, fmt.Errorf("%s: registry.manage is true, but the registry scanning and replication settings are account-wide: confirm with -c %s=true", f.Name(), ctxManageRegistry)
+	case flag:
+		return false, fmt.Errorf("context %s=true, but %s has registry.manage false: set it true to let this stack own the account-wide registry settings", ctxManageRegistry, f.Name())
+	}
+	return false, nil
+}
+
+// uniqueID returns base, or base with a number appended if base is taken:
+// "a/b-c" and "a/b_c" have the same exportName.
+func (b *builder) uniqueID(base string) string {
+	id := base
+	for n := 2; b.ids[id]; n++ {
+		id = fmt.Sprintf("%s%d", base, n)
+	}
+	b.ids[id] = true
+	return id
+}
+
+// exportName turns "mlops/retail-api" into "MlopsRetailApi" for construct ids.
+func exportName(s string) string {
+	var sb strings.Builder
+	up := true
+	for _, r := range s {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9') {
+			up = true
+			continue
+		}
+		if up && 'a' <= r && r <= 'z' {
+			r -= 'a' - 'A'
+		}
+		sb.WriteRune(r)
+		up = false
+	}
+	return sb.String()
+}

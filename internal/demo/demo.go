@@ -1,0 +1,316 @@
+package demo
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsecr "github.com/aws/aws-sdk-go-v2/service/ecr"
+
+	"github.com/ecrwarden/ecrwarden/internal/emulator/ecr"
+	"github.com/ecrwarden/ecrwarden/internal/sandbox"
+)
+
+// Report is what the story did, step by step.
+type Report struct {
+	Steps []Step
+}
+
+// Step is one push (or the gc run) and its observable outcome.
+type Step struct {
+	Title string
+	// Tag and Digest pushed, if any.
+	Tag, Digest string
+	// Image is the api container's image after the step.
+	Image string
+	// Slack and SNS are the messages the step caused.
+	Slack []string
+	SNS   []string
+	// Deliveries are the function invocations the step caused.
+	Deliveries []sandbox.Delivery
+}
+
+// Step lookup for tests.
+func (r *Report) Step(title string) (Step, bool) {
+	for _, s := range r.Steps {
+		if s.Title == title {
+			return s, true
+		}
+	}
+	return Step{}, false
+}
+
+const (
+	apiRepo    = "mlops/retail-api"
+	trainRepo  = "mlops/train-model"
+	namespace  = "default"
+	deployment = "retail-forecast-api"
+)
+
+// Story step titles.
+const (
+	StepInitial  = "v1.0.0 pushed"
+	StepRejected = "Feature_X pushed"
+	StepCritical = "v1.1.0 pushed with a CRITICAL CVE"
+	StepClean    = "v1.1.1 pushed"
+	StepGC       = "gc"
+)
+
+// Run plays the story on a started sandbox, narrating to w.
+func Run(ctx context.Context, sb *sandbox.Sandbox, w io.Writer) (*Report, error) {
+	d := &director{sb: sb, w: w, ecr: awsecr.NewFromConfig(sb.AWS, func(o *awsecr.Options) { o.BaseEndpoint = aws.String(endpoint(sb, "ECR")) })}
+	return d.run(ctx)
+}
+
+type director struct {
+	sb     *sandbox.Sandbox
+	w      io.Writer
+	ecr    *awsecr.Client
+	report Report
+	slack  int // Slack payloads already shown
+	sns    int
+}
+
+func endpoint(sb *sandbox.Sandbox, service string) string {
+	for _, e := range sb.Suite.Endpoints() {
+		if strings.EqualFold(e.Service, service) {
+			return e.URL
+		}
+	}
+	return ""
+}
+
+func (d *director) say(format string, args ...any) { fmt.Fprintf(d.w, format+"\n", args...) }
+
+func (d *director) run(ctx context.Context) (*Report, error) {
+	d.say("== ecrwarden demo: the retail-forecast registry (%s) and cluster %s", d.sb.Registry, d.sb.Cluster.Name)
+	latest, err := d.push(ctx, apiRepo, "latest", nil)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := d.sb.Deliver(ctx); err != nil {
+		return nil, err
+	}
+	if err := d.createDeployment(ctx, d.sb.Registry+"/"+apiRepo+":latest"); err != nil {
+		return nil, err
+	}
+	d.say("   Deployment %s/%s runs %s:latest (%s)", namespace, deployment, apiRepo, short(latest))
+
+	steps := []struct {
+		title    string
+		tag      string
+		findings []ecr.Finding
+		narrate  string
+	}{
+		{StepInitial, "v1.0.0", nil, "CI pushes v1.0.0: the tag is valid; the rule waits for a clean scan, then pins the digest"},
+		{StepRejected, "Feature_X", nil, "A developer pushes Feature_X: no tag rule allows it"},
+		{StepCritical, "v1.1.0", []ecr.Finding{{
+			Name: "CVE-2024-6119", Severity: "CRITICAL", Description: "OpenSSL: possible denial of service in X.509 name checks",
+			URI: "https://nvd.nist.gov/vuln/detail/CVE-2024-6119", PackageName: "openssl", PackageVersion: "3.0.13-1~deb12u1",
+			FixedInVersion: "3.0.14-1~deb12u2", CVSS2Score: "9.1",
+		}}, "CI pushes v1.1.0, whose scan finds a CRITICAL CVE"},
+		{StepClean, "v1.1.1", nil, "CI pushes v1.1.1 with the fix: the scan is clean"},
+	}
+	for _, s := range steps {
+		d.say("\n-- %s", s.narrate)
+		st, err := d.pushAndDeliver(ctx, s.title, s.tag, s.findings)
+		if err != nil {
+			return nil, err
+		}
+		d.say("   api container now runs %s", st.Image)
+		d.report.Steps = append(d.report.Steps, st)
+	}
+	st, err := d.gc(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d.report.Steps = append(d.report.Steps, st)
+	return &d.report, nil
+}
+
+func (d *director) pushAndDeliver(ctx context.Context, title, tag string, findings []ecr.Finding) (Step, error) {
+	digest, err := d.push(ctx, apiRepo, tag, findings)
+	if err != nil {
+		return Step{}, err
+	}
+	deliveries, err := d.sb.Deliver(ctx)
+	if err != nil {
+		return Step{}, err
+	}
+	st := Step{Title: title, Tag: tag, Digest: digest, Deliveries: deliveries}
+	for _, dl := range deliveries {
+		status := "ok"
+		if dl.Err != nil {
+			status = "error: " + dl.Err.Error()
+		}
+		d.say("   %-7s ← %-16s %s (%d ms)", dl.Function, dl.DetailType, status, dl.Result.Duration.Milliseconds())
+	}
+	st.Slack, st.SNS = d.newMessages()
+	for _, m := range st.Slack {
+		d.say("   Slack:\n%s", indent(m, "     │ "))
+	}
+	if st.Image, err = d.apiImage(ctx); err != nil {
+		return Step{}, err
+	}
+	return st, nil
+}
+
+// push stores an image with a manifest of its own through the real
+// PutImage; findings are seeded for its scan first.
+func (d *director) push(ctx context.Context, repo, tag string, findings []ecr.Finding) (string, error) {
+	manifest := fakeManifest(repo + ":" + tag)
+	digest := ecr.Digest([]byte(manifest))
+	if err := d.sb.Suite.ECR.SetFindings(repo, digest, findings); err != nil {
+		return "", err
+	}
+	_, err := d.ecr.PutImage(ctx, &awsecr.PutImageInput{
+		RepositoryName: aws.String(repo), ImageTag: aws.String(tag), ImageManifest: aws.String(manifest),
+		ImageManifestMediaType: aws.String("application/vnd.oci.image.manifest.v1+json"),
+	})
+	if err != nil {
+		return "", fmt.Errorf("push %s:%s: %w", repo, tag, err)
+	}
+	return digest, nil
+}
+
+// fakeManifest is a valid OCI image manifest whose digests derive from seed.
+func fakeManifest(seed string) string {
+	h := ecr.Digest([]byte(seed))
+	return fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":%q,"size":1469},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":%q,"size":31357624}]}`,
+		h, ecr.Digest([]byte(seed+"/layer")))
+}
+
+func (d *director) createDeployment(ctx context.Context, image string) error {
+	dep := map[string]any{
+		"apiVersion": "apps/v1", "kind": "Deployment",
+		"metadata": map[string]any{"name": deployment, "namespace": namespace, "labels": map[string]string{"app": deployment}},
+		"spec": map[string]any{
+			"replicas": 2,
+			"selector": map[string]any{"matchLabels": map[string]string{"app": deployment}},
+			"template": map[string]any{
+				"metadata": map[string]any{"labels": map[string]string{"app": deployment}},
+				"spec": map[string]any{"containers": []map[string]any{{
+					"name": "api", "image": image, "ports": []map[string]any{{"containerPort": 8000, "name": "http"}},
+				}}},
+			},
+		},
+	}
+	return d.create(ctx, "/apis/apps/v1/namespaces/"+namespace+"/deployments", dep)
+}
+
+func (d *director) create(ctx context.Context, path string, obj any) error {
+	body, err := json.Marshal(obj)
+	if err != nil {
+		return err
+	}
+	k := d.sb.Cluster.Kube
+	code, out, err := k.Request(ctx, k.Admin, http.MethodPost, path, "application/json", body)
+	if err != nil {
+		return err
+	}
+	if code != http.StatusCreated && code != http.StatusOK {
+		return fmt.Errorf("create %s: HTTP %d: %s", path, code, out)
+	}
+	return nil
+}
+
+func (d *director) apiImage(ctx context.Context) (string, error) {
+	k := d.sb.Cluster.Kube
+	code, out, err := k.Request(ctx, k.Admin, http.MethodGet, "/apis/apps/v1/namespaces/"+namespace+"/deployments/"+deployment, "", nil)
+	if err != nil {
+		return "", err
+	}
+	if code != http.StatusOK {
+		return "", fmt.Errorf("get deployment: HTTP %d: %s", code, out)
+	}
+	var dep struct {
+		Spec struct {
+			Template struct {
+				Spec struct {
+					Containers []struct{ Name, Image string } `json:"containers"`
+				} `json:"spec"`
+			} `json:"template"`
+		} `json:"spec"`
+	}
+	if err := json.Unmarshal(out, &dep); err != nil {
+		return "", err
+	}
+	for _, c := range dep.Spec.Template.Spec.Containers {
+		if c.Name == "api" {
+			return c.Image, nil
+		}
+	}
+	return "", fmt.Errorf("deployment %s has no api container", deployment)
+}
+
+// newMessages returns the Slack and SNS messages sent since the last call,
+// Slack rendered as a reader sees it.
+func (d *director) newMessages() (slack, sns []string) {
+	payloads := d.sb.Suite.Slack.Payloads()
+	for _, p := range payloads[d.slack:] {
+		slack = append(slack, renderSlack(p.Text, p.Blocks))
+	}
+	d.slack = len(payloads)
+	msgs := d.sb.Suite.SNS.Messages(d.sb.Suite.SNS.TopicARN(sandbox.TopicName))
+	for _, m := range msgs[d.sns:] {
+		sns = append(sns, m.Subject)
+	}
+	d.sns = len(msgs)
+	return slack, sns
+}
+
+// renderSlack flattens Block Kit to the text a reader sees.
+func renderSlack(fallback string, blocks json.RawMessage) string {
+	var bs []struct {
+		Type string `json:"type"`
+		Text *struct {
+			Text string `json:"text"`
+		} `json:"text"`
+		Fields []struct {
+			Text string `json:"text"`
+		} `json:"fields"`
+		Elements []struct {
+			Text string `json:"text"`
+		} `json:"elements"`
+	}
+	if json.Unmarshal(blocks, &bs) != nil || len(bs) == 0 {
+		return fallback
+	}
+	var lines []string
+	for _, b := range bs {
+		if b.Text != nil {
+			lines = append(lines, b.Text.Text)
+		}
+		var fields []string
+		for _, f := range b.Fields {
+			fields = append(fields, strings.ReplaceAll(f.Text, "\n", " "))
+		}
+		if len(fields) > 0 {
+			lines = append(lines, strings.Join(fields, " · "))
+		}
+		for _, e := range b.Elements {
+			if e.Text != "" {
+				lines = append(lines, e.Text)
+			}
+		}
+		if b.Type == "divider" {
+			lines = append(lines, "────────")
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+func indent(s, prefix string) string {
+	return prefix + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+prefix)
+}
+
+func short(digest string) string {
+	if len(digest) > 19 {
+		return digest[:19]
+	}
+	return digest
+}

@@ -1,0 +1,138 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsecr "github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/eks"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/ecrwarden/ecrwarden/internal/emulator/ecr"
+	"github.com/ecrwarden/ecrwarden/internal/gc"
+	"github.com/ecrwarden/ecrwarden/internal/kube"
+	"github.com/ecrwarden/ecrwarden/internal/sandbox"
+)
+
+// InUseTag is the old experiment image the nightly training CronJob still
+// runs: older than the 30 days exp- images may live, and kept because it
+// is in use.
+const InUseTag = "exp-baseline"
+
+// seedHistory adds months of pushes to both repositories.
+func (d *director) seedHistory(now time.Time) (int, error) {
+	day := 24 * time.Hour
+	type seed struct {
+		repo string
+		tags []string
+		age  time.Duration
+		kids int
+	}
+	var seeds []seed
+	for i := range 14 {
+		s := seed{repo: apiRepo, tags: []string{fmt.Sprintf("v0.%d.0", i+1)}, age: time.Duration(100-5*i) * day}
+		if i == 8 {
+			s.kids = 2 // a multi-arch release: the index and its two platform images live and die together
+		}
+		seeds = append(seeds, s)
+	}
+	for i := range 8 {
+		seeds = append(seeds, seed{repo: apiRepo, tags: []string{fmt.Sprintf("dev-%07x", 0xa11ce00+i)}, age: time.Duration(15-i) * day})
+	}
+	seeds = append(seeds,
+		seed{repo: apiRepo, tags: []string{"feature-search-0badc0d"}, age: 9 * day},
+		seed{repo: apiRepo, tags: []string{"feature-x-1234abc"}, age: 4 * day},
+		seed{repo: apiRepo, tags: []string{"main-5eed5ee"}, age: 2 * day},
+		seed{repo: apiRepo, age: 3 * day},
+		seed{repo: apiRepo, age: 2 * day},
+		seed{repo: apiRepo, age: 2 * time.Hour},
+	)
+	for i, age := range []int{45, 41, 38, 33, 25, 12, 5, 1} {
+		tag := fmt.Sprintf("exp-lr-0.%02d", i+1)
+		if i == 0 {
+			tag = InUseTag
+		}
+		seeds = append(seeds, seed{repo: trainRepo, tags: []string{tag}, age: time.Duration(age) * day})
+	}
+	for i := range 4 {
+		seeds = append(seeds, seed{repo: trainRepo, tags: []string{fmt.Sprintf("v1.%d.0", i)}, age: time.Duration(90-20*i) * day})
+	}
+	seeds = append(seeds, seed{repo: trainRepo, age: 6 * day}, seed{repo: trainRepo, age: 3 * time.Hour})
+	n := 0
+	for i, s := range seeds {
+		img := ecr.Image{Tags: s.tags, PushedAt: now.Add(-s.age), Size: int64(180+i*7) << 20, Manifest: fakeManifest(fmt.Sprintf("%s#%d", s.repo, i))}
+		if s.kids > 0 {
+			img.Manifest = "" // the emulator writes the OCI index over the children
+		}
+		for k := range s.kids {
+			img.Children = append(img.Children, ecr.Image{Platform: []string{"linux/amd64", "linux/arm64"}[k], Size: int64(170+k) << 20,
+				Manifest: fakeManifest(fmt.Sprintf("%s#%d/%d", s.repo, i, k)), PushedAt: img.PushedAt})
+		}
+		if _, err := d.sb.Suite.ECR.SeedImage(s.repo, img); err != nil {
+			return n, fmt.Errorf("seed %s %v: %w", s.repo, s.tags, err)
+		}
+		n += 1 + s.kids
+	}
+	return n, nil
+}
+
+// gc seeds a history, shows the plan, then runs the gc function for real.
+func (d *director) gc(ctx context.Context) (Step, error) {
+	d.say("\n-- gc: months of pushes are seeded; a nightly training CronJob still runs %s:%s", trainRepo, InUseTag)
+	now := time.Now().UTC()
+	n, err := d.seedHistory(now)
+	if err != nil {
+		return Step{}, err
+	}
+	if err := d.createCronJob(ctx, d.sb.Registry+"/"+trainRepo+":"+InUseTag); err != nil {
+		return Step{}, err
+	}
+	d.say("   %d images seeded; the plan, computed exactly as `ecrwarden gc plan` computes it:\n", n)
+	cfg := d.sb.AWS.Copy()
+	runner := &gc.Runner{
+		ECR: awsecr.NewFromConfig(cfg, func(o *awsecr.Options) { o.BaseEndpoint = aws.String(endpoint(d.sb, "ECR")) }),
+		InUse: gc.ResolverLister(kube.NewClusterResolver(
+			eks.NewFromConfig(cfg, func(o *eks.Options) { o.BaseEndpoint = aws.String(endpoint(d.sb, "EKS")) }),
+			sts.NewPresignClient(sts.NewFromConfig(cfg)))),
+	}
+	plan := runner.Plan(ctx, d.sb.Policy, nil, now)
+	if err := plan.Err(); err != nil {
+		return Step{}, fmt.Errorf("gc plan: %w", err)
+	}
+	if err := gc.WriteTable(d.w, plan); err != nil {
+		return Step{}, err
+	}
+	d.say("\n   the scheduled gc function runs (not a dry run):")
+	dl, err := d.sb.Invoke(ctx, "gc", []byte(`{"trigger":"demo","runId":"demo-gc"}`))
+	if err != nil {
+		return Step{}, err
+	}
+	st := Step{Title: StepGC, Deliveries: []sandbox.Delivery{dl}}
+	if dl.Err != nil {
+		d.say("   gc failed: %v", dl.Err)
+	}
+	st.Slack, st.SNS = d.newMessages()
+	for _, m := range st.Slack {
+		d.say("   Slack:\n%s", indent(m, "     │ "))
+	}
+	left := len(d.sb.Suite.ECR.Images(apiRepo)) + len(d.sb.Suite.ECR.Images(trainRepo))
+	d.say("   %d images remain in the registry", left)
+	return st, nil
+}
+
+func (d *director) createCronJob(ctx context.Context, image string) error {
+	cj := map[string]any{
+		"apiVersion": "batch/v1", "kind": "CronJob",
+		"metadata": map[string]any{"name": "nightly-train", "namespace": namespace},
+		"spec": map[string]any{
+			"schedule": "0 2 * * *",
+			"jobTemplate": map[string]any{"spec": map[string]any{"template": map[string]any{"spec": map[string]any{
+				"restartPolicy": "Never",
+				"containers":    []map[string]any{{"name": "train", "image": image}},
+			}}}},
+		},
+	}
+	return d.create(ctx, "/apis/batch/v1/namespaces/"+namespace+"/cronjobs", cj)
+}

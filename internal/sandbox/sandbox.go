@@ -1,0 +1,351 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
+	"github.com/ecrwarden/ecrwarden/internal/emulator/ecr"
+	"github.com/ecrwarden/ecrwarden/internal/emulator/eks"
+	"github.com/ecrwarden/ecrwarden/internal/emulator/suite"
+	"github.com/ecrwarden/ecrwarden/internal/eventpattern"
+	"github.com/ecrwarden/ecrwarden/internal/policy"
+	"github.com/ecrwarden/ecrwarden/internal/testenv"
+)
+
+// Names of the resources the stack would create.
+const (
+	TopicName   = "ecrwarden-alerts"
+	EventBus    = "ecrwarden"
+	DedupeTable = "ecrwarden-dedupe"
+	// AccessKeyID and SecretAccessKey are the functions' AWS credentials:
+	// the emulators accept any, and the EKS authenticator maps this key to
+	// the least-privilege Kubernetes user.
+	AccessKeyID     = "AKIDEMULATOR"
+	SecretAccessKey = "emulator"
+)
+
+// Functions are the three functions of the suite.
+var Functions = []string{"onpush", "onscan", "gc"}
+
+// Options configures a sandbox.
+type Options struct {
+	// PolicyPath is the policy the functions load; the module's ecrwarden.yaml when empty.
+	PolicyPath string
+	// Cluster is the control plane (see StartCluster); required.
+	Cluster *Cluster
+	// Logs receives the functions' logs; nil discards them.
+	Logs io.Writer
+	// Env adds or overrides function environment variables (e.g. ECRWARDEN_DRY_RUN).
+	Env map[string]string
+	// ScanType is the registry scan type of the repositories; basic when empty.
+	ScanType ecr.ScanType
+	// Retries is how many times a failed asynchronous invocation is
+	// retried before it goes to the DLQ; Lambda's default is 2.
+	Retries *int
+}
+
+// Delivery is one event delivered to one function.
+type Delivery struct {
+	Function   string
+	DetailType string
+	Event      []byte
+	Attempts   int
+	Result     testenv.Result
+	// Err is the invocation's final error (function error or runtime failure).
+	Err error
+}
+
+// Sandbox is a running suite.
+type Sandbox struct {
+	Suite     *suite.Suite
+	Cluster   *Cluster
+	Policy    *policy.File
+	Functions map[string]*testenv.Function
+	// AWS is an SDK configuration pointing at the emulators, for tests and the demo.
+	AWS aws.Config
+	// Region and Account of the emulated registry; Registry is its host.
+	Region, Account, Registry string
+
+	routes  []route
+	retries int
+	tmp     string
+
+	mu    sync.Mutex
+	queue [][]byte
+	dlq   []Delivery
+	stop  func()
+}
+
+type route struct {
+	function string
+	pattern  *eventpattern.Pattern
+}
+
+// Start builds the functions (or reuses a build), starts the emulators and
+// the functions, creates the policy's repositories and wires the routes.
+func Start(ctx context.Context, o Options) (sb *Sandbox, err error) {
+	if o.Cluster == nil {
+		return nil, errors.New("sandbox: no cluster (StartCluster)")
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return nil, err
+	}
+	if o.PolicyPath == "" {
+		o.PolicyPath = filepath.Join(root, "ecrwarden.yaml")
+	}
+	p, err := policy.Load(o.PolicyPath)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	sb = &Sandbox{Cluster: o.Cluster, Policy: p, Functions: map[string]*testenv.Function{}, retries: 2}
+	if o.Retries != nil {
+		sb.retries = *o.Retries
+	}
+	defer func() {
+		if err != nil {
+			sb.Close()
+		}
+	}()
+	if sb.tmp, err = os.MkdirTemp("", "ecrwarden-sandbox-"); err != nil {
+		return nil, err
+	}
+	var clusters []eks.Cluster
+	for _, c := range p.Clusters {
+		clusters = append(clusters, eks.Cluster{Name: c.Name, Endpoint: o.Cluster.Kube.Admin.Host, CAPEM: o.Cluster.Kube.Admin.CAData})
+	}
+	sb.Suite, err = suite.Start(ctx, suite.Options{
+		Topics:   []string{TopicName},
+		Buses:    []string{EventBus},
+		Tables:   []suite.Table{{Name: DedupeTable, HashKey: "pk", HashType: "S", TTLAttribute: "expiresAt"}},
+		Clusters: clusters,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	sb.Region, sb.Account = sb.Suite.ECR.Region(), sb.Suite.ECR.Account()
+	sb.Registry = sb.Account + ".dkr.ecr." + sb.Region + ".amazonaws.com"
+	for _, r := range p.Repositories {
+		opts := ecr.RepositoryOptions{ScanOnPush: true, ScanType: o.ScanType}
+		if r.Manage {
+			opts.Mutability, opts.MutabilityExclusions = "IMMUTABLE_WITH_EXCLUSION", r.MutableTags
+			if len(r.MutableTags) == 0 {
+				opts.Mutability = "IMMUTABLE"
+			}
+		}
+		if err := sb.Suite.ECR.CreateRepository(r.Name, opts); err != nil {
+			return nil, fmt.Errorf("sandbox: create repository %s: %w", r.Name, err)
+		}
+	}
+	env := map[string]string{}
+	for _, kv := range sb.Suite.Env() {
+		k, v, _ := cut(kv)
+		env[k] = v
+	}
+	topicARN := "arn:aws:sns:" + sb.Region + ":" + sb.Account + ":" + TopicName
+	for k, v := range map[string]string{
+		"AWS_ACCESS_KEY_ID": AccessKeyID, "AWS_SECRET_ACCESS_KEY": SecretAccessKey,
+		"ECRWARDEN_POLICY":       o.PolicyPath,
+		"ECRWARDEN_TOPIC_ARN":    topicARN,
+		"ECRWARDEN_EVENT_BUS":    EventBus,
+		"ECRWARDEN_DEDUPE_TABLE": DedupeTable,
+		"ECRWARDEN_SLACK_SECRET": suite.DefaultSlackSecretName,
+	} {
+		env[k] = v
+	}
+	for k, v := range o.Env {
+		env[k] = v
+	}
+	sb.AWS = aws.Config{Region: sb.Region, Credentials: credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, "")}
+	for _, name := range Functions {
+		bin, err := buildOnce(ctx, root, name)
+		if err != nil {
+			return nil, err
+		}
+		f, err := testenv.StartFunction(ctx, testenv.FunctionOptions{
+			Binary: bin, Name: "ecrwarden-" + name, Env: env, Region: sb.Region, AccountID: sb.Account,
+			Timeout: 30 * time.Second, MemoryMB: 256, Logs: o.Logs,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("sandbox: start %s: %w", name, err)
+		}
+		sb.Functions[name] = f
+	}
+	repos := p.RepositoryNames()
+	for _, r := range []struct {
+		fn      string
+		pattern map[string]any
+	}{
+		{"onpush", ecrevent.PushPattern(repos)},
+		{"onscan", ecrevent.BasicScanPattern(repos)},
+		{"onscan", ecrevent.InspectorPattern(repos)},
+	} {
+		cp, err := eventpattern.New(r.pattern)
+		if err != nil {
+			return nil, fmt.Errorf("sandbox: route to %s: %w", r.fn, err)
+		}
+		sb.routes = append(sb.routes, route{function: r.fn, pattern: cp})
+	}
+	sb.stop = sb.Suite.EventBridge.Subscribe(func(_ context.Context, envelope []byte) {
+		sb.mu.Lock()
+		sb.queue = append(sb.queue, append([]byte(nil), envelope...))
+		sb.mu.Unlock()
+	})
+	return sb, nil
+}
+
+func cut(kv string) (string, string, bool) {
+	for i := 0; i < len(kv); i++ {
+		if kv[i] == '=' {
+			return kv[:i], kv[i+1:], true
+		}
+	}
+	return kv, "", false
+}
+
+// Deliver routes every queued event (and those the deliveries cause) to
+// the matching functions, in order, retrying failures like Lambda's
+// asynchronous invocation does. It returns what was delivered.
+func (sb *Sandbox) Deliver(ctx context.Context) ([]Delivery, error) {
+	var out []Delivery
+	for {
+		sb.mu.Lock()
+		if len(sb.queue) == 0 {
+			sb.mu.Unlock()
+			return out, nil
+		}
+		ev := sb.queue[0]
+		sb.queue = sb.queue[1:]
+		sb.mu.Unlock()
+		var head struct {
+			DetailType string `json:"detail-type"`
+		}
+		_ = json.Unmarshal(ev, &head)
+		for _, r := range sb.routes {
+			ok, err := r.pattern.Match(ev)
+			if err != nil || !ok {
+				continue
+			}
+			d, err := sb.invoke(ctx, r.function, head.DetailType, ev)
+			if err != nil {
+				return out, err
+			}
+			out = append(out, d)
+		}
+	}
+}
+
+// Invoke runs one function with payload, retrying like an asynchronous
+// invocation; a final failure goes to the DLQ.
+func (sb *Sandbox) Invoke(ctx context.Context, function string, payload []byte) (Delivery, error) {
+	return sb.invoke(ctx, function, "", payload)
+}
+
+func (sb *Sandbox) invoke(ctx context.Context, function, detailType string, ev []byte) (Delivery, error) {
+	f, ok := sb.Functions[function]
+	if !ok {
+		return Delivery{}, fmt.Errorf("sandbox: no function %s", function)
+	}
+	d := Delivery{Function: function, DetailType: detailType, Event: ev}
+	for d.Attempts = 1; ; d.Attempts++ {
+		res, err := f.Invoke(ctx, ev)
+		if err != nil {
+			return d, fmt.Errorf("sandbox: invoke %s: %w", function, err)
+		}
+		d.Result, d.Err = res, nil
+		if res.Error == nil {
+			return d, nil
+		}
+		d.Err = res.Error
+		if d.Attempts > sb.retries {
+			sb.mu.Lock()
+			sb.dlq = append(sb.dlq, d)
+			sb.mu.Unlock()
+			return d, nil
+		}
+	}
+}
+
+// DLQ returns the invocations that failed after their retries.
+func (sb *Sandbox) DLQ() []Delivery {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	return append([]Delivery(nil), sb.dlq...)
+}
+
+// Close stops the functions and the emulators and removes temporary files.
+func (sb *Sandbox) Close() error {
+	var errs []error
+	if sb.stop != nil {
+		sb.stop()
+	}
+	for _, f := range sb.Functions {
+		errs = append(errs, f.Stop())
+	}
+	if sb.Suite != nil {
+		errs = append(errs, sb.Suite.Close())
+	}
+	if sb.tmp != "" {
+		errs = append(errs, os.RemoveAll(sb.tmp))
+	}
+	return errors.Join(errs...)
+}
+
+// moduleRoot finds the directory holding go.mod, from the working directory up.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("sandbox: go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+var (
+	buildMu  sync.Mutex
+	binaries = map[string]string{}
+)
+
+// buildOnce compiles a function once per process.
+func buildOnce(ctx context.Context, root, name string) (string, error) {
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if bin, ok := binaries[name]; ok {
+		return bin, nil
+	}
+	bin, err := testenv.BuildFunction(ctx, root, "./functions/"+name)
+	if err != nil {
+		return "", fmt.Errorf("sandbox: build %s: %w", name, err)
+	}
+	binaries[name] = bin
+	return bin, nil
+}
+
+// RemoveBuilds deletes the compiled functions; call it once at the end of a process.
+func RemoveBuilds() {
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	for name, bin := range binaries {
+		os.RemoveAll(filepath.Dir(bin))
+		delete(binaries, name)
+	}
+}
