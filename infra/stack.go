@@ -179,7 +179,9 @@ func newStack(scope constructs.Construct, id string, p stackProps) (awscdk.Stack
 	})
 	dryRun := p.policy.GC.Dry() || p.cfg.dryRun
 	gcStatements := []awsiam.PolicyStatement{
-		allow([]string{"ecr:DescribeImages", "ecr:DescribeRepositories"}, repoARNs...),
+		// BatchGetImage reads the manifests of multi-arch indexes, whose
+		// children are kept or deleted with them.
+		allow([]string{"ecr:BatchGetImage", "ecr:DescribeImages", "ecr:DescribeRepositories"}, repoARNs...),
 		allow([]string{"sqs:SendMessage"}, *gcQueue.QueueArn()),
 	}
 	if len(retained) > 0 {
@@ -234,7 +236,11 @@ func newStack(scope constructs.Construct, id string, p stackProps) (awscdk.Stack
 			DeadLetterQueue: gc.dlq,
 			RetryAttempts:   jsii.Number(asyncRetries),
 			MaxEventAge:     awscdk.Duration_Hours(jsii.Number(1)),
-			Input:           awsscheduler.ScheduleTargetInput_FromObject(map[string]any{"trigger": "schedule"}),
+			// The scheduled time names the run, so a retried invocation of the
+			// same run does not alert twice (the execution id changes per retry).
+			Input: awsscheduler.ScheduleTargetInput_FromObject(map[string]any{
+				"trigger": "schedule", "runId": awsscheduler.ContextAttribute_ScheduledTime(),
+			}),
 		}),
 	})
 	// After NewSchedule: the target adds its grant to the role's DefaultPolicy,

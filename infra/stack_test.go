@@ -374,7 +374,7 @@ func TestFunctionPermissions(t *testing.T) {
 		// The worked example has no onViolation: delete, so onpush may not delete.
 		{"onpush", append([]string{"ecr:BatchGetImage", "ecr:DescribeImages"}, shared...)},
 		{"onscan", append([]string{"ecr:BatchGetImage", "ecr:DescribeImageScanFindings", "ecr:DescribeImages"}, shared...)},
-		{"gc", append([]string{"ecr:BatchDeleteImage", "ecr:DescribeImages", "ecr:DescribeRepositories",
+		{"gc", append([]string{"ecr:BatchDeleteImage", "ecr:BatchGetImage", "ecr:DescribeImages", "ecr:DescribeRepositories",
 			"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage"}, shared...)},
 	}
 	for _, tt := range tests {
@@ -512,6 +512,11 @@ func TestGCScheduleAndFanOut(t *testing.T) {
 	}
 	if target["DeadLetterConfig"] == nil {
 		t.Errorf("schedule target has no DeadLetterConfig")
+	}
+	// The gc handler names the run by runId, so retries of one scheduled
+	// run share their alert dedupe key.
+	if in, _ := target["Input"].(string); !strings.Contains(in, `"runId":"<aws.scheduler.scheduled-time>"`) || !strings.Contains(in, `"trigger":"schedule"`) {
+		t.Errorf("schedule input = %v, want trigger and the scheduled time as runId", target["Input"])
 	}
 	_, mappings := tpl.ofType("AWS::Lambda::EventSourceMapping")
 	if len(mappings) != 1 {
