@@ -3,10 +3,14 @@ GO       ?= go
 FUZZTIME ?= 5s
 BENCHCOUNT ?= 5
 
-.PHONY: test lint vet fmt-check unit fuzz bench demo testenv
+.PHONY: test lint vet fmt-check unit fuzz bench demo synth testenv
 
-## test: everything CI runs — format check, vet, all tests (unit, emulators, real kube-apiserver), brief fuzzing
-test: lint unit fuzz
+# jsii (the CDK's Go bindings) prints a banner on Node 20 without this.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+
+## test: everything CI runs — format check, vet, all tests (unit, emulators, real kube-apiserver,
+## compiled functions, the demo story, CDK assertions), brief fuzzing, and an offline cdk synth
+test: lint unit fuzz synth
 
 ## lint: gofmt and go vet
 lint: fmt-check vet
@@ -32,3 +36,11 @@ bench:
 ## demo: the suite on embedded defaults
 demo:
 	$(GO) run ./cmd/ecrwarden demo
+
+## synth: offline cdk synth through the pinned aws-cdk CLI into cdk.out/
+synth:
+	./infra/synth.sh
+
+## testenv: build (once) and cache etcd and kube-apiserver for the tests and the demo
+testenv:
+	$(GO) run ./internal/testenv/cmd/testenv-build

@@ -9,6 +9,6 @@ grep -rE --include='*_test.go' -l '^func Fuzz[A-Za-z0-9_]+\(f \*testing\.F\)' --
 		pkg="./$(dirname "${file#./}")"
 		grep -oE '^func Fuzz[A-Za-z0-9_]+' "$file" | sed 's/^func //' | while read -r target; do
 			echo "fuzz: $pkg $target for $fuzztime"
-			go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg"
+			go test -short -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg"
 		done
 	done
