@@ -94,7 +94,7 @@ type route struct {
 
 // Start builds the functions (or reuses a build), starts the emulators and
 // the functions, creates the policy's repositories and wires the routes.
-func Start(ctx context.Context, o Options) (sb *Sandbox, err error) {
+func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
 	if o.Cluster == nil {
 		return nil, errors.New("sandbox: no cluster (StartCluster)")
 	}
@@ -109,7 +109,7 @@ func Start(ctx context.Context, o Options) (sb *Sandbox, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
-	sb = &Sandbox{Cluster: o.Cluster, Policy: p, Functions: map[string]*testenv.Function{}, retries: 2}
+	sb := &Sandbox{Cluster: o.Cluster, Policy: p, Functions: map[string]*testenv.Function{}, retries: 2}
 	if o.Retries != nil {
 		sb.retries = *o.Retries
 	}
