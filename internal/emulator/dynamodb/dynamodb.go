@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"net"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ecrwarden/ecrwarden/internal/emulator"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/fault"
 )
 
@@ -73,8 +73,7 @@ type Server struct {
 	mu     sync.Mutex
 	tables map[string]*table
 
-	srv *http.Server
-	url string
+	emulator.Listener
 }
 
 // New returns a DynamoDB emulator without tables.
@@ -144,28 +143,9 @@ func (s *Server) ItemCount(tableName string) int {
 }
 
 // Start serves s on addr ("127.0.0.1:0" picks a free port) and returns the
-// base URL to use as the SDK client's BaseEndpoint.
-func (s *Server) Start(addr string) (string, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", fmt.Errorf("listen on %s: %w", addr, err)
-	}
-	s.srv = &http.Server{Handler: s}
-	s.url = "http://" + ln.Addr().String()
-	go func() { _ = s.srv.Serve(ln) }()
-	return s.url, nil
-}
-
-// URL returns the base URL of a started server.
-func (s *Server) URL() string { return s.url }
-
-// Close stops a started server.
-func (s *Server) Close() error {
-	if s.srv == nil {
-		return nil
-	}
-	return s.srv.Close()
-}
+// base URL to use as the SDK client's BaseEndpoint. URL and Close come with
+// the embedded emulator.Listener.
+func (s *Server) Start(addr string) (string, error) { return s.Listener.Serve(addr, s) }
 
 // apiError is a DynamoDB error response.
 type apiError struct {

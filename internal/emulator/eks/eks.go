@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -13,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ecrwarden/ecrwarden/internal/emulator"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/fault"
 )
 
@@ -62,8 +62,7 @@ type Server struct {
 	mu       sync.Mutex
 	clusters map[string]stored
 
-	srv *http.Server
-	url string
+	emulator.Listener
 }
 
 // New returns an EKS emulator without clusters.
@@ -104,28 +103,9 @@ func (s *Server) arn(name string) string {
 }
 
 // Start serves s on addr ("127.0.0.1:0" picks a free port) and returns the
-// base URL to use as the SDK client's BaseEndpoint.
-func (s *Server) Start(addr string) (string, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", fmt.Errorf("listen on %s: %w", addr, err)
-	}
-	s.srv = &http.Server{Handler: s}
-	s.url = "http://" + ln.Addr().String()
-	go func() { _ = s.srv.Serve(ln) }()
-	return s.url, nil
-}
-
-// URL returns the base URL of a started server.
-func (s *Server) URL() string { return s.url }
-
-// Close stops a started server.
-func (s *Server) Close() error {
-	if s.srv == nil {
-		return nil
-	}
-	return s.srv.Close()
-}
+// base URL to use as the SDK client's BaseEndpoint. URL and Close come with
+// the embedded emulator.Listener.
+func (s *Server) Start(addr string) (string, error) { return s.Listener.Serve(addr, s) }
 
 func writeError(w http.ResponseWriter, status int, typ, msg string, extra map[string]string) {
 	body := map[string]string{"message": msg}

@@ -7,12 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/ecrwarden/ecrwarden/internal/emulator"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/fault"
 )
 
@@ -52,8 +52,7 @@ type Server struct {
 	mu      sync.Mutex
 	secrets map[string]*secret // by name
 
-	srv *http.Server
-	url string
+	emulator.Listener
 }
 
 // New returns a Secrets Manager emulator without secrets.
@@ -107,28 +106,9 @@ func hasStage(v *version, stage string) bool {
 }
 
 // Start serves s on addr ("127.0.0.1:0" picks a free port) and returns the
-// base URL to use as the SDK client's BaseEndpoint.
-func (s *Server) Start(addr string) (string, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", fmt.Errorf("listen on %s: %w", addr, err)
-	}
-	s.srv = &http.Server{Handler: s}
-	s.url = "http://" + ln.Addr().String()
-	go func() { _ = s.srv.Serve(ln) }()
-	return s.url, nil
-}
-
-// URL returns the base URL of a started server.
-func (s *Server) URL() string { return s.url }
-
-// Close stops a started server.
-func (s *Server) Close() error {
-	if s.srv == nil {
-		return nil
-	}
-	return s.srv.Close()
-}
+// base URL to use as the SDK client's BaseEndpoint. URL and Close come with
+// the embedded emulator.Listener.
+func (s *Server) Start(addr string) (string, error) { return s.Listener.Serve(addr, s) }
 
 func writeError(w http.ResponseWriter, status int, typ, msg string) {
 	b, _ := json.Marshal(map[string]string{"__type": typ, "message": msg})

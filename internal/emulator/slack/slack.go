@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"regexp"
 	"strconv"
 	"sync"
 	"unicode/utf8"
 
+	"github.com/ecrwarden/ecrwarden/internal/emulator"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/fault"
 )
 
@@ -74,8 +74,7 @@ type Server struct {
 	rejections []Rejection
 	retryAfter int
 
-	srv *http.Server
-	url string
+	emulator.Listener
 }
 
 // New returns a sink; seed seeds its fault injector.
@@ -122,32 +121,13 @@ func (s *Server) Reset() {
 
 // WebhookURL returns a webhook URL on a started sink.
 func (s *Server) WebhookURL() string {
-	return s.url + "/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX"
+	return s.URL() + "/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX"
 }
 
-// Start serves s on addr ("127.0.0.1:0" picks a free port) and returns its
-// base URL.
-func (s *Server) Start(addr string) (string, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", fmt.Errorf("listen on %s: %w", addr, err)
-	}
-	s.srv = &http.Server{Handler: s}
-	s.url = "http://" + ln.Addr().String()
-	go func() { _ = s.srv.Serve(ln) }()
-	return s.url, nil
-}
-
-// URL returns the base URL of a started sink.
-func (s *Server) URL() string { return s.url }
-
-// Close stops a started sink.
-func (s *Server) Close() error {
-	if s.srv == nil {
-		return nil
-	}
-	return s.srv.Close()
-}
+// Start serves s on addr ("127.0.0.1:0" picks a free port) and returns the
+// base URL to use as the SDK client's BaseEndpoint. URL and Close come with
+// the embedded emulator.Listener.
+func (s *Server) Start(addr string) (string, error) { return s.Listener.Serve(addr, s) }
 
 func writeText(w http.ResponseWriter, status int, body string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -6,7 +6,6 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -15,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/ecrwarden/ecrwarden/internal/emulator"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/fault"
 )
 
@@ -99,8 +99,7 @@ type Server struct {
 	messages map[string][]Message
 	seq      uint64
 
-	srv *http.Server
-	url string
+	emulator.Listener
 }
 
 // New returns an SNS emulator without topics.
@@ -159,28 +158,9 @@ func (s *Server) Messages(topicArn string) []Message {
 }
 
 // Start serves s on addr ("127.0.0.1:0" picks a free port) and returns the
-// base URL to use as the SDK client's BaseEndpoint.
-func (s *Server) Start(addr string) (string, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", fmt.Errorf("listen on %s: %w", addr, err)
-	}
-	s.srv = &http.Server{Handler: s}
-	s.url = "http://" + ln.Addr().String()
-	go func() { _ = s.srv.Serve(ln) }()
-	return s.url, nil
-}
-
-// URL returns the base URL of a started server.
-func (s *Server) URL() string { return s.url }
-
-// Close stops a started server.
-func (s *Server) Close() error {
-	if s.srv == nil {
-		return nil
-	}
-	return s.srv.Close()
-}
+// base URL to use as the SDK client's BaseEndpoint. URL and Close come with
+// the embedded emulator.Listener.
+func (s *Server) Start(addr string) (string, error) { return s.Listener.Serve(addr, s) }
 
 // apiError is an SNS error response.
 type apiError struct {
