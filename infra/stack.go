@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -154,7 +155,12 @@ func newStack(scope constructs.Construct, id string, p stackProps) (awscdk.Stack
 		}
 	}
 
-	onpushStatements := []awsiam.PolicyStatement{allow([]string{"ecr:BatchGetImage", "ecr:DescribeImages"}, repoARNs...)}
+	onpushActions := []string{"ecr:BatchGetImage", "ecr:DescribeImages"}
+	if requiresCleanScan(p.policy) {
+		// The scheduled reconcile confirms a gated candidate's scan.
+		onpushActions = append(onpushActions, "ecr:DescribeImageScanFindings")
+	}
+	onpushStatements := []awsiam.PolicyStatement{allow(onpushActions, repoARNs...)}
 	if len(deleteOnViolation) > 0 {
 		onpushStatements = append(onpushStatements, allow([]string{"ecr:BatchDeleteImage"}, deleteOnViolation...))
 	}
@@ -250,6 +256,10 @@ func newStack(scope constructs.Construct, id string, p stackProps) (awscdk.Stack
 		Reason:    jsii.String("CDK's LambdaInvoke target grants lambda:InvokeFunction on the gc function's ARN and its qualified ARNs (<arn>:*, versions and aliases of that one function only)."),
 		AppliesTo: &[]any{jsii.String("Resource::<" + *stack.GetLogicalId(gc.fn.Node().DefaultChild().(awscdk.CfnElement)) + ".Arn>:*")},
 	}}, jsii.Bool(true))
+
+	if err := b.reconcileSchedule(onpush); err != nil {
+		return nil, err
+	}
 
 	for _, f := range []*function{onpush, onscan, gc} {
 		b.accessEntries(f, f.name != "gc")
@@ -793,4 +803,68 @@ func exportName(s string) string {
 		up = false
 	}
 	return sb.String()
+}
+
+// ctxReconcileSchedule is the context key of the reconcile schedule: an
+// EventBridge Scheduler expression, or "off" for none.
+const ctxReconcileSchedule = "reconcileSchedule"
+
+// defaultReconcileSchedule is how often onpush reconciles when the context
+// does not say.
+const defaultReconcileSchedule = "rate(15 minutes)"
+
+// scheduleExpression accepts the rate(...) and cron(...) forms a recurring
+// EventBridge Scheduler schedule takes.
+var scheduleExpression = regexp.MustCompile(`^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$`)
+
+// reconcileSchedule adds the schedule that invokes onpush to move tracked
+// Deployments that lag behind the newest allowed image (ECR events are
+// delivered best effort). Its failed invocations land in onpush's DLQ.
+func (b *builder) reconcileSchedule(onpush *function) error {
+	expr := defaultReconcileSchedule
+	if v := b.stack.Node().TryGetContext(jsii.String(ctxReconcileSchedule)); v != nil {
+		expr = strings.TrimSpace(fmt.Sprint(v))
+	}
+	if expr == "off" {
+		return nil
+	}
+	if !scheduleExpression.MatchString(expr) {
+		return fmt.Errorf("context %s: %q is not rate(...), cron(...) or off", ctxReconcileSchedule, expr)
+	}
+	role := awsiam.NewRole(b.stack, jsii.String("ReconcileSchedulerRole"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("scheduler.amazonaws.com"), nil),
+		Description: jsii.String("ecrwarden: EventBridge Scheduler invokes onpush to reconcile"),
+	})
+	awsscheduler.NewSchedule(b.stack, jsii.String("ReconcileSchedule"), &awsscheduler.ScheduleProps{
+		Description: jsii.String("ecrwarden reconcile: roll tracked Deployments to the newest allowed image"),
+		Schedule:    awsscheduler.ScheduleExpression_Expression(jsii.String(expr), nil),
+		Target: awsschedulertargets.NewLambdaInvoke(onpush.fn, &awsschedulertargets.ScheduleTargetBaseProps{
+			Role:            role,
+			DeadLetterQueue: onpush.dlq,
+			RetryAttempts:   jsii.Number(asyncRetries),
+			MaxEventAge:     awscdk.Duration_Hours(jsii.Number(1)),
+			// The scheduled time names the run: patches carry "reconcile:<runId>".
+			Input: awsscheduler.ScheduleTargetInput_FromObject(map[string]any{
+				"action": "reconcile", "runId": awsscheduler.ContextAttribute_ScheduledTime(),
+			}),
+		}),
+	})
+	cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
+		Id:        jsii.String("AwsSolutions-IAM5"),
+		Reason:    jsii.String("CDK's LambdaInvoke target grants lambda:InvokeFunction on the onpush function's ARN and its qualified ARNs (<arn>:*, versions and aliases of that one function only)."),
+		AppliesTo: &[]any{jsii.String("Resource::<" + *b.stack.GetLogicalId(onpush.fn.Node().DefaultChild().(awscdk.CfnElement)) + ".Arn>:*")},
+	}}, jsii.Bool(true))
+	return nil
+}
+
+// requiresCleanScan reports whether any deploy rule waits for a clean scan.
+func requiresCleanScan(f *policy.File) bool {
+	for _, r := range f.Repositories {
+		for _, d := range r.Deploy {
+			if d.RequireCleanScan {
+				return true
+			}
+		}
+	}
+	return false
 }

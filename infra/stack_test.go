@@ -372,7 +372,8 @@ func TestFunctionPermissions(t *testing.T) {
 		want []string
 	}{
 		// The worked example has no onViolation: delete, so onpush may not delete.
-		{"onpush", append([]string{"ecr:BatchGetImage", "ecr:DescribeImages"}, shared...)},
+		// The worked example has a requireCleanScan rule: the reconcile confirms scans.
+		{"onpush", append([]string{"ecr:BatchGetImage", "ecr:DescribeImageScanFindings", "ecr:DescribeImages"}, shared...)},
 		{"onscan", append([]string{"ecr:BatchGetImage", "ecr:DescribeImageScanFindings", "ecr:DescribeImages"}, shared...)},
 		{"gc", append([]string{"ecr:BatchDeleteImage", "ecr:BatchGetImage", "ecr:DescribeImages", "ecr:DescribeRepositories",
 			"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage"}, shared...)},
@@ -498,11 +499,7 @@ func getAttArnName(id string) any {
 func TestGCScheduleAndFanOut(t *testing.T) {
 	tpl := worked(t)
 	gc := functionID(t, tpl, "gc")
-	_, schedules := tpl.ofType("AWS::Scheduler::Schedule")
-	if len(schedules) != 1 {
-		t.Fatalf("got %d schedules", len(schedules))
-	}
-	p := schedules[0].Properties
+	p := scheduleProps(t, tpl, "GCSchedule")
 	if p["ScheduleExpression"] != "rate(1 day)" {
 		t.Errorf("ScheduleExpression = %v, want the policy's rate(1 day)", p["ScheduleExpression"])
 	}
@@ -1074,4 +1071,79 @@ func BenchmarkSynth(b *testing.B) {
 		}
 		app.Synth(nil)
 	}
+}
+
+// scheduleProps returns the properties of the one schedule whose logical id
+// starts with prefix.
+func scheduleProps(t *testing.T, tpl template, prefix string) map[string]any {
+	t.Helper()
+	ids, schedules := tpl.ofType("AWS::Scheduler::Schedule")
+	var found []map[string]any
+	for i, id := range ids {
+		if strings.HasPrefix(id, prefix) {
+			found = append(found, schedules[i].Properties)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("schedules %s*: %d of %v", prefix, len(found), ids)
+	}
+	return found[0]
+}
+
+func TestReconcileSchedule(t *testing.T) {
+	tpl := worked(t)
+	onpush := functionID(t, tpl, "onpush")
+	p := scheduleProps(t, tpl, "ReconcileSchedule")
+	if p["ScheduleExpression"] != defaultReconcileSchedule {
+		t.Errorf("ScheduleExpression = %v, want %s", p["ScheduleExpression"], defaultReconcileSchedule)
+	}
+	target := p["Target"].(map[string]any)
+	if !cmp.Equal(target["Arn"], getAttArn(onpush)) {
+		t.Errorf("schedule target %v, want onpush", target["Arn"])
+	}
+	var in map[string]any
+	if err := json.Unmarshal([]byte(fmt.Sprint(target["Input"])), &in); err != nil {
+		t.Fatalf("schedule input %v: %v", target["Input"], err)
+	}
+	if diff := cmp.Diff(map[string]any{"action": "reconcile", "runId": "<aws.scheduler.scheduled-time>"}, in); diff != "" {
+		t.Errorf("schedule input (-want +got):\n%s", diff)
+	}
+	dlq, _ := target["DeadLetterConfig"].(map[string]any)
+	onpushDLQ := tpl.Resources[onpush].Properties["DeadLetterConfig"]
+	if dlq == nil {
+		t.Fatal("reconcile schedule has no DeadLetterConfig")
+	}
+	// onpush's DLQ is its async on-failure destination; the schedule uses the same queue.
+	dlqID := dlq["Arn"].(map[string]any)["Fn::GetAtt"].([]any)[0].(string)
+	if !strings.HasPrefix(strings.ToLower(dlqID), "onpushdlq") {
+		t.Errorf("reconcile DLQ %s (function DeadLetterConfig %v), want onpush's DLQ", dlqID, onpushDLQ)
+	}
+	role := target["RoleArn"].(map[string]any)["Fn::GetAtt"].([]any)[0].(string)
+	gcRole := scheduleProps(t, tpl, "GCSchedule")["Target"].(map[string]any)["RoleArn"].(map[string]any)["Fn::GetAtt"].([]any)[0].(string)
+	if role == gcRole {
+		t.Errorf("reconcile and gc schedules share role %s, want one each", role)
+	}
+
+	t.Run("context sets and disables it", func(t *testing.T) {
+		tpl, _ := mustTemplate(t, map[string]any{ctxReconcileSchedule: "rate(5 minutes)"})
+		if got := scheduleProps(t, tpl, "ReconcileSchedule")["ScheduleExpression"]; got != "rate(5 minutes)" {
+			t.Errorf("ScheduleExpression = %v, want rate(5 minutes)", got)
+		}
+		tpl, _ = mustTemplate(t, map[string]any{ctxReconcileSchedule: "off"})
+		ids, _ := tpl.ofType("AWS::Scheduler::Schedule")
+		if len(ids) != 1 || !strings.HasPrefix(ids[0], "GCSchedule") {
+			t.Errorf("schedules with reconcile off: %v, want only gc's", ids)
+		}
+		if _, err := synth(t, map[string]any{ctxReconcileSchedule: "every 5 minutes"}); err == nil || !strings.Contains(err.Error(), ctxReconcileSchedule) {
+			t.Errorf("err = %v, want a reconcileSchedule error", err)
+		}
+	})
+
+	t.Run("no scan findings without a gated rule", func(t *testing.T) {
+		path := examplePolicy(t, "requireCleanScan: true", "requireCleanScan: false")
+		tpl, _ := mustTemplate(t, map[string]any{ctxPolicy: path})
+		if got := roleActions(t, tpl, functionID(t, tpl, "onpush"))["ecr:DescribeImageScanFindings"]; got != nil {
+			t.Errorf("onpush may describe scan findings on %v without a requireCleanScan rule", got)
+		}
+	})
 }

@@ -27,6 +27,8 @@ var commands = map[string]command{
 	"gc plan":       {"print what gc would keep and delete in the account, and why (never deletes)", gcPlan},
 	"demo":          {"run the whole suite locally and narrate pushes, scans and a gc run", demoCmd},
 	"emulate":       {"run the AWS emulators and a Slack sink on loopback until Ctrl-C", emulate},
+	"rollback":      {"set a Deployment's container back to the image ecrwarden replaced, and hold it", rollbackCmd},
+	"release":       {"remove the hold `ecrwarden rollback` set, so that ecrwarden rolls forward again", releaseCmd},
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -11,6 +11,7 @@ import (
 	"github.com/ecrwarden/ecrwarden/internal/alert"
 	"github.com/ecrwarden/ecrwarden/internal/audit"
 	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
+	"github.com/ecrwarden/ecrwarden/internal/fnconfig"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
 	"github.com/ecrwarden/ecrwarden/internal/registry"
 	"github.com/ecrwarden/ecrwarden/internal/rollout"
@@ -34,21 +35,57 @@ type roller interface {
 // discoverer finds the targets of a repository (rollout.Discover).
 type discoverer func(ctx context.Context, f *policy.File, repository string) (targets []rollout.Target, bad []error, err error)
 
-// handler acts on "ECR Image Action" events.
+// reconciler moves lagging Deployments to the newest allowed image (rollout.Reconciler).
+type reconciler interface {
+	Reconcile(ctx context.Context, runID string) ([]rollout.TargetResult, error)
+}
+
+// handler acts on "ECR Image Action" events and on the scheduled reconcile.
 type handler struct {
-	policy   *policy.File
-	ecr      registry.BatchDeleteImageAPI
-	alerts   alerter
-	audit    auditor
-	roll     roller
-	discover discoverer
-	log      *slog.Logger
+	policy    *policy.File
+	ecr       registry.BatchDeleteImageAPI
+	alerts    alerter
+	audit     auditor
+	roll      roller
+	discover  discoverer
+	reconcile reconciler
+	log       *slog.Logger
+}
+
+// newHandler wires the handler and its reconciler from the shared dependencies.
+func newHandler(d *fnconfig.Deps, log *slog.Logger) *handler {
+	engine := rollout.NewEngine(d.Clusters, rollout.ECRLookup{Client: d.ECR}, d.Audit, log)
+	discover := func(ctx context.Context, f *policy.File, repo string) ([]rollout.Target, []error, error) {
+		return rollout.Discover(ctx, d.Clusters, f, repo)
+	}
+	return &handler{policy: d.Policy, ecr: d.ECR, alerts: d.Alerts, audit: d.Audit, log: log, roll: engine, discover: discover,
+		reconcile: &rollout.Reconciler{Policy: d.Policy, Images: d.ECR, Scans: d.ECR, Region: d.AWS.Region,
+			Discover: discover, Roll: engine, Log: log}}
+}
+
+// actionReconcile is the action of the payload the reconcile schedule sends:
+// {"action":"reconcile","runId":"<scheduled time>"}.
+const actionReconcile = "reconcile"
+
+// scheduled is the payload of an EventBridge Scheduler invocation. An
+// EventBridge event envelope has "source" and "detail-type" instead.
+type scheduled struct {
+	Action     string `json:"action"`
+	RunID      string `json:"runId"`
+	Source     string `json:"source"`
+	DetailType string `json:"detail-type"`
 }
 
 // Handle validates the pushed tag and rolls the repository's targets
 // forward. Events other than a successful push, and pushes to repositories
-// the policy does not name, are logged and ignored.
+// the policy does not name, are logged and ignored. The scheduled payload
+// {"action":"reconcile","runId":"…"} runs a reconcile instead; it fails when
+// any repository or target failed, so that the invocation is retried.
 func (h *handler) Handle(ctx context.Context, raw json.RawMessage) error {
+	var s scheduled
+	if json.Unmarshal(raw, &s) == nil && s.Action != "" && s.Source == "" && s.DetailType == "" {
+		return h.scheduled(ctx, s)
+	}
 	kind, reason, err := ecrevent.ClassifyWithReason(raw)
 	if err != nil {
 		return fmt.Errorf("onpush: %w", err)
@@ -105,6 +142,28 @@ func (h *handler) Handle(ctx context.Context, raw json.RawMessage) error {
 	}
 	if _, err := h.roll.Roll(ctx, img, now); err != nil {
 		return fmt.Errorf("onpush %s:%s: %w", push.Repository, push.Tag, err)
+	}
+	return nil
+}
+
+// scheduled runs the action of a scheduled payload.
+func (h *handler) scheduled(ctx context.Context, s scheduled) error {
+	if s.Action != actionReconcile {
+		return fmt.Errorf("onpush: unknown scheduled action %q", s.Action)
+	}
+	if s.RunID == "" {
+		return errors.New("onpush: reconcile payload without runId")
+	}
+	results, err := h.reconcile.Reconcile(ctx, s.RunID)
+	counts := map[string]int{}
+	for _, r := range results {
+		counts[r.Result]++
+	}
+	h.log.Info("reconcile done", "run", s.RunID, "targets", len(results), rollout.ReconcilePatched, counts[rollout.ReconcilePatched],
+		rollout.ReconcileKept, counts[rollout.ReconcileKept], rollout.ReconcileSkipped, counts[rollout.ReconcileSkipped],
+		rollout.ReconcileFailed, counts[rollout.ReconcileFailed])
+	if err != nil {
+		return fmt.Errorf("onpush reconcile %s: %w", s.RunID, err)
 	}
 	return nil
 }

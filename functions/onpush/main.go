@@ -1,5 +1,7 @@
 // Command onpush is the Lambda function that runs on every ECR push: it
 // checks the tag against the policy and rolls tracked Deployments forward.
+// On its schedule it reconciles: tracked Deployments that lag behind the
+// newest allowed image (a push event was lost) are moved forward.
 package main
 
 import (
@@ -10,8 +12,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/ecrwarden/ecrwarden/internal/fnconfig"
-	"github.com/ecrwarden/ecrwarden/internal/policy"
-	"github.com/ecrwarden/ecrwarden/internal/rollout"
 )
 
 func main() {
@@ -21,11 +21,5 @@ func main() {
 		log.Error("onpush init failed", "error", err)
 		os.Exit(1)
 	}
-	lookup := rollout.ECRLookup{Client: d.ECR}
-	h := &handler{policy: d.Policy, ecr: d.ECR, alerts: d.Alerts, audit: d.Audit, log: log,
-		roll: rollout.NewEngine(d.Clusters, lookup, d.Audit, log),
-		discover: func(ctx context.Context, f *policy.File, repo string) ([]rollout.Target, []error, error) {
-			return rollout.Discover(ctx, d.Clusters, f, repo)
-		}}
-	lambda.Start(h.Handle)
+	lambda.Start(newHandler(d, log).Handle)
 }

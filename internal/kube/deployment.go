@@ -215,3 +215,30 @@ func (c *Client) ListTrackedDeployments(ctx context.Context, namespaces []string
 	}
 	return tracked, nil
 }
+
+// RemoveAnnotations deletes annotations from the Deployment namespace/name
+// with a JSON merge patch (a null value removes a key) guarded by
+// resourceVersion (empty: the object as read now). The Pod template is not
+// touched, so no rollout follows.
+func (c *Client) RemoveAnnotations(ctx context.Context, namespace, name, resourceVersion string, keys ...string) (*Deployment, error) {
+	if resourceVersion == "" {
+		cur, err := c.GetDeployment(ctx, namespace, name)
+		if err != nil {
+			return nil, err
+		}
+		resourceVersion = cur.Metadata.ResourceVersion
+	}
+	ann := make(map[string]any, len(keys))
+	for _, k := range keys {
+		ann[k] = nil
+	}
+	body, err := json.Marshal(map[string]any{"metadata": map[string]any{"resourceVersion": resourceVersion, "annotations": ann}})
+	if err != nil {
+		return nil, fmt.Errorf("remove annotations of %s/%s: %w", namespace, name, err)
+	}
+	var d Deployment
+	if err := c.do(ctx, http.MethodPatch, deploymentPath(namespace, name), nil, "application/merge-patch+json", body, &d); err != nil {
+		return nil, fmt.Errorf("remove annotations %v of deployment %s/%s: %w", keys, namespace, name, err)
+	}
+	return &d, nil
+}

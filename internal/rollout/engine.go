@@ -156,6 +156,9 @@ func (e *Engine) roll(ctx context.Context, img Image, t Target) Outcome {
 
 // decide says whether the container of cur should move to img.
 func (e *Engine) decide(ctx context.Context, img Image, cand policy.Match, t Target, cur *kube.Deployment) (skip bool, reason string, err error) {
+	if hold, ok := held(cur); ok {
+		return true, "held: " + hold, nil
+	}
 	image, _, ok := cur.ContainerImage(t.Container)
 	if !ok {
 		return false, "", fmt.Errorf("deployment %s/%s: container %q: %w", t.Namespace, t.Deployment, t.Container, kube.ErrContainerNotFound)

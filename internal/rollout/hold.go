@@ -1,0 +1,181 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ecrwarden/ecrwarden/internal/kube"
+)
+
+// AnnotationHold, when set to a non-empty value on a Deployment, stops
+// ecrwarden from rolling it: push, scan and reconcile all leave it alone
+// until `ecrwarden release` clears it. Its value says who set it and why,
+// such as "rollback by alice at 2026-11-25T10:00:00Z: p99 latency doubled".
+const AnnotationHold = "ecrwarden.io/hold"
+
+// Errors of Rollback, for errors.Is.
+var (
+	// ErrNoPreviousImage means the Deployment carries no
+	// ecrwarden.io/previous-image: ecrwarden never patched it.
+	ErrNoPreviousImage = errors.New("no previous image recorded")
+	// ErrChangedByOther means the container no longer runs the image
+	// ecrwarden last set: someone else changed it since.
+	ErrChangedByOther = errors.New("the container's image was changed by someone other than ecrwarden")
+)
+
+// held returns the hold of a Deployment, if any.
+func held(d *kube.Deployment) (string, bool) {
+	h := d.Metadata.Annotations[AnnotationHold]
+	return h, h != ""
+}
+
+// RollbackRequest names the container to put back and who asks why.
+type RollbackRequest struct {
+	Namespace  string
+	Deployment string
+	// Container may be empty when the Pod template has exactly one container.
+	Container string
+	// By, At and Reason make up the hold's value.
+	By     string
+	At     time.Time
+	Reason string
+	// DryRun decides and reports without patching.
+	DryRun bool
+}
+
+// HoldResult says what Rollback or Release did (or, with DryRun, would do).
+type HoldResult struct {
+	Namespace  string
+	Deployment string
+	Container  string
+	// From and To are the container's image before and after a rollback.
+	From string
+	To   string
+	// Hold is the hold set by a rollback, or the hold a release removed.
+	Hold string
+	// Changed is false when a dry run or a release found nothing to do.
+	Changed bool
+}
+
+// Rollback sets the container back to the image recorded in
+// ecrwarden.io/previous-image and holds the Deployment so that no later
+// push, scan or reconcile moves it forward again. It refuses when nothing
+// is recorded, or when the container no longer runs the image ecrwarden
+// last set (ecrwarden.io/digest, or ecrwarden.io/tag for a tag pin). The
+// patch records the replaced image as the new previous image, so a second
+// rollback undoes the first. It needs get and patch on deployments.
+func Rollback(ctx context.Context, client *kube.Client, req RollbackRequest) (HoldResult, error) {
+	cur, err := client.GetDeployment(ctx, req.Namespace, req.Deployment)
+	if err != nil {
+		return HoldResult{}, fmt.Errorf("rollback: %w", err)
+	}
+	res := HoldResult{Namespace: req.Namespace, Deployment: req.Deployment, Container: req.Container}
+	if res.Container == "" {
+		if res.Container, err = onlyContainer(cur); err != nil {
+			return HoldResult{}, fmt.Errorf("rollback %s/%s: %w", req.Namespace, req.Deployment, err)
+		}
+	}
+	where := fmt.Sprintf("rollback %s/%s container %s", req.Namespace, req.Deployment, res.Container)
+	image, _, ok := cur.ContainerImage(res.Container)
+	if !ok {
+		return HoldResult{}, fmt.Errorf("%s: %w", where, kube.ErrContainerNotFound)
+	}
+	ann := cur.Metadata.Annotations
+	prev := ann[kube.AnnotationPreviousImage]
+	if prev == "" {
+		return HoldResult{}, fmt.Errorf("%s: %w (%s is not set)", where, ErrNoPreviousImage, kube.AnnotationPreviousImage)
+	}
+	if err := setByEcrwarden(image, ann); err != nil {
+		return HoldResult{}, fmt.Errorf("%s: %w", where, err)
+	}
+	if prev == image {
+		return HoldResult{}, fmt.Errorf("%s: the previous image %s is the one it runs", where, prev)
+	}
+	prevRef, err := kube.ParseImageRef(prev)
+	if err != nil {
+		return HoldResult{}, fmt.Errorf("%s: %s %q: %w", where, kube.AnnotationPreviousImage, prev, err)
+	}
+	by := req.By
+	if by == "" {
+		by = "unknown"
+	}
+	hold := fmt.Sprintf("rollback by %s at %s", by, req.At.UTC().Format(time.RFC3339))
+	if req.Reason != "" {
+		hold += ": " + req.Reason
+	}
+	res.From, res.To, res.Hold = image, prev, hold
+	if req.DryRun {
+		return res, nil
+	}
+	annotations := map[string]string{
+		kube.AnnotationPreviousImage: image,
+		kube.AnnotationChangeCause:   fmt.Sprintf("ecrwarden rollback: %s → %s (%s)", image, prev, hold),
+		// The image set now is the one ecrwarden last set.
+		kube.AnnotationDigest: prevRef.Digest,
+		kube.AnnotationTag:    prevRef.Tag,
+		AnnotationHold:        hold,
+	}
+	if _, err := client.SetImage(ctx, req.Namespace, req.Deployment, res.Container, prev, annotations, cur.Metadata.ResourceVersion); err != nil {
+		return HoldResult{}, fmt.Errorf("%s: %w", where, err)
+	}
+	res.Changed = true
+	return res, nil
+}
+
+// setByEcrwarden checks that image is the one ecrwarden's annotations say
+// it last set.
+func setByEcrwarden(image string, ann map[string]string) error {
+	ref, err := kube.ParseImageRef(image)
+	if err != nil {
+		return fmt.Errorf("running image %q: %w", image, err)
+	}
+	want, got, key := ann[kube.AnnotationDigest], ref.Digest, kube.AnnotationDigest
+	if got == "" {
+		want, got, key = ann[kube.AnnotationTag], ref.Tag, kube.AnnotationTag
+	}
+	if want == "" || want != got {
+		return fmt.Errorf("%w: it runs %s but %s says %q; set the image by hand or with kubectl rollout undo", ErrChangedByOther, image, key, want)
+	}
+	return nil
+}
+
+// Release clears the hold of a Deployment so that ecrwarden rolls it
+// forward again. A Deployment without a hold is left alone (Changed false).
+// It needs get and patch on deployments. The hold is cleared by setting it
+// to the empty string (kube.Client patches string maps only; an empty hold
+// is no hold), in a patch guarded by the resourceVersion just read.
+func Release(ctx context.Context, client *kube.Client, namespace, deployment string, dryRun bool) (HoldResult, error) {
+	cur, err := client.GetDeployment(ctx, namespace, deployment)
+	if err != nil {
+		return HoldResult{}, fmt.Errorf("release: %w", err)
+	}
+	res := HoldResult{Namespace: namespace, Deployment: deployment}
+	hold, ok := held(cur)
+	if !ok {
+		return res, nil
+	}
+	res.Hold = hold
+	if dryRun {
+		return res, nil
+	}
+	if _, err := client.RemoveAnnotations(ctx, namespace, deployment, cur.Metadata.ResourceVersion, AnnotationHold); err != nil {
+		return HoldResult{}, fmt.Errorf("release %s/%s: %w", namespace, deployment, err)
+	}
+	res.Changed = true
+	return res, nil
+}
+
+// onlyContainer names the one container of d's Pod template.
+func onlyContainer(d *kube.Deployment) (string, error) {
+	cs := d.Spec.Template.Spec.Containers
+	if len(cs) != 1 {
+		names := make([]string, len(cs))
+		for i, c := range cs {
+			names[i] = c.Name
+		}
+		return "", fmt.Errorf("the Pod template has containers %v: name one", names)
+	}
+	return cs[0].Name, nil
+}
