@@ -5,9 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +22,7 @@ import (
 
 	"github.com/ecrwarden/ecrwarden/internal/alert"
 	"github.com/ecrwarden/ecrwarden/internal/audit"
+	emuhttp "github.com/ecrwarden/ecrwarden/internal/emulator"
 	ecremu "github.com/ecrwarden/ecrwarden/internal/emulator/ecr"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/fault"
 	"github.com/ecrwarden/ecrwarden/internal/gc"
@@ -85,23 +84,6 @@ func (q *fakeQueue) SendMessageBatch(ctx context.Context, params *sqs.SendMessag
 	return &out, nil
 }
 
-// noCloseBody buffers request bodies so net/http cannot race the SDK's
-// close of the body on loopback (see internal/gc's integration tests).
-type noCloseBody struct{}
-
-func (noCloseBody) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Body != nil {
-		data, err := io.ReadAll(r.Body)
-		r.Body.Close()
-		if err != nil {
-			return nil, err
-		}
-		r = r.Clone(r.Context())
-		r.Body = io.NopCloser(bytes.NewReader(data))
-	}
-	return http.DefaultTransport.RoundTrip(r)
-}
-
 // env is an ECR emulator seeded with, per repository, three old untagged
 // images and one tagged image, and a handler wired to it.
 type env struct {
@@ -137,7 +119,7 @@ func newEnv(t *testing.T, policyText string, untagged int) *env {
 	}
 	client := ecr.New(ecr.Options{BaseEndpoint: aws.String(url), Region: ecremu.DefaultRegion,
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
-		HTTPClient:  &http.Client{Transport: noCloseBody{}},
+		HTTPClient:  emuhttp.HTTPClient(),
 		Retryer: retry.NewStandard(func(o *retry.StandardOptions) {
 			o.Backoff = retry.NewExponentialJitterBackoff(10 * time.Millisecond)
 		})})

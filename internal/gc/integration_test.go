@@ -1,10 +1,8 @@
 package gc
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -20,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/google/go-cmp/cmp"
 
+	emuhttp "github.com/ecrwarden/ecrwarden/internal/emulator"
 	ecremu "github.com/ecrwarden/ecrwarden/internal/emulator/ecr"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/fault"
 	"github.com/ecrwarden/ecrwarden/internal/kube"
@@ -61,38 +60,13 @@ func startECR(t *testing.T) *emulator {
 	c := ecr.New(ecr.Options{
 		BaseEndpoint: aws.String(url), Region: ecremu.DefaultRegion,
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
-		HTTPClient:  &http.Client{Transport: bufferedBody{http.DefaultTransport}},
+		HTTPClient:  emuhttp.HTTPClient(),
 		Retryer: retry.NewStandard(func(o *retry.StandardOptions) {
 			o.MaxAttempts = 8
 			o.Backoff = retry.NewExponentialJitterBackoff(20 * time.Millisecond)
 		}),
 	})
 	return &emulator{server: s, client: c, host: s.Account() + ".dkr.ecr." + s.Region() + ".amazonaws.com"}
-}
-
-// bufferedBody sends each request with a buffered body whose Close cannot
-// fail. With the SDK's own body, net/http's write loop sometimes closes the
-// connection while the (loopback-fast) response is being read, because the
-// SDK closed the request body first; the SDK then retries the call
-// (net.ErrClosed is retryable, aws/aws-sdk-go-v2#2737, #2949), which adds an
-// identical request to the emulator's call log and makes exact call counts
-// flaky (measured: 4 of 30 runs of TestExactCallCounts with the default client,
-// 0 of 60 with this transport).
-type bufferedBody struct{ next http.RoundTripper }
-
-// RoundTrip implements http.RoundTripper.
-func (b bufferedBody) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Body == nil {
-		return b.next.RoundTrip(r)
-	}
-	data, err := io.ReadAll(r.Body)
-	r.Body.Close()
-	if err != nil {
-		return nil, fmt.Errorf("buffer request body: %w", err)
-	}
-	r = r.Clone(r.Context())
-	r.Body = io.NopCloser(bytes.NewReader(data))
-	return b.next.RoundTrip(r)
 }
 
 func (e *emulator) seed(t *testing.T, repo string, img ecremu.Image) string {

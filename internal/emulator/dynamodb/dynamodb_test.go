@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	emuhttp "github.com/ecrwarden/ecrwarden/internal/emulator"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/fault"
 )
 
@@ -49,7 +50,7 @@ func client(s *Server, maxAttempts int) *dynamodb.Client {
 	return dynamodb.NewFromConfig(aws.Config{
 		Region:       "ap-southeast-1",
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
-		BaseEndpoint: aws.String(s.URL()),
+		BaseEndpoint: aws.String(s.URL()), HTTPClient: emuhttp.HTTPClient(),
 		Retryer: func() aws.Retryer {
 			return retry.NewStandard(func(o *retry.StandardOptions) {
 				o.MaxAttempts = maxAttempts

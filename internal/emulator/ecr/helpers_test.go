@@ -15,6 +15,7 @@ import (
 	awsecr "github.com/aws/aws-sdk-go-v2/service/ecr"
 	smithy "github.com/aws/smithy-go"
 
+	emuhttp "github.com/ecrwarden/ecrwarden/internal/emulator"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/ecr"
 )
 
@@ -87,7 +88,7 @@ func newEnv(t testing.TB, optFns ...func(*retry.StandardOptions)) *env {
 	cfg := aws.Config{
 		Region:       region,
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "SECRET", ""),
-		BaseEndpoint: aws.String(url),
+		BaseEndpoint: aws.String(url), HTTPClient: emuhttp.HTTPClient(),
 		Retryer: func() aws.Retryer {
 			return retry.NewStandard(append([]func(*retry.StandardOptions){func(o *retry.StandardOptions) {
 				o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return time.Millisecond, nil })

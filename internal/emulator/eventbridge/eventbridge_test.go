@@ -20,6 +20,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/google/go-cmp/cmp"
 
+	emuhttp "github.com/ecrwarden/ecrwarden/internal/emulator"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/fault"
 )
 
@@ -41,7 +42,7 @@ func client(s *Server, maxAttempts int) *eventbridge.Client {
 	return eventbridge.NewFromConfig(aws.Config{
 		Region:       "ap-southeast-1",
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
-		BaseEndpoint: aws.String(s.URL()),
+		BaseEndpoint: aws.String(s.URL()), HTTPClient: emuhttp.HTTPClient(),
 		Retryer: func() aws.Retryer {
 			return retry.NewStandard(func(o *retry.StandardOptions) {
 				o.MaxAttempts = maxAttempts

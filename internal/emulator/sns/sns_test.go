@@ -18,6 +18,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/google/go-cmp/cmp"
 
+	emuhttp "github.com/ecrwarden/ecrwarden/internal/emulator"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/fault"
 )
 
@@ -36,7 +37,7 @@ func client(s *Server, maxAttempts int) *sns.Client {
 	return sns.NewFromConfig(aws.Config{
 		Region:       "ap-southeast-1",
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
-		BaseEndpoint: aws.String(s.URL()),
+		BaseEndpoint: aws.String(s.URL()), HTTPClient: emuhttp.HTTPClient(),
 		Retryer: func() aws.Retryer {
 			return retry.NewStandard(func(o *retry.StandardOptions) {
 				o.MaxAttempts = maxAttempts
@@ -324,7 +325,7 @@ func TestModeledThrottleIsNotRetriedByDefault(t *testing.T) {
 	s.Calls().Reset()
 	s.Faults().Set("Publish", fault.Rule{Throttle: 1})
 	c := sns.NewFromConfig(aws.Config{
-		Region: "ap-southeast-1", Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""), BaseEndpoint: aws.String(s.URL()),
+		Region: "ap-southeast-1", Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""), BaseEndpoint: aws.String(s.URL()), HTTPClient: emuhttp.HTTPClient(),
 		Retryer: func() aws.Retryer {
 			return retry.AddWithErrorCodes(retry.NewStandard(func(o *retry.StandardOptions) {
 				o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
