@@ -8,9 +8,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awsecr "github.com/aws/aws-sdk-go-v2/service/ecr"
-
 	"github.com/ecrwarden/ecrwarden/internal/emulator/ecr"
 	"github.com/ecrwarden/ecrwarden/internal/sandbox"
 )
@@ -62,33 +59,23 @@ const (
 
 // Run plays the story on a started sandbox, narrating to w.
 func Run(ctx context.Context, sb *sandbox.Sandbox, w io.Writer) (*Report, error) {
-	d := &director{sb: sb, w: w, ecr: awsecr.NewFromConfig(sb.AWS, func(o *awsecr.Options) { o.BaseEndpoint = aws.String(endpoint(sb, "ECR")) })}
+	d := &director{sb: sb, w: w}
 	return d.run(ctx)
 }
 
 type director struct {
 	sb     *sandbox.Sandbox
 	w      io.Writer
-	ecr    *awsecr.Client
 	report Report
 	slack  int // Slack payloads already shown
 	sns    int
-}
-
-func endpoint(sb *sandbox.Sandbox, service string) string {
-	for _, e := range sb.Suite.Endpoints() {
-		if strings.EqualFold(e.Service, service) {
-			return e.URL
-		}
-	}
-	return ""
 }
 
 func (d *director) say(format string, args ...any) { fmt.Fprintf(d.w, format+"\n", args...) }
 
 func (d *director) run(ctx context.Context) (*Report, error) {
 	d.say("== ecrwarden demo: the retail-forecast registry (%s) and cluster %s", d.sb.Registry, d.sb.Cluster.Name)
-	latest, err := d.push(ctx, apiRepo, "latest", nil)
+	latest, err := d.sb.Push(ctx, apiRepo, "latest")
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +120,7 @@ func (d *director) run(ctx context.Context) (*Report, error) {
 }
 
 func (d *director) pushAndDeliver(ctx context.Context, title, tag string, findings []ecr.Finding) (Step, error) {
-	digest, err := d.push(ctx, apiRepo, tag, findings)
+	digest, err := d.sb.Push(ctx, apiRepo, tag, findings...)
 	if err != nil {
 		return Step{}, err
 	}
@@ -157,31 +144,6 @@ func (d *director) pushAndDeliver(ctx context.Context, title, tag string, findin
 		return Step{}, err
 	}
 	return st, nil
-}
-
-// push stores an image with a manifest of its own through the real
-// PutImage; findings are seeded for its scan first.
-func (d *director) push(ctx context.Context, repo, tag string, findings []ecr.Finding) (string, error) {
-	manifest := fakeManifest(repo + ":" + tag)
-	digest := ecr.Digest([]byte(manifest))
-	if err := d.sb.Suite.ECR.SetFindings(repo, digest, findings); err != nil {
-		return "", err
-	}
-	_, err := d.ecr.PutImage(ctx, &awsecr.PutImageInput{
-		RepositoryName: aws.String(repo), ImageTag: aws.String(tag), ImageManifest: aws.String(manifest),
-		ImageManifestMediaType: aws.String("application/vnd.oci.image.manifest.v1+json"),
-	})
-	if err != nil {
-		return "", fmt.Errorf("push %s:%s: %w", repo, tag, err)
-	}
-	return digest, nil
-}
-
-// fakeManifest is a valid OCI image manifest whose digests derive from seed.
-func fakeManifest(seed string) string {
-	h := ecr.Digest([]byte(seed))
-	return fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":%q,"size":1469},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":%q,"size":31357624}]}`,
-		h, ecr.Digest([]byte(seed+"/layer")))
 }
 
 func (d *director) createDeployment(ctx context.Context, image string) error {

@@ -62,13 +62,13 @@ func (d *director) seedHistory(now time.Time) (int, error) {
 	seeds = append(seeds, seed{repo: trainRepo, age: 6 * day}, seed{repo: trainRepo, age: 3 * time.Hour})
 	n := 0
 	for i, s := range seeds {
-		img := ecr.Image{Tags: s.tags, PushedAt: now.Add(-s.age), Size: int64(180+i*7) << 20, Manifest: fakeManifest(fmt.Sprintf("%s#%d", s.repo, i))}
+		img := ecr.Image{Tags: s.tags, PushedAt: now.Add(-s.age), Size: int64(180+i*7) << 20, Manifest: d.manifest()}
 		if s.kids > 0 {
 			img.Manifest = "" // the emulator writes the OCI index over the children
 		}
 		for k := range s.kids {
 			img.Children = append(img.Children, ecr.Image{Platform: []string{"linux/amd64", "linux/arm64"}[k], Size: int64(170+k) << 20,
-				Manifest: fakeManifest(fmt.Sprintf("%s#%d/%d", s.repo, i, k)), PushedAt: img.PushedAt})
+				Manifest: d.manifest(), PushedAt: img.PushedAt})
 		}
 		if _, err := d.sb.Suite.ECR.SeedImage(s.repo, img); err != nil {
 			return n, fmt.Errorf("seed %s %v: %w", s.repo, s.tags, err)
@@ -92,9 +92,9 @@ func (d *director) gc(ctx context.Context) (Step, error) {
 	d.say("   %d images seeded; the plan, computed exactly as `ecrwarden gc plan` computes it:\n", n)
 	cfg := d.sb.AWS.Copy()
 	runner := &gc.Runner{
-		ECR: awsecr.NewFromConfig(cfg, func(o *awsecr.Options) { o.BaseEndpoint = aws.String(endpoint(d.sb, "ECR")) }),
+		ECR: awsecr.NewFromConfig(cfg, func(o *awsecr.Options) { o.BaseEndpoint = aws.String(d.sb.Endpoint("ECR")) }),
 		InUse: gc.ResolverLister(kube.NewClusterResolver(
-			eks.NewFromConfig(cfg, func(o *eks.Options) { o.BaseEndpoint = aws.String(endpoint(d.sb, "EKS")) }),
+			eks.NewFromConfig(cfg, func(o *eks.Options) { o.BaseEndpoint = aws.String(d.sb.Endpoint("EKS")) }),
 			sts.NewPresignClient(sts.NewFromConfig(cfg)))),
 	}
 	plan := runner.Plan(ctx, d.sb.Policy, nil, now)
@@ -135,4 +135,10 @@ func (d *director) createCronJob(ctx context.Context, image string) error {
 		},
 	}
 	return d.create(ctx, "/apis/batch/v1/namespaces/"+namespace+"/cronjobs", cj)
+}
+
+// manifest returns a fresh image manifest.
+func (d *director) manifest() string {
+	m, _ := d.sb.NewManifest()
+	return m
 }

@@ -8,11 +8,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	awsecr "github.com/aws/aws-sdk-go-v2/service/ecr"
 
 	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/ecr"
@@ -72,8 +74,10 @@ type Sandbox struct {
 	Cluster   *Cluster
 	Policy    *policy.File
 	Functions map[string]*testenv.Function
-	// AWS is an SDK configuration pointing at the emulators, for tests and the demo.
+	// AWS is an SDK configuration with the functions' credentials, for
+	// tests and the demo; ECR is an ECR client on the emulator.
 	AWS aws.Config
+	ECR *awsecr.Client
 	// Region and Account of the emulated registry; Registry is its host.
 	Region, Account, Registry string
 
@@ -82,6 +86,7 @@ type Sandbox struct {
 	tmp     string
 
 	mu    sync.Mutex
+	seq   int
 	queue [][]byte
 	dlq   []Delivery
 	stop  func()
@@ -168,6 +173,7 @@ func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
 		env[k] = v
 	}
 	sb.AWS = aws.Config{Region: sb.Region, Credentials: credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, "")}
+	sb.ECR = awsecr.NewFromConfig(sb.AWS, func(o *awsecr.Options) { o.BaseEndpoint = aws.String(sb.Endpoint("ECR")) })
 	for _, name := range Functions {
 		bin, err := buildOnce(ctx, root, name)
 		if err != nil {
@@ -300,6 +306,17 @@ func (sb *Sandbox) Close() error {
 		errs = append(errs, os.RemoveAll(sb.tmp))
 	}
 	return errors.Join(errs...)
+}
+
+// Endpoint returns the URL of the emulator of an SDK service id ("ECR",
+// "EKS", "Secrets Manager"…) or of "Slack".
+func (sb *Sandbox) Endpoint(service string) string {
+	for _, e := range sb.Suite.Endpoints() {
+		if strings.EqualFold(e.Service, service) {
+			return e.URL
+		}
+	}
+	return ""
 }
 
 // moduleRoot finds the directory holding go.mod, from the working directory up.

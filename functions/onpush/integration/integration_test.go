@@ -11,17 +11,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ecrwarden/ecrwarden/internal/alert"
 	"github.com/ecrwarden/ecrwarden/internal/audit"
 	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
-	ecremu "github.com/ecrwarden/ecrwarden/internal/emulator/ecr"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/eventbridge"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/fault"
 	"github.com/ecrwarden/ecrwarden/internal/kube"
@@ -53,28 +49,10 @@ func TestMain(m *testing.M) {
 type env struct {
 	tb   testing.TB
 	sb   *sandbox.Sandbox
-	ecr  *ecr.Client
 	kube *testenv.Kube
 	ns   string
-	logs *syncBuffer
+	logs *sandbox.LogBuffer
 	seq  int
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // startSandbox starts a sandbox with testdata/ecrwarden.yaml, closed when
@@ -101,7 +79,7 @@ func openSandbox(tb testing.TB) (*env, func()) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &sandbox.LogBuffer{}
 	sb, err := sandbox.Start(context.Background(), sandbox.Options{PolicyPath: policyPath, Cluster: cluster, Logs: logs})
 	if err != nil {
 		tb.Fatalf("sandbox: %v", err)
@@ -114,19 +92,7 @@ func openSandbox(tb testing.TB) (*env, func()) {
 			tb.Errorf("close sandbox: %v", err)
 		}
 	}
-	return &env{tb: tb, sb: sb, logs: logs, kube: cluster.Kube, ns: cluster.Kube.Namespace,
-		ecr: ecr.NewFromConfig(sb.AWS, func(o *ecr.Options) { o.BaseEndpoint = aws.String(endpoint(tb, sb, "ECR")) })}, closeSandbox
-}
-
-func endpoint(tb testing.TB, sb *sandbox.Sandbox, service string) string {
-	tb.Helper()
-	for _, ep := range sb.Suite.Endpoints() {
-		if ep.Service == service {
-			return ep.URL
-		}
-	}
-	tb.Fatalf("no %s endpoint in the sandbox", service)
-	return ""
+	return &env{tb: tb, sb: sb, logs: logs, kube: cluster.Kube, ns: cluster.Kube.Namespace}, closeSandbox
 }
 
 // ref returns the image reference of digest in repository apiRepo.
@@ -135,21 +101,11 @@ func (e *env) ref(digest string) string { return e.sb.Registry + "/" + apiRepo +
 // tagRef returns the image reference of tag in repository apiRepo.
 func (e *env) tagRef(tag string) string { return e.sb.Registry + "/" + apiRepo + ":" + tag }
 
-// nextManifest returns a new image manifest and its digest.
-func (e *env) nextManifest() (string, string) {
-	e.seq++
-	manifest := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",`+
-		`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%064x","size":1469},`+
-		`"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:%064x","size":3623807}]}`,
-		e.seq, 1_000_000+e.seq)
-	return manifest, ecremu.Digest([]byte(manifest))
-}
-
 // push stores a new image as repo:tag through the real PutImage, which
 // makes the ECR emulator emit the push event, and returns its digest.
 func (e *env) push(repo, tag string) string {
 	e.tb.Helper()
-	manifest, digest := e.nextManifest()
+	manifest, digest := e.sb.NewManifest()
 	e.put(repo, tag, manifest)
 	return digest
 }
@@ -175,11 +131,8 @@ func (e *env) lastPushEvent(repo, tag string) []byte {
 
 func (e *env) put(repo, tag, manifest string) {
 	e.tb.Helper()
-	if _, err := e.ecr.PutImage(context.Background(), &ecr.PutImageInput{
-		RepositoryName: aws.String(repo), ImageManifest: aws.String(manifest), ImageTag: aws.String(tag),
-		ImageManifestMediaType: aws.String("application/vnd.oci.image.manifest.v1+json"),
-	}); err != nil {
-		e.tb.Fatalf("push %s:%s: %v", repo, tag, err)
+	if err := e.sb.PutImage(context.Background(), repo, tag, manifest); err != nil {
+		e.tb.Fatal(err)
 	}
 }
 
@@ -444,7 +397,7 @@ func TestIntegrationBadTag(t *testing.T) {
 		t.Errorf("%s with onViolation: alert (-want +got):\n%s", apiRepo, diff)
 	}
 
-	manifest, kept := e.nextManifest()
+	manifest, kept := e.sb.NewManifest()
 	e.put(scratchRepo, "v2.0.0", manifest)
 	e.deliverOne("push v2.0.0 to " + scratchRepo)
 	e.put(scratchRepo, "Feature_X", manifest)

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,13 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/smithy-go"
 
 	"github.com/ecrwarden/ecrwarden/internal/alert"
@@ -44,26 +41,8 @@ func TestMain(m *testing.M) {
 type env struct {
 	t    *testing.T
 	sb   *sandbox.Sandbox
-	ecr  *ecr.Client
-	logs *syncBuffer
+	logs *sandbox.LogBuffer
 	seq  int
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // startSandbox starts a sandbox with the policy text and skips the test
@@ -79,7 +58,7 @@ func startSandbox(t *testing.T, policyText string, scan ecremu.ScanType) *env {
 	if err := os.WriteFile(path, []byte(policyText), 0o600); err != nil {
 		t.Fatalf("write policy: %v", err)
 	}
-	logs := &syncBuffer{}
+	logs := &sandbox.LogBuffer{}
 	sb, err := sandbox.Start(ctx, sandbox.Options{PolicyPath: path, Cluster: cluster, Logs: logs, ScanType: scan})
 	if err != nil {
 		t.Fatalf("sandbox: %v", err)
@@ -92,21 +71,9 @@ func startSandbox(t *testing.T, policyText string, scan ecremu.ScanType) *env {
 			t.Errorf("close sandbox: %v", err)
 		}
 	})
-	e := &env{t: t, sb: sb, logs: logs,
-		ecr: ecr.NewFromConfig(sb.AWS, func(o *ecr.Options) { o.BaseEndpoint = aws.String(endpoint(t, sb, "ECR")) })}
+	e := &env{t: t, sb: sb, logs: logs}
 	e.requireDedupeCondition(ctx)
 	return e
-}
-
-func endpoint(t *testing.T, sb *sandbox.Sandbox, service string) string {
-	t.Helper()
-	for _, ep := range sb.Suite.Endpoints() {
-		if ep.Service == service {
-			return ep.URL
-		}
-	}
-	t.Fatalf("no %s endpoint in the sandbox", service)
-	return ""
 }
 
 // requireDedupeCondition claims one record through internal/dedupe against
@@ -115,7 +82,7 @@ func endpoint(t *testing.T, sb *sandbox.Sandbox, service string) string {
 func (e *env) requireDedupeCondition(ctx context.Context) {
 	e.t.Helper()
 	client := dynamodb.NewFromConfig(e.sb.AWS, func(o *dynamodb.Options) {
-		o.BaseEndpoint = aws.String(endpoint(e.t, e.sb, "DynamoDB"))
+		o.BaseEndpoint = aws.String(e.sb.Endpoint("DynamoDB"))
 	})
 	_, err := dedupe.New(client, sandbox.DedupeTable).Begin(ctx, "onscan-integration-preflight")
 	var ae smithy.APIError
@@ -133,7 +100,7 @@ func (e *env) requireDedupeCondition(ctx context.Context) {
 // emulator emits the push event and, scanning on push, the scan events.
 func (e *env) push(repo, tag string, fs ...ecremu.Finding) string {
 	e.t.Helper()
-	manifest, digest := e.nextManifest()
+	manifest, digest := e.sb.NewManifest()
 	if err := e.sb.Suite.ECR.SetFindings(repo, digest, fs); err != nil {
 		e.t.Fatalf("seed findings: %v", err)
 	}
@@ -144,7 +111,7 @@ func (e *env) push(repo, tag string, fs ...ecremu.Finding) string {
 // pushFailingScan stores an image whose scan fails and returns its digest.
 func (e *env) pushFailingScan(repo, tag string) string {
 	e.t.Helper()
-	manifest, digest := e.nextManifest()
+	manifest, digest := e.sb.NewManifest()
 	if err := e.sb.Suite.ECR.SetScanFailure(repo, digest, "UnsupportedImageError: The operating system and/or package manager are not supported."); err != nil {
 		e.t.Fatalf("seed scan failure: %v", err)
 	}
@@ -152,22 +119,10 @@ func (e *env) pushFailingScan(repo, tag string) string {
 	return digest
 }
 
-// nextManifest returns a new image manifest and its digest.
-func (e *env) nextManifest() (string, string) {
-	e.seq++
-	manifest := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",`+
-		`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%064x","size":1469},`+
-		`"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:%064x","size":3623807}]}`,
-		e.seq, 1_000_000+e.seq)
-	return manifest, ecremu.Digest([]byte(manifest))
-}
-
 func (e *env) put(repo, tag, manifest string) {
 	e.t.Helper()
-	if _, err := e.ecr.PutImage(context.Background(), &ecr.PutImageInput{
-		RepositoryName: aws.String(repo), ImageManifest: aws.String(manifest), ImageTag: aws.String(tag),
-	}); err != nil {
-		e.t.Fatalf("push %s:%s: %v", repo, tag, err)
+	if err := e.sb.PutImage(context.Background(), repo, tag, manifest); err != nil {
+		e.t.Fatal(err)
 	}
 }
 
