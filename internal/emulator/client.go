@@ -5,6 +5,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 )
 
 // HTTPClient returns the HTTP client tests should give SDK clients that
@@ -37,4 +42,23 @@ func (b bufferedBody) RoundTrip(r *http.Request) (*http.Response, error) {
 	r.Body = io.NopCloser(bytes.NewReader(data))
 	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
 	return b.next.RoundTrip(r)
+}
+
+// ClientConfig is the SDK configuration emulator tests give a client of
+// the emulator at url: static credentials (never verified), the buffered
+// HTTP client, and the standard retryer with maxAttempts attempts and no
+// sleeping between them, so retry behaviour is tested exactly and fast.
+func ClientConfig(url string, maxAttempts int) aws.Config {
+	return aws.Config{
+		Region:       "ap-southeast-1",
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
+		BaseEndpoint: aws.String(url),
+		HTTPClient:   HTTPClient(),
+		Retryer: func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.MaxAttempts = maxAttempts
+				o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
+			})
+		},
+	}
 }

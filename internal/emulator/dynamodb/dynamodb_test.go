@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
@@ -47,17 +45,7 @@ func start(t testing.TB, o Options) *Server {
 // client returns a real DynamoDB client (CRC32 validation on) pointed at s
 // whose retryer does not sleep.
 func client(s *Server, maxAttempts int) *dynamodb.Client {
-	return dynamodb.NewFromConfig(aws.Config{
-		Region:       "ap-southeast-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
-		BaseEndpoint: aws.String(s.URL()), HTTPClient: emuhttp.HTTPClient(),
-		Retryer: func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = maxAttempts
-				o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
-			})
-		},
-	})
+	return dynamodb.NewFromConfig(emuhttp.ClientConfig(s.URL(), maxAttempts))
 }
 
 func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }

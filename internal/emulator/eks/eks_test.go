@@ -19,8 +19,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/eks"
 	"github.com/aws/aws-sdk-go-v2/service/eks/types"
 	"github.com/google/go-cmp/cmp"
@@ -40,17 +38,7 @@ func start(t testing.TB) *Server {
 }
 
 func client(s *Server, maxAttempts int) *eks.Client {
-	return eks.NewFromConfig(aws.Config{
-		Region:       "ap-southeast-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
-		BaseEndpoint: aws.String(s.URL()), HTTPClient: emuhttp.HTTPClient(),
-		Retryer: func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = maxAttempts
-				o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
-			})
-		},
-	})
+	return eks.NewFromConfig(emuhttp.ClientConfig(s.URL(), maxAttempts))
 }
 
 // caPEM returns a freshly generated self-signed CA certificate in PEM.

@@ -13,8 +13,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/smithy-go"
@@ -39,17 +37,7 @@ func start(t testing.TB) *Server {
 // client returns a real EventBridge client pointed at s whose retryer does
 // not sleep.
 func client(s *Server, maxAttempts int) *eventbridge.Client {
-	return eventbridge.NewFromConfig(aws.Config{
-		Region:       "ap-southeast-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
-		BaseEndpoint: aws.String(s.URL()), HTTPClient: emuhttp.HTTPClient(),
-		Retryer: func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = maxAttempts
-				o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
-			})
-		},
-	})
+	return eventbridge.NewFromConfig(emuhttp.ClientConfig(s.URL(), maxAttempts))
 }
 
 func TestPutEventsRecordsEnvelopes(t *testing.T) {

@@ -9,11 +9,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/google/go-cmp/cmp"
@@ -33,17 +30,7 @@ func start(t testing.TB) *Server {
 }
 
 func client(s *Server, maxAttempts int) *secretsmanager.Client {
-	return secretsmanager.NewFromConfig(aws.Config{
-		Region:       "ap-southeast-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
-		BaseEndpoint: aws.String(s.URL()), HTTPClient: emuhttp.HTTPClient(),
-		Retryer: func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = maxAttempts
-				o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
-			})
-		},
-	})
+	return secretsmanager.NewFromConfig(emuhttp.ClientConfig(s.URL(), maxAttempts))
 }
 
 func TestGetSecretValue(t *testing.T) {

@@ -34,17 +34,7 @@ func start(t testing.TB) *Server {
 
 // client returns a real SNS client pointed at s whose retryer does not sleep.
 func client(s *Server, maxAttempts int) *sns.Client {
-	return sns.NewFromConfig(aws.Config{
-		Region:       "ap-southeast-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
-		BaseEndpoint: aws.String(s.URL()), HTTPClient: emuhttp.HTTPClient(),
-		Retryer: func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = maxAttempts
-				o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
-			})
-		},
-	})
+	return sns.NewFromConfig(emuhttp.ClientConfig(s.URL(), maxAttempts))
 }
 
 func TestCreateTopicIsIdempotent(t *testing.T) {
