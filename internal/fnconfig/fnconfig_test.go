@@ -1,0 +1,85 @@
+package fnconfig
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestFromEnv(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantErr []string
+		check   func(t *testing.T, c Config)
+	}{
+		{
+			name: "complete",
+			env: map[string]string{"ECRWARDEN_POLICY": "/var/task/ecrwarden.yaml", "ECRWARDEN_EVENT_BUS": "ecrwarden",
+				"ECRWARDEN_DEDUPE_TABLE": "dedupe", "ECRWARDEN_DRY_RUN": "true", "ECRWARDEN_TOPIC_ARN": "arn:aws:sns:ap-southeast-1:123456789012:a"},
+			check: func(t *testing.T, c Config) {
+				if c.PolicyPath != "/var/task/ecrwarden.yaml" || !c.DryRun || c.EventBus != "ecrwarden" || c.DedupeTable != "dedupe" {
+					t.Errorf("config = %+v", c)
+				}
+			},
+		},
+		{
+			name:    "every missing or bad variable is named at once",
+			env:     map[string]string{"ECRWARDEN_DRY_RUN": "maybe"},
+			wantErr: []string{"ECRWARDEN_EVENT_BUS", "ECRWARDEN_DEDUPE_TABLE", `ECRWARDEN_DRY_RUN="maybe"`},
+		},
+		{
+			name: "policy next to the binary by default",
+			env:  map[string]string{"ECRWARDEN_EVENT_BUS": "b", "ECRWARDEN_DEDUPE_TABLE": "t"},
+			check: func(t *testing.T, c Config) {
+				exe, _ := os.Executable()
+				if c.PolicyPath != filepath.Join(filepath.Dir(exe), "ecrwarden.yaml") {
+					t.Errorf("policy path = %q", c.PolicyPath)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, k := range []string{"ECRWARDEN_POLICY", "ECRWARDEN_TOPIC_ARN", "ECRWARDEN_SLACK_SECRET", "ECRWARDEN_EVENT_BUS",
+				"ECRWARDEN_DEDUPE_TABLE", "ECRWARDEN_DRY_RUN", "ECRWARDEN_GC_QUEUE_URL"} {
+				t.Setenv(k, tt.env[k])
+			}
+			c, err := FromEnv()
+			if len(tt.wantErr) > 0 {
+				if err == nil {
+					t.Fatal("no error")
+				}
+				for _, w := range tt.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q does not name %s", err, w)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
+
+// TestLoadRefusesABrokenPolicy: a function with a broken bundled policy
+// fails its init with the policy's own located errors, not at the first event.
+func TestLoadRefusesABrokenPolicy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ecrwarden.yaml")
+	if err := os.WriteFile(path, []byte("repositories:\n  - name: App\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("ECRWARDEN_POLICY", path)
+	t.Setenv("ECRWARDEN_EVENT_BUS", "ecrwarden")
+	t.Setenv("ECRWARDEN_DEDUPE_TABLE", "dedupe")
+	_, err := Load(context.Background(), slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), path+":2:11") {
+		t.Errorf("err = %v, want the policy error with its position", err)
+	}
+}
