@@ -559,37 +559,9 @@ func conditionFailed(in *writeInput, old map[string]json.RawMessage) *apiError {
 }
 
 func (s *Server) putItem(body []byte) (any, *apiError) {
-	var in writeInput
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	if in.Item == nil {
-		return nil, validation("1 validation error detected: Value null at 'item' failed to satisfy constraint: Member must not be null")
-	}
-	cond, aerr := in.check()
-	if aerr != nil {
-		return nil, aerr
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, aerr := s.table(in.TableName)
-	if aerr != nil {
-		return nil, aerr
-	}
-	key, aerr := t.keyOf(in.Item, "Item", false)
-	if aerr != nil {
-		return nil, aerr
-	}
-	old := s.current(t, key)
-	if cond != nil && !cond.holds(old) {
-		return nil, conditionFailed(&in, old)
-	}
-	t.items[key] = in.Item
-	out := map[string]any{}
-	if in.ReturnValues == "ALL_OLD" && old != nil {
-		out["Attributes"] = old
-	}
-	return out, nil
+	return s.conditionalWrite(body, "item", func(in *writeInput) (map[string]json.RawMessage, string, bool) {
+		return in.Item, "Item", false
+	}, func(t *table, key string, in *writeInput) { t.items[key] = in.Item })
 }
 
 func (s *Server) getItem(body []byte) (any, *apiError) {
@@ -631,12 +603,24 @@ func (s *Server) getItem(body []byte) (any, *apiError) {
 }
 
 func (s *Server) deleteItem(body []byte) (any, *apiError) {
+	return s.conditionalWrite(body, "key", func(in *writeInput) (map[string]json.RawMessage, string, bool) {
+		return in.Key, "Key", true
+	}, func(t *table, key string, _ *writeInput) { delete(t.items, key) })
+}
+
+// conditionalWrite is PutItem and DeleteItem: decode, validate the
+// condition, find the item by the key in the field keyOf names (field is
+// its name in validation messages), check the condition against the
+// current item, then write.
+func (s *Server) conditionalWrite(body []byte, field string, keyOf func(*writeInput) (map[string]json.RawMessage, string, bool),
+	write func(t *table, key string, in *writeInput)) (any, *apiError) {
 	var in writeInput
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	if in.Key == nil {
-		return nil, validation("1 validation error detected: Value null at 'key' failed to satisfy constraint: Member must not be null")
+	attrs, path, keyOnly := keyOf(&in)
+	if attrs == nil {
+		return nil, validation("1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", field)
 	}
 	cond, aerr := in.check()
 	if aerr != nil {
@@ -648,7 +632,7 @@ func (s *Server) deleteItem(body []byte) (any, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	key, aerr := t.keyOf(in.Key, "Key", true)
+	key, aerr := t.keyOf(attrs, path, keyOnly)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -656,7 +640,7 @@ func (s *Server) deleteItem(body []byte) (any, *apiError) {
 	if cond != nil && !cond.holds(old) {
 		return nil, conditionFailed(&in, old)
 	}
-	delete(t.items, key)
+	write(t, key, &in)
 	out := map[string]any{}
 	if in.ReturnValues == "ALL_OLD" && old != nil {
 		out["Attributes"] = old

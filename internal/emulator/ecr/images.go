@@ -366,16 +366,21 @@ func tagFilter(f *tagStatusFilter) (func(*image) bool, error) {
 	}
 }
 
+// parseList decodes a DescribeImages or ListImages request and validates
+// its page size and tag-status filter.
+func parseList(body []byte) (in listInput, limit int, keep func(*image) bool, err error) {
+	if err = decode(body, &in); err != nil {
+		return in, 0, nil, err
+	}
+	if limit, err = maxResults(in.MaxResults); err != nil {
+		return in, 0, nil, err
+	}
+	keep, err = tagFilter(in.Filter)
+	return in, limit, keep, err
+}
+
 func (s *Server) describeImages(_ *call, body []byte) (any, error) {
-	var in listInput
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	limit, err := maxResults(in.MaxResults)
-	if err != nil {
-		return nil, err
-	}
-	keep, err := tagFilter(in.Filter)
+	in, limit, keep, err := parseList(body)
 	if err != nil {
 		return nil, err
 	}
@@ -450,15 +455,7 @@ func (a listCursor) before(b listCursor) bool {
 }
 
 func (s *Server) listImages(_ *call, body []byte) (any, error) {
-	var in listInput
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	limit, err := maxResults(in.MaxResults)
-	if err != nil {
-		return nil, err
-	}
-	keep, err := tagFilter(in.Filter)
+	in, limit, keep, err := parseList(body)
 	if err != nil {
 		return nil, err
 	}
