@@ -1,7 +1,6 @@
 package eks
 
 import (
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -119,7 +118,7 @@ func writeError(w http.ResponseWriter, status int, typ, msg string, extra map[st
 
 func writeJSON(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Amzn-Requestid", newUUID())
+	w.Header().Set("X-Amzn-Requestid", emulator.RequestID())
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }
@@ -200,13 +199,4 @@ func (s *Server) describe(c stored) map[string]any {
 		"health":        map[string]any{"issues": []any{}},
 		"tags":          tags,
 	}
-}
-
-// newUUID returns a random RFC 4122 version 4 UUID.
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }

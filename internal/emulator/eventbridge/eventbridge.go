@@ -3,7 +3,6 @@ package eventbridge
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -229,38 +228,26 @@ func (s *Server) Start(addr string) (string, error) { return s.Listener.Serve(ad
 
 const targetPrefix = "AWSEvents."
 
-func writeError(w http.ResponseWriter, status int, typ, msg string) {
-	b, _ := json.Marshal(map[string]string{"__type": typ, "message": msg})
-	writeJSON(w, status, b)
-}
-
-func writeJSON(w http.ResponseWriter, status int, b []byte) {
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	w.Header().Set("X-Amzn-Requestid", newUUID())
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
-}
-
 func writeFault(w http.ResponseWriter, k fault.Kind, status int) {
 	if k == fault.Throttle {
-		writeError(w, status, "ThrottlingException", "Rate exceeded")
+		emulator.AWSJSON11.Error(w, status, "ThrottlingException", "Rate exceeded")
 		return
 	}
-	writeError(w, status, "InternalException", "Internal service error")
+	emulator.AWSJSON11.Error(w, status, "InternalException", "Internal service error")
 }
 
 // ServeHTTP serves one awsJson1_1 request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
 	if err != nil || len(body) > maxBodyBytes {
-		writeError(w, http.StatusRequestEntityTooLarge, "SerializationException", "request body too large or unreadable")
+		emulator.AWSJSON11.Error(w, http.StatusRequestEntityTooLarge, "SerializationException", "request body too large or unreadable")
 		return
 	}
 	target := r.Header.Get("X-Amz-Target")
 	op, ok := strings.CutPrefix(target, targetPrefix)
 	if !ok {
 		s.log.Record(target, body)
-		writeError(w, http.StatusBadRequest, "UnknownOperationException", fmt.Sprintf("unknown X-Amz-Target %q", target))
+		emulator.AWSJSON11.Error(w, http.StatusBadRequest, "UnknownOperationException", fmt.Sprintf("unknown X-Amz-Target %q", target))
 		return
 	}
 	if !s.gate.Admit(w, r, op, body) {
@@ -270,7 +257,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "PutEvents":
 		s.putEvents(w, r, body)
 	default:
-		writeError(w, http.StatusBadRequest, "UnknownOperationException", fmt.Sprintf("operation %s is not supported by this emulator", op))
+		emulator.AWSJSON11.Error(w, http.StatusBadRequest, "UnknownOperationException", fmt.Sprintf("operation %s is not supported by this emulator", op))
 	}
 }
 
@@ -336,11 +323,11 @@ func (e *entry) size() int {
 func (s *Server) putEvents(w http.ResponseWriter, r *http.Request, body []byte) {
 	var in putEventsInput
 	if err := decode(body, &in); err != nil {
-		writeError(w, http.StatusBadRequest, "SerializationException", err.Error())
+		emulator.AWSJSON11.Error(w, http.StatusBadRequest, "SerializationException", err.Error())
 		return
 	}
 	if len(in.Entries) == 0 || len(in.Entries) > maxEntries {
-		writeError(w, http.StatusBadRequest, "ValidationException", fmt.Sprintf("1 validation error detected: Value at 'entries' failed to satisfy constraint: Member must have length less than or equal to %d and greater than or equal to 1", maxEntries))
+		emulator.AWSJSON11.Error(w, http.StatusBadRequest, "ValidationException", fmt.Sprintf("1 validation error detected: Value at 'entries' failed to satisfy constraint: Member must have length less than or equal to %d and greater than or equal to 1", maxEntries))
 		return
 	}
 	total := 0
@@ -348,7 +335,7 @@ func (s *Server) putEvents(w http.ResponseWriter, r *http.Request, body []byte) 
 		total += in.Entries[i].size()
 	}
 	if total >= maxEntriesBytes {
-		writeError(w, http.StatusBadRequest, "ValidationException", "Total size of the entries in the request is over the limit.")
+		emulator.AWSJSON11.Error(w, http.StatusBadRequest, "ValidationException", "Total size of the entries in the request is over the limit.")
 		return
 	}
 	out := putEventsOutput{Entries: make([]resultEntry, len(in.Entries))}
@@ -382,10 +369,10 @@ func (s *Server) putEvents(w http.ResponseWriter, r *http.Request, body []byte) 
 	}
 	b, err := json.Marshal(out)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "InternalException", "marshal response")
+		emulator.AWSJSON11.Error(w, http.StatusInternalServerError, "InternalException", "marshal response")
 		return
 	}
-	writeJSON(w, http.StatusOK, b)
+	emulator.AWSJSON11.Write(w, http.StatusOK, b)
 }
 
 // envelope validates one entry and builds its envelope, or returns the
@@ -435,7 +422,7 @@ func (s *Server) envelope(e *entry) (env Envelope, bus, code, msg string) {
 	}
 	return Envelope{
 		Version:    "0",
-		ID:         newUUID(),
+		ID:         emulator.RequestID(),
 		DetailType: *e.DetailType,
 		Source:     *e.Source,
 		Account:    s.account,
@@ -456,13 +443,4 @@ func marshalEnvelope(env Envelope) ([]byte, error) {
 		return nil, fmt.Errorf("encode envelope: %w", err)
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
-
-// newUUID returns a random RFC 4122 version 4 UUID.
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }

@@ -92,7 +92,7 @@ func (s *Server) PutSecret(name, value string) string {
 			v.stages = nil
 		}
 	}
-	sec.versions = append(sec.versions, &version{id: newUUID(), value: value, stages: []string{"AWSCURRENT"}, created: time.Now().UTC().Truncate(time.Second)})
+	sec.versions = append(sec.versions, &version{id: emulator.RequestID(), value: value, stages: []string{"AWSCURRENT"}, created: time.Now().UTC().Truncate(time.Second)})
 	return sec.arn
 }
 
@@ -110,38 +110,26 @@ func hasStage(v *version, stage string) bool {
 // the embedded emulator.Listener.
 func (s *Server) Start(addr string) (string, error) { return s.Listener.Serve(addr, s) }
 
-func writeError(w http.ResponseWriter, status int, typ, msg string) {
-	b, _ := json.Marshal(map[string]string{"__type": typ, "message": msg})
-	writeJSON(w, status, b)
-}
-
-func writeJSON(w http.ResponseWriter, status int, b []byte) {
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	w.Header().Set("X-Amzn-Requestid", newUUID())
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
-}
-
 func writeFault(w http.ResponseWriter, k fault.Kind, status int) {
 	if k == fault.Throttle {
-		writeError(w, status, "ThrottlingException", "Rate exceeded")
+		emulator.AWSJSON11.Error(w, status, "ThrottlingException", "Rate exceeded")
 		return
 	}
-	writeError(w, status, "InternalServiceError", "An error occurred on the server side.")
+	emulator.AWSJSON11.Error(w, status, "InternalServiceError", "An error occurred on the server side.")
 }
 
 // ServeHTTP serves one awsJson1_1 request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
 	if err != nil || len(body) > maxBodyBytes {
-		writeError(w, http.StatusRequestEntityTooLarge, "SerializationException", "request body too large or unreadable")
+		emulator.AWSJSON11.Error(w, http.StatusRequestEntityTooLarge, "SerializationException", "request body too large or unreadable")
 		return
 	}
 	target := r.Header.Get("X-Amz-Target")
 	op, ok := strings.CutPrefix(target, "secretsmanager.")
 	if !ok {
 		s.log.Record(target, body)
-		writeError(w, http.StatusBadRequest, "UnknownOperationException", fmt.Sprintf("unknown X-Amz-Target %q", target))
+		emulator.AWSJSON11.Error(w, http.StatusBadRequest, "UnknownOperationException", fmt.Sprintf("unknown X-Amz-Target %q", target))
 		return
 	}
 	if !s.gate.Admit(w, r, op, body) {
@@ -151,7 +139,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "GetSecretValue":
 		s.getSecretValue(w, body)
 	default:
-		writeError(w, http.StatusBadRequest, "UnknownOperationException", fmt.Sprintf("operation %s is not supported by this emulator", op))
+		emulator.AWSJSON11.Error(w, http.StatusBadRequest, "UnknownOperationException", fmt.Sprintf("operation %s is not supported by this emulator", op))
 	}
 }
 
@@ -203,18 +191,18 @@ func (s *Server) lookup(id string) *secret {
 func (s *Server) getSecretValue(w http.ResponseWriter, body []byte) {
 	var in getSecretValueInput
 	if err := decode(body, &in); err != nil {
-		writeError(w, http.StatusBadRequest, "SerializationException", err.Error())
+		emulator.AWSJSON11.Error(w, http.StatusBadRequest, "SerializationException", err.Error())
 		return
 	}
 	if in.SecretID == nil || *in.SecretID == "" {
-		writeError(w, http.StatusBadRequest, "ValidationException", "1 validation error detected: Value null at 'secretId' failed to satisfy constraint: Member must not be null")
+		emulator.AWSJSON11.Error(w, http.StatusBadRequest, "ValidationException", "1 validation error detected: Value null at 'secretId' failed to satisfy constraint: Member must not be null")
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sec := s.lookup(*in.SecretID)
 	if sec == nil {
-		writeError(w, http.StatusBadRequest, "ResourceNotFoundException", "Secrets Manager can't find the specified secret.")
+		emulator.AWSJSON11.Error(w, http.StatusBadRequest, "ResourceNotFoundException", "Secrets Manager can't find the specified secret.")
 		return
 	}
 	var v *version
@@ -226,10 +214,10 @@ func (s *Server) getSecretValue(w http.ResponseWriter, body []byte) {
 	}
 	if v == nil {
 		if in.VersionID != "" {
-			writeError(w, http.StatusBadRequest, "ResourceNotFoundException", "Secrets Manager can't find the specified secret value for VersionId: "+in.VersionID)
+			emulator.AWSJSON11.Error(w, http.StatusBadRequest, "ResourceNotFoundException", "Secrets Manager can't find the specified secret value for VersionId: "+in.VersionID)
 			return
 		}
-		writeError(w, http.StatusBadRequest, "ResourceNotFoundException", "Secrets Manager can't find the specified secret value for staging label: "+in.VersionStage)
+		emulator.AWSJSON11.Error(w, http.StatusBadRequest, "ResourceNotFoundException", "Secrets Manager can't find the specified secret value for staging label: "+in.VersionStage)
 		return
 	}
 	b, err := json.Marshal(getSecretValueOutput{
@@ -237,10 +225,10 @@ func (s *Server) getSecretValue(w http.ResponseWriter, body []byte) {
 		VersionStages: append([]string{}, v.stages...), CreatedDate: v.created.Unix(),
 	})
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "InternalServiceError", "marshal response")
+		emulator.AWSJSON11.Error(w, http.StatusInternalServerError, "InternalServiceError", "marshal response")
 		return
 	}
-	writeJSON(w, http.StatusOK, b)
+	emulator.AWSJSON11.Write(w, http.StatusOK, b)
 }
 
 // stageOr returns the staging label to match: the requested one, AWSCURRENT
@@ -264,13 +252,4 @@ func randomSuffix() string {
 		b[i] = suffixChars[int(b[i])%len(suffixChars)]
 	}
 	return string(b[:])
-}
-
-// newUUID returns a random RFC 4122 version 4 UUID.
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }

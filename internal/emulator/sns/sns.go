@@ -1,7 +1,6 @@
 package sns
 
 import (
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/xml"
 	"fmt"
@@ -184,7 +183,7 @@ type errorResponse struct {
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
-	writeXML(w, e.status, errorResponse{Xmlns: xmlns, Type: e.typ, Code: e.code, Message: e.msg, RequestID: newUUID()})
+	writeXML(w, e.status, errorResponse{Xmlns: xmlns, Type: e.typ, Code: e.code, Message: e.msg, RequestID: emulator.RequestID()})
 }
 
 // writeFault writes SNS's answer to an injected fault. SNS reports request
@@ -284,7 +283,7 @@ func (s *Server) createTopic(form url.Values) (any, *apiError) {
 	if !topicNameRE.MatchString(base) || len(name) > 256 {
 		return nil, invalidParameter("Invalid parameter: Topic Name")
 	}
-	return createTopicResponse{Xmlns: xmlns, TopicArn: s.CreateTopic(name), responseMetadata: responseMetadata{newUUID()}}, nil
+	return createTopicResponse{Xmlns: xmlns, TopicArn: s.CreateTopic(name), responseMetadata: responseMetadata{emulator.RequestID()}}, nil
 }
 
 type publishResponse struct {
@@ -326,7 +325,7 @@ func (s *Server) publish(form url.Values) (any, *apiError) {
 		return nil, aerr
 	}
 	s.store(&m)
-	return publishResponse{Xmlns: xmlns, MessageID: m.MessageID, SequenceNumber: m.SequenceNumber, responseMetadata: responseMetadata{newUUID()}}, nil
+	return publishResponse{Xmlns: xmlns, MessageID: m.MessageID, SequenceNumber: m.SequenceNumber, responseMetadata: responseMetadata{emulator.RequestID()}}, nil
 }
 
 func (s *Server) checkFIFO(m *Message) *apiError {
@@ -340,7 +339,7 @@ func (s *Server) checkFIFO(m *Message) *apiError {
 }
 
 func (s *Server) store(m *Message) {
-	m.MessageID = newUUID()
+	m.MessageID = emulator.RequestID()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if strings.HasSuffix(m.TopicArn, ".fifo") {
@@ -567,7 +566,7 @@ func (s *Server) publishBatch(form url.Values) (any, *apiError) {
 	if total > maxMessageBytes {
 		return nil, &apiError{status: http.StatusBadRequest, typ: "Sender", code: "BatchRequestTooLong", msg: fmt.Sprintf("The length of all the messages put together is more than the limit (%d bytes).", maxMessageBytes)}
 	}
-	resp := publishBatchResponse{Xmlns: xmlns, responseMetadata: responseMetadata{newUUID()}}
+	resp := publishBatchResponse{Xmlns: xmlns, responseMetadata: responseMetadata{emulator.RequestID()}}
 	for _, e := range entries {
 		if e.err != nil {
 			resp.Failed = append(resp.Failed, batchFailure{ID: e.id, Code: e.err.code, Message: e.err.msg, SenderFault: true})
@@ -577,13 +576,4 @@ func (s *Server) publishBatch(form url.Values) (any, *apiError) {
 		resp.Successful = append(resp.Successful, batchSuccess{ID: e.id, MessageID: e.m.MessageID, SequenceNumber: e.m.SequenceNumber})
 	}
 	return resp, nil
-}
-
-// newUUID returns a random RFC 4122 version 4 UUID.
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
