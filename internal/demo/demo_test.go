@@ -21,9 +21,7 @@ func TestMain(m *testing.M) {
 // the compiled functions behind the Lambda Runtime API — and asserts each
 // outcome of the story, not the narration.
 func TestStory(t *testing.T) {
-	if cluster == nil {
-		t.Skip(testenv.SkipMessage)
-	}
+	testenv.RequireControlPlane(t, cluster != nil)
 	ctx := context.Background()
 	sb, err := sandbox.Start(ctx, sandbox.Options{Cluster: cluster})
 	if err != nil {

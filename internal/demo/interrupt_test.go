@@ -18,9 +18,7 @@ import (
 // Ctrl-C in the middle of the story, and checks that no process it started
 // survives and nothing is left in its temporary directory.
 func TestInterruptLeavesNothing(t *testing.T) {
-	if cluster == nil {
-		t.Skip(testenv.SkipMessage)
-	}
+	testenv.RequireControlPlane(t, cluster != nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	bin := filepath.Join(t.TempDir(), "ecrwarden")

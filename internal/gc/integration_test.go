@@ -35,9 +35,7 @@ func TestMain(m *testing.M) {
 
 func requireKube(t *testing.T) *testenv.Kube {
 	t.Helper()
-	if controlPlane == nil {
-		t.Skip(testenv.SkipMessage)
-	}
+	testenv.RequireControlPlane(t, controlPlane != nil)
 	return controlPlane
 }
 

@@ -22,9 +22,7 @@ func TestMain(m *testing.M) {
 // requireKube skips t without a control plane and returns it.
 func requireKube(t *testing.T) *testenv.Kube {
 	t.Helper()
-	if kube == nil {
-		t.Skip(testenv.SkipMessage)
-	}
+	testenv.RequireControlPlane(t, kube != nil)
 	return kube
 }
 

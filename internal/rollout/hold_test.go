@@ -129,9 +129,7 @@ func TestRollSkipsHeldDeployment(t *testing.T) {
 // and roll forward again.
 func TestRollbackAndReleaseAgainstAPIServer(t *testing.T) {
 	k := controlPlane
-	if k == nil {
-		t.Skip(testenv.SkipMessage)
-	}
+	testenv.RequireControlPlane(t, k != nil)
 	ctx := context.Background()
 	ns, name := k.Namespace, "hold-web"
 	api := testRegistry + "/mlops/retail-api"

@@ -248,9 +248,7 @@ func TestRESTConfigIsSelfContained(t *testing.T) {
 // BenchmarkKubeStart measures a warm start of a second control plane (cached binaries)
 // to /readyz and RBAC in effect, and its stop.
 func BenchmarkKubeStart(b *testing.B) {
-	if kube == nil {
-		b.Skip(SkipMessage)
-	}
+	RequireControlPlane(b, kube != nil)
 	for b.Loop() {
 		k, err := StartKube(context.Background(), KubeOptions{Namespace: fmt.Sprintf("bench-%d", b.N)})
 		if err != nil {

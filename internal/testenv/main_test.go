@@ -22,9 +22,7 @@ func TestMain(m *testing.M) {
 
 func needKube(t testing.TB) *Kube {
 	t.Helper()
-	if kube == nil {
-		t.Skip(SkipMessage)
-	}
+	RequireControlPlane(t, kube != nil)
 	return kube
 }
 

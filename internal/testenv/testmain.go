@@ -14,6 +14,19 @@ import (
 // SkipMessage is the reason tests give when the control plane is not running.
 const SkipMessage = "kube-apiserver: skipped in -short mode"
 
+// RequireControlPlane skips t in -short mode, the one case where no control
+// plane runs. Outside -short a missing control plane fails the test: it
+// means TestMain did not start one, and a skip would hide that.
+func RequireControlPlane(t testing.TB, running bool) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip(SkipMessage)
+	}
+	if !running {
+		t.Fatal("no control plane outside -short mode: start one in TestMain (testenv.RunWithKube or sandbox.RunTests)")
+	}
+}
+
 // RunWithKube is a TestMain helper: it starts one control plane for the tests of a
 // package, hands it to setup, runs the tests and always stops it again, returning the
 // exit code for os.Exit:
@@ -25,7 +38,7 @@ const SkipMessage = "kube-apiserver: skipped in -short mode"
 //	}
 //
 // With -short it starts nothing and calls setup(nil); tests that need the control plane
-// then call t.Skip(testenv.SkipMessage). Otherwise a failure to build or start the
+// then call testenv.RequireControlPlane, which skips them. Otherwise a failure to build or start the
 // control plane fails the package. On SIGINT or SIGTERM it stops the processes and
 // removes the data directory before exiting. A test binary that dies without cleaning
 // up (a -timeout panic) still takes the processes with it (Pdeathsig), and its data

@@ -69,9 +69,7 @@ func startSandbox(tb testing.TB) *env {
 // failed); it skips when there is no control plane (-short).
 func openSandbox(tb testing.TB) (*env, func()) {
 	tb.Helper()
-	if cluster == nil {
-		tb.Skip(testenv.SkipMessage)
-	}
+	testenv.RequireControlPlane(tb, cluster != nil)
 	if ns := cluster.Kube.Namespace; ns != "default" {
 		tb.Fatalf("the control plane binds the least-privilege Role in %q; testdata/ecrwarden.yaml expects default", ns)
 	}

@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/smithy-go"
 
 	"github.com/ecrwarden/ecrwarden/internal/alert"
 	"github.com/ecrwarden/ecrwarden/internal/dedupe"
@@ -50,9 +48,7 @@ type env struct {
 // cannot evaluate the dedupe store's condition.
 func startSandbox(t *testing.T, policyText string, scan ecremu.ScanType) *env {
 	t.Helper()
-	if cluster == nil {
-		t.Skip(testenv.SkipMessage)
-	}
+	testenv.RequireControlPlane(t, cluster != nil)
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "ecrwarden.yaml")
 	if err := os.WriteFile(path, []byte(policyText), 0o600); err != nil {
@@ -77,22 +73,18 @@ func startSandbox(t *testing.T, policyText string, scan ecremu.ScanType) *env {
 }
 
 // requireDedupeCondition claims one record through internal/dedupe against
-// the DynamoDB emulator and skips the test if the emulator refuses the
-// store's condition expression: every alert goes through that write.
+// the DynamoDB emulator and fails the test, with a clear message, if the
+// emulator refuses the store's condition expression: every alert goes
+// through that write.
 func (e *env) requireDedupeCondition(ctx context.Context) {
 	e.t.Helper()
 	client := dynamodb.NewFromConfig(e.sb.AWS, func(o *dynamodb.Options) {
 		o.BaseEndpoint = aws.String(e.sb.Endpoint("DynamoDB"))
 	})
 	_, err := dedupe.New(client, sandbox.DedupeTable).Begin(ctx, "onscan-integration-preflight")
-	var ae smithy.APIError
-	switch {
-	case errors.As(err, &ae) && ae.ErrorCode() == "ValidationException":
-		e.t.Skipf("the DynamoDB emulator refuses internal/dedupe's condition "+
-			"(attribute_not_exists(#pk) OR #exp < :now OR (#state = :pending AND #lease < :now), ReturnValuesOnConditionCheckFailure ALL_OLD), "+
-			"so no alert can be delivered exactly once; internal/emulator/dynamodb must support it: %v", err)
-	case err != nil:
-		e.t.Fatalf("dedupe preflight: %v", err)
+	if err != nil {
+		e.t.Fatalf("dedupe preflight: the DynamoDB emulator must accept internal/dedupe's conditional write "+
+			"(attribute_not_exists(#pk) OR #exp < :now OR (#state = :pending AND #lease < :now), ALL_OLD): %v", err)
 	}
 }
 
@@ -316,9 +308,7 @@ func TestIntegrationSlackDown(t *testing.T) {
 // alone by onpush, rolled forward by a clean scan and held by a dirty one
 // and by a failed one.
 func TestIntegrationGatedRollout(t *testing.T) {
-	if cluster == nil {
-		t.Skip(testenv.SkipMessage)
-	}
+	testenv.RequireControlPlane(t, cluster != nil)
 	k := cluster.Kube
 	ns := k.Namespace
 	policyText := `version: 1
