@@ -8,6 +8,7 @@ import (
 
 	"github.com/ecrwarden/ecrwarden/internal/findings"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
+	"github.com/ecrwarden/ecrwarden/internal/registry"
 )
 
 // doc is what both renderings show, decided once per alert: the Slack and
@@ -42,16 +43,6 @@ func plural(n int, one, many string) string {
 		return "1 " + one
 	}
 	return strconv.Itoa(n) + " " + many
-}
-
-// shortDigest keeps the algorithm and 12 hex digits: enough to tell images
-// apart at a glance, as docker does.
-func shortDigest(d string) string {
-	alg, hex, ok := strings.Cut(d, ":")
-	if !ok || len(hex) <= 12 {
-		return d
-	}
-	return alg + ":" + hex[:12]
 }
 
 func tagsValue(tags []string) string {
@@ -104,7 +95,7 @@ func build(a Alert) doc {
 	image := []field{
 		{label: "Repository", value: a.Repository, code: true},
 		{label: "Tags", value: tagsValue(a.Tags), code: len(a.Tags) > 0},
-		{label: "Digest", value: shortDigest(a.Digest), code: true},
+		{label: "Digest", value: registry.ShortDigest(a.Digest), code: true},
 	}
 	switch a.Kind {
 	case KindFindings:
@@ -175,7 +166,7 @@ func build(a Alert) doc {
 		d.fields = []field{
 			{label: "Repository", value: a.Repository, code: true},
 			{label: "Tag", value: tr.Tag, code: true},
-			{label: "Digest", value: shortDigest(a.Digest), code: true},
+			{label: "Digest", value: registry.ShortDigest(a.Digest), code: true},
 			{label: "Action", value: tagActionValue(tr.Action)},
 		}
 		if len(a.Tags) > 0 {

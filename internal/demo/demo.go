@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/ecrwarden/ecrwarden/internal/emulator/ecr"
+	"github.com/ecrwarden/ecrwarden/internal/registry"
 	"github.com/ecrwarden/ecrwarden/internal/sandbox"
 )
 
@@ -85,7 +86,7 @@ func (d *director) run(ctx context.Context) (*Report, error) {
 	if err := d.createDeployment(ctx, d.sb.Registry+"/"+apiRepo+":latest"); err != nil {
 		return nil, err
 	}
-	d.say("   Deployment %s/%s runs %s:latest (%s)", namespace, deployment, apiRepo, short(latest))
+	d.say("   Deployment %s/%s runs %s:latest (%s)", namespace, deployment, apiRepo, registry.ShortDigest(latest))
 
 	steps := []struct {
 		title    string
@@ -268,11 +269,4 @@ func renderSlack(fallback string, blocks json.RawMessage) string {
 
 func indent(s, prefix string) string {
 	return prefix + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+prefix)
-}
-
-func short(digest string) string {
-	if len(digest) > 19 {
-		return digest[:19]
-	}
-	return digest
 }

@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/ecrwarden/ecrwarden/internal/registry"
 )
 
 // WriteTable prints the plan of each repository as a table (ACTION,
@@ -30,9 +32,9 @@ func WriteTable(w io.Writer, res *Result) error {
 				tags = "-"
 			}
 			if d.Unit != d.Digest {
-				tags += " (in " + ShortDigest(d.Unit) + ")"
+				tags += " (in " + registry.ShortDigest(d.Unit) + ")"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", action, ShortDigest(d.Digest), tags,
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", action, registry.ShortDigest(d.Digest), tags,
 				d.PushedAt.UTC().Format("2006-01-02 15:04"), HumanBytes(d.Size), d.Reason)
 		}
 		fmt.Fprintf(tw, "  %d kept, %d to delete, %s reclaimed\n\n", o.Plan.Keeps, o.Plan.Deletes, HumanBytes(o.Plan.ReclaimBytes))
@@ -40,14 +42,6 @@ func WriteTable(w io.Writer, res *Result) error {
 	}
 	fmt.Fprintf(tw, "TOTAL: %d repositories, %d images kept, %d to delete, %s reclaimed\n", len(res.Outcomes), keeps, deletes, HumanBytes(bytes))
 	return tw.Flush()
-}
-
-// ShortDigest shortens sha256:<64 hex> to sha256:<12 hex>.
-func ShortDigest(d string) string {
-	if algo, hex, ok := strings.Cut(d, ":"); ok && len(hex) > 12 {
-		return algo + ":" + hex[:12]
-	}
-	return d
 }
 
 // HumanBytes formats a size in binary units.

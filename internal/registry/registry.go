@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
@@ -259,4 +260,15 @@ func Describe(ctx context.Context, client ecr.DescribeImagesAPIClient, registryI
 		return types.ImageDetail{}, false, nil
 	}
 	return out.ImageDetails[0], true, nil
+}
+
+// ShortDigest keeps a digest's algorithm and 12 hex digits
+// (sha256:0a1b2c3d4e5f): enough to tell images apart at a glance, as docker
+// does. Anything that is not algorithm:hex longer than 12 is returned as is.
+func ShortDigest(d string) string {
+	alg, hex, ok := strings.Cut(d, ":")
+	if !ok || len(hex) <= 12 {
+		return d
+	}
+	return alg + ":" + hex[:12]
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/ecrwarden/ecrwarden/internal/audit"
 	"github.com/ecrwarden/ecrwarden/internal/kube"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
+	"github.com/ecrwarden/ecrwarden/internal/registry"
 )
 
 // Image is a pushed image that may roll out.
@@ -222,12 +223,8 @@ func (e *Engine) currentVersion(ctx context.Context, t Target, cur *kube.Deploym
 }
 
 func annotations(img Image) map[string]string {
-	short := img.Digest
-	if len(short) > 19 {
-		short = short[:19]
-	}
 	return map[string]string{
-		kube.AnnotationChangeCause: fmt.Sprintf("ecrwarden: %s:%s (%s)", img.Repository, img.Tag, short),
+		kube.AnnotationChangeCause: fmt.Sprintf("ecrwarden: %s:%s (%s)", img.Repository, img.Tag, registry.ShortDigest(img.Digest)),
 		kube.AnnotationTag:         img.Tag,
 		kube.AnnotationDigest:      img.Digest,
 		kube.AnnotationEventID:     img.EventID,

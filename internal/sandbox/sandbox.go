@@ -155,7 +155,7 @@ func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
 	}
 	env := map[string]string{}
 	for _, kv := range sb.Suite.Env() {
-		k, v, _ := cut(kv)
+		k, v, _ := strings.Cut(kv, "=")
 		env[k] = v
 	}
 	topicARN := "arn:aws:sns:" + sb.Region + ":" + sb.Account + ":" + TopicName
@@ -209,15 +209,6 @@ func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
 		sb.mu.Unlock()
 	})
 	return sb, nil
-}
-
-func cut(kv string) (string, string, bool) {
-	for i := 0; i < len(kv); i++ {
-		if kv[i] == '=' {
-			return kv[:i], kv[i+1:], true
-		}
-	}
-	return kv, "", false
 }
 
 // Deliver routes every queued event (and those the deliveries cause) to
