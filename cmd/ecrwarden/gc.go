@@ -11,8 +11,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
-	"github.com/aws/aws-sdk-go-v2/service/eks"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/ecrwarden/ecrwarden/internal/gc"
 	"github.com/ecrwarden/ecrwarden/internal/kube"
@@ -68,7 +66,7 @@ func gcPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		copied.Clusters = nil
 		f = &copied
 	} else {
-		r.InUse = gc.ResolverLister(kube.NewClusterResolver(eks.NewFromConfig(cfg), sts.NewPresignClient(sts.NewFromConfig(cfg))))
+		r.InUse = gc.ResolverLister(kube.NewEKSResolver(cfg))
 	}
 	for _, c := range f.Clusters {
 		fmt.Fprintf(stderr, "listing images in use in cluster %s (%s)…\n", c.Name, strings.Join(c.Namespaces, ", "))

@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/eks"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/ecrwarden/ecrwarden/internal/kube"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
@@ -121,7 +119,7 @@ func holdSetup(ctx context.Context, h *holdFlags, deployment string) (location, 
 	if err != nil {
 		return location{}, nil, fmt.Errorf("aws configuration: %w", err)
 	}
-	resolver := kube.NewClusterResolver(eks.NewFromConfig(cfg), sts.NewPresignClient(sts.NewFromConfig(cfg)))
+	resolver := kube.NewEKSResolver(cfg)
 	client, err := resolver.Client(ctx, loc.cluster)
 	if err != nil {
 		return location{}, nil, err

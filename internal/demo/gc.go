@@ -8,7 +8,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsecr "github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/eks"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/ecrwarden/ecrwarden/internal/emulator/ecr"
 	"github.com/ecrwarden/ecrwarden/internal/gc"
@@ -93,9 +92,8 @@ func (d *director) gc(ctx context.Context) (Step, error) {
 	cfg := d.sb.AWS.Copy()
 	runner := &gc.Runner{
 		ECR: awsecr.NewFromConfig(cfg, func(o *awsecr.Options) { o.BaseEndpoint = aws.String(d.sb.Endpoint("ECR")) }),
-		InUse: gc.ResolverLister(kube.NewClusterResolver(
-			eks.NewFromConfig(cfg, func(o *eks.Options) { o.BaseEndpoint = aws.String(d.sb.Endpoint("EKS")) }),
-			sts.NewPresignClient(sts.NewFromConfig(cfg)))),
+		InUse: gc.ResolverLister(kube.NewEKSResolver(cfg,
+			func(o *eks.Options) { o.BaseEndpoint = aws.String(d.sb.Endpoint("EKS")) })),
 	}
 	plan := runner.Plan(ctx, d.sb.Policy, nil, now)
 	if err := plan.Err(); err != nil {

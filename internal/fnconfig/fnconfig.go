@@ -14,11 +14,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
-	"github.com/aws/aws-sdk-go-v2/service/eks"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/ecrwarden/ecrwarden/internal/audit"
 	"github.com/ecrwarden/ecrwarden/internal/dedupe"
@@ -120,7 +118,7 @@ func Load(ctx context.Context, log *slog.Logger) (*Deps, error) {
 		Alerts:   notify.NewOnce(n, store),
 		Dedupe:   store,
 		Audit:    audit.New(eventbridge.NewFromConfig(awsCfg), c.EventBus),
-		Clusters: kube.NewClusterResolver(eks.NewFromConfig(awsCfg), sts.NewPresignClient(sts.NewFromConfig(awsCfg))),
+		Clusters: kube.NewEKSResolver(awsCfg),
 		Log:      log,
 	}, nil
 }

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eks"
 	ekstypes "github.com/aws/aws-sdk-go-v2/service/eks/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
 // DescribeClusterAPI is the subset of *eks.Client that ClusterResolver uses.
@@ -33,6 +35,13 @@ type clusterEntry struct {
 // NewClusterResolver returns a resolver that describes clusters with api and signs tokens with presigner.
 func NewClusterResolver(api DescribeClusterAPI, presigner STSPresigner) *ClusterResolver {
 	return &ClusterResolver{eks: api, presigner: presigner, clusters: map[string]*clusterEntry{}}
+}
+
+// NewEKSResolver is NewClusterResolver with the EKS and STS clients of cfg,
+// the way the functions and the CLI reach their clusters; eksOpts adjust the
+// EKS client (the demo points it at the EKS emulator).
+func NewEKSResolver(cfg aws.Config, eksOpts ...func(*eks.Options)) *ClusterResolver {
+	return NewClusterResolver(eks.NewFromConfig(cfg, eksOpts...), sts.NewPresignClient(sts.NewFromConfig(cfg)))
 }
 
 // Client returns the Client for the named cluster, describing the cluster on first use. A failed describe is not
