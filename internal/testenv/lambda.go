@@ -19,6 +19,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ecrwarden/ecrwarden/internal/emulator"
 )
 
 // Runtime API limits and defaults, as in AWS Lambda.
@@ -374,7 +376,7 @@ func (f *Function) Invoke(ctx context.Context, payload []byte) (Result, error) {
 		fault, f.faults = f.faults[0], f.faults[1:]
 	}
 	inv := &invocation{
-		id:      newRequestID(),
+		id:      emulator.RequestID(),
 		payload: payload,
 		handed:  make(chan time.Time, 1),
 		done:    make(chan outcome, 1),
@@ -699,15 +701,6 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(b)
-}
-
-func newRequestID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 func randomHex(n int) string {
