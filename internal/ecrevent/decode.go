@@ -90,6 +90,11 @@ func DecodeImageAction(raw []byte) (ImageAction, error) {
 	if err != nil {
 		return ImageAction{}, err
 	}
+	return decodeImageAction(raw, k)
+}
+
+// decodeImageAction decodes an "ECR Image Action" event already classified as k.
+func decodeImageAction(raw []byte, k Kind) (ImageAction, error) {
 	var ev events.ECRImageActionEvent
 	if err := json.Unmarshal(raw, &ev); err != nil {
 		return ImageAction{}, fmt.Errorf("%w: decode %s: %w", ErrMalformedEvent, DetailTypeImageAction, err)
@@ -127,7 +132,7 @@ func DecodePush(raw []byte) (ImageAction, error) {
 	if _, err := requireKind(raw, KindPush); err != nil {
 		return ImageAction{}, err
 	}
-	return DecodeImageAction(raw)
+	return decodeImageAction(raw, KindPush)
 }
 
 // DecodeScan decodes a scan result of kind KindBasicScan or KindInspectorScan.
