@@ -23,11 +23,16 @@ import (
 // matching is linear in the tag length: there is no backtracking and no
 // pattern can make a match slow. Each placeholder may appear once.
 type Pattern struct {
-	src    string
-	re     *regexp.Regexp
-	semver int // submatch index, 0 when absent
-	date   int
-	sha    int
+	src string
+	re  *regexp.Regexp
+	// prefix is the literal text before the first * or placeholder: a tag
+	// without it is rejected before the regular expression runs. literal
+	// says the whole pattern is that text, so equality decides.
+	prefix  string
+	literal bool
+	semver  int // submatch index, 0 when absent
+	date    int
+	sha     int
 }
 
 // Match is the result of matching a tag against a pattern.
@@ -142,6 +147,11 @@ func CompilePattern(src string) (Pattern, error) {
 		return Pattern{}, fmt.Errorf("pattern %q: %w", src, err)
 	}
 	p.re = compiled
+	if i := strings.IndexAny(src, "*{"); i < 0 {
+		p.prefix, p.literal = src, true
+	} else {
+		p.prefix = src[:i]
+	}
 	return p, nil
 }
 
@@ -170,8 +180,14 @@ func (p Pattern) HasDate() bool { return p.date != 0 }
 // Match matches a whole tag against the pattern. Strings that are not
 // valid tags never match.
 func (p Pattern) Match(tag string) (Match, bool) {
-	if p.re == nil || !ValidTag(tag) {
+	if p.re == nil || !strings.HasPrefix(tag, p.prefix) || !ValidTag(tag) {
 		return Match{}, false
+	}
+	if p.literal {
+		if tag != p.prefix {
+			return Match{}, false
+		}
+		return Match{Tag: tag}, true
 	}
 	sub := p.re.FindStringSubmatch(tag)
 	if sub == nil {

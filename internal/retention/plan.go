@@ -154,46 +154,11 @@ type unit struct {
 type rule struct {
 	policy.RetentionRule
 	idx      int
-	patterns []matcher
+	patterns []policy.Pattern
 	label    string // "(dev-*, feature-*)" or "(untagged)"
 	head     string // "retention[1]: "
 	keepStr  string // "5", the keepNewest count
 	maxAge   string // "30d"
-}
-
-// matcher is a pattern with a literal prefix that rules out most tags
-// without running the regular expression.
-type matcher struct {
-	p       policy.Pattern
-	prefix  string
-	literal bool
-}
-
-func newMatcher(p policy.Pattern) matcher {
-	src := p.String()
-	i := strings.IndexAny(src, "*{")
-	if i < 0 {
-		return matcher{p: p, prefix: src, literal: true}
-	}
-	return matcher{p: p, prefix: src[:i]}
-}
-
-func (m matcher) matches(tag string) bool {
-	if m.literal {
-		return tag == m.prefix
-	}
-	if !strings.HasPrefix(tag, m.prefix) {
-		return false
-	}
-	_, ok := m.p.Match(tag)
-	return ok
-}
-
-func (m matcher) match(tag string) (policy.Match, bool) {
-	if !strings.HasPrefix(tag, m.prefix) || m.literal && tag != m.prefix {
-		return policy.Match{}, false
-	}
-	return m.p.Match(tag)
 }
 
 func newPlanner(repo *policy.Repository, inUse InUse, now time.Time) *planner {
@@ -211,7 +176,7 @@ func newPlanner(repo *policy.Repository, inUse InUse, now time.Time) *planner {
 		}
 		srcs := make([]string, len(rr.Match))
 		for j, pat := range rr.Match {
-			r.patterns = append(r.patterns, newMatcher(pat))
+			r.patterns = append(r.patterns, pat)
 			srcs[j] = pat.String()
 		}
 		switch {
@@ -407,10 +372,7 @@ func (p *planner) unitTags(u int) []string {
 func (p *planner) protect() {
 	p.protection = make([]Protection, len(p.units))
 	p.protReason = make([]string, len(p.units))
-	var protectTags []matcher
-	for _, pat := range p.repo.Protect.Tags {
-		protectTags = append(protectTags, newMatcher(pat))
-	}
+	protectTags := p.repo.Protect.Tags
 	grace := p.repo.Protect.NewerThan.Std()
 units:
 	for u := range p.units {
@@ -433,8 +395,8 @@ units:
 		}
 		for _, t := range un.tags {
 			for _, m := range protectTags {
-				if m.matches(t) {
-					p.protection[u], p.protReason[u] = ProtectionTag, "protected tag "+t+" ("+m.p.String()+")"
+				if _, ok := m.Match(t); ok {
+					p.protection[u], p.protReason[u] = ProtectionTag, "protected tag "+t+" ("+m.String()+")"
 					continue units
 				}
 			}
@@ -475,7 +437,7 @@ func (p *planner) rank(r int) {
 		found, hasValue := false, false
 		for _, t := range tags {
 			for _, m := range ru.patterns {
-				mt, ok := m.match(t)
+				mt, ok := m.Match(t)
 				if !ok {
 					continue
 				}
@@ -528,7 +490,7 @@ func (p *planner) rank(r int) {
 func (p *planner) selects(ru *rule, tags []string) bool {
 	for _, t := range tags {
 		for _, m := range ru.patterns {
-			if m.matches(t) {
+			if _, ok := m.Match(t); ok {
 				return true
 			}
 		}
