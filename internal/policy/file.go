@@ -172,14 +172,7 @@ type TagRules struct {
 
 // Allowed reports whether tag is accepted and, if so, the first pattern
 // that accepts it.
-func (t *TagRules) Allowed(tag string) (Match, bool) {
-	for _, p := range t.Allow {
-		if m, ok := p.Match(tag); ok {
-			return m, true
-		}
-	}
-	return Match{}, false
-}
+func (t *TagRules) Allowed(tag string) (Match, bool) { return MatchAny(t.Allow, tag) }
 
 // ScanPolicy is the vulnerability alerting policy of a repository.
 type ScanPolicy struct {
