@@ -23,9 +23,6 @@ import (
 	"github.com/ecrwarden/ecrwarden/internal/rollout"
 )
 
-// findingsPageSize is the largest page DescribeImageScanFindings returns.
-const findingsPageSize = 1000
-
 // alerter delivers an alert once per key (notify.Once).
 type alerter interface {
 	Deliver(ctx context.Context, key string, a alert.Alert) (sent bool, err error)
@@ -187,28 +184,14 @@ func scanCompleted(scanner findings.Source, status string) bool {
 // evaluate fetches every page of the image's findings and applies the
 // repository's scan policy. Any page error fails it as a whole.
 func (h *handler) evaluate(ctx context.Context, log *slog.Logger, img image, repo *policy.Repository) (findings.Result, error) {
-	p := ecr.NewDescribeImageScanFindingsPaginator(h.scans, &ecr.DescribeImageScanFindingsInput{
-		RegistryId:     aws.String(img.account),
-		RepositoryName: aws.String(img.repository),
-		ImageId:        &ecrtypes.ImageIdentifier{ImageDigest: aws.String(img.digest)},
-		MaxResults:     aws.Int32(findingsPageSize),
-	})
-	var basic []ecrtypes.ImageScanFinding
-	var enhanced []ecrtypes.EnhancedImageScanFinding
-	for page := 1; p.HasMorePages(); page++ {
-		out, err := p.NextPage(ctx)
-		if err != nil {
-			if nf := (*ecrtypes.ScanNotFoundException)(nil); errors.As(err, &nf) {
-				log.Warn("scan findings not found yet; failing so that Lambda retries the event", "error", err)
-			}
-			return findings.Result{}, fmt.Errorf("describe scan findings, page %d: %w", page, err)
+	sf, err := registry.DescribeScanFindings(ctx, h.scans, img.account, img.repository, img.digest)
+	if err != nil {
+		if nf := (*ecrtypes.ScanNotFoundException)(nil); errors.As(err, &nf) {
+			log.Warn("scan findings not found yet; failing so that Lambda retries the event", "error", err)
 		}
-		if f := out.ImageScanFindings; f != nil {
-			basic = append(basic, f.Findings...)
-			enhanced = append(enhanced, f.EnhancedFindings...)
-		}
+		return findings.Result{}, err
 	}
-	fs := append(findings.FromBasic(basic), findings.FromEnhanced(enhanced)...)
+	fs := append(findings.FromBasic(sf.Basic), findings.FromEnhanced(sf.Enhanced)...)
 	return findings.Evaluate(img.repository, repo.Scan, fs, h.now()), nil
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
 	"github.com/ecrwarden/ecrwarden/internal/findings"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
+	"github.com/ecrwarden/ecrwarden/internal/registry"
 	"github.com/ecrwarden/ecrwarden/internal/rollout"
 )
 
@@ -539,8 +540,8 @@ func TestHandle(t *testing.T) {
 				t.Errorf("DescribeImageScanFindings calls = %d, want %d", got, tt.wantFindCalls)
 			}
 			for _, in := range r.findings.calls {
-				if got := aws.ToInt32(in.MaxResults); got != findingsPageSize {
-					t.Errorf("MaxResults = %d, want %d", got, findingsPageSize)
+				if got := aws.ToInt32(in.MaxResults); got != registry.FindingsPageSize {
+					t.Errorf("MaxResults = %d, want %d", got, registry.FindingsPageSize)
 				}
 				if got := aws.ToString(in.RegistryId); got != testAccount {
 					t.Errorf("RegistryId = %q, want %q", got, testAccount)

@@ -272,3 +272,46 @@ func ShortDigest(d string) string {
 	}
 	return alg + ":" + hex[:12]
 }
+
+// FindingsPageSize is the largest page DescribeImageScanFindings returns.
+const FindingsPageSize = 1000
+
+// ScanFindings is an image's scan result with every page read.
+type ScanFindings struct {
+	// Complete reports that every page said the scan is COMPLETE (basic)
+	// or ACTIVE (enhanced).
+	Complete bool
+	Basic    []types.ImageScanFinding
+	Enhanced []types.EnhancedImageScanFinding
+}
+
+// DescribeScanFindings reads every page of DescribeImageScanFindings for one
+// image. It fails as a whole when a page fails: an alert or a rollout must
+// never act on part of a finding set. A ScanNotFoundException is returned
+// wrapped, for callers to tell apart with errors.As.
+func DescribeScanFindings(ctx context.Context, client ecr.DescribeImageScanFindingsAPIClient, registryID, repository, digest string) (ScanFindings, error) {
+	in := &ecr.DescribeImageScanFindingsInput{
+		RepositoryName: aws.String(repository),
+		ImageId:        &types.ImageIdentifier{ImageDigest: aws.String(digest)},
+		MaxResults:     aws.Int32(FindingsPageSize),
+	}
+	if registryID != "" {
+		in.RegistryId = aws.String(registryID)
+	}
+	res := ScanFindings{Complete: true}
+	p := ecr.NewDescribeImageScanFindingsPaginator(client, in)
+	for page := 1; p.HasMorePages(); page++ {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return ScanFindings{}, fmt.Errorf("describe scan findings of %s in %s, page %d: %w", digest, repository, page, err)
+		}
+		if st := out.ImageScanStatus; st == nil || (st.Status != types.ScanStatusComplete && st.Status != types.ScanStatusActive) {
+			res.Complete = false
+		}
+		if f := out.ImageScanFindings; f != nil {
+			res.Basic = append(res.Basic, f.Findings...)
+			res.Enhanced = append(res.Enhanced, f.EnhancedFindings...)
+		}
+	}
+	return res, nil
+}

@@ -215,3 +215,55 @@ func TestDeleteTag(t *testing.T) {
 		t.Errorf("DeleteTag must delete by tag only, never the digest (-want +got):\n%s", diff)
 	}
 }
+
+type fakeScanFindings struct {
+	pages []*ecr.DescribeImageScanFindingsOutput
+	fail  int // page index that fails, -1 none
+	calls int
+}
+
+func (f *fakeScanFindings) DescribeImageScanFindings(_ context.Context, in *ecr.DescribeImageScanFindingsInput, _ ...func(*ecr.Options)) (*ecr.DescribeImageScanFindingsOutput, error) {
+	i := f.calls
+	f.calls++
+	if aws.ToInt32(in.MaxResults) != FindingsPageSize {
+		return nil, fmt.Errorf("maxResults %d", aws.ToInt32(in.MaxResults))
+	}
+	if i == f.fail {
+		return nil, &types.ScanNotFoundException{Message: aws.String("no scan")}
+	}
+	out := *f.pages[i]
+	if i+1 < len(f.pages) {
+		out.NextToken = aws.String(fmt.Sprint(i + 1))
+	}
+	return &out, nil
+}
+
+func TestDescribeScanFindings(t *testing.T) {
+	page := func(status types.ScanStatus, names ...string) *ecr.DescribeImageScanFindingsOutput {
+		out := &ecr.DescribeImageScanFindingsOutput{ImageScanStatus: &types.ImageScanStatus{Status: status}, ImageScanFindings: &types.ImageScanFindings{}}
+		for _, n := range names {
+			out.ImageScanFindings.Findings = append(out.ImageScanFindings.Findings, types.ImageScanFinding{Name: aws.String(n)})
+		}
+		return out
+	}
+	f := &fakeScanFindings{pages: []*ecr.DescribeImageScanFindingsOutput{page(types.ScanStatusComplete, "CVE-1"), page(types.ScanStatusComplete, "CVE-2")}, fail: -1}
+	got, err := DescribeScanFindings(context.Background(), f, "", "repo", digest(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Complete || len(got.Basic) != 2 || f.calls != 2 {
+		t.Errorf("got %+v after %d calls, want both pages of a complete scan", got, f.calls)
+	}
+
+	f = &fakeScanFindings{pages: []*ecr.DescribeImageScanFindingsOutput{page(types.ScanStatusComplete), page(types.ScanStatusInProgress)}, fail: -1}
+	if got, err := DescribeScanFindings(context.Background(), f, "", "repo", digest(1)); err != nil || got.Complete {
+		t.Errorf("got %+v, %v: a page saying IN_PROGRESS makes the scan incomplete", got, err)
+	}
+
+	f = &fakeScanFindings{pages: []*ecr.DescribeImageScanFindingsOutput{page(types.ScanStatusComplete, "CVE-1"), nil}, fail: 1}
+	_, err = DescribeScanFindings(context.Background(), f, "", "repo", digest(1))
+	var nf *types.ScanNotFoundException
+	if !errors.As(err, &nf) || !strings.Contains(err.Error(), "page 2") {
+		t.Errorf("err = %v, want the page-2 failure, ScanNotFoundException kept", err)
+	}
+}

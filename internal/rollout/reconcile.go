@@ -20,8 +20,6 @@ import (
 )
 
 const (
-	// findingsPageSize is the largest page DescribeImageScanFindings returns.
-	findingsPageSize = 1000
 	// maxScanConfirmations bounds the candidates of one gated target whose
 	// findings a reconcile fetches: a run must fit in the function's timeout.
 	maxScanConfirmations = 10
@@ -312,34 +310,14 @@ func summarySkip(d ecrtypes.ImageDetail, threshold policy.Severity, activeIgnore
 // against repo's scan policy. An image without findings (ScanNotFound) is
 // not clean; any other error fails the check.
 func (r *Reconciler) scanClean(ctx context.Context, repo *policy.Repository, digest string, now time.Time) (bool, error) {
-	in := &ecr.DescribeImageScanFindingsInput{
-		RepositoryName: aws.String(repo.Name),
-		ImageId:        &ecrtypes.ImageIdentifier{ImageDigest: aws.String(digest)},
-		MaxResults:     aws.Int32(findingsPageSize),
+	sf, err := registry.DescribeScanFindings(ctx, r.Scans, r.RegistryID, repo.Name, digest)
+	if nf := (*ecrtypes.ScanNotFoundException)(nil); errors.As(err, &nf) {
+		return false, nil
 	}
-	if r.RegistryID != "" {
-		in.RegistryId = aws.String(r.RegistryID)
+	if err != nil || !sf.Complete {
+		return false, err
 	}
-	p := ecr.NewDescribeImageScanFindingsPaginator(r.Scans, in)
-	var basic []ecrtypes.ImageScanFinding
-	var enhanced []ecrtypes.EnhancedImageScanFinding
-	for page := 1; p.HasMorePages(); page++ {
-		out, err := p.NextPage(ctx)
-		if nf := (*ecrtypes.ScanNotFoundException)(nil); errors.As(err, &nf) {
-			return false, nil
-		}
-		if err != nil {
-			return false, fmt.Errorf("describe scan findings of %s, page %d: %w", digest, page, err)
-		}
-		if st := out.ImageScanStatus; st == nil || (st.Status != ecrtypes.ScanStatusComplete && st.Status != ecrtypes.ScanStatusActive) {
-			return false, nil
-		}
-		if f := out.ImageScanFindings; f != nil {
-			basic = append(basic, f.Findings...)
-			enhanced = append(enhanced, f.EnhancedFindings...)
-		}
-	}
-	fs := append(findings.FromBasic(basic), findings.FromEnhanced(enhanced)...)
+	fs := append(findings.FromBasic(sf.Basic), findings.FromEnhanced(sf.Enhanced)...)
 	return len(findings.Evaluate(repo.Name, repo.Scan, fs, now).Alerting) == 0, nil
 }
 
