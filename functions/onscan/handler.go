@@ -332,7 +332,7 @@ func (h *handler) gated(ctx context.Context, log *slog.Logger, img image) ([]gat
 	pushed := aws.ToTime(detail.ImagePushedAt)
 	var out []gatedRollout
 	for _, t := range targets {
-		tag, ok := bestTag(t, detail.ImageTags, pushed)
+		tag, ok := t.BestTag(detail.ImageTags, pushed)
 		if !ok {
 			log.Info("gated target selects no tag of the image", "target", t.String(), "tags", detail.ImageTags)
 			continue
@@ -340,28 +340,6 @@ func (h *handler) gated(ctx context.Context, log *slog.Logger, img image) ([]gat
 		out = append(out, gatedRollout{target: t, tag: tag})
 	}
 	return out, pushed, nil
-}
-
-// bestTag picks the tag of the image that target selects and ranks newest in
-// the target's order (the first in sorted order on a tie).
-func bestTag(t rollout.Target, tags []string, pushed time.Time) (string, bool) {
-	order := t.Order
-	if order == "" {
-		order = policy.DeployRule{Tags: t.Tags}.EffectiveOrder()
-	}
-	sorted := slices.Sorted(slices.Values(tags))
-	var best policy.Match
-	found := false
-	for _, tag := range sorted {
-		m, ok := t.Selects(tag)
-		if !ok {
-			continue
-		}
-		if !found || order.Compare(m, pushed, best, pushed) > 0 {
-			best, found = m, true
-		}
-	}
-	return best.Tag, found
 }
 
 // block holds one gated rollout of a dirty scan: one alert per finding set

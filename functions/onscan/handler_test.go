@@ -609,9 +609,9 @@ func TestBestTag(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := bestTag(tt.target, tt.tags, testNow)
+			got, ok := tt.target.BestTag(tt.tags, testNow)
 			if got != tt.want || ok != tt.wantOK {
-				t.Errorf("bestTag = %q, %v; want %q, %v", got, ok, tt.want, tt.wantOK)
+				t.Errorf("BestTag = %q, %v; want %q, %v", got, ok, tt.want, tt.wantOK)
 			}
 		})
 	}

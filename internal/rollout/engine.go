@@ -204,17 +204,9 @@ func (e *Engine) currentVersion(ctx context.Context, t Target, cur *kube.Deploym
 	if !info.Found {
 		return policy.Match{}, time.Time{}, ref.String() + " (no longer in the registry)", nil
 	}
-	var best policy.Match
-	found := false
-	for _, tag := range info.Tags {
-		m, ok := t.Tags.Match(tag)
-		if !ok {
-			continue
-		}
-		if !found || t.Order.Compare(m, info.PushedAt, best, info.PushedAt) > 0 {
-			best, found = m, true
-		}
-	}
+	// The running image may be a pre-release the target would not roll out
+	// now: rank every tag the pattern matches.
+	best, found := t.best(info.Tags, info.PushedAt, t.Tags.Match)
 	desc := ref.String()
 	if found {
 		desc = best.Tag

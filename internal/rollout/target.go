@@ -3,8 +3,10 @@ package rollout
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ecrwarden/ecrwarden/internal/kube"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
@@ -176,4 +178,32 @@ func covered(targets []Target, t Target) bool {
 		}
 	}
 	return false
+}
+
+// BestTag returns the tag among tags (of one image, pushed at pushed) that
+// t rolls out and that ranks newest in t's order; ties keep the first in
+// sorted order, so the choice does not depend on the order ECR lists tags.
+func (t Target) BestTag(tags []string, pushed time.Time) (string, bool) {
+	m, ok := t.best(tags, pushed, t.Selects)
+	return m.Tag, ok
+}
+
+// best ranks the tags that match accepts by t's order.
+func (t Target) best(tags []string, pushed time.Time, match func(string) (policy.Match, bool)) (policy.Match, bool) {
+	order := t.Order
+	if order == "" {
+		order = policy.DeployRule{Tags: t.Tags}.EffectiveOrder()
+	}
+	var best policy.Match
+	found := false
+	for _, tag := range slices.Sorted(slices.Values(tags)) {
+		m, ok := match(tag)
+		if !ok {
+			continue
+		}
+		if !found || order.Compare(m, pushed, best, pushed) > 0 {
+			best, found = m, true
+		}
+	}
+	return best, found
 }
