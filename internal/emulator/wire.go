@@ -4,7 +4,11 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"strings"
+
+	"github.com/ecrwarden/ecrwarden/internal/emulator/fault"
 )
 
 // RequestID returns a random UUID (version 4), the shape of the request ids
@@ -36,4 +40,25 @@ func (p JSONProtocol) Write(w http.ResponseWriter, status int, body []byte) {
 func (p JSONProtocol) Error(w http.ResponseWriter, status int, typ, msg string) {
 	b, _ := json.Marshal(map[string]string{"__type": typ, "message": msg})
 	p.Write(w, status, b)
+}
+
+// ReadOperation reads an awsJson request body of at most maxBody bytes and
+// the operation its X-Amz-Target names after prefix ("AWSEvents.",
+// "secretsmanager."). A request that cannot be served is answered here
+// (SerializationException, or UnknownOperationException recorded in log)
+// and ok is false.
+func (p JSONProtocol) ReadOperation(w http.ResponseWriter, r *http.Request, prefix string, maxBody int, log *fault.Log) (op string, body []byte, ok bool) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(maxBody)+1))
+	if err != nil || len(body) > maxBody {
+		p.Error(w, http.StatusRequestEntityTooLarge, "SerializationException", "request body too large or unreadable")
+		return "", nil, false
+	}
+	target := r.Header.Get("X-Amz-Target")
+	op, found := strings.CutPrefix(target, prefix)
+	if !found {
+		log.Record(target, body)
+		p.Error(w, http.StatusBadRequest, "UnknownOperationException", fmt.Sprintf("unknown X-Amz-Target %q", target))
+		return "", nil, false
+	}
+	return op, body, true
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"strings"
@@ -238,16 +237,8 @@ func writeFault(w http.ResponseWriter, k fault.Kind, status int) {
 
 // ServeHTTP serves one awsJson1_1 request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
-	if err != nil || len(body) > maxBodyBytes {
-		emulator.AWSJSON11.Error(w, http.StatusRequestEntityTooLarge, "SerializationException", "request body too large or unreadable")
-		return
-	}
-	target := r.Header.Get("X-Amz-Target")
-	op, ok := strings.CutPrefix(target, targetPrefix)
+	op, body, ok := emulator.AWSJSON11.ReadOperation(w, r, targetPrefix, maxBodyBytes, s.log)
 	if !ok {
-		s.log.Record(target, body)
-		emulator.AWSJSON11.Error(w, http.StatusBadRequest, "UnknownOperationException", fmt.Sprintf("unknown X-Amz-Target %q", target))
 		return
 	}
 	if !s.gate.Admit(w, r, op, body) {
