@@ -341,12 +341,18 @@ type managedProcess struct {
 }
 
 func startManaged(bin, logPath string, args ...string) (*managedProcess, error) {
+	return startManagedEnv(bin, logPath, []string{"PATH=" + os.Getenv("PATH"), "HOME=" + filepath.Dir(logPath)}, args...)
+}
+
+// startManagedEnv starts bin with exactly env, its output in logPath, in its
+// own process group that dies with this process.
+func startManagedEnv(bin, logPath string, env []string, args ...string) (*managedProcess, error) {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", filepath.Base(bin), err)
 	}
 	cmd := exec.Command(bin, args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + filepath.Dir(logPath)}
+	cmd.Env = env
 	cmd.Dir = filepath.Dir(logPath)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
