@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,6 +60,50 @@ func TestPolicyCheckReportsEveryError(t *testing.T) {
 	}
 	if lines[3] != path+": 3 problems" {
 		t.Errorf("last line = %q", lines[3])
+	}
+}
+
+// TestPolicyCheckImmutableFixedTag: a managed (IMMUTABLE) repository that
+// allows and protects latest without excluding it from immutability is
+// reported at each place, with file:line:col.
+func TestPolicyCheckImmutableFixedTag(t *testing.T) {
+	example, err := os.ReadFile("../../ecrwarden.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const fix = "    mutableTags: [latest]\n"
+	if !strings.Contains(string(example), fix) {
+		t.Fatalf("the example no longer excludes latest from immutability with %q", fix)
+	}
+	path := filepath.Join(t.TempDir(), "p.yaml")
+	if err := os.WriteFile(path, []byte(strings.Replace(string(example), fix, "", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCLI(t, "policy", "check", path)
+	if code != exitFail {
+		t.Fatalf("exit %d, want 1; stderr:\n%s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("stderr has %d lines, want 2 problems and a count:\n%s", len(lines), errOut)
+	}
+	for i, want := range []string{"tags.allow[4]: allows the fixed tag \"latest\"", "protect.tags[0]: protects the fixed tag \"latest\""} {
+		loc, _, _ := strings.Cut(strings.TrimPrefix(lines[i], path+":"), ": ")
+		if n, _ := fmt.Sscanf(loc, "%d:%d", new(int), new(int)); n != 2 || !strings.Contains(lines[i], "repositories[1]."+want) {
+			t.Errorf("line %d = %q, want %s:LINE:COL and %q", i, lines[i], path, want)
+		}
+	}
+}
+
+func TestPolicyCheckWarnsOfPrincipalsFromContext(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.yaml")
+	body := "principals: { ci: \"\" }\nrepositories:\n  - { name: app, manage: true, access: { push: [ci] } }\n"
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCLI(t, "policy", "check", path)
+	if code != exitOK || !strings.Contains(errOut, "warning: principal ci has no value: the CDK app needs it from context (-c principal:ci=") {
+		t.Errorf("exit %d, stderr %q; want 0 and a warning naming the context key", code, errOut)
 	}
 }
 

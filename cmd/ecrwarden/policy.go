@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/ecrwarden/ecrwarden/internal/policy"
@@ -105,6 +107,11 @@ func warnings(f *policy.File, now time.Time) []string {
 		}
 		if len(r.Deploy) > 0 && r.Tags == nil {
 			out = append(out, fmt.Sprintf("%s: deploy rules without tag rules: any tag matching a deploy pattern rolls out", r.Name))
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(f.Principals)) {
+		if f.Principals[name] == "" {
+			out = append(out, fmt.Sprintf("principal %s has no value: the CDK app needs it from context (-c principal:%s=<role ARN>)", name, name))
 		}
 	}
 	if (f.Registry.Scanning != nil || len(f.Registry.Replication) > 0) && !f.Registry.Manage {

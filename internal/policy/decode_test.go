@@ -166,6 +166,29 @@ func TestParseErrors(t *testing.T) {
 			},
 		},
 		{
+			name: "principal that is neither an ARN nor a role name",
+			yaml: "principals: { ci: mlops-ci-role }\nrepositories:\n  - name: app\n",
+			want: []string{`1:19 principals.ci: "mlops-ci-role" is neither an IAM role or user ARN`},
+		},
+		{
+			name: "fixed tags an immutable repository can never move",
+			yaml: "clusters: [{ name: c, namespaces: [default] }]\n" +
+				"repositories:\n" +
+				"  - name: app\n" +
+				"    manage: true\n" +
+				"    mutableTags: [dev-*]\n" +
+				"    tags: { allow: [\"v{semver}\", latest, dev-latest, stable] }\n" +
+				"    protect: { tags: [latest, \"v*\"] }\n" +
+				"    deploy:\n" +
+				"      - { cluster: c, namespace: default, deployment: api, container: api, tags: stable, pin: tag }\n",
+			want: []string{
+				`6:34 repositories[0].tags.allow[1]: allows the fixed tag "latest", but app is created IMMUTABLE (manage: true) and mutableTags does not exclude "latest"`,
+				`6:54 repositories[0].tags.allow[3]: allows the fixed tag "stable"`,
+				`7:23 repositories[0].protect.tags[0]: protects the fixed tag "latest"`,
+				`9:82 repositories[0].deploy[0].tags: tracks the fixed tag "stable"`,
+			},
+		},
+		{
 			name: "syntax error",
 			yaml: "repositories:\n  - name: app\n   bad: [\n",
 			want: []string{`YAML syntax`},
@@ -217,5 +240,47 @@ func TestParseErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestFixedTagsOnlyMatterWhereTheSuiteSetsImmutability(t *testing.T) {
+	for _, tt := range []struct{ name, yaml string }{
+		{"excluded by a filter", "repositories:\n  - name: app\n    manage: true\n    mutableTags: [\"*latest\"]\n" +
+			"    tags: { allow: [latest, dev-latest] }\n    protect: { tags: [latest, dev-latest] }\n"},
+		{"unmanaged repository: its mutability is the registry's", "repositories:\n  - name: app\n" +
+			"    tags: { allow: [latest] }\n    protect: { tags: [latest] }\n"},
+		{"patterns with placeholders or wildcards name new tags", "repositories:\n  - name: app\n    manage: true\n" +
+			"    tags: { allow: [\"v{semver}\", \"exp-*\"] }\n    protect: { tags: [\"v*\"] }\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := Parse("p.yaml", []byte(tt.yaml)); err != nil {
+				t.Errorf("Parse: %v", err)
+			}
+		})
+	}
+}
+
+func TestPrincipals(t *testing.T) {
+	f, err := Parse("p.yaml", []byte("principals:\n"+
+		"  a: arn:aws:iam::111122223333:role/ci\n"+
+		"  b: role/mlops-ci\n"+
+		"  c: role/service-role/path/x\n"+
+		"  d: user/deployer\n"+
+		"  e: \"\"\n"+
+		"repositories:\n  - name: app\n"))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	tests := []struct{ name, want string }{
+		{"a", "arn:aws:iam::111122223333:role/ci"},
+		{"b", "arn:aws-cn:iam::444455556666:role/mlops-ci"},
+		{"c", "arn:aws-cn:iam::444455556666:role/service-role/path/x"},
+		{"d", "arn:aws-cn:iam::444455556666:user/deployer"},
+		{"e", ""},
+	}
+	for _, tt := range tests {
+		if got := PrincipalARN(f.Principals[tt.name], "aws-cn", "444455556666"); got != tt.want {
+			t.Errorf("PrincipalARN(%q) = %q, want %q", f.Principals[tt.name], got, tt.want)
+		}
 	}
 }

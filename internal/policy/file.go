@@ -1,6 +1,9 @@
 package policy
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // File is a fully validated policy file. Load and Parse return one only when
 // the whole file is valid; a broken file never half-loads.
@@ -8,7 +11,7 @@ type File struct {
 	// Version is the schema version of the file; only 1 exists.
 	Version int `yaml:"version" doc:"Schema version of this file. Only 1 exists."`
 	// Principals names the IAM principals that repository access lists refer to.
-	Principals map[string]string `yaml:"principals" doc:"IAM principals by short name (name: role ARN). Repository access lists and the CDK app refer to these names; CDK context 'principal:<name>' overrides an ARN at synth time."`
+	Principals map[string]string `yaml:"principals" doc:"IAM principals by short name, for the access lists of managed repositories. A value is a role or user of the account the stack deploys to (role/name, role/path/name, user/name), a full ARN (arn:aws:iam::123456789012:role/name, for another account), or empty: then the CDK app needs it from context (-c principal:<name>=<ARN>) and refuses to synthesize without it. Context principal:<name> overrides any value."`
 	// Clusters are the EKS clusters ecrwarden patches and scans for images in use.
 	Clusters []Cluster `yaml:"clusters" doc:"EKS clusters that deploy rules patch and that gc scans for images in use."`
 	// Registry holds the account-wide ECR settings the CDK app may manage.
@@ -35,6 +38,18 @@ func (f *File) Repository(name string) (*Repository, bool) {
 		}
 	}
 	return nil, false
+}
+
+// PrincipalARN resolves a principals value to an IAM ARN: a full ARN stays
+// as it is; role/name or user/name becomes the ARN of that role or user in
+// account (of partition). Both may be CDK tokens for the stack's own
+// account and partition. An empty value resolves to "": it must come from
+// elsewhere (CDK context).
+func PrincipalARN(value, partition, account string) string {
+	if value == "" || strings.HasPrefix(value, "arn:") {
+		return value
+	}
+	return "arn:" + partition + ":iam::" + account + ":" + value
 }
 
 // Cluster returns the cluster with the given name.

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -59,6 +60,9 @@ var (
 	scheduleRE    = regexp.MustCompile(`^(?:rate\((?:1 (?:minute|hour|day)|[1-9][0-9]* (?:minutes|hours|days))\)|cron\([^()]+\))$`)
 	ecrFilterRE   = regexp.MustCompile(`^[A-Za-z0-9_.*/-]+$`)
 	findingIDRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]*$`)
+
+	// A principal named without an account: role/name or user/path/name.
+	iamNameRE = regexp.MustCompile(`^(?:role|user)/(?:[A-Za-z0-9+=,.@_-]+/)*[A-Za-z0-9+=,.@_-]{1,64}$`)
 )
 
 type validator struct {
@@ -86,9 +90,9 @@ func (v *validator) validate() {
 	if f.Version != 1 {
 		v.errorf("version", "unsupported version %d: only 1 exists", f.Version)
 	}
-	for name, arn := range f.Principals {
-		if !iamARNRE.MatchString(arn) {
-			v.errorf(join("principals", name), "%q is not an IAM role or user ARN (arn:aws:iam::123456789012:role/name)", arn)
+	for name, value := range f.Principals {
+		if value != "" && !iamARNRE.MatchString(value) && !iamNameRE.MatchString(value) {
+			v.errorf(join("principals", name), "%q is neither an IAM role or user ARN (arn:aws:iam::123456789012:role/name) nor a role or user of the stack's account (role/name)", value)
 		}
 	}
 	v.clusters()
@@ -227,6 +231,45 @@ func (v *validator) repository(path string, r *Repository, targets map[string]st
 	for i := range r.Deploy {
 		v.deploy(fmt.Sprintf("%s.deploy[%d]", path, i), r, &r.Deploy[i], targets)
 	}
+	if r.Manage {
+		v.immutable(path, r)
+	}
+}
+
+// immutable reports the fixed tags (patterns without a placeholder or *,
+// such as latest) that a managed repository allows, protects or tracks
+// while its tag immutability does not exclude them: the CDK app creates it
+// IMMUTABLE except for mutableTags, so such a tag can be pushed once and
+// never moved again, and the second push of latest fails.
+func (v *validator) immutable(path string, r *Repository) {
+	check := func(at, verb string, p Pattern) {
+		if !p.literal || mutable(r.MutableTags, p.src) {
+			return
+		}
+		v.errorf(at, "%s the fixed tag %q, but %s is created IMMUTABLE (manage: true) and mutableTags does not exclude %q: the tag can be pushed once and never moved; add it to mutableTags", verb, p.src, r.Name, p.src)
+	}
+	if r.Tags != nil {
+		for i, p := range r.Tags.Allow {
+			check(fmt.Sprintf("%s.tags.allow[%d]", path, i), "allows", p)
+		}
+	}
+	for i, p := range r.Protect.Tags {
+		check(fmt.Sprintf("%s.protect.tags[%d]", path, i), "protects", p)
+	}
+	for i, d := range r.Deploy {
+		check(fmt.Sprintf("%s.deploy[%d].tags", path, i), "tracks", d.Tags)
+	}
+}
+
+// mutable reports whether one of ECR's image tag mutability exclusion
+// filters (tag characters and * wildcards) matches tag.
+func mutable(filters []string, tag string) bool {
+	for _, f := range filters {
+		if ok, err := path.Match(f, tag); err == nil && ok {
+			return true
+		}
+	}
+	return false
 }
 
 func (v *validator) retention(path string, rr *RetentionRule) {
