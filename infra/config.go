@@ -16,7 +16,7 @@ const (
 	ctxClusters        = "clusters"             // comma-separated subset of the policy's clusters to wire
 	ctxDryRun          = "dryRun"               // true forces gc into dry-run whatever the policy says
 	ctxManageRegistry  = "manageRegistry"       // second opt-in for the account-wide registry settings
-	ctxEventBusName    = "eventBusName"         // name of the ecrwarden event bus
+	ctxEventBusName    = "eventBusName"         // name of the ecrwarden event bus; default the stack name
 	ctxLogRetention    = "logRetentionDays"     // CloudWatch Logs retention of the function logs
 	ctxBackstopDays    = "untaggedBackstopDays" // age of the native untagged-image lifecycle rule; 0 omits it
 	ctxEKSAccess       = "eksAccess"            // "policy" (managed access policies) or "rbac" (Kubernetes groups)
@@ -25,7 +25,19 @@ const (
 	ctxClusterSG       = "clusterSecurityGroupId"
 	ctxStackName       = "stackName"
 	ctxPrincipalPrefix = "principal:" // principal:<name>=<arn> overrides a policy principal
+	// ctxManageRepositories says whether this stack creates the policy's
+	// manage: true repositories. Repository names belong to the registry
+	// (account and Region), so only one stack can create them.
+	ctxManageRepositories  = "manageRepositories"
+	ctxReservedConcurrency = "reservedConcurrency" // false: no reserved concurrency (accounts with a low quota)
+	ctxAccount             = "account"             // pins the stack to an account; unset: environment-agnostic
+	ctxRegion              = "region"              // pins the stack to a Region; unset: environment-agnostic
 )
+
+// defaultStackName is the stack name when the context does not give one;
+// it is the one stack name that creates the manage: true repositories
+// without being told to.
+const defaultStackName = "ecrwarden"
 
 // EKS access modes.
 const (
@@ -47,6 +59,10 @@ type config struct {
 	vpc              *vpcConfig
 	stackName        string
 	principals       map[string]string
+	// manageRepositories is nil when the context does not say.
+	manageRepositories  *bool
+	reservedConcurrency bool
+	account, region     string
 }
 
 // vpcConfig places the Kubernetes-facing functions in the cluster's VPC.
@@ -63,13 +79,13 @@ type contextLookup func(key string) (any, bool)
 // set, so principal:<name> overrides can be found.
 func readConfig(get contextLookup, keys []string) (config, error) {
 	c := config{
-		policyPath:       "ecrwarden.yaml",
-		eventBusName:     "ecrwarden",
-		logRetentionDays: 30,
-		backstopDays:     30,
-		eksAccess:        eksAccessPolicy,
-		stackName:        "ecrwarden",
-		principals:       map[string]string{},
+		policyPath:          "ecrwarden.yaml",
+		logRetentionDays:    30,
+		backstopDays:        30,
+		eksAccess:           eksAccessPolicy,
+		stackName:           defaultStackName,
+		principals:          map[string]string{},
+		reservedConcurrency: true,
 	}
 	var errs []error
 	str := func(key string, dst *string) {
@@ -119,11 +135,31 @@ func readConfig(get contextLookup, keys []string) (config, error) {
 	c.clusters = list(ctxClusters)
 	boolean(ctxDryRun, &c.dryRun)
 	boolean(ctxManageRegistry, &c.manageRegistry)
-	str(ctxEventBusName, &c.eventBusName)
 	integer(ctxLogRetention, &c.logRetentionDays)
 	integer(ctxBackstopDays, &c.backstopDays)
 	str(ctxEKSAccess, &c.eksAccess)
 	str(ctxStackName, &c.stackName)
+	// The bus is named after the stack, so a second stack gets its own.
+	c.eventBusName = c.stackName
+	str(ctxEventBusName, &c.eventBusName)
+	if _, ok := get(ctxManageRepositories); ok {
+		var b bool
+		boolean(ctxManageRepositories, &b)
+		c.manageRepositories = &b
+	}
+	boolean(ctxReservedConcurrency, &c.reservedConcurrency)
+	str(ctxAccount, &c.account)
+	str(ctxRegion, &c.region)
+
+	if !stackName.MatchString(c.stackName) {
+		errs = append(errs, fmt.Errorf("context %s: %q is not a CloudFormation stack name (a letter, then letters, digits and hyphens; at most 128)", ctxStackName, c.stackName))
+	}
+	if c.account != "" && !accountID.MatchString(c.account) {
+		errs = append(errs, fmt.Errorf("context %s: %q is not a 12-digit account id", ctxAccount, c.account))
+	}
+	if c.region != "" && !regionName.MatchString(c.region) {
+		errs = append(errs, fmt.Errorf("context %s: %q is not an AWS Region such as eu-west-1", ctxRegion, c.region))
+	}
 
 	if c.eksAccess != eksAccessPolicy && c.eksAccess != eksAccessRBAC {
 		errs = append(errs, fmt.Errorf("context %s: want %q or %q, got %q", ctxEKSAccess, eksAccessPolicy, eksAccessRBAC, c.eksAccess))
@@ -172,6 +208,9 @@ func btoi(b bool) int {
 
 var (
 	eventBusName    = regexp.MustCompile(`^[A-Za-z0-9._\-]{1,256}$`)
+	stackName       = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,127}$`)
+	accountID       = regexp.MustCompile(`^[0-9]{12}$`)
+	regionName      = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]$`)
 	iamPrincipalARN = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/\-]+$`)
 	validRetention  = map[int]bool{1: true, 3: true, 5: true, 7: true, 14: true, 30: true, 60: true, 90: true,
 		120: true, 150: true, 180: true, 365: true, 400: true, 545: true, 731: true, 1096: true, 1827: true,

@@ -70,10 +70,7 @@ func buildApp(app awscdk.App, root string, stderr io.Writer) (awscdk.Stack, erro
 	stack, err := newStack(app, cfg.stackName, stackProps{
 		StackProps: awscdk.StackProps{
 			Description: jsii.String("ecrwarden: guards the ECR registry and keeps EKS workloads current"),
-			Env: &awscdk.Environment{
-				Account: envOrNil("CDK_DEFAULT_ACCOUNT"),
-				Region:  envOrNil("CDK_DEFAULT_REGION"),
-			},
+			Env:         environment(cfg),
 		},
 		policy:     pol,
 		policyPath: path,
@@ -88,11 +85,22 @@ func buildApp(app awscdk.App, root string, stderr io.Writer) (awscdk.Stack, erro
 	return stack, nil
 }
 
-// envOrNil is the variable's value, or nil (an environment-agnostic stack)
-// when it is unset, as it is for an offline synth without credentials.
-func envOrNil(name string) *string {
-	if v := os.Getenv(name); v != "" {
-		return jsii.String(v)
+// environment is where the stack may be deployed. By default it is
+// environment-agnostic: account, Region and partition stay
+// ${AWS::AccountId}, ${AWS::Region} and ${AWS::Partition} in the template,
+// and CloudFormation resolves them where the template is deployed. The
+// app deliberately ignores CDK_DEFAULT_ACCOUNT and CDK_DEFAULT_REGION,
+// which the CDK CLI sets from whatever credentials and profile happen to
+// be present (us-east-1 on a machine without any), so that the same policy
+// gives the same template on every machine. The context keys account and
+// region pin it, so that a deployment with the wrong credentials fails.
+func environment(cfg config) *awscdk.Environment {
+	env := &awscdk.Environment{}
+	if cfg.account != "" {
+		env.Account = jsii.String(cfg.account)
 	}
-	return nil
+	if cfg.region != "" {
+		env.Region = jsii.String(cfg.region)
+	}
+	return env
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"regexp"
 	"slices"
@@ -96,6 +97,13 @@ type builder struct {
 	subnets   []awsec2.ISubnet
 	sg        awsec2.SecurityGroup
 	ids       map[string]bool // construct ids handed out by uniqueID
+	// alarmNames are the names of every alarm in the stack: the topic and
+	// key policies let CloudWatch publish for exactly these.
+	alarmNames []string
+	// schedules is the stack's own schedule group (created on first use):
+	// the Scheduler roles trust only schedules of this group.
+	schedules awsscheduler.ScheduleGroup
+	functions []*function
 }
 
 // newStack builds the ecrwarden stack from a validated policy. It fails on
@@ -106,9 +114,15 @@ func newStack(scope constructs.Construct, id string, p stackProps) (awscdk.Stack
 	if err != nil {
 		return nil, err
 	}
-	principals, err := resolvePrincipals(p.policy, p.cfg.principals)
+	manageRepos, err := repositoryOwnership(p.policy, p.cfg)
 	if err != nil {
 		return nil, err
+	}
+	var principals map[string]string
+	if manageRepos {
+		if principals, err = resolvePrincipals(p.policy, p.cfg.principals); err != nil {
+			return nil, err
+		}
 	}
 	manageRegistry, err := registryOptIn(p.policy, p.cfg.manageRegistry)
 	if err != nil {
@@ -155,12 +169,19 @@ func newStack(scope constructs.Construct, id string, p stackProps) (awscdk.Stack
 		}
 	}
 
-	onpushActions := []string{"ecr:BatchGetImage", "ecr:DescribeImages"}
-	if requiresCleanScan(p.policy) {
+	// onpush and onscan read image details (DescribeImages: the rollout
+	// lookup, the reconcile's listing) and scan findings; neither reads a
+	// manifest, so neither has ecr:BatchGetImage (gc alone does).
+	onpushActions := []string{"ecr:DescribeImages"}
+	gated := requiresCleanScan(p.policy)
+	if gated {
 		// The scheduled reconcile confirms a gated candidate's scan.
 		onpushActions = append(onpushActions, "ecr:DescribeImageScanFindings")
 	}
 	onpushStatements := []awsiam.PolicyStatement{allow(onpushActions, repoARNs...)}
+	if gated {
+		onpushStatements = append(onpushStatements, inspectorFindings())
+	}
 	if len(deleteOnViolation) > 0 {
 		onpushStatements = append(onpushStatements, allow([]string{"ecr:BatchDeleteImage"}, deleteOnViolation...))
 	}
@@ -168,14 +189,25 @@ func newStack(scope constructs.Construct, id string, p stackProps) (awscdk.Stack
 		description: "ecrwarden: checks pushed tags against the policy and rolls Deployments forward",
 		timeout:     awscdk.Duration_Seconds(jsii.Number(60)),
 		statements:  onpushStatements,
+		reserved:    onpushConcurrency,
+		throttled:   throttlePeriods,
 	})
 	onscan := b.function("onscan", functionSpec{
 		description: "ecrwarden: alerts on scan findings once per finding set and releases gated rollouts",
 		timeout:     awscdk.Duration_Seconds(jsii.Number(60)),
 		statements: []awsiam.PolicyStatement{
-			allow([]string{"ecr:BatchGetImage", "ecr:DescribeImageScanFindings", "ecr:DescribeImages"}, repoARNs...),
+			allow([]string{"ecr:DescribeImageScanFindings", "ecr:DescribeImages"}, repoARNs...),
+			inspectorFindings(),
 		},
+		reserved: onscanConcurrency,
+		// Inspector's bursts (one event per finding) queue behind the
+		// reserved concurrency by design; only a backlog that lasts is news.
+		throttled: onscanThrottlePeriods,
 	})
+	if gated {
+		suppressInspectorWildcard(onpush)
+	}
+	suppressInspectorWildcard(onscan)
 
 	gcQueue := awssqs.NewQueue(stack, jsii.String("GCQueue"), &awssqs.QueueProps{
 		Encryption: awssqs.QueueEncryption_SQS_MANAGED,
@@ -197,6 +229,8 @@ func newStack(scope constructs.Construct, id string, p stackProps) (awscdk.Stack
 		description: "ecrwarden: expires images by the policy's retention rules, never one in use",
 		timeout:     awscdk.Duration_Minutes(jsii.Number(gcTimeoutMinute)),
 		statements:  gcStatements,
+		reserved:    gcReservedConcurrency,
+		throttled:   throttlePeriods,
 		env: map[string]string{
 			envDryRun:     fmt.Sprint(dryRun),
 			envGCQueueURL: *gcQueue.QueueUrl(),
@@ -212,15 +246,10 @@ func newStack(scope constructs.Construct, id string, p stackProps) (awscdk.Stack
 		MaxConcurrency:          jsii.Number(gcConcurrency),
 		ReportBatchItemFailures: jsii.Bool(true),
 	}))
-	gcQueue.MetricApproximateAgeOfOldestMessage(&awscloudwatch.MetricOptions{
-		Period: awscdk.Duration_Minutes(jsii.Number(5)), Statistic: jsii.String("Maximum"),
-	}).CreateAlarm(stack, jsii.String("GCQueueAgeAlarm"), &awscloudwatch.CreateAlarmOptions{
-		AlarmDescription:   jsii.String("ecrwarden gc fan-out messages wait longer than an hour"),
-		Threshold:          jsii.Number(3600),
-		EvaluationPeriods:  jsii.Number(1),
-		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
-	}).AddAlarmAction(b.alarm)
+	b.alarmOn(stack, "GCQueueAgeAlarm", "gc-queue-age", "ecrwarden gc fan-out messages wait longer than an hour",
+		gcQueue.MetricApproximateAgeOfOldestMessage(&awscloudwatch.MetricOptions{
+			Period: awscdk.Duration_Minutes(jsii.Number(5)), Statistic: jsii.String("Maximum"),
+		}), 3600, 1)
 
 	b.rule("PushRule", "ECR pushes to the policy's repositories", ecrevent.PushPattern(names), onpush)
 	b.rule("BasicScanRule", "ECR basic scan results for the policy's repositories", ecrevent.BasicScanPattern(names), onscan)
@@ -230,13 +259,11 @@ func newStack(scope constructs.Construct, id string, p stackProps) (awscdk.Stack
 	if schedule == "" {
 		schedule = policy.DefaultSchedule
 	}
-	schedulerRole := awsiam.NewRole(stack, jsii.String("GCSchedulerRole"), &awsiam.RoleProps{
-		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("scheduler.amazonaws.com"), nil),
-		Description: jsii.String("ecrwarden: EventBridge Scheduler invokes gc"),
-	})
+	schedulerRole := b.schedulerRole("GCSchedulerRole", "ecrwarden: EventBridge Scheduler invokes gc")
 	awsscheduler.NewSchedule(stack, jsii.String("GCSchedule"), &awsscheduler.ScheduleProps{
-		Description: jsii.String("ecrwarden gc"),
-		Schedule:    awsscheduler.ScheduleExpression_Expression(jsii.String(schedule), nil),
+		Description:   jsii.String("ecrwarden gc"),
+		ScheduleGroup: b.scheduleGroup(),
+		Schedule:      awsscheduler.ScheduleExpression_Expression(jsii.String(schedule), nil),
 		Target: awsschedulertargets.NewLambdaInvoke(gc.fn, &awsschedulertargets.ScheduleTargetBaseProps{
 			Role:            schedulerRole,
 			DeadLetterQueue: gc.dlq,
@@ -264,44 +291,63 @@ func newStack(scope constructs.Construct, id string, p stackProps) (awscdk.Stack
 	for _, f := range []*function{onpush, onscan, gc} {
 		b.accessEntries(f, f.name != "gc")
 	}
-	b.repositories(principals)
+	if manageRepos {
+		b.repositories(principals)
+	}
 	if manageRegistry {
 		b.registry()
 	}
-
-	awscdk.NewCfnOutput(stack, jsii.String("AlertTopicArn"), &awscdk.CfnOutputProps{Value: b.topic.TopicArn()})
-	awscdk.NewCfnOutput(stack, jsii.String("EventBusName"), &awscdk.CfnOutputProps{Value: b.bus.EventBusName()})
-	for _, f := range []*function{onpush, onscan, gc} {
-		awscdk.NewCfnOutput(stack, jsii.String(exportName(f.name)+"FunctionName"), &awscdk.CfnOutputProps{Value: f.fn.FunctionName()})
-	}
+	b.publishers()
+	b.outputs(gcQueue)
 	return stack, nil
 }
 
-// alerts creates the KMS key, the alert topic and the alarm action.
+// outputs names what docs/operations.md tells operators to use: the topic
+// to subscribe to, the bus to consume audit events from, each function's
+// name, role (for access entries and key policies kept elsewhere) and
+// dead-letter queue (to inspect and redrive), the fan-out queue (the
+// redrive destination of gc's poison messages) and the dedupe table. No
+// output is exported: an export name is account-wide and would collide
+// with a second stack's.
+func (b *builder) outputs(gcQueue awssqs.Queue) {
+	out := func(id, description string, value *string) {
+		awscdk.NewCfnOutput(b.stack, jsii.String(id), &awscdk.CfnOutputProps{Value: value, Description: jsii.String(description)})
+	}
+	out("AlertTopicArn", "SNS topic every alert and alarm goes to: subscribe here", b.topic.TopicArn())
+	out("EventBusName", "EventBridge bus of the audit events", b.bus.EventBusName())
+	out("EventBusArn", "EventBridge bus of the audit events", b.bus.EventBusArn())
+	out("DedupeTableName", "DynamoDB table of alert and rollout dedupe records", b.table.TableName())
+	out("GCQueueArn", "gc fan-out queue: redrive gc's poison messages here", gcQueue.QueueArn())
+	for _, f := range b.functions {
+		id := exportName(f.name)
+		out(id+"FunctionName", "Lambda function "+f.name, f.fn.FunctionName())
+		out(id+"RoleArn", "IAM role of "+f.name, f.role.RoleArn())
+		out(id+"DeadLetterQueueArn", "dead-letter queue of "+f.name, f.dlq.QueueArn())
+		out(id+"DeadLetterQueueUrl", "dead-letter queue of "+f.name, f.dlq.QueueUrl())
+	}
+}
+
+// alerts creates the KMS key, the alert topic and the alarm action. The
+// key policy starts with the account's administration of the key; the
+// publishers' use of it is added by publishers once they exist.
 func (b *builder) alerts() {
-	account := awsiam.NewAccountRootPrincipal()
 	doc := awsiam.NewPolicyDocument(&awsiam.PolicyDocumentProps{Statements: &[]awsiam.PolicyStatement{
 		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Sid: jsii.String("AccountAdministersKey"),
 			// Spelled out instead of kms:*, so that no policy in the
-			// template has a wildcard action; IAM policies in the account
-			// still delegate use of the key.
-			Actions: jsii.Strings("kms:CancelKeyDeletion", "kms:CreateAlias", "kms:CreateGrant", "kms:Decrypt",
+			// template has a wildcard action. Administration only: the
+			// cryptographic operations are for the publishers (below), so
+			// no other principal of the account can use the key, whatever
+			// its IAM policies say.
+			Actions: jsii.Strings("kms:CancelKeyDeletion", "kms:CreateAlias", "kms:CreateGrant",
 				"kms:DeleteAlias", "kms:DescribeKey", "kms:DisableKey", "kms:DisableKeyRotation", "kms:EnableKey",
-				"kms:EnableKeyRotation", "kms:Encrypt", "kms:GenerateDataKey", "kms:GetKeyPolicy",
+				"kms:EnableKeyRotation", "kms:GetKeyPolicy",
 				"kms:GetKeyRotationStatus", "kms:ListGrants", "kms:ListKeyPolicies", "kms:ListResourceTags",
-				"kms:PutKeyPolicy", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:RetireGrant", "kms:RevokeGrant",
+				"kms:PutKeyPolicy", "kms:RetireGrant", "kms:RevokeGrant",
 				"kms:ScheduleKeyDeletion", "kms:TagResource", "kms:UntagResource", "kms:UpdateAlias",
 				"kms:UpdateKeyDescription"),
-			Principals: &[]awsiam.IPrincipal{account},
+			Principals: &[]awsiam.IPrincipal{awsiam.NewAccountRootPrincipal()},
 			Resources:  jsii.Strings("*"),
-		}),
-		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Sid:        jsii.String("CloudWatchAlarmsPublish"),
-			Actions:    jsii.Strings("kms:Decrypt", "kms:GenerateDataKey"),
-			Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
-			Resources:  jsii.Strings("*"),
-			Conditions: &map[string]any{"StringEquals": map[string]any{"aws:SourceAccount": b.stack.Account()}},
 		}),
 	}})
 	b.key = awskms.NewKey(b.stack, jsii.String("AlertKey"), &awskms.KeyProps{
@@ -315,6 +361,77 @@ func (b *builder) alerts() {
 		EnforceSSL:  jsii.Bool(true),
 	})
 	b.alarm = awscloudwatchactions.NewSnsAction(b.topic)
+}
+
+// publishActions are the KMS calls SNS makes with a publisher's
+// credentials when it publishes to a topic encrypted with a customer
+// managed key.
+var publishActions = []string{"kms:Decrypt", "kms:GenerateDataKey"}
+
+// publishers lets exactly the alert topic's publishers publish: the three
+// function roles use the key (their identity policies allow sns:Publish
+// and the same KMS calls), and CloudWatch may publish to the topic and use
+// the key on behalf of this stack's alarms only. EnforceSSL gave the topic
+// a policy holding only a Deny, which replaced SNS's default policy: without
+// the Allow below no alarm would ever reach the topic.
+func (b *builder) publishers() {
+	roles := make([]awsiam.IPrincipal, len(b.functions))
+	for i, f := range b.functions {
+		roles[i] = awsiam.NewArnPrincipal(f.role.RoleArn())
+	}
+	b.key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("FunctionsPublishAlerts"),
+		Actions:    jsii.Strings(publishActions...),
+		Principals: &roles,
+		Resources:  jsii.Strings("*"),
+	}), nil)
+
+	alarms := make([]*string, len(b.alarmNames))
+	for i, name := range b.alarmNames {
+		alarms[i] = b.stack.FormatArn(&awscdk.ArnComponents{
+			Service: jsii.String("cloudwatch"), Resource: jsii.String("alarm"), ResourceName: jsii.String(name),
+			ArnFormat: awscdk.ArnFormat_COLON_RESOURCE_NAME,
+		})
+	}
+	// The alarms are named (alarmOn), so their ARNs are known without a
+	// reference to them: the key cannot refer to the alarms, which refer to
+	// the topic, which refers to the key.
+	fromAlarms := &map[string]any{
+		"StringEquals": map[string]any{"aws:SourceAccount": b.stack.Account()},
+		"ArnEquals":    map[string]any{"aws:SourceArn": alarms},
+	}
+	cloudwatch := awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)
+	b.key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("CloudWatchAlarmsPublish"),
+		Actions:    jsii.Strings(publishActions...),
+		Principals: &[]awsiam.IPrincipal{cloudwatch},
+		Resources:  jsii.Strings("*"),
+		Conditions: fromAlarms,
+	}), nil)
+	b.topic.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("CloudWatchAlarmsPublish"),
+		Actions:    jsii.Strings("sns:Publish"),
+		Principals: &[]awsiam.IPrincipal{cloudwatch},
+		Resources:  &[]*string{b.topic.TopicArn()},
+		Conditions: fromAlarms,
+	}))
+}
+
+// alarmOn creates an alarm named <stack>-<name> on metric (threshold and
+// periods of 5 minutes that must all breach) that notifies the alert topic,
+// and records its name for publishers.
+func (b *builder) alarmOn(scope constructs.Construct, id, name, description string, m awscloudwatch.IMetric, threshold float64, periods int) {
+	full := *b.stack.StackName() + "-" + name
+	b.alarmNames = append(b.alarmNames, full)
+	awscloudwatch.NewAlarm(scope, jsii.String(id), &awscloudwatch.AlarmProps{
+		AlarmName:          jsii.String(full),
+		AlarmDescription:   jsii.String(description),
+		Metric:             m,
+		Threshold:          jsii.Number(threshold),
+		EvaluationPeriods:  jsii.Number(float64(periods)),
+		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+	}).AddAlarmAction(b.alarm)
 }
 
 // network places the Kubernetes-facing functions in the cluster's VPC and
@@ -351,6 +468,11 @@ type functionSpec struct {
 	timeout     awscdk.Duration
 	statements  []awsiam.PolicyStatement
 	env         map[string]string
+	// reserved is the function's reserved concurrency (its ceiling).
+	reserved int
+	// throttled is how many consecutive 5-minute periods with throttled
+	// invocations raise the throttles alarm.
+	throttled int
 }
 
 // function creates a function with its role, log group, DLQ and alarms.
@@ -361,6 +483,7 @@ func (b *builder) function(name string, spec functionSpec) *function {
 	id := exportName(name)
 	scope := constructs.NewConstruct(b.stack, jsii.String(id))
 	f := &function{name: name}
+	b.functions = append(b.functions, f)
 
 	f.dlq = awssqs.NewQueue(scope, jsii.String("DLQ"), &awssqs.QueueProps{
 		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
@@ -382,7 +505,7 @@ func (b *builder) function(name string, spec functionSpec) *function {
 	statements := append([]awsiam.PolicyStatement{
 		allow([]string{"logs:CreateLogStream", "logs:PutLogEvents"}, *f.group.LogGroupArn()),
 		allow([]string{"sns:Publish"}, *b.topic.TopicArn()),
-		allow([]string{"kms:Decrypt", "kms:GenerateDataKey"}, *b.key.KeyArn()),
+		allow(publishActions, *b.key.KeyArn()),
 		allow([]string{"events:PutEvents"}, *b.bus.EventBusArn()),
 		b.dedupeStatement(),
 	}, spec.statements...)
@@ -440,6 +563,11 @@ func (b *builder) function(name string, spec functionSpec) *function {
 		RetryAttempts: jsii.Number(asyncRetries),
 		MaxEventAge:   awscdk.Duration_Hours(jsii.Number(6)),
 	}
+	if b.p.cfg.reservedConcurrency {
+		// Throttled asynchronous invocations are not lost: Lambda keeps
+		// retrying them for up to MaxEventAge, then sends them to the DLQ.
+		props.ReservedConcurrentExecutions = jsii.Number(float64(spec.reserved))
+	}
 	if b.vpc != nil {
 		props.Vpc = b.vpc
 		props.VpcSubnets = &awsec2.SubnetSelection{Subnets: &b.subnets}
@@ -452,20 +580,21 @@ func (b *builder) function(name string, spec functionSpec) *function {
 		}}, jsii.Bool(true))
 	}
 	f.fn = awslambda.NewFunction(scope, jsii.String("Function"), props)
+	// CDK makes the function depend on the role and its default policy;
+	// the role dependency is already implied by the Role GetAtt (cfn-lint
+	// W3005). The policy dependency stays: the function must not start
+	// before its permissions exist.
+	defaultPolicy := f.role.Node().FindChild(jsii.String("DefaultPolicy")).Node().DefaultChild().(awscdk.CfnElement)
+	f.fn.Node().DefaultChild().(awslambda.CfnFunction).AddOverride(jsii.String("DependsOn"), []*string{b.stack.GetLogicalId(defaultPolicy)})
 
-	alarm := func(alarmID, what string, m awscloudwatch.Metric) {
-		m.CreateAlarm(scope, jsii.String(alarmID), &awscloudwatch.CreateAlarmOptions{
-			AlarmDescription:   jsii.String("ecrwarden " + name + ": " + what),
-			Threshold:          jsii.Number(1),
-			EvaluationPeriods:  jsii.Number(1),
-			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
-		}).AddAlarmAction(b.alarm)
-	}
 	five := awscdk.Duration_Minutes(jsii.Number(5))
-	alarm("ErrorsAlarm", "invocations failed", f.fn.MetricErrors(&awscloudwatch.MetricOptions{Period: five, Statistic: jsii.String("Sum")}))
-	alarm("ThrottlesAlarm", "invocations throttled", f.fn.MetricThrottles(&awscloudwatch.MetricOptions{Period: five, Statistic: jsii.String("Sum")}))
-	alarm("DLQAlarm", "events in the dead-letter queue", f.dlq.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Period: five, Statistic: jsii.String("Maximum")}))
+	b.alarmOn(scope, "ErrorsAlarm", name+"-errors", "ecrwarden "+name+": invocations failed",
+		f.fn.MetricErrors(&awscloudwatch.MetricOptions{Period: five, Statistic: jsii.String("Sum")}), 1, 1)
+	b.alarmOn(scope, "ThrottlesAlarm", name+"-throttles",
+		fmt.Sprintf("ecrwarden %s: invocations throttled for %d minutes in a row (reserved concurrency %d)", name, 5*spec.throttled, spec.reserved),
+		f.fn.MetricThrottles(&awscloudwatch.MetricOptions{Period: five, Statistic: jsii.String("Sum")}), 1, spec.throttled)
+	b.alarmOn(scope, "DLQAlarm", name+"-dead-letters", "ecrwarden "+name+": events in the dead-letter queue",
+		f.dlq.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Period: five, Statistic: jsii.String("Maximum")}), 1, 1)
 	return f
 }
 
@@ -506,19 +635,30 @@ func (b *builder) rule(id, description string, pattern map[string]any, f *functi
 		Resources:  &[]*string{f.dlq.QueueArn()},
 		Conditions: &map[string]any{"ArnEquals": map[string]any{"aws:SourceArn": rule.AttrArn()}},
 	}))
-	awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
-		Namespace:     jsii.String("AWS/Events"),
-		MetricName:    jsii.String("FailedInvocations"),
-		DimensionsMap: &map[string]*string{"RuleName": rule.Ref()},
-		Period:        awscdk.Duration_Minutes(jsii.Number(5)),
-		Statistic:     jsii.String("Sum"),
-	}).CreateAlarm(b.stack, jsii.String(id+"FailedInvocationsAlarm"), &awscloudwatch.CreateAlarmOptions{
-		AlarmDescription:   jsii.String("ecrwarden: " + id + " could not deliver events to " + f.name),
-		Threshold:          jsii.Number(1),
-		EvaluationPeriods:  jsii.Number(1),
-		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
-	}).AddAlarmAction(b.alarm)
+	b.alarmOn(b.stack, id+"FailedInvocationsAlarm", alarmSlug(id)+"-failed-invocations", "ecrwarden: "+id+" could not deliver events to "+f.name,
+		awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+			Namespace:     jsii.String("AWS/Events"),
+			MetricName:    jsii.String("FailedInvocations"),
+			DimensionsMap: &map[string]*string{"RuleName": rule.Ref()},
+			Period:        awscdk.Duration_Minutes(jsii.Number(5)),
+			Statistic:     jsii.String("Sum"),
+		}), 1, 1)
+}
+
+// alarmSlug turns a construct id such as "BasicScanRule" into
+// "basic-scan-rule" for alarm names.
+func alarmSlug(id string) string {
+	var sb strings.Builder
+	for i, r := range id {
+		if 'A' <= r && r <= 'Z' {
+			if i > 0 {
+				sb.WriteByte('-')
+			}
+			r += 'a' - 'A'
+		}
+		sb.WriteRune(r)
+	}
+	return sb.String()
 }
 
 // Managed EKS access policies.
@@ -614,10 +754,11 @@ func (b *builder) repositories(principals map[string]string) {
 			{r.Access.Push, "Push", append(slices.Clone(pullActions), pushActions...)},
 		} {
 			for _, name := range grant.names {
+				arn := policy.PrincipalARN(principals[name], *b.stack.Partition(), *b.stack.Account())
 				repo.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 					Sid:        jsii.String(grant.sid + exportName(name)),
 					Actions:    jsii.Strings(grant.actions...),
-					Principals: &[]awsiam.IPrincipal{awsiam.NewArnPrincipal(jsii.String(principals[name]))},
+					Principals: &[]awsiam.IPrincipal{awsiam.NewArnPrincipal(jsii.String(arn))},
 				}))
 			}
 		}
@@ -742,21 +883,63 @@ func selectClusters(f *policy.File, names []string) ([]policy.Cluster, error) {
 	return out, errors.Join(errs...)
 }
 
-// resolvePrincipals merges the policy's principals with context overrides.
+// resolvePrincipals merges the policy's principals with context overrides
+// and fails when a principal a managed repository grants access to has no
+// value in either: the policy left it to the deployment.
 func resolvePrincipals(f *policy.File, overrides map[string]string) (map[string]string, error) {
 	out := make(map[string]string, len(f.Principals))
 	for k, v := range f.Principals {
 		out[k] = v
 	}
 	var errs []error
-	for k, v := range overrides {
+	for _, k := range slices.Sorted(maps.Keys(overrides)) {
 		if _, ok := f.Principals[k]; !ok {
 			errs = append(errs, fmt.Errorf("context %s%s: the policy has no principal %q", ctxPrincipalPrefix, k, k))
 			continue
 		}
-		out[k] = v
+		out[k] = overrides[k]
+	}
+	missing := map[string][]string{}
+	for _, r := range f.Repositories {
+		if !r.Manage {
+			continue
+		}
+		for _, name := range append(slices.Clone(r.Access.Pull), r.Access.Push...) {
+			if out[name] == "" && !slices.Contains(missing[name], r.Name) {
+				missing[name] = append(missing[name], r.Name)
+			}
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(missing)) {
+		errs = append(errs, fmt.Errorf("principal %q has no value in %s, and the access lists of %s name it: set -c %s%s=arn:aws:iam::<account>:role/<name>",
+			name, f.Name(), strings.Join(missing[name], ", "), ctxPrincipalPrefix, name))
 	}
 	return out, errors.Join(errs...)
+}
+
+// repositoryOwnership decides whether this stack creates the policy's
+// manage: true repositories. A repository name belongs to the registry (the
+// account and Region), not to a stack: a second stack with another
+// stackName cannot create the same repositories again; CloudFormation would
+// fail on the first one that exists. The default stack creates them; any
+// other must say which it is.
+func repositoryOwnership(f *policy.File, cfg config) (bool, error) {
+	var managed []string
+	for _, r := range f.Repositories {
+		if r.Manage {
+			managed = append(managed, r.Name)
+		}
+	}
+	switch {
+	case cfg.manageRepositories != nil:
+		return *cfg.manageRepositories, nil
+	case len(managed) == 0 || cfg.stackName == defaultStackName:
+		return true, nil
+	}
+	return false, fmt.Errorf("%s marks %s manage: true, and repository names belong to the registry (account and Region), not to a stack: only one stack can create them. "+
+		"This stack is %q, not the default %q: say -c %s=false to guard them without creating them (their settings stay with the stack that created them), "+
+		"or -c %s=true if this is the one stack that creates them",
+		f.Name(), strings.Join(managed, ", "), cfg.stackName, defaultStackName, ctxManageRepositories, ctxManageRepositories)
 }
 
 // registryOptIn decides whether the stack manages the account-wide registry
@@ -831,13 +1014,11 @@ func (b *builder) reconcileSchedule(onpush *function) error {
 	if !scheduleExpression.MatchString(expr) {
 		return fmt.Errorf("context %s: %q is not rate(...), cron(...) or off", ctxReconcileSchedule, expr)
 	}
-	role := awsiam.NewRole(b.stack, jsii.String("ReconcileSchedulerRole"), &awsiam.RoleProps{
-		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("scheduler.amazonaws.com"), nil),
-		Description: jsii.String("ecrwarden: EventBridge Scheduler invokes onpush to reconcile"),
-	})
+	role := b.schedulerRole("ReconcileSchedulerRole", "ecrwarden: EventBridge Scheduler invokes onpush to reconcile")
 	awsscheduler.NewSchedule(b.stack, jsii.String("ReconcileSchedule"), &awsscheduler.ScheduleProps{
-		Description: jsii.String("ecrwarden reconcile: roll tracked Deployments to the newest allowed image"),
-		Schedule:    awsscheduler.ScheduleExpression_Expression(jsii.String(expr), nil),
+		Description:   jsii.String("ecrwarden reconcile: roll tracked Deployments to the newest allowed image"),
+		ScheduleGroup: b.scheduleGroup(),
+		Schedule:      awsscheduler.ScheduleExpression_Expression(jsii.String(expr), nil),
 		Target: awsschedulertargets.NewLambdaInvoke(onpush.fn, &awsschedulertargets.ScheduleTargetBaseProps{
 			Role:            role,
 			DeadLetterQueue: onpush.dlq,
@@ -856,6 +1037,77 @@ func (b *builder) reconcileSchedule(onpush *function) error {
 	}}, jsii.Bool(true))
 	return nil
 }
+
+// scheduleGroup is the stack's own schedule group, created on first use.
+// Its name is generated from the stack's construct path, so a second stack
+// gets another.
+func (b *builder) scheduleGroup() awsscheduler.ScheduleGroup {
+	if b.schedules == nil {
+		b.schedules = awsscheduler.NewScheduleGroup(b.stack, jsii.String("Schedules"), &awsscheduler.ScheduleGroupProps{
+			// Nothing is stored in a group; deleting the stack deletes it.
+			RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+		})
+	}
+	return b.schedules
+}
+
+// schedulerRole is a role only EventBridge Scheduler may assume, and only
+// for the schedules of this stack's group in this account (the confused
+// deputy protection AWS documents for Scheduler execution roles).
+func (b *builder) schedulerRole(id, description string) awsiam.Role {
+	trust := awsiam.NewServicePrincipal(jsii.String("scheduler.amazonaws.com"), nil).WithConditions(&map[string]any{
+		"StringEquals": map[string]any{"aws:SourceAccount": b.stack.Account()},
+		"ArnEquals":    map[string]any{"aws:SourceArn": b.scheduleGroup().ScheduleGroupArn()},
+	})
+	return awsiam.NewRole(b.stack, jsii.String(id), &awsiam.RoleProps{AssumedBy: trust, Description: jsii.String(description)})
+}
+
+// inspectorFindings is the statement enhanced scanning needs: with
+// Inspector as the registry's scanner, ECR's DescribeImageScanFindings also
+// authorizes inspector2:ListFindings of the caller. The Service
+// Authorization Reference lists no resource type and no condition key for
+// inspector2:ListFindings, so "*" is the only resource it can be granted on.
+func inspectorFindings() awsiam.PolicyStatement {
+	return allow([]string{"inspector2:ListFindings"}, "*")
+}
+
+// suppressInspectorWildcard tells cdk-nag why f's policy has a "*" resource.
+func suppressInspectorWildcard(f *function) {
+	cdknag.NagSuppressions_AddResourceSuppressions(f.role, &[]*cdknag.NagPackSuppression{{
+		Id:        jsii.String("AwsSolutions-IAM5"),
+		Reason:    jsii.String("inspector2:ListFindings (required by ecr:DescribeImageScanFindings with enhanced scanning) supports no resource-level permissions: its only resource is *."),
+		AppliesTo: &[]any{jsii.String("Resource::*")},
+	}}, jsii.Bool(true))
+}
+
+// Reserved concurrency: each function's ceiling, chosen by the load it sees.
+// Throttled asynchronous invocations wait in Lambda's queue (retried for up
+// to MaxEventAge, 6 hours) rather than fail, so a low ceiling delays work
+// and never loses it. Together 5+3+6 = 14 of the account's concurrency; an
+// account whose unreserved concurrency would fall below 100 refuses them
+// (new accounts may start with a quota of 10): -c reservedConcurrency=false
+// leaves them out (docs/operations.md).
+const (
+	// onpush: one event per pushed image manifest (a multi-arch push is the
+	// index and each child), plus the reconcile every 15 minutes. CI pushes
+	// a few images at a time; 5 in parallel patch at most 5 Deployments at
+	// once, each idempotent.
+	onpushConcurrency = 5
+	// onscan: one event per basic scan, but Inspector sends one "Inspector2
+	// Finding" event per finding (hundreds for one image), and each
+	// invocation reads every page of the image's findings. 3 at a time keeps
+	// that fan-out of paged DescribeImageScanFindings reads small, and the
+	// later events of a burst see the complete finding set (one alert).
+	onscanConcurrency = 3
+	// gc: the scheduled run plus at most gcConcurrency fan-out messages
+	// (the SQS event source's MaximumConcurrency, which must not exceed it).
+	gcReservedConcurrency = gcConcurrency + 1
+	// throttlePeriods: 5-minute periods of throttling before the alarm.
+	throttlePeriods = 1
+	// onscanThrottlePeriods: a burst of Inspector finding events queues
+	// behind onscan's 3; 30 minutes of throttling in a row is a backlog.
+	onscanThrottlePeriods = 6
+)
 
 // requiresCleanScan reports whether any deploy rule waits for a clean scan.
 func requiresCleanScan(f *policy.File) bool {

@@ -36,7 +36,15 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	sharedOutdir = dir
+	lintDir = filepath.Join(dir, "lint")
+	if err := os.Mkdir(lintDir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	code := m.Run()
+	if code == 0 && !testing.Short() {
+		code = lintSynthesized()
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -44,6 +52,7 @@ func TestMain(m *testing.M) {
 // template is a synthesized CloudFormation template, decoded.
 type template struct {
 	Resources map[string]resource `json:"Resources"`
+	Outputs   map[string]any      `json:"Outputs"`
 }
 
 type resource struct {
@@ -112,6 +121,7 @@ func mustTemplateTo(t *testing.T, outdir string, ctx map[string]any) (template, 
 	if err := json.Unmarshal(b, &tpl); err != nil {
 		t.Fatalf("decode template: %v", err)
 	}
+	keepForLint(t, outdir, stack)
 	return tpl, stack
 }
 
@@ -193,6 +203,32 @@ func canonical(t *testing.T, v any) any {
 
 func getAttArn(id string) any {
 	return map[string]any{"Fn::GetAtt": []any{id, "Arn"}}
+}
+
+// render writes a template value as one string, intrinsics as
+// ${Logical.Attr} and ${Ref}: Fn::Join of pseudo parameters becomes
+// "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/x".
+func render(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case map[string]any:
+		if ref, ok := v["Ref"]; ok {
+			return "${" + fmt.Sprint(ref) + "}"
+		}
+		if att, ok := v["Fn::GetAtt"].([]any); ok && len(att) == 2 {
+			return "${" + fmt.Sprint(att[0]) + "." + fmt.Sprint(att[1]) + "}"
+		}
+		if join, ok := v["Fn::Join"].([]any); ok && len(join) == 2 {
+			var parts []string
+			for _, p := range asList(join[1]) {
+				parts = append(parts, render(p))
+			}
+			return strings.Join(parts, fmt.Sprint(join[0]))
+		}
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
 }
 
 func TestRulesUseTheEcreventPatterns(t *testing.T) {
@@ -372,9 +408,11 @@ func TestFunctionPermissions(t *testing.T) {
 		want []string
 	}{
 		// The worked example has no onViolation: delete, so onpush may not delete.
-		// The worked example has a requireCleanScan rule: the reconcile confirms scans.
-		{"onpush", append([]string{"ecr:BatchGetImage", "ecr:DescribeImageScanFindings", "ecr:DescribeImages"}, shared...)},
-		{"onscan", append([]string{"ecr:BatchGetImage", "ecr:DescribeImageScanFindings", "ecr:DescribeImages"}, shared...)},
+		// The worked example has a requireCleanScan rule: the reconcile confirms scans,
+		// which with enhanced scanning also needs inspector2:ListFindings.
+		// Neither onpush nor onscan reads a manifest: no ecr:BatchGetImage.
+		{"onpush", append([]string{"ecr:DescribeImageScanFindings", "ecr:DescribeImages", "inspector2:ListFindings"}, shared...)},
+		{"onscan", append([]string{"ecr:DescribeImageScanFindings", "ecr:DescribeImages", "inspector2:ListFindings"}, shared...)},
 		{"gc", append([]string{"ecr:BatchDeleteImage", "ecr:BatchGetImage", "ecr:DescribeImages", "ecr:DescribeRepositories",
 			"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage"}, shared...)},
 	}
@@ -384,6 +422,13 @@ func TestFunctionPermissions(t *testing.T) {
 			var actions []string
 			for a, resources := range got {
 				actions = append(actions, a)
+				if a == "inspector2:ListFindings" {
+					// No resource-level permissions exist for it.
+					if !cmp.Equal(resources, []any{"*"}) {
+						t.Errorf("%s on %v, want only *", a, resources)
+					}
+					continue
+				}
 				for _, r := range resources {
 					if r == "*" {
 						t.Errorf("%s is granted on every resource", a)
@@ -565,6 +610,10 @@ func TestFunctionConfiguration(t *testing.T) {
 			if name == "gc" && env[envDryRun] != "false" {
 				t.Errorf("%s = %v, want the policy's false", envDryRun, env[envDryRun])
 			}
+			want := map[string]float64{"onpush": onpushConcurrency, "onscan": onscanConcurrency, "gc": gcConcurrency + 1}[name]
+			if p["ReservedConcurrentExecutions"] != want {
+				t.Errorf("ReservedConcurrentExecutions = %v, want %v", p["ReservedConcurrentExecutions"], want)
+			}
 		})
 	}
 	_, tables := tpl.ofType("AWS::DynamoDB::Table")
@@ -609,17 +658,6 @@ func TestAlertTopicIsEncrypted(t *testing.T) {
 	if keys[0].Properties["EnableKeyRotation"] != true {
 		t.Errorf("key rotation disabled")
 	}
-	var cloudwatch []string
-	for _, s := range asList(keys[0].Properties["KeyPolicy"].(map[string]any)["Statement"]) {
-		m := s.(map[string]any)
-		if cmp.Equal(m["Principal"], map[string]any{"Service": "cloudwatch.amazonaws.com"}) {
-			cloudwatch = append(cloudwatch, asStrings(m["Action"])...)
-		}
-	}
-	sort.Strings(cloudwatch)
-	if diff := cmp.Diff([]string{"kms:Decrypt", "kms:GenerateDataKey"}, cloudwatch); diff != "" {
-		t.Errorf("key policy for CloudWatch alarms publishing to the topic (-want +got):\n%s", diff)
-	}
 }
 
 func TestManagedRepositories(t *testing.T) {
@@ -644,18 +682,22 @@ func TestManagedRepositories(t *testing.T) {
 				map[string]any{"ImageTagMutabilityExclusionFilterType": "WILDCARD", "ImageTagMutabilityExclusionFilterValue": "dev-latest"},
 			},
 			encryption: "AES256",
+			// Roles named role/<name> in the policy are the stack's account's.
 			principals: map[string][]string{
-				"arn:aws:iam::123456789012:role/mlops-hybrid-eks-nodes-role":         pullActions,
-				"arn:aws:iam::123456789012:role/mlops-retail-forecast-dev-cicd-role": append(slices.Clone(pullActions), pushActions...),
+				"arn:${AWS::Partition}:iam::${AWS::AccountId}:role/mlops-hybrid-eks-nodes-role":         pullActions,
+				"arn:${AWS::Partition}:iam::${AWS::AccountId}:role/mlops-retail-forecast-dev-cicd-role": append(slices.Clone(pullActions), pushActions...),
 			},
 		},
 		{
 			name:       "mlops/train-model",
-			mutability: "IMMUTABLE",
+			mutability: "IMMUTABLE_WITH_EXCLUSION",
+			exclusions: []any{
+				map[string]any{"ImageTagMutabilityExclusionFilterType": "WILDCARD", "ImageTagMutabilityExclusionFilterValue": "latest"},
+			},
 			encryption: "AES256",
 			principals: map[string][]string{
-				"arn:aws:iam::123456789012:role/mlops-sagemaker-execution-role":      pullActions,
-				"arn:aws:iam::123456789012:role/mlops-retail-forecast-dev-cicd-role": append(slices.Clone(pullActions), pushActions...),
+				"arn:${AWS::Partition}:iam::${AWS::AccountId}:role/mlops-sagemaker-execution-role":      pullActions,
+				"arn:${AWS::Partition}:iam::${AWS::AccountId}:role/mlops-retail-forecast-dev-cicd-role": append(slices.Clone(pullActions), pushActions...),
 			},
 		},
 	}
@@ -698,7 +740,7 @@ func TestManagedRepositories(t *testing.T) {
 			doc := p["RepositoryPolicyText"].(map[string]any)
 			for _, s := range asList(doc["Statement"]) {
 				m := s.(map[string]any)
-				arn := m["Principal"].(map[string]any)["AWS"].(string)
+				arn := render(m["Principal"].(map[string]any)["AWS"])
 				got[arn] = asStrings(m["Action"])
 			}
 			for k := range tt.principals {
@@ -895,6 +937,11 @@ func TestContextErrors(t *testing.T) {
 		{"bad retention", map[string]any{ctxLogRetention: "8"}, "is not a CloudWatch Logs retention"},
 		{"bad eks access", map[string]any{ctxEKSAccess: "admin"}, `want "policy" or "rbac"`},
 		{"bad dry run", map[string]any{ctxDryRun: "maybe"}, "want true or false"},
+		{"bad stack name", map[string]any{ctxStackName: "ecr_warden"}, "is not a CloudFormation stack name"},
+		{"bad account", map[string]any{ctxAccount: "1234"}, "is not a 12-digit account id"},
+		{"bad region", map[string]any{ctxRegion: "Europe"}, "is not an AWS Region"},
+		{"bad reserved concurrency", map[string]any{ctxReservedConcurrency: "some"}, "want true or false"},
+		{"bad manage repositories", map[string]any{ctxStackName: "other", ctxManageRepositories: "yes please"}, "want true or false"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
