@@ -37,7 +37,8 @@ bench:
 demo:
 	$(GO) run ./cmd/ecrwarden demo
 
-## synth: offline cdk synth through the pinned aws-cdk CLI into cdk.out/
+## synth: offline cdk synth through the pinned aws-cdk CLI into cdk.out/, then cfn-lint on the template
+## (infra/cfnlint.sh: any error or warning fails)
 synth:
 	./infra/synth.sh
 

@@ -375,15 +375,21 @@ var publishActions = []string{"kms:Decrypt", "kms:GenerateDataKey"}
 // a policy holding only a Deny, which replaced SNS's default policy: without
 // the Allow below no alarm would ever reach the topic.
 func (b *builder) publishers() {
-	roles := make([]awsiam.IPrincipal, len(b.functions))
+	roles := make([]*string, len(b.functions))
 	for i, f := range b.functions {
-		roles[i] = awsiam.NewArnPrincipal(f.role.RoleArn())
+		roles[i] = f.role.RoleArn()
 	}
+	// The roles are named in a condition, not as principals: KMS rejects a
+	// key policy whose principal it cannot see yet, and roles created in the
+	// same deployment may not be visible to it for a while (IAM is
+	// eventually consistent). The account principal delegates to the
+	// roles' identity policies, and the condition admits these roles only.
 	b.key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:        jsii.String("FunctionsPublishAlerts"),
 		Actions:    jsii.Strings(publishActions...),
-		Principals: &roles,
+		Principals: &[]awsiam.IPrincipal{awsiam.NewAccountRootPrincipal()},
 		Resources:  jsii.Strings("*"),
+		Conditions: &map[string]any{"ArnEquals": map[string]any{"aws:PrincipalArn": roles}},
 	}), nil)
 
 	alarms := make([]*string, len(b.alarmNames))
