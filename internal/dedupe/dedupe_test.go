@@ -3,6 +3,7 @@ package dedupe
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -59,6 +60,24 @@ func TestBegin(t *testing.T) {
 		{"first claim", func(*dynamodb.PutItemInput) (*dynamodb.PutItemOutput, error) { return &dynamodb.PutItemOutput{}, nil }, Claimed, nil},
 		{"done before", conflict(stateDone), AlreadyDone, nil},
 		{"pending elsewhere", conflict(statePend), InProgress, nil},
+		{"lease of a dead attempt ran out", func(*dynamodb.PutItemInput) (*dynamodb.PutItemOutput, error) {
+			return &dynamodb.PutItemOutput{Attributes: map[string]types.AttributeValue{
+				attrState: &types.AttributeValueMemberS{Value: statePend},
+				attrLease: &types.AttributeValueMemberN{Value: strconv.FormatInt(t0.Add(-time.Second).Unix(), 10)},
+			}}, nil
+		}, Reclaimed, nil},
+		{"expired done record", func(*dynamodb.PutItemInput) (*dynamodb.PutItemOutput, error) {
+			return &dynamodb.PutItemOutput{Attributes: map[string]types.AttributeValue{
+				attrState:   &types.AttributeValueMemberS{Value: stateDone},
+				attrExpires: &types.AttributeValueMemberN{Value: strconv.FormatInt(t0.Add(-time.Hour).Unix(), 10)},
+			}}, nil
+		}, Claimed, nil},
+		{"expired pending record", func(*dynamodb.PutItemInput) (*dynamodb.PutItemOutput, error) {
+			return &dynamodb.PutItemOutput{Attributes: map[string]types.AttributeValue{
+				attrState:   &types.AttributeValueMemberS{Value: statePend},
+				attrExpires: &types.AttributeValueMemberN{Value: strconv.FormatInt(t0.Add(-time.Hour).Unix(), 10)},
+			}}, nil
+		}, Claimed, nil},
 		{"dynamodb failure", func(*dynamodb.PutItemInput) (*dynamodb.PutItemOutput, error) { return nil, boom }, 0, boom},
 	}
 	for _, tt := range tests {
@@ -83,6 +102,12 @@ func TestBegin(t *testing.T) {
 			}
 			if in.ReturnValuesOnConditionCheckFailure != types.ReturnValuesOnConditionCheckFailureAllOld {
 				t.Error("Begin must ask for the old item on conflict to tell done from in progress")
+			}
+			if in.ReturnValues != types.ReturnValueAllOld {
+				t.Error("Begin must ask for the replaced item to tell a takeover from a first claim")
+			}
+			if n, want := in.Item[attrLease].(*types.AttributeValueMemberN).Value, strconv.FormatInt(t0.Add(time.Minute).Unix(), 10); n != want {
+				t.Errorf("leaseUntil without a deadline = %s, want now+lease = %s", n, want)
 			}
 		})
 	}
@@ -126,6 +151,102 @@ func TestOnce(t *testing.T) {
 		_, err := newStore(f).Once(context.Background(), "k", func(context.Context) error { return boom })
 		if !errors.Is(err, boom) || !errors.Is(err, dbErr) {
 			t.Errorf("err = %v", err)
+		}
+	})
+}
+
+// TestLeaseFollowsDeadline: under a deadline the lease ends the margin
+// after it, whatever the configured lease: a Lambda retry (a minute later)
+// always finds the lease of a timed-out attempt expired.
+func TestLeaseFollowsDeadline(t *testing.T) {
+	f := &fakeDB{putItem: func(*dynamodb.PutItemInput) (*dynamodb.PutItemOutput, error) { return &dynamodb.PutItemOutput{}, nil }}
+	s := New(f, "t", WithClock(func() time.Time { return t0 }), WithLease(10*time.Minute), WithLeaseMargin(2*time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := s.Begin(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	n, _ := strconv.ParseInt(f.puts[0].Item[attrLease].(*types.AttributeValueMemberN).Value, 10, 64)
+	got := time.Unix(n, 0).Sub(t0)
+	if got < 60*time.Second || got > 62*time.Second {
+		t.Errorf("lease = %s after now, want the 60 s left until the deadline plus the 2 s margin", got)
+	}
+}
+
+func TestOnceBoundsAndFailures(t *testing.T) {
+	ok := func(*dynamodb.PutItemInput) (*dynamodb.PutItemOutput, error) { return &dynamodb.PutItemOutput{}, nil }
+	t.Run("in progress elsewhere is a retryable error", func(t *testing.T) {
+		f := &fakeDB{putItem: conflict(statePend)}
+		st, err := newStore(f).Once(context.Background(), "k", func(context.Context) error { t.Error("work ran"); return nil })
+		if st != InProgress || !errors.Is(err, ErrInProgress) {
+			t.Errorf("state %v, err %v; want InProgress and ErrInProgress", st, err)
+		}
+	})
+	t.Run("work runs under the deadline minus the reserve", func(t *testing.T) {
+		f := &fakeDB{putItem: ok}
+		s := New(f, "t", WithReserve(3*time.Second))
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		ctxDL, _ := ctx.Deadline()
+		var workDL time.Time
+		if _, err := s.Once(ctx, "k", func(ctx context.Context) error { workDL, _ = ctx.Deadline(); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if got := ctxDL.Sub(workDL); got != 3*time.Second {
+			t.Errorf("work deadline is %s before the invocation's, want the 3 s reserve", got)
+		}
+	})
+	t.Run("no time left claims nothing", func(t *testing.T) {
+		f := &fakeDB{putItem: ok}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := New(f, "t", WithReserve(2*time.Second)).Once(ctx, "k", func(context.Context) error { t.Error("work ran"); return nil })
+		if !errors.Is(err, ErrNoTime) || len(f.puts) != 0 {
+			t.Errorf("err %v, %d writes; want ErrNoTime and no claim", err, len(f.puts))
+		}
+	})
+	t.Run("outcome recorded after the caller's context ended", func(t *testing.T) {
+		f := &fakeDB{putItem: ok}
+		ctx, cancel := context.WithCancel(context.Background())
+		_, err := newStore(f).Once(ctx, "k", func(context.Context) error { cancel(); return nil })
+		if err != nil || len(f.puts) != 2 {
+			t.Errorf("err %v, %d puts; want the done record written anyway", err, len(f.puts))
+		}
+	})
+	t.Run("definite failure deletes only our own claim", func(t *testing.T) {
+		f := &fakeDB{putItem: ok}
+		boom := errors.New("slack answered 400")
+		_, err := newStore(f).Once(context.Background(), "k", func(context.Context) error { return boom })
+		if !errors.Is(err, boom) || len(f.deletes) != 1 {
+			t.Fatalf("err %v, deletes %d", err, len(f.deletes))
+		}
+		del := f.deletes[0]
+		owner := f.puts[0].Item[attrOwner].(*types.AttributeValueMemberS).Value
+		if aws.ToString(del.ConditionExpression) != "#owner = :owner" || del.ExpressionAttributeValues[":owner"].(*types.AttributeValueMemberS).Value != owner {
+			t.Errorf("delete condition %q %v, want it conditional on our owner %q", aws.ToString(del.ConditionExpression), del.ExpressionAttributeValues, owner)
+		}
+	})
+	t.Run("a claim taken over meanwhile is left alone", func(t *testing.T) {
+		f := &fakeDB{putItem: ok, deleteItem: func(*dynamodb.DeleteItemInput) (*dynamodb.DeleteItemOutput, error) {
+			return nil, &types.ConditionalCheckFailedException{Message: aws.String("The conditional request failed")}
+		}}
+		boom := errors.New("slack answered 400")
+		if _, err := newStore(f).Once(context.Background(), "k", func(context.Context) error { return boom }); !errors.Is(err, boom) || strings.Contains(err.Error(), "conditional") {
+			t.Errorf("err = %v, want only the work's error", err)
+		}
+	})
+	t.Run("uncertain failure leaves a reclaimable mark", func(t *testing.T) {
+		f := &fakeDB{putItem: ok}
+		werr := fmt.Errorf("post webhook: %w: context deadline exceeded", ErrUncertain)
+		_, err := newStore(f).Once(context.Background(), "k", func(context.Context) error { return werr })
+		if !errors.Is(err, ErrUncertain) || len(f.deletes) != 0 || len(f.puts) != 2 {
+			t.Fatalf("err %v, puts %d, deletes %d; want the claim rewritten, not deleted", err, len(f.puts), len(f.deletes))
+		}
+		in := f.puts[1]
+		lease, _ := strconv.ParseInt(in.Item[attrLease].(*types.AttributeValueMemberN).Value, 10, 64)
+		if in.Item[attrState].(*types.AttributeValueMemberS).Value != statePend || lease >= t0.Unix() ||
+			aws.ToString(in.ConditionExpression) != "#owner = :owner" {
+			t.Errorf("release = %+v, want a pending record with an expired lease, conditional on our owner", in.Item)
 		}
 	})
 }

@@ -2,6 +2,8 @@ package dedupe
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -56,7 +58,7 @@ func TestStoreAgainstEmulator(t *testing.T) {
 	step("first", Claimed)
 	step("concurrent duplicate", InProgress)
 	advance(3 * time.Minute)
-	step("lease of a dead invocation ran out", Claimed)
+	step("lease of a dead invocation ran out", Reclaimed)
 	if err := s.Done(ctx, "findings#abc"); err != nil {
 		t.Fatal(err)
 	}
@@ -67,4 +69,27 @@ func TestStoreAgainstEmulator(t *testing.T) {
 		t.Fatal(err)
 	}
 	step("after abandon", Claimed)
+
+	// Once through the emulator: a definite failure is released for an
+	// immediate retry; an uncertain one too, but the retry is Reclaimed; a
+	// live lease is an error.
+	work := func(err error) func(context.Context) error { return func(context.Context) error { return err } }
+	once := func(name, key string, w func(context.Context) error, want State, wantErr error) {
+		t.Helper()
+		got, err := s.Once(ctx, key, w)
+		if !errors.Is(err, wantErr) || got != want {
+			t.Fatalf("%s: state %v err %v, want %v %v", name, got, err, want, wantErr)
+		}
+	}
+	boom := errors.New("slack answered 400 invalid_payload")
+	once("definite failure", "slack#1", work(boom), Claimed, boom)
+	once("retry after a definite failure", "slack#1", work(nil), Claimed, nil)
+	once("redelivery", "slack#1", work(nil), AlreadyDone, nil)
+	unsure := fmt.Errorf("post webhook: %w: context deadline exceeded", ErrUncertain)
+	once("uncertain failure", "slack#2", work(unsure), Claimed, ErrUncertain)
+	once("retry after an uncertain failure", "slack#2", work(nil), Reclaimed, nil)
+	if st, err := s.Begin(ctx, "slack#3"); err != nil || st != Claimed {
+		t.Fatalf("claim slack#3: %v %v", st, err)
+	}
+	once("lease held by another invocation", "slack#3", work(nil), InProgress, ErrInProgress)
 }
