@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,12 +26,23 @@ const (
 	ImagesExpired     = "ImagesExpired"
 )
 
-// PutEvents limits, from the EventBridge API reference (PutEvents): at most
-// 10 entries per call, and 256 KB per entry.
+// PutEvents limits, from the EventBridge API reference (PutEvents) and
+// "Calculating PutEvents event entry size": at most 10 entries per call, and
+// "the total entry size must be less than 256KB". The documentation reads
+// both as a limit per entry and per request, so both apply: an entry and a
+// batch stay under maxEntryBytes.
 const (
 	maxEntries    = 10
 	maxEntryBytes = 256 * 1024
 	maxAttempts   = 3
+)
+
+// Suffixes of the fields bound adds next to a list it truncated: "findings"
+// keeps its first entries and gains "findingsTruncated": true and
+// "findingsTotal": the length of the whole list.
+const (
+	TruncatedSuffix = "Truncated"
+	TotalSuffix     = "Total"
 )
 
 // PutEventsAPI is the subset of the EventBridge client the publisher uses.
@@ -71,8 +83,12 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// Publish puts the events on the bus. It returns an error naming every
-// entry that could not be put after retries.
+// Publish puts the events on the bus. A detail too large for one entry
+// (thousands of finding ids or digests) is bounded: its largest lists are
+// cut, each with "<name>Truncated": true and "<name>Total" added, until the
+// entry is under the limit. Entries go out in batches of at most 10 entries
+// and under the size limit. It returns an error naming every entry that
+// could not be put after retries.
 func (p *Publisher) Publish(ctx context.Context, events ...Event) error {
 	entries := make([]types.PutEventsRequestEntry, 0, len(events))
 	for i, e := range events {
@@ -87,22 +103,95 @@ func (p *Publisher) Publish(ctx context.Context, events ...Event) error {
 			EventBusName: aws.String(p.bus),
 			Source:       aws.String(Source),
 			DetailType:   aws.String(e.DetailType),
-			Detail:       aws.String(string(detail)),
 			Resources:    e.Resources,
 		}
-		if n := entrySize(entry); n > maxEntryBytes {
-			return fmt.Errorf("audit event %d (%s): %d bytes exceeds the PutEvents entry limit of %d", i, e.DetailType, n, maxEntryBytes)
+		budget := maxEntryBytes - 1 - entrySize(entry)
+		if detail, err = bound(detail, budget); err != nil {
+			return fmt.Errorf("audit event %d (%s): %w", i, e.DetailType, err)
 		}
+		entry.Detail = aws.String(string(detail))
 		entries = append(entries, entry)
 	}
 	var errs []error
-	for start := 0; start < len(entries); start += maxEntries {
-		batch := entries[start:min(start+maxEntries, len(entries))]
+	for _, batch := range batches(entries) {
 		if err := p.putBatch(ctx, batch); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// batches splits entries, in order, into PutEvents calls of at most
+// maxEntries entries whose sizes add up to less than maxEntryBytes.
+func batches(entries []types.PutEventsRequestEntry) [][]types.PutEventsRequestEntry {
+	var out [][]types.PutEventsRequestEntry
+	start, size := 0, 0
+	for i, e := range entries {
+		n := entrySize(e)
+		if i > start && (i-start == maxEntries || size+n >= maxEntryBytes) {
+			out = append(out, entries[start:i])
+			start, size = i, 0
+		}
+		size += n
+	}
+	if start < len(entries) {
+		out = append(out, entries[start:])
+	}
+	return out
+}
+
+// bound returns detail, a JSON object, within budget bytes: while it is too
+// large, the largest of its top-level lists keeps only as many of its first
+// items as fit, and "<name>Truncated": true and "<name>Total": <length> are
+// set beside it. A detail with no list left to cut is an error.
+func bound(detail []byte, budget int) ([]byte, error) {
+	if len(detail) <= budget {
+		return detail, nil
+	}
+	size := len(detail)
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(detail, &fields); err != nil {
+		return nil, fmt.Errorf("bound detail: %w", err)
+	}
+	lists := map[string][]json.RawMessage{}
+	for k, v := range fields {
+		var items []json.RawMessage
+		if len(v) > 0 && v[0] == '[' && json.Unmarshal(v, &items) == nil && len(items) > 0 {
+			lists[k] = items
+		}
+	}
+	for len(detail) > budget {
+		name := ""
+		for k := range lists {
+			if name == "" || len(fields[k]) > len(fields[name]) || (len(fields[k]) == len(fields[name]) && k < name) {
+				name = k
+			}
+		}
+		if name == "" {
+			return nil, fmt.Errorf("detail of %d bytes exceeds the PutEvents entry limit (%d bytes left for it) and has no list left to truncate", size, budget)
+		}
+		items := lists[name]
+		delete(lists, name)
+		// The two fields added beside the list, with room for the total.
+		extra := 2*len(name) + len(TruncatedSuffix) + len(TotalSuffix) + 32
+		over := len(detail) - budget + extra
+		keep := len(items)
+		for keep > 0 && over > 0 {
+			keep--
+			over -= len(items[keep]) + 1
+		}
+		cut, err := json.Marshal(items[:keep])
+		if err != nil {
+			return nil, fmt.Errorf("bound detail: %w", err)
+		}
+		fields[name] = cut
+		fields[name+TruncatedSuffix] = json.RawMessage("true")
+		fields[name+TotalSuffix] = json.RawMessage(strconv.Itoa(len(items)))
+		if detail, err = json.Marshal(fields); err != nil {
+			return nil, fmt.Errorf("bound detail: %w", err)
+		}
+	}
+	return detail, nil
 }
 
 // putBatch puts one batch, retrying the entries EventBridge refused.
