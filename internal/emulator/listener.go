@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -23,6 +24,19 @@ func (l *Listener) Serve(addr string, h http.Handler) (string, error) {
 	l.srv = &http.Server{Handler: h}
 	l.url = "http://" + ln.Addr().String()
 	go func() { _ = l.srv.Serve(ln) }()
+	return l.url, nil
+}
+
+// ServeTLS is Serve over TLS with cfg (which holds the server certificate);
+// the base URL is https.
+func (l *Listener) ServeTLS(addr string, h http.Handler, cfg *tls.Config) (string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	l.srv = &http.Server{Handler: h, TLSConfig: cfg}
+	l.url = "https://" + ln.Addr().String()
+	go func() { _ = l.srv.Serve(tls.NewListener(ln, cfg)) }()
 	return l.url, nil
 }
 

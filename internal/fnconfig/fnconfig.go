@@ -108,16 +108,19 @@ func Load(ctx context.Context, log *slog.Logger) (*Deps, error) {
 	}
 	snsClient := sns.NewFromConfig(awsCfg)
 	n := notify.New(notify.WithSNS(snsClient, c.TopicARN), notify.WithSlack(secretsmanager.NewFromConfig(awsCfg), c.SlackSecret), notify.WithLogger(log))
+	// Leases follow each invocation's deadline (dedupe.Store), so they never
+	// outlast the function timeout the stack sets.
 	store := dedupe.New(dynamodb.NewFromConfig(awsCfg), c.DedupeTable)
+	pub := audit.New(eventbridge.NewFromConfig(awsCfg), c.EventBus)
 	return &Deps{
 		Config:   c,
 		Policy:   p,
 		AWS:      awsCfg,
 		ECR:      ecr.NewFromConfig(awsCfg),
 		Notifier: n,
-		Alerts:   notify.NewOnce(n, store),
+		Alerts:   notify.NewOnce(n, store, notify.WithAuditPublisher(pub)),
 		Dedupe:   store,
-		Audit:    audit.New(eventbridge.NewFromConfig(awsCfg), c.EventBus),
+		Audit:    pub,
 		Clusters: kube.NewEKSResolver(awsCfg),
 		Log:      log,
 	}, nil

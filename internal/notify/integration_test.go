@@ -3,6 +3,7 @@ package notify_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -11,10 +12,14 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/ecrwarden/ecrwarden/internal/alert"
+	"github.com/ecrwarden/ecrwarden/internal/audit"
+	"github.com/ecrwarden/ecrwarden/internal/dedupe"
+	ddbemu "github.com/ecrwarden/ecrwarden/internal/emulator/dynamodb"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/fault"
 	secretsemu "github.com/ecrwarden/ecrwarden/internal/emulator/secretsmanager"
 	slackemu "github.com/ecrwarden/ecrwarden/internal/emulator/slack"
@@ -85,6 +90,7 @@ func TestEmulatedDelivery(t *testing.T) {
 	n := notify.New(
 		notify.WithSNS(snsClient, topic),
 		notify.WithSlack(smClient, "ecrwarden/slack-webhook"),
+		notify.WithHTTPClient(e.slack.Client()),
 		notify.WithClock(time.Now, func(_ context.Context, d time.Duration) error { slept = append(slept, d); return nil }),
 		notify.WithLogger(slog.New(slog.DiscardHandler)),
 	)
@@ -144,6 +150,7 @@ func TestEmulatedSlackDown(t *testing.T) {
 	n := notify.New(
 		notify.WithSNS(snsClient, topic),
 		notify.WithSlack(smClient, "ecrwarden/slack-webhook"),
+		notify.WithHTTPClient(e.slack.Client()),
 		notify.WithClock(time.Now, func(context.Context, time.Duration) error { return nil }),
 		notify.WithLogger(slog.New(slog.DiscardHandler)),
 	)
@@ -156,5 +163,145 @@ func TestEmulatedSlackDown(t *testing.T) {
 	}
 	if got := e.slack.Calls().Count(slackemu.Op); got != notify.DefaultMaxAttempts {
 		t.Errorf("Slack sink saw %d posts, want %d", got, notify.DefaultMaxAttempts)
+	}
+}
+
+// onceRig is a notify.Once on the SNS, Secrets Manager, Slack and DynamoDB
+// emulators, with an audit publisher that fails while failAudit is set.
+type onceRig struct {
+	e         emulators
+	topic     string
+	once      *notify.Once
+	store     *dedupe.Store
+	audited   [][]audit.Event
+	failAudit bool
+}
+
+func (r *onceRig) Publish(_ context.Context, events ...audit.Event) error {
+	if r.failAudit {
+		return errors.New("eventbridge: InternalFailure")
+	}
+	r.audited = append(r.audited, events)
+	return nil
+}
+
+func newOnceRig(t *testing.T) *onceRig {
+	t.Helper()
+	r := &onceRig{e: startEmulators(t)}
+	r.topic = r.e.sns.CreateTopic("ecrwarden-alerts")
+	r.e.secrets.PutSecret("ecrwarden/slack-webhook", r.e.slack.WebhookURL())
+	ddb := ddbemu.New(ddbemu.Options{Region: region})
+	if err := ddb.CreateTable("dedupe", "pk", "S"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ddb.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ddb.Close() })
+	opts := func(url string) func(*dynamodb.Options) {
+		return func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(url) }
+	}
+	r.store = dedupe.New(dynamodb.New(dynamodb.Options{Region: region, Credentials: creds}, opts(ddb.URL())), "dedupe",
+		dedupe.WithReserve(time.Second))
+	n := notify.New(
+		notify.WithSNS(sns.New(sns.Options{Region: region, Credentials: creds, BaseEndpoint: aws.String(r.e.sns.URL())}), r.topic),
+		notify.WithSlack(secretsmanager.New(secretsmanager.Options{Region: region, Credentials: creds, BaseEndpoint: aws.String(r.e.secrets.URL())}), "ecrwarden/slack-webhook"),
+		notify.WithHTTPClient(r.e.slack.Client()),
+		notify.WithLogger(slog.New(slog.DiscardHandler)),
+	)
+	r.once = notify.NewOnce(n, r.store, notify.WithAuditPublisher(r))
+	return r
+}
+
+func (r *onceRig) counts() [2]int { return [2]int{len(r.e.sns.Messages(r.topic)), len(r.e.slack.Payloads())} }
+
+// TestOnceHeldLeaseIsAnError: a channel whose lease another invocation holds
+// is an error, never "already sent"; once that lease has ended the alert
+// goes out.
+func TestOnceHeldLeaseIsAnError(t *testing.T) {
+	r := newOnceRig(t)
+	ctx := t.Context()
+	held, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if st, err := r.store.Begin(held, "findings#fp1#slack"); err != nil || st != dedupe.Claimed {
+		t.Fatalf("claim as another invocation: %v %v", st, err)
+	}
+	sent, err := r.once.Deliver(ctx, "findings#fp1", bigAlert())
+	if !errors.Is(err, dedupe.ErrInProgress) {
+		t.Fatalf("Deliver with Slack's lease held elsewhere = %v (sent %v), want ErrInProgress", err, sent)
+	}
+	if got := r.counts(); got != [2]int{1, 0} {
+		t.Errorf("SNS, Slack messages = %v, want [1 0]", got)
+	}
+	// The other invocation died; its lease ends 2 s after its deadline.
+	var last error
+	for range 20 {
+		if _, last = r.once.Deliver(ctx, "findings#fp1", bigAlert()); last == nil {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if last != nil {
+		t.Fatalf("Deliver after the lease ended: %v", last)
+	}
+	if got := r.counts(); got != [2]int{1, 1} {
+		t.Errorf("SNS, Slack messages = %v, want [1 1]", got)
+	}
+	if d := r.once.Duplicates(); d != 1 {
+		t.Errorf("duplicates = %d, want 1: the dead invocation may have posted", d)
+	}
+}
+
+// TestOnceSendBoundedByDeadline: a Slack post that hangs is cut at the
+// deadline minus the reserve, its claim is released at once (not left to
+// block the retry), and the retry posts it, counted as a possible
+// duplicate.
+func TestOnceSendBoundedByDeadline(t *testing.T) {
+	r := newOnceRig(t)
+	r.e.slack.Faults().Set(slackemu.Op, fault.Rule{Latency: time.Hour})
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	_, err := r.once.Deliver(ctx, "findings#fp2", bigAlert())
+	if !errors.Is(err, notify.ErrSlack) || !errors.Is(err, dedupe.ErrUncertain) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Deliver to a hanging Slack = %v, want an uncertain Slack failure at the deadline", err)
+	}
+	if ctx.Err() != nil {
+		t.Errorf("Deliver returned after the invocation's deadline: no time was left to record the outcome")
+	}
+	r.e.slack.Faults().Clear()
+	sent, err := r.once.Deliver(t.Context(), "findings#fp2", bigAlert())
+	if err != nil || !sent {
+		t.Fatalf("retry: sent %v, %v", sent, err)
+	}
+	if got := r.counts(); got != [2]int{1, 1} {
+		t.Errorf("SNS, Slack messages = %v, want [1 1]", got)
+	}
+	if d := r.once.Duplicates(); d != 1 {
+		t.Errorf("duplicates = %d, want 1", d)
+	}
+}
+
+// TestOnceAuditIsItsOwnStep: the audit events of an alert are published
+// after the alert, retried until they are published even though the alert
+// was sent by an earlier attempt, and published once.
+func TestOnceAuditIsItsOwnStep(t *testing.T) {
+	r := newOnceRig(t)
+	ev := []audit.Event{{DetailType: audit.FindingsAlerted, Detail: map[string]any{"fingerprint": "fp3"}}}
+	r.failAudit = true
+	if _, err := r.once.DeliverAudited(t.Context(), "findings#fp3", bigAlert(), ev); err == nil {
+		t.Fatal("DeliverAudited with the bus failing: no error, want one (the event is retried)")
+	}
+	r.failAudit = false
+	for i := range 2 {
+		sent, err := r.once.DeliverAudited(t.Context(), "findings#fp3", bigAlert(), ev)
+		if err != nil || sent {
+			t.Fatalf("retry %d: sent %v, %v; want the alert not sent again and no error", i+1, sent, err)
+		}
+	}
+	if got := r.counts(); got != [2]int{1, 1} {
+		t.Errorf("SNS, Slack messages = %v, want [1 1]", got)
+	}
+	if len(r.audited) != 1 {
+		t.Errorf("audit published %d times, want once", len(r.audited))
 	}
 }

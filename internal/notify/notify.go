@@ -3,11 +3,14 @@ package notify
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -19,8 +22,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/ecrwarden/ecrwarden/internal/alert"
+	"github.com/ecrwarden/ecrwarden/internal/dedupe"
 )
 
 // SNSPublisher is the part of the SNS client the Notifier uses.
@@ -74,11 +79,17 @@ type Report struct {
 	Slack Delivery
 }
 
-// Defaults for the Slack retry policy.
+// Defaults for the Slack retry policy and the webhook cache.
 const (
 	DefaultMaxAttempts = 4
 	DefaultMaxWait     = 30 * time.Second
 	DefaultBackoff     = 500 * time.Millisecond
+	// DefaultWebhookTTL is how long a webhook URL read from Secrets Manager
+	// is used before it is read again, so that a rotated secret reaches warm
+	// functions (the AWS Parameters and Secrets Lambda Extension caches for
+	// 300 s by default too). It is measured on the wall clock: a Lambda
+	// sandbox frozen between invocations does not stretch it.
+	DefaultWebhookTTL  = 5 * time.Minute
 	defaultMaxBackoff  = 8 * time.Second
 	defaultHTTPTimeout = 10 * time.Second
 	// maxErrorBody bounds how much of Slack's error answer goes in an error.
@@ -86,11 +97,11 @@ const (
 )
 
 // Notifier sends alerts to SNS and Slack. It is safe for concurrent use;
-// create one per process (cold start) so the webhook URL is fetched once.
+// create one per process (cold start): the webhook URL is cached for the
+// webhook TTL.
 type Notifier struct {
 	sns      SNSPublisher
 	topicARN string
-
 	secrets  SecretGetter
 	secretID string
 
@@ -98,12 +109,14 @@ type Notifier struct {
 	maxAttempts int
 	maxWait     time.Duration
 	backoff     time.Duration
+	webhookTTL  time.Duration
 	sleep       func(ctx context.Context, d time.Duration) error
 	now         func() time.Time
 	log         *slog.Logger
 
 	mu      sync.Mutex
 	webhook string
+	fetched time.Time
 }
 
 // Option configures a Notifier.
@@ -123,6 +136,7 @@ func WithSlack(client SecretGetter, secretID string) Option {
 }
 
 // WithHTTPClient sets the client for webhook posts (default: 10 s timeout).
+// Whatever the client's redirect policy, redirects are never followed.
 func WithHTTPClient(c *http.Client) Option { return func(n *Notifier) { n.http = c } }
 
 // WithRetry bounds Slack retries: at most attempts requests and maxWait of
@@ -131,6 +145,10 @@ func WithHTTPClient(c *http.Client) Option { return func(n *Notifier) { n.http =
 func WithRetry(attempts int, maxWait, backoff time.Duration) Option {
 	return func(n *Notifier) { n.maxAttempts, n.maxWait, n.backoff = attempts, maxWait, backoff }
 }
+
+// WithWebhookTTL sets how long the webhook URL is cached (default
+// DefaultWebhookTTL).
+func WithWebhookTTL(d time.Duration) Option { return func(n *Notifier) { n.webhookTTL = d } }
 
 // WithClock replaces the clock and the sleeper (tests).
 func WithClock(now func() time.Time, sleep func(ctx context.Context, d time.Duration) error) Option {
@@ -147,6 +165,7 @@ func New(opts ...Option) *Notifier {
 		maxAttempts: DefaultMaxAttempts,
 		maxWait:     DefaultMaxWait,
 		backoff:     DefaultBackoff,
+		webhookTTL:  DefaultWebhookTTL,
 		sleep:       sleepCtx,
 		now:         time.Now,
 		log:         slog.Default(),
@@ -155,9 +174,13 @@ func New(opts ...Option) *Notifier {
 		o(n)
 	}
 	n.maxAttempts = max(n.maxAttempts, 1)
+	// The webhook URL is a credential: a redirect would send the message,
+	// and with some clients the URL, elsewhere. Answer it as an error.
+	c := *n.http
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	n.http = &c
 	return n
 }
-
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -225,6 +248,10 @@ func (n *Notifier) SendSNS(ctx context.Context, a alert.Alert) (string, error) {
 	}
 	out, err := n.sns.Publish(ctx, in)
 	if err != nil {
+		if mayHaveSent(err) {
+			// No answer came back: the message may have been published.
+			return "", fmt.Errorf("%w: publish to %s: %w: %w", ErrSNS, n.topicARN, dedupe.ErrUncertain, err)
+		}
 		return "", fmt.Errorf("%w: publish to %s: %w", ErrSNS, n.topicARN, err)
 	}
 	return aws.ToString(out.MessageId), nil
@@ -241,80 +268,137 @@ func (n *Notifier) sendSlack(ctx context.Context, a alert.Alert) (int, error) {
 	if !n.slackEnabled() {
 		return 0, fmt.Errorf("%w: no webhook secret configured", ErrSlack)
 	}
-	hook, err := n.webhookURL(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("%w: %w", ErrSlack, err)
-	}
 	payload, err := json.Marshal(alert.Slack(a))
 	if err != nil {
 		return 0, fmt.Errorf("%w: encode message: %w", ErrSlack, err)
 	}
+	hook, err := n.webhookURL(ctx, false)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrSlack, err)
+	}
 	attempts, err := n.post(ctx, hook, payload)
+	if _, gone := errors.AsType[*goneError](err); gone {
+		// The webhook was revoked or its channel archived: the secret may
+		// have been rotated since it was cached. Read it again, and retry
+		// once if it changed.
+		fresh, ferr := n.webhookURL(ctx, true)
+		switch {
+		case ferr != nil:
+			err = errors.Join(err, ferr)
+		case fresh != hook:
+			n.log.InfoContext(ctx, "slack webhook secret changed; posting to the new webhook", "secret", n.secretID)
+			more, perr := n.post(ctx, fresh, payload)
+			attempts, err = attempts+more, perr
+		}
+	}
 	if err != nil {
 		return attempts, fmt.Errorf("%w: %w", ErrSlack, err)
 	}
 	return attempts, nil
 }
 
-// webhookURL returns the cached webhook URL, fetching it on first use. A
-// failed fetch is not cached, so the next call tries again.
-func (n *Notifier) webhookURL(ctx context.Context) (string, error) {
+// webhookURL returns the webhook URL: the cached one while it is younger
+// than the TTL (on the wall clock), else — or with refresh — read again from
+// Secrets Manager. A failed read is not cached; a failed periodic re-read
+// keeps using the cached URL (a revoked one fails at Slack, which forces a
+// read), while a failed forced read is an error.
+func (n *Notifier) webhookURL(ctx context.Context, refresh bool) (string, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.webhook != "" {
+	now := n.now().Round(0) // wall clock: a frozen sandbox's monotonic clock stands still
+	fresh := n.webhook != "" && !now.Before(n.fetched) && now.Sub(n.fetched) < n.webhookTTL
+	if fresh && !refresh {
 		return n.webhook, nil
 	}
+	hook, err := n.readWebhook(ctx)
+	if err != nil {
+		if n.webhook != "" && !refresh {
+			n.log.WarnContext(ctx, "slack webhook secret could not be read again; using the cached URL", "secret", n.secretID, "error", err.Error())
+			return n.webhook, nil
+		}
+		return "", err
+	}
+	n.webhook, n.fetched = hook, now
+	return hook, nil
+}
+
+// readWebhook reads the webhook URL from Secrets Manager and checks that it
+// is an https URL. Neither the value nor the URL appears in an error.
+func (n *Notifier) readWebhook(ctx context.Context) (string, error) {
 	out, err := n.secrets.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(n.secretID)})
 	if err != nil {
 		return "", fmt.Errorf("get webhook secret %s: %w", n.secretID, err)
 	}
 	v := strings.TrimSpace(aws.ToString(out.SecretString))
 	u, perr := url.Parse(v)
-	if v == "" || perr != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		// Never echo the value: it is a credential.
-		return "", fmt.Errorf("webhook secret %s: SecretString is not an http(s) URL", n.secretID)
+	if v == "" || perr != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
+		// Never echo the value: it is a credential. Plain http would send it
+		// (and the message) in clear text.
+		return "", fmt.Errorf("webhook secret %s: SecretString is not an https URL", n.secretID)
 	}
-	n.webhook = v
 	return v, nil
 }
 
 // post sends payload until Slack accepts it or the retry budget is spent.
+// The error wraps dedupe.ErrUncertain when any attempt may have reached
+// Slack without its answer reaching us.
 func (n *Notifier) post(ctx context.Context, hook string, payload []byte) (int, error) {
 	var waited time.Duration
 	delay := n.backoff
+	uncertain := false
+	fail := func(err error) error {
+		if uncertain && !errors.Is(err, dedupe.ErrUncertain) {
+			return fmt.Errorf("%w: %w", dedupe.ErrUncertain, err)
+		}
+		return err
+	}
 	for attempt := 1; ; attempt++ {
 		wait, retry, err := n.postOnce(ctx, hook, payload)
 		if err == nil {
 			return attempt, nil
 		}
+		uncertain = uncertain || errors.Is(err, dedupe.ErrUncertain)
 		if !retry {
-			return attempt, err
+			return attempt, fail(err)
 		}
 		if wait < 0 { // no Retry-After: back off exponentially
 			wait = delay
 			delay = min(delay*2, defaultMaxBackoff)
 		}
 		if attempt >= n.maxAttempts {
-			return attempt, fmt.Errorf("gave up after %d attempts: %w", attempt, err)
+			return attempt, fail(fmt.Errorf("gave up after %d attempts: %w", attempt, err))
 		}
 		if waited+wait > n.maxWait {
-			return attempt, fmt.Errorf("retry in %s would exceed the %s wait budget: %w", wait, n.maxWait, err)
+			return attempt, fail(fmt.Errorf("retry in %s would exceed the %s wait budget: %w", wait, n.maxWait, err))
 		}
 		if dl, ok := ctx.Deadline(); ok && !n.now().Add(wait).Before(dl) {
-			return attempt, fmt.Errorf("retry in %s would end after the deadline (%s left): %w",
-				wait, dl.Sub(n.now()).Round(time.Millisecond), err)
+			return attempt, fail(fmt.Errorf("retry in %s would end after the deadline (%s left): %w",
+				wait, dl.Sub(n.now()).Round(time.Millisecond), err))
 		}
 		n.log.WarnContext(ctx, "slack webhook retry", "attempt", attempt, "wait", wait.String(), "error", err.Error())
 		if serr := n.sleep(ctx, wait); serr != nil {
-			return attempt, fmt.Errorf("waiting to retry: %w (last error: %w)", serr, err)
+			return attempt, fail(fmt.Errorf("waiting to retry: %w (last error: %w)", serr, err))
 		}
 		waited += wait
 	}
 }
 
+// goneError is Slack's answer that the webhook no longer posts: 403
+// (invalid_token, action_prohibited), 404 (no_service, channel_not_found)
+// or 410 (channel_is_archived).
+type goneError struct {
+	status int
+	answer string
+}
+
+func (e *goneError) Error() string { return fmt.Sprintf("webhook answered %d %s", e.status, e.answer) }
+
 // postOnce makes one request. wait is the Retry-After delay (negative when
 // absent); retry says whether trying again may help.
 func (n *Notifier) postOnce(ctx context.Context, hook string, payload []byte) (wait time.Duration, retry bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, false, fmt.Errorf("post webhook: %w", err)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hook, bytes.NewReader(payload))
 	if err != nil {
 		// The error would quote the URL; say only what is wrong.
@@ -328,26 +412,56 @@ func (n *Notifier) postOnce(ctx context.Context, hook string, payload []byte) (w
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
+		if mayHaveSent(err) {
+			err = fmt.Errorf("%w: %w", dedupe.ErrUncertain, err)
+		}
 		if ctxErr := ctx.Err(); ctxErr != nil {
-			return 0, false, fmt.Errorf("post webhook: %w", ctxErr)
+			return 0, false, fmt.Errorf("post webhook: %w (%w)", ctxErr, err)
 		}
 		return -1, true, fmt.Errorf("post webhook: %w", err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	answer := strings.TrimSpace(string(body))
-	switch {
-	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+	switch code := resp.StatusCode; {
+	case code >= 200 && code < 300:
 		return 0, false, nil
-	case resp.StatusCode == http.StatusTooManyRequests:
+	case code >= 300 && code < 400:
+		// Never quote Location: it may carry the secret path.
+		return 0, false, fmt.Errorf("webhook answered %d: redirects are not followed (the webhook URL is a secret)", code)
+	case code == http.StatusTooManyRequests, code >= 500:
 		return retryAfter(resp.Header.Get("Retry-After"), n.now()), true,
-			fmt.Errorf("webhook answered %d %s", resp.StatusCode, answer)
-	case resp.StatusCode >= 500:
-		return retryAfter(resp.Header.Get("Retry-After"), n.now()), true,
-			fmt.Errorf("webhook answered %d %s", resp.StatusCode, answer)
+			fmt.Errorf("webhook answered %d %s", code, answer)
+	case code == http.StatusForbidden, code == http.StatusNotFound, code == http.StatusGone:
+		return 0, false, &goneError{status: code, answer: answer}
 	default:
-		return 0, false, fmt.Errorf("webhook answered %d %s", resp.StatusCode, answer)
+		return 0, false, fmt.Errorf("webhook answered %d %s", code, answer)
 	}
+}
+
+// mayHaveSent reports whether a request that failed without an answer may
+// still have reached the server: anything but a failure to connect (dial,
+// TLS handshake, certificate) or a refusal by the SDK before sending.
+func mayHaveSent(err error) bool {
+	if _, ok := errors.AsType[*smithyhttp.ResponseError](err); ok {
+		return false // an answer came back
+	}
+	if op, ok := errors.AsType[*net.OpError](err); ok && op.Op == "dial" {
+		return false
+	}
+	if _, ok := errors.AsType[*tls.CertificateVerificationError](err); ok {
+		return false
+	}
+	if _, ok := errors.AsType[x509.UnknownAuthorityError](err); ok {
+		return false
+	}
+	if _, ok := errors.AsType[x509.HostnameError](err); ok {
+		return false
+	}
+	if _, ok := errors.AsType[tls.RecordHeaderError](err); ok {
+		return false
+	}
+	return true
 }
 
 // retryAfter parses a Retry-After header: delay-seconds or an HTTP date.

@@ -93,7 +93,7 @@ type slackServer struct {
 func newSlack(t *testing.T, rs ...response) *slackServer {
 	t.Helper()
 	s := &slackServer{}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.Server = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		s.mu.Lock()
 		s.bodies = append(s.bodies, b)
@@ -141,7 +141,7 @@ func TestSendPublishesThenPosts(t *testing.T) {
 	secrets, secretCalls := secretFor(slack.URL + "/services/T000/B000/XXXX")
 	var published []*sns.PublishInput
 	var logs bytes.Buffer
-	n := New(WithSNS(okSNS(&published), topic), WithSlack(secrets, "slack-webhook"),
+	n := New(WithSNS(okSNS(&published), topic), WithSlack(secrets, "slack-webhook"), WithHTTPClient(slack.Client()),
 		WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
 
 	a := testAlert()
@@ -259,7 +259,7 @@ func TestSlackRetries(t *testing.T) {
 			slack := newSlack(t, tt.responses...)
 			secrets, _ := secretFor(slack.URL + "/services/T000/B000/SECRETPATH")
 			clock := &fakeClock{t: start}
-			opts := []Option{WithSlack(secrets, "slack-webhook"), WithClock(clock.now, clock.sleep),
+			opts := []Option{WithSlack(secrets, "slack-webhook"), WithHTTPClient(slack.Client()), WithClock(clock.now, clock.sleep),
 				WithLogger(slog.New(slog.DiscardHandler))}
 			if tt.attempts > 0 {
 				opts = append(opts, WithRetry(tt.attempts, DefaultMaxWait, DefaultBackoff))
@@ -323,7 +323,7 @@ func TestSlackDownStillPublishesSNS(t *testing.T) {
 	secrets, _ := secretFor(slack.URL + "/hook")
 	clock := &fakeClock{t: time.Unix(0, 0)}
 	var published []*sns.PublishInput
-	n := New(WithSNS(okSNS(&published), topic), WithSlack(secrets, "slack-webhook"),
+	n := New(WithSNS(okSNS(&published), topic), WithSlack(secrets, "slack-webhook"), WithHTTPClient(slack.Client()),
 		WithClock(clock.now, clock.sleep), WithLogger(slog.New(slog.DiscardHandler)))
 
 	rep, err := n.Send(t.Context(), testAlert())
@@ -343,7 +343,7 @@ func TestSlackDownStillPublishesSNS(t *testing.T) {
 	// The retry contract: the caller recorded "sns sent" and retries Slack only.
 	slack2 := newSlack(t, response{status: 200, body: "ok"})
 	secrets2, _ := secretFor(slack2.URL + "/hook")
-	n2 := New(WithSNS(okSNS(&published), topic), WithSlack(secrets2, "slack-webhook"), WithLogger(slog.New(slog.DiscardHandler)))
+	n2 := New(WithSNS(okSNS(&published), topic), WithSlack(secrets2, "slack-webhook"), WithHTTPClient(slack2.Client()), WithLogger(slog.New(slog.DiscardHandler)))
 	if err := n2.SendSlack(t.Context(), testAlert()); err != nil {
 		t.Fatalf("SendSlack: %v", err)
 	}
@@ -358,7 +358,7 @@ func TestSNSFailureStillPostsSlack(t *testing.T) {
 	failing := &fakeSNS{publish: func(context.Context, *sns.PublishInput, ...func(*sns.Options)) (*sns.PublishOutput, error) {
 		return nil, errors.New("api error AuthorizationError: not authorized")
 	}}
-	n := New(WithSNS(failing, topic), WithSlack(secrets, "slack-webhook"), WithLogger(slog.New(slog.DiscardHandler)))
+	n := New(WithSNS(failing, topic), WithSlack(secrets, "slack-webhook"), WithHTTPClient(slack.Client()), WithLogger(slog.New(slog.DiscardHandler)))
 	rep, err := n.Send(t.Context(), testAlert())
 	if !errors.Is(err, ErrSNS) || errors.Is(err, ErrSlack) {
 		t.Fatalf("error %v: want ErrSNS only", err)
@@ -379,7 +379,10 @@ func TestWebhookSecretProblems(t *testing.T) {
 		}}, "get webhook secret slack-webhook: ResourceNotFoundException"},
 		{"not a URL", &fakeSecrets{get: func(context.Context, *secretsmanager.GetSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
 			return &secretsmanager.GetSecretValueOutput{SecretString: aws.String("xoxb-TOPSECRET")}, nil
-		}}, "not an http(s) URL"},
+		}}, "not an https URL"},
+		{"plain http", &fakeSecrets{get: func(context.Context, *secretsmanager.GetSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+			return &secretsmanager.GetSecretValueOutput{SecretString: aws.String("http://hooks.slack.com/services/T0/B0/TOPSECRET")}, nil
+		}}, "not an https URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -398,7 +401,7 @@ func TestWebhookSecretProblems(t *testing.T) {
 func TestWebhookFetchedOnceConcurrently(t *testing.T) {
 	slack := newSlack(t, response{status: 200, body: "ok"})
 	secrets, calls := secretFor(slack.URL + "/hook")
-	n := New(WithSlack(secrets, "slack-webhook"), WithLogger(slog.New(slog.DiscardHandler)))
+	n := New(WithSlack(secrets, "slack-webhook"), WithHTTPClient(slack.Client()), WithLogger(slog.New(slog.DiscardHandler)))
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
@@ -419,7 +422,7 @@ func TestNetworkErrorHidesURLAndCancellation(t *testing.T) {
 	slack.Close() // connection refused from now on
 	secrets, _ := secretFor(hook)
 	clock := &fakeClock{t: time.Unix(0, 0)}
-	n := New(WithSlack(secrets, "slack-webhook"), WithClock(clock.now, clock.sleep), WithRetry(2, time.Minute, time.Second),
+	n := New(WithSlack(secrets, "slack-webhook"), WithHTTPClient(slack.Client()), WithClock(clock.now, clock.sleep), WithRetry(2, time.Minute, time.Second),
 		WithLogger(slog.New(slog.DiscardHandler)))
 	err := n.SendSlack(t.Context(), testAlert())
 	if !errors.Is(err, ErrSlack) || strings.Contains(err.Error(), "SECRETPATH") || strings.Contains(err.Error(), slack.URL) {

@@ -2,6 +2,7 @@ package slack
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -74,6 +75,7 @@ type Server struct {
 	rejections []Rejection
 	retryAfter int
 
+	ca *authority
 	emulator.Listener
 }
 
@@ -124,10 +126,18 @@ func (s *Server) WebhookURL() string {
 	return s.URL() + "/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX"
 }
 
-// Start serves s on addr ("127.0.0.1:0" picks a free port) and returns the
-// base URL to use as the SDK client's BaseEndpoint. URL and Close come with
-// the embedded emulator.Listener.
-func (s *Server) Start(addr string) (string, error) { return s.Listener.Serve(addr, s) }
+// Start serves s over TLS on addr ("127.0.0.1:0" picks a free port), with
+// a certificate for the loopback names signed by the sink's own CA (see
+// CAPEM and Client), and returns the https base URL. URL and Close come
+// with the embedded emulator.Listener.
+func (s *Server) Start(addr string) (string, error) {
+	ca, err := newAuthority()
+	if err != nil {
+		return "", err
+	}
+	s.ca = ca
+	return s.Listener.ServeTLS(addr, s, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{ca.cert}})
+}
 
 func writeText(w http.ResponseWriter, status int, body string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

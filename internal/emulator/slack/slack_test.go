@@ -30,9 +30,9 @@ type answer struct {
 	RetryAfter string
 }
 
-func post(t *testing.T, url, body string) answer {
+func post(t *testing.T, s *Server, url, body string) answer {
 	t.Helper()
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	resp, err := s.Client().Post(url, "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatalf("post: %v", err)
 	}
@@ -107,7 +107,7 @@ func TestBlockKitLimits(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s.Reset()
-			got := post(t, s.WebhookURL(), tt.body)
+			got := post(t, s, s.WebhookURL(), tt.body)
 			if tt.code == "" {
 				if diff := cmp.Diff(answer{Status: 200, Body: "ok"}, got); diff != "" {
 					t.Fatalf("answer (-want +got):\n%s", diff)
@@ -133,7 +133,7 @@ func TestBlockKitLimits(t *testing.T) {
 
 func TestUnknownPath(t *testing.T) {
 	s := start(t)
-	if got := post(t, s.URL()+"/services/nope", `{"text":"x"}`); got.Status != 404 || got.Body != "no_service" {
+	if got := post(t, s, s.URL()+"/services/nope", `{"text":"x"}`); got.Status != 404 || got.Body != "no_service" {
 		t.Errorf("answer = %+v, want 404 no_service", got)
 	}
 }
@@ -144,7 +144,7 @@ func TestKnobs(t *testing.T) {
 	s.Faults().Set(Op, fault.Rule{Throttle: 2, ServerError: 1, Status: 503})
 	var got []answer
 	for i := range 4 {
-		got = append(got, post(t, s.WebhookURL(), fmt.Sprintf(`{"text":"%d"}`, i)))
+		got = append(got, post(t, s, s.WebhookURL(), fmt.Sprintf(`{"text":"%d"}`, i)))
 	}
 	want := []answer{
 		{Status: 429, Body: "rate_limited", RetryAfter: "7"},
@@ -180,4 +180,33 @@ func FuzzServeHTTP(f *testing.F) {
 		}
 		s.Reset()
 	})
+}
+
+// TestServesTLSOnly: the sink answers https with a certificate its CA signed
+// for the loopback address, and a client that does not trust the CA (or
+// speaks plain http) gets nothing.
+func TestServesTLSOnly(t *testing.T) {
+	s := start(t)
+	if !strings.HasPrefix(s.WebhookURL(), "https://127.0.0.1:") {
+		t.Fatalf("webhook URL %q, want https on loopback", s.WebhookURL())
+	}
+	if got := post(t, s, s.WebhookURL(), `{"text":"x"}`); got.Status != 200 {
+		t.Errorf("trusted client: %+v", got)
+	}
+	if _, err := http.Post(s.WebhookURL(), "application/json", strings.NewReader(`{"text":"x"}`)); err == nil {
+		t.Error("a client without the sink's CA was accepted")
+	}
+	plain := "http://" + strings.TrimPrefix(s.WebhookURL(), "https://")
+	if resp, err := s.Client().Post(plain, "application/json", strings.NewReader(`{"text":"x"}`)); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Error("plain http was accepted")
+		}
+	}
+	if n := len(s.Payloads()); n != 1 {
+		t.Errorf("accepted %d payloads, want 1", n)
+	}
+	if !strings.Contains(string(s.CAPEM()), "BEGIN CERTIFICATE") {
+		t.Error("CAPEM holds no certificate")
+	}
 }

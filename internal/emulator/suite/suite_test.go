@@ -135,7 +135,7 @@ func TestEnvironmentPointsSDKAtSuite(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Secrets Manager GetSecretValue: %v", err)
 	}
-	resp, err := http.Post(aws.ToString(secret.SecretString), "application/json", strings.NewReader(`{"text":"hello"}`))
+	resp, err := s.Slack.Client().Post(aws.ToString(secret.SecretString), "application/json", strings.NewReader(`{"text":"hello"}`))
 	if err != nil {
 		t.Fatalf("post to the webhook from the secret: %v", err)
 	}
