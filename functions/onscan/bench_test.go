@@ -8,13 +8,14 @@ import (
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 
 	"github.com/ecrwarden/ecrwarden/internal/alert"
+	"github.com/ecrwarden/ecrwarden/internal/audit"
 )
 
 // alwaysSends is an alerter without memory: every delivery is new, so each
 // benchmark iteration renders nothing but does all of the handler's work.
 type alwaysSends struct{ n int }
 
-func (a *alwaysSends) Deliver(context.Context, string, alert.Alert) (bool, error) {
+func (a *alwaysSends) DeliverAudited(context.Context, string, alert.Alert, []audit.Event) (bool, error) {
 	a.n++
 	return true, nil
 }

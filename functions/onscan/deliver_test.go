@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -120,7 +121,7 @@ func (f fakeSecret) GetSecretValue(context.Context, *secretsmanager.GetSecretVal
 func TestSlackDownRetry(t *testing.T) {
 	var down atomic.Bool
 	var posts, accepted atomic.Int32
-	slack := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	slack := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		posts.Add(1)
 		if down.Load() {
 			http.Error(w, "service unavailable", http.StatusServiceUnavailable)
@@ -135,6 +136,7 @@ func TestSlackDownRetry(t *testing.T) {
 	n := notify.New(
 		notify.WithSNS(topic, "arn:aws:sns:ap-southeast-1:123456789012:ecrwarden-alerts"),
 		notify.WithSlack(fakeSecret{slack.URL + "/services/T000/B000/secret"}, "ecrwarden/slack-webhook"),
+		notify.WithHTTPClient(slack.Client()),
 		notify.WithRetry(3, time.Minute, time.Millisecond),
 		notify.WithClock(func() time.Time { return testNow }, func(context.Context, time.Duration) error { return nil }),
 		notify.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
@@ -142,7 +144,7 @@ func TestSlackDownRetry(t *testing.T) {
 	store := dedupe.New(tableAPI{t, &fakeTable{items: map[string]map[string]ddbtypes.AttributeValue{}}}, "dedupe",
 		dedupe.WithClock(func() time.Time { return testNow }))
 	r := newRig(t)
-	r.h.alerts = notify.NewOnce(n, store)
+	r.h.alerts = notify.NewOnce(n, store, notify.WithAuditPublisher(r.audit))
 	r.findings.basic = []ecrtypes.ImageScanFinding{basicFinding("CVE-2026-2000", "HIGH")}
 	ev := basicScan(t, testRepo, "COMPLETE")
 	ctx := context.Background()
@@ -182,7 +184,7 @@ func TestSlackDownRetry(t *testing.T) {
 // names, and the alert then counts as sent.
 func TestSlackRateLimited(t *testing.T) {
 	var posts atomic.Int32
-	slack := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	slack := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if posts.Add(1) == 1 {
 			w.Header().Set("Retry-After", "7")
 			http.Error(w, "rate_limited", http.StatusTooManyRequests)
@@ -194,6 +196,7 @@ func TestSlackRateLimited(t *testing.T) {
 	var waits []time.Duration
 	n := notify.New(
 		notify.WithSlack(fakeSecret{slack.URL + "/services/T000/B000/secret"}, "ecrwarden/slack-webhook"),
+		notify.WithHTTPClient(slack.Client()),
 		notify.WithRetry(3, time.Minute, time.Millisecond),
 		notify.WithClock(func() time.Time { return testNow }, func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil }),
 		notify.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
@@ -201,7 +204,7 @@ func TestSlackRateLimited(t *testing.T) {
 	store := dedupe.New(tableAPI{t, &fakeTable{items: map[string]map[string]ddbtypes.AttributeValue{}}}, "dedupe",
 		dedupe.WithClock(func() time.Time { return testNow }))
 	r := newRig(t)
-	r.h.alerts = notify.NewOnce(n, store)
+	r.h.alerts = notify.NewOnce(n, store, notify.WithAuditPublisher(r.audit))
 	r.findings.basic = []ecrtypes.ImageScanFinding{basicFinding("CVE-2026-2000", "HIGH")}
 	if err := r.h.Handle(context.Background(), basicScan(t, testRepo, "COMPLETE")); err != nil {
 		t.Fatalf("Handle: %v", err)
@@ -211,6 +214,60 @@ func TestSlackRateLimited(t *testing.T) {
 	}
 	if got := posts.Load(); got != 2 {
 		t.Errorf("Slack posts = %d, want 2", got)
+	}
+	if diff := cmp.Diff([]string{audit.FindingsAlerted}, r.auditTypes()); diff != "" {
+		t.Errorf("audit events (-want +got):\n%s", diff)
+	}
+}
+
+// flakyAudit fails the first fail publications, then records into events.
+type flakyAudit struct {
+	fail   int
+	events *fakeAudit
+}
+
+func (f *flakyAudit) Publish(ctx context.Context, events ...audit.Event) error {
+	if f.fail > 0 {
+		f.fail--
+		return errors.New("put audit events: InternalFailure")
+	}
+	return f.events.Publish(ctx, events...)
+}
+
+// TestAuditRetriedAfterAlertSent: when the audit event cannot be published
+// after the alert went out, the event fails and its retry publishes the
+// audit event without sending the alert again (it used to ride on the
+// first successful send, and was lost).
+func TestAuditRetriedAfterAlertSent(t *testing.T) {
+	var posts atomic.Int32
+	slack := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		posts.Add(1)
+		w.Write([]byte("ok"))
+	}))
+	defer slack.Close()
+	topic := &fakeSNS{}
+	n := notify.New(
+		notify.WithSNS(topic, "arn:aws:sns:ap-southeast-1:123456789012:ecrwarden-alerts"),
+		notify.WithSlack(fakeSecret{slack.URL + "/services/T000/B000/secret"}, "ecrwarden/slack-webhook"),
+		notify.WithHTTPClient(slack.Client()),
+		notify.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+	)
+	store := dedupe.New(tableAPI{t, &fakeTable{items: map[string]map[string]ddbtypes.AttributeValue{}}}, "dedupe",
+		dedupe.WithClock(func() time.Time { return testNow }))
+	r := newRig(t)
+	r.h.alerts = notify.NewOnce(n, store, notify.WithAuditPublisher(&flakyAudit{fail: 1, events: r.audit}))
+	r.findings.basic = []ecrtypes.ImageScanFinding{basicFinding("CVE-2026-2000", "CRITICAL")}
+	ev := basicScan(t, testRepo, "COMPLETE")
+	if err := r.h.Handle(context.Background(), ev); err == nil {
+		t.Fatal("Handle with the audit bus failing: no error, want one so that Lambda retries")
+	}
+	for i := range 2 {
+		if err := r.h.Handle(context.Background(), ev); err != nil {
+			t.Fatalf("retry %d: %v", i+1, err)
+		}
+	}
+	if got := [2]int{len(topic.subjects), int(posts.Load())}; got != [2]int{1, 1} {
+		t.Errorf("SNS publishes, Slack posts = %v, want [1 1]", got)
 	}
 	if diff := cmp.Diff([]string{audit.FindingsAlerted}, r.auditTypes()); diff != "" {
 		t.Errorf("audit events (-want +got):\n%s", diff)

@@ -23,9 +23,10 @@ import (
 	"github.com/ecrwarden/ecrwarden/internal/rollout"
 )
 
-// alerter delivers an alert once per key (notify.Once).
+// alerter delivers an alert once per key and then publishes its audit
+// events as their own at-least-once step (notify.Once).
 type alerter interface {
-	Deliver(ctx context.Context, key string, a alert.Alert) (sent bool, err error)
+	DeliverAudited(ctx context.Context, key string, a alert.Alert, events []audit.Event) (sent bool, err error)
 }
 
 // auditor publishes audit events (audit.Publisher).
@@ -202,24 +203,13 @@ func (h *handler) alertFindings(ctx context.Context, log *slog.Logger, img image
 		Kind: alert.KindFindings, Repository: img.repository, Tags: img.tags, Digest: img.digest,
 		Region: img.region, Account: img.account, Fingerprint: fp, Findings: &res,
 	}
-	sent, err := h.alerts.Deliver(ctx, "findings#"+fp, a)
-	if err != nil {
-		// A channel that failed is retried with the event; the channel that
-		// succeeded is recorded and is not sent again. The audit event
-		// goes out with the delivery that completes the alert.
-		return fmt.Errorf("findings alert %s: %w", fp, err)
-	}
-	if !sent {
-		log.Info("findings alert already sent for this finding set", "fingerprint", fp)
-		return nil
-	}
-	log.Warn("findings alerted", "fingerprint", fp, "highest", string(res.Highest()), "alerting", len(res.Alerting),
-		"expired", len(res.Expired))
 	expired := make([]string, len(res.Expired))
 	for i, e := range res.Expired {
 		expired[i] = e.Finding.ID
 	}
-	return h.publish(ctx, audit.Event{
+	// The audit event is published after the alert, as its own step: a
+	// retry publishes it even when an earlier attempt sent the alert.
+	ev := audit.Event{
 		DetailType: audit.FindingsAlerted,
 		Resources:  []string{repositoryARN(img)},
 		Detail: map[string]any{
@@ -228,7 +218,20 @@ func (h *handler) alertFindings(ctx context.Context, log *slog.Logger, img image
 			"findings": res.IDs(), "expiredIgnores": expired, "counts": res.Counts,
 			"eventId": img.eventID, "time": img.time.UTC().Format(time.RFC3339),
 		},
-	})
+	}
+	sent, err := h.alerts.DeliverAudited(ctx, "findings#"+fp, a, []audit.Event{ev})
+	if err != nil {
+		// A channel that failed is retried with the event; the channel that
+		// succeeded is recorded and is not sent again.
+		return fmt.Errorf("findings alert %s: %w", fp, err)
+	}
+	if !sent {
+		log.Info("findings alert already sent for this finding set", "fingerprint", fp)
+		return nil
+	}
+	log.Warn("findings alerted", "fingerprint", fp, "highest", string(res.Highest()), "alerting", len(res.Alerting),
+		"expired", len(res.Expired))
+	return nil
 }
 
 // failed alerts on a scan that did not complete. Gated rollouts of the
@@ -249,21 +252,17 @@ func (h *handler) failed(ctx context.Context, log *slog.Logger, img image, statu
 		Region: img.region, Account: img.account,
 		ScanFailure: &alert.ScanFailure{Status: status, Reason: reason, Scanner: img.scanner},
 	}
+	events := make([]audit.Event, len(held))
+	for i, g := range held {
+		events[i] = blockedEvent(img, g, "", "scan "+status, nil)
+	}
 	errs := []error{gerr}
-	sent, err := h.alerts.Deliver(ctx, "scan-failed#"+img.repository+"#"+img.digest, a)
+	sent, err := h.alerts.DeliverAudited(ctx, "scan-failed#"+img.repository+"#"+img.digest, a, events)
 	switch {
 	case err != nil:
 		errs = append(errs, fmt.Errorf("scan-failed alert: %w", err))
 	case !sent:
 		log.Info("scan-failed alert already sent for this image")
-	default:
-		events := make([]audit.Event, len(held))
-		for i, g := range held {
-			events[i] = blockedEvent(img, g, "", "scan "+status, nil)
-		}
-		if len(events) > 0 {
-			errs = append(errs, h.publish(ctx, events...))
-		}
 	}
 	return errors.Join(errs...)
 }
@@ -352,7 +351,8 @@ func (h *handler) block(ctx context.Context, log *slog.Logger, img image, res fi
 		Region: img.region, Account: img.account, Fingerprint: fp, Findings: &res,
 		Rollout: &alert.Rollout{Cluster: t.Cluster, Namespace: t.Namespace, Deployment: t.Deployment, Container: t.Container, Tag: g.tag},
 	}
-	sent, err := h.alerts.Deliver(ctx, key, a)
+	ev := blockedEvent(img, g, fp, "findings at or above "+string(res.Threshold), res.IDs())
+	sent, err := h.alerts.DeliverAudited(ctx, key, a, []audit.Event{ev})
 	if err != nil {
 		return fmt.Errorf("rollout-blocked alert for %s: %w", t, err)
 	}
@@ -361,7 +361,7 @@ func (h *handler) block(ctx context.Context, log *slog.Logger, img image, res fi
 		return nil
 	}
 	log.Warn("rollout held: scan not clean", "target", t.String(), "tag", g.tag, "fingerprint", fp)
-	return h.publish(ctx, blockedEvent(img, g, fp, "findings at or above "+string(res.Threshold), res.IDs()))
+	return nil
 }
 
 // blockedEvent is the RolloutBlocked audit event of one held rollout.

@@ -135,27 +135,33 @@ type delivery struct {
 	alert alert.Alert
 }
 
-// fakeAlerts delivers once per key, like notify.Once; err fails every
-// delivery without recording it.
+// fakeAlerts delivers once per key, like notify.Once, then publishes the
+// audit events to audit once per key; err fails every delivery without
+// recording it.
 type fakeAlerts struct {
 	done       map[string]bool
 	deliveries []delivery
 	err        error
+	audit      *fakeAudit
 }
 
-func (f *fakeAlerts) Deliver(_ context.Context, key string, a alert.Alert) (bool, error) {
+func (f *fakeAlerts) DeliverAudited(ctx context.Context, key string, a alert.Alert, events []audit.Event) (bool, error) {
 	if f.err != nil {
 		return false, f.err
 	}
 	if f.done == nil {
 		f.done = map[string]bool{}
 	}
-	if f.done[key] {
-		return false, nil
+	sent := !f.done[key]
+	if sent {
+		f.done[key] = true
+		f.deliveries = append(f.deliveries, delivery{key, a})
 	}
-	f.done[key] = true
-	f.deliveries = append(f.deliveries, delivery{key, a})
-	return true, nil
+	if len(events) > 0 && !f.done[key+"#audit"] {
+		f.done[key+"#audit"] = true
+		_ = f.audit.Publish(ctx, events...)
+	}
+	return sent, nil
 }
 
 type fakeAudit struct{ events []audit.Event }
@@ -186,7 +192,8 @@ type rig struct {
 
 func newRig(tb testing.TB) *rig {
 	tb.Helper()
-	r := &rig{findings: &fakeFindings{}, images: &fakeImages{pushedAt: testNow.Add(-time.Hour)}, alerts: &fakeAlerts{}, audit: &fakeAudit{}, roller: &fakeRoller{}}
+	r := &rig{findings: &fakeFindings{}, images: &fakeImages{pushedAt: testNow.Add(-time.Hour)}, audit: &fakeAudit{}, roller: &fakeRoller{}}
+	r.alerts = &fakeAlerts{audit: r.audit}
 	r.h = &handler{
 		policy: loadPolicy(tb, testPolicy), scans: r.findings, images: r.images, alerts: r.alerts, audit: r.audit, roll: r.roller,
 		discover: func(_ context.Context, f *policy.File, repo string) ([]rollout.Target, []error, error) {
