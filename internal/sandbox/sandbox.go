@@ -53,8 +53,11 @@ type Options struct {
 	// ScanType is the registry scan type of the repositories; basic when empty.
 	ScanType ecr.ScanType
 	// Retries is how many times a failed asynchronous invocation is
-	// retried before it goes to the DLQ; Lambda's default is 2.
+	// retried before it goes to the DLQ; Lambda's default is 2. The sandbox
+	// retries at once, where Lambda waits a minute, then two.
 	Retries *int
+	// Timeout is each function's timeout; 30 s when zero.
+	Timeout time.Duration
 }
 
 // Delivery is one event delivered to one function.
@@ -169,8 +172,19 @@ func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
 	} {
 		env[k] = v
 	}
+	// The Slack sink serves https with a CA of its own, as Slack serves
+	// https only: the functions trust it the standard way, through
+	// SSL_CERT_FILE, with no exception for plain http in the code.
+	caFile := filepath.Join(sb.tmp, "slack-ca.pem")
+	if err := os.WriteFile(caFile, sb.Suite.Slack.CAPEM(), 0o600); err != nil {
+		return nil, fmt.Errorf("sandbox: write the Slack sink's CA: %w", err)
+	}
+	env["SSL_CERT_FILE"] = caFile
 	for k, v := range o.Env {
 		env[k] = v
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 30 * time.Second
 	}
 	sb.AWS = aws.Config{Region: sb.Region, Credentials: credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, "")}
 	sb.ECR = awsecr.NewFromConfig(sb.AWS, func(o *awsecr.Options) { o.BaseEndpoint = aws.String(sb.Endpoint("ECR")) })
@@ -181,7 +195,7 @@ func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
 		}
 		f, err := testenv.StartFunction(ctx, testenv.FunctionOptions{
 			Binary: bin, Name: "ecrwarden-" + name, Env: env, Region: sb.Region, AccountID: sb.Account,
-			Timeout: 30 * time.Second, MemoryMB: 256, Logs: o.Logs,
+			Timeout: o.Timeout, MemoryMB: 256, Logs: o.Logs,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("sandbox: start %s: %w", name, err)
