@@ -213,7 +213,9 @@ func newOnceRig(t *testing.T) *onceRig {
 	return r
 }
 
-func (r *onceRig) counts() [2]int { return [2]int{len(r.e.sns.Messages(r.topic)), len(r.e.slack.Payloads())} }
+func (r *onceRig) counts() [2]int {
+	return [2]int{len(r.e.sns.Messages(r.topic)), len(r.e.slack.Payloads())}
+}
 
 // TestOnceHeldLeaseIsAnError: a channel whose lease another invocation holds
 // is an error, never "already sent"; once that lease has ended the alert
