@@ -134,33 +134,48 @@ func IsConflict(err error) bool { return statusCode(err) == http.StatusConflict 
 // IsForbidden reports whether err carries a 403 answer from the API server (RBAC denied the request).
 func IsForbidden(err error) bool { return statusCode(err) == http.StatusForbidden }
 
-// do sends one request to path (with query) and decodes a 2xx JSON answer into out when out is not nil.
+// do sends one request to path (with query) and decodes a 2xx JSON answer into out when out is not nil. A 401
+// Unauthorized answer to a token the source can invalidate (an EKS token that expired, say while the Lambda
+// sandbox was frozen) drops that token and retries the request once with a new one.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, contentType string, body []byte, out any) error {
 	u := *c.base
 	u.Path = c.base.Path + path
 	u.RawQuery = query.Encode()
-	var reader io.Reader
-	if body != nil {
-		reader = bytes.NewReader(body)
+	for attempt := 1; ; attempt++ {
+		var reader io.Reader
+		if body != nil {
+			reader = bytes.NewReader(body)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, u.String(), reader)
+		if err != nil {
+			return fmt.Errorf("build request %s %s: %w", method, path, err)
+		}
+		token, err := c.token.Token(ctx)
+		if err != nil {
+			return fmt.Errorf("get kubernetes token: %w", err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Accept", "application/json")
+		req.Header.Set("User-Agent", userAgent)
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		resp, err := c.http.Do(req)
+		if err != nil {
+			return fmt.Errorf("kubernetes %s %s: %w", method, path, err)
+		}
+		if inv, ok := c.token.(TokenInvalidator); ok && resp.StatusCode == http.StatusUnauthorized && attempt == 1 {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBodyBytes))
+			resp.Body.Close()
+			inv.Invalidate(token)
+			continue
+		}
+		return decodeResponse(resp, method, path, out)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), reader)
-	if err != nil {
-		return fmt.Errorf("build request %s %s: %w", method, path, err)
-	}
-	token, err := c.token.Token(ctx)
-	if err != nil {
-		return fmt.Errorf("get kubernetes token: %w", err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", userAgent)
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("kubernetes %s %s: %w", method, path, err)
-	}
+}
+
+// decodeResponse reads one answer: a 2xx JSON body into out (when not nil), anything else as a StatusError.
+func decodeResponse(resp *http.Response, method, path string, out any) error {
 	defer resp.Body.Close()
 	limited := io.LimitReader(resp.Body, maxResponseBytes)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -244,11 +245,13 @@ func mergeContainers(have, patch []Container) []Container {
 	return out
 }
 
-// fakePresigner records PresignGetCallerIdentity calls and returns a fixed URL with the call number.
+// fakePresigner records PresignGetCallerIdentity calls and returns a fixed URL with the call number, and with
+// X-Amz-Date when signedAt is set.
 type fakePresigner struct {
-	mu    sync.Mutex
-	calls int
-	err   error
+	mu       sync.Mutex
+	calls    int
+	err      error
+	signedAt func() time.Time
 }
 
 func (p *fakePresigner) PresignGetCallerIdentity(ctx context.Context, params *sts.GetCallerIdentityInput, optFns ...func(*sts.PresignOptions)) (*v4.PresignedHTTPRequest, error) {
@@ -258,7 +261,11 @@ func (p *fakePresigner) PresignGetCallerIdentity(ctx context.Context, params *st
 	if p.err != nil {
 		return nil, p.err
 	}
-	return &v4.PresignedHTTPRequest{URL: "https://sts.us-east-1.amazonaws.com/?Action=GetCallerIdentity&call=" + strconv.Itoa(p.calls), Method: http.MethodGet}, nil
+	u := "https://sts.us-east-1.amazonaws.com/?Action=GetCallerIdentity&call=" + strconv.Itoa(p.calls)
+	if p.signedAt != nil {
+		u += "&X-Amz-Date=" + p.signedAt().UTC().Format(amzDateFormat)
+	}
+	return &v4.PresignedHTTPRequest{URL: u, Method: http.MethodGet}, nil
 }
 
 func jsonUnmarshalString(s string, v any) error { return json.Unmarshal([]byte(s), v) }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/url"
 	"sync"
 	"time"
 
@@ -23,15 +24,27 @@ const (
 	// the EKS authenticator answers 401 (aws/aws-sdk-go-v2 issue 1922); `aws eks get-token` sends 60 too. The
 	// authenticator accepts the URL for 15 minutes from X-Amz-Date regardless.
 	presignExpires = "60"
-	// tokenLifetime is how long EKS accepts a token; tokenRenewAfter leaves a minute of margin.
-	tokenLifetime   = 15 * time.Minute
-	tokenRenewAfter = tokenLifetime - time.Minute
+	// tokenLifetime is how long EKS accepts a token from its signing time (X-Amz-Date).
+	tokenLifetime = 15 * time.Minute
+	// tokenRenewMargin is how long before it expires a cached token is renewed: more than one request's timeout,
+	// so a token never expires in flight.
+	tokenRenewMargin = 2 * time.Minute
+	// amzDateFormat is the layout of X-Amz-Date.
+	amzDateFormat = "20060102T150405Z"
 )
 
 // TokenSource supplies the bearer token for API server requests.
 type TokenSource interface {
 	// Token returns a token valid for at least the next request.
 	Token(ctx context.Context) (string, error)
+}
+
+// TokenInvalidator is a TokenSource that can drop a token the API server refused (401 Unauthorized), so that the
+// next Token call makes a new one. The Client retries a request once after invalidating its token.
+type TokenInvalidator interface {
+	TokenSource
+	// Invalidate drops token if it is the one the source would hand out next.
+	Invalidate(token string)
 }
 
 // StaticToken is a fixed bearer token, e.g. a token-auth-file entry of a test API server.
@@ -52,7 +65,10 @@ type STSPresigner interface {
 
 // EKSTokenSource makes EKS bearer tokens the way aws-iam-authenticator and `aws eks get-token` do: a presigned STS
 // GetCallerIdentity URL whose signed headers include x-k8s-aws-id: <cluster>, with X-Amz-Expires=60 in the query,
-// encoded as "k8s-aws-v1." + unpadded base64url. A token is cached and renewed after 14 of its 15 minutes.
+// encoded as "k8s-aws-v1." + unpadded base64url. EKS accepts a token for 15 minutes from its signing time
+// (X-Amz-Date). A token is cached until 2 minutes before that, measured on the wall clock: a Lambda sandbox
+// frozen between invocations does not advance the monotonic clock, so a token cached against it would look fresh
+// after the thaw although EKS refuses it. A token the API server refused is dropped (Invalidate).
 // It is safe for concurrent use.
 type EKSTokenSource struct {
 	presigner STSPresigner
@@ -61,7 +77,7 @@ type EKSTokenSource struct {
 
 	mu      sync.Mutex
 	token   string
-	renewAt time.Time
+	renewAt time.Time // wall clock, no monotonic reading
 }
 
 // NewEKSTokenSource returns a token source for the EKS cluster named cluster; presigner is usually
@@ -70,25 +86,39 @@ func NewEKSTokenSource(presigner STSPresigner, cluster string) *EKSTokenSource {
 	return &EKSTokenSource{presigner: presigner, cluster: cluster, now: time.Now}
 }
 
-// Token returns the cached token, or presigns a new one when none is cached or the cached one is 14 minutes old.
+// Token returns the cached token, or presigns a new one when none is cached or the cached one expires within
+// 2 minutes on the wall clock.
 func (s *EKSTokenSource) Token(ctx context.Context) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
+	now := s.now().Round(0) // strip the monotonic reading: compare wall clocks
 	if s.token != "" && now.Before(s.renewAt) {
 		return s.token, nil
 	}
-	token, err := s.presign(ctx)
+	token, signedAt, err := s.presign(ctx)
 	if err != nil {
 		return "", err
 	}
-	s.token, s.renewAt = token, now.Add(tokenRenewAfter)
+	if signedAt.IsZero() || signedAt.After(now) {
+		signedAt = now
+	}
+	s.token, s.renewAt = token, signedAt.Add(tokenLifetime-tokenRenewMargin)
 	return token, nil
 }
 
-func (s *EKSTokenSource) presign(ctx context.Context) (string, error) {
+// Invalidate drops token from the cache if it is the cached token, so that the next Token presigns a new one.
+func (s *EKSTokenSource) Invalidate(token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.token == token {
+		s.token, s.renewAt = "", time.Time{}
+	}
+}
+
+// presign returns a new token and its signing time (X-Amz-Date; zero when the URL has none).
+func (s *EKSTokenSource) presign(ctx context.Context) (string, time.Time, error) {
 	if s.cluster == "" {
-		return "", errors.New("presign eks token: empty cluster name")
+		return "", time.Time{}, errors.New("presign eks token: empty cluster name")
 	}
 	out, err := s.presigner.PresignGetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}, func(o *sts.PresignOptions) {
 		o.ClientOptions = append(o.ClientOptions, sts.WithAPIOptions(func(stack *middleware.Stack) error {
@@ -96,9 +126,13 @@ func (s *EKSTokenSource) presign(ctx context.Context) (string, error) {
 		}))
 	})
 	if err != nil {
-		return "", fmt.Errorf("presign sts GetCallerIdentity for eks cluster %s: %w", s.cluster, err)
+		return "", time.Time{}, fmt.Errorf("presign sts GetCallerIdentity for eks cluster %s: %w", s.cluster, err)
 	}
-	return TokenPrefix + base64.RawURLEncoding.EncodeToString([]byte(out.URL)), nil
+	var signedAt time.Time
+	if u, err := url.Parse(out.URL); err == nil {
+		signedAt, _ = time.Parse(amzDateFormat, u.Query().Get("X-Amz-Date"))
+	}
+	return TokenPrefix + base64.RawURLEncoding.EncodeToString([]byte(out.URL)), signedAt, nil
 }
 
 // eksTokenMiddleware adds the cluster header and X-Amz-Expires to the request before the presigner signs it, so
