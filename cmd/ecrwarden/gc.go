@@ -69,7 +69,7 @@ func gcPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		r.InUse = gc.ResolverLister(kube.NewEKSResolver(cfg))
 	}
 	for _, c := range f.Clusters {
-		fmt.Fprintf(stderr, "listing images in use in cluster %s (%s)…\n", c.Name, strings.Join(c.Namespaces, ", "))
+		fmt.Fprintf(stderr, "listing images in use in cluster %s (all namespaces)…\n", c.Name)
 	}
 	res := r.Plan(ctx, f, repos, time.Now())
 	if *asJSON {

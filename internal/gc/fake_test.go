@@ -144,7 +144,7 @@ type fakeClusters struct {
 	calls []string
 }
 
-func (c *fakeClusters) list(ctx context.Context, cluster string, namespaces []string) (kube.InUse, error) {
+func (c *fakeClusters) list(ctx context.Context, cluster string) (kube.InUse, error) {
 	c.calls = append(c.calls, cluster)
 	if err := c.fail[cluster]; err != nil {
 		return kube.InUse{}, err

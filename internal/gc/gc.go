@@ -33,10 +33,10 @@ type ECR interface {
 	registry.BatchDeleteImageAPI
 }
 
-// InUseLister lists the images a cluster's workloads reference in the given
-// namespaces (all namespaces when empty). It must fail rather than return a
-// partial listing.
-type InUseLister func(ctx context.Context, cluster string, namespaces []string) (kube.InUse, error)
+// InUseLister lists the images a cluster's workloads reference, in every
+// namespace of the cluster (not only the policy's: a workload anywhere runs
+// its image). It must fail rather than return a partial listing.
+type InUseLister func(ctx context.Context, cluster string) (kube.InUse, error)
 
 // ClusterClients returns the Kubernetes client of an EKS cluster
 // (kube.ClusterResolver).
@@ -46,12 +46,12 @@ type ClusterClients interface {
 
 // ResolverLister lists in-use images through the clients of r.
 func ResolverLister(r ClusterClients) InUseLister {
-	return func(ctx context.Context, cluster string, namespaces []string) (kube.InUse, error) {
+	return func(ctx context.Context, cluster string) (kube.InUse, error) {
 		c, err := r.Client(ctx, cluster)
 		if err != nil {
 			return kube.InUse{}, err
 		}
-		return c.ListImagesInUse(ctx, namespaces)
+		return c.ListImagesInUse(ctx)
 	}
 }
 
@@ -306,7 +306,7 @@ func (r *Runner) inUse(ctx context.Context, f *policy.File) (kube.InUse, error) 
 		if r.InUse == nil {
 			return kube.InUse{}, fmt.Errorf("list images in use in cluster %s: no cluster access configured", c.Name)
 		}
-		u, err := r.InUse(ctx, c.Name, c.Namespaces)
+		u, err := r.InUse(ctx, c.Name)
 		if err != nil {
 			return kube.InUse{}, fmt.Errorf("list images in use in cluster %s: %w", c.Name, err)
 		}

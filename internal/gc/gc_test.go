@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -226,12 +225,12 @@ func TestRun(t *testing.T) {
 func TestRunListsClustersAfterECR(t *testing.T) {
 	f, c := baseECR(), baseClusters()
 	var order []string
-	r := &Runner{ECR: f, InUse: func(ctx context.Context, cluster string, ns []string) (kube.InUse, error) {
-		order = append(order, "cluster "+cluster+" "+strings.Join(ns, ","))
-		return c.list(ctx, cluster, ns)
+	r := &Runner{ECR: f, InUse: func(ctx context.Context, cluster string) (kube.InUse, error) {
+		order = append(order, "cluster "+cluster)
+		return c.list(ctx, cluster)
 	}, Progress: func(repo string, n int) { order = append(order, "ecr "+repo) }}
 	r.Run(context.Background(), mustPolicy(t, testPolicy), nil, Options{Now: now, DryRun: true})
-	want := []string{"ecr app", "ecr tools", "cluster east default", "cluster west prod"}
+	want := []string{"ecr app", "ecr tools", "cluster east", "cluster west"}
 	if diff := cmp.Diff(want, order); diff != "" {
 		t.Errorf("order of listings (-want +got):\n%s", diff)
 	}
@@ -285,7 +284,7 @@ func TestRunCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	f := baseECR()
-	r := &Runner{ECR: f, InUse: func(ctx context.Context, cluster string, ns []string) (kube.InUse, error) {
+	r := &Runner{ECR: f, InUse: func(ctx context.Context, cluster string) (kube.InUse, error) {
 		return kube.InUse{}, ctx.Err()
 	}}
 	res := r.Run(ctx, mustPolicy(t, testPolicy), nil, Options{Now: now, Cap: 100})

@@ -195,12 +195,12 @@ func limitedLister(t *testing.T, k *testenv.Kube, others map[string]kube.Config)
 		}
 		clients[name] = c
 	}
-	return func(ctx context.Context, cluster string, namespaces []string) (kube.InUse, error) {
+	return func(ctx context.Context, cluster string) (kube.InUse, error) {
 		c, ok := clients[cluster]
 		if !ok {
 			return kube.InUse{}, fmt.Errorf("no cluster %s", cluster)
 		}
-		return c.ListImagesInUse(ctx, namespaces)
+		return c.ListImagesInUse(ctx)
 	}
 }
 

@@ -42,10 +42,16 @@ func deploymentPath(namespace, name string) string {
 	return "/apis/apps/v1/namespaces/" + url.PathEscape(namespace) + "/deployments/" + url.PathEscape(name)
 }
 
-// GetDeployment reads the Deployment namespace/name.
+// GetDeployment reads the Deployment namespace/name. When it is not found because the namespace itself does not
+// exist, the error wraps ErrNamespaceNotFound as well as the 404.
 func (c *Client) GetDeployment(ctx context.Context, namespace, name string) (*Deployment, error) {
 	var d Deployment
 	if err := c.do(ctx, http.MethodGet, deploymentPath(namespace, name), nil, "", nil, &d); err != nil {
+		if IsNotFound(err) {
+			if nerr := c.RequireNamespaces(ctx, []string{namespace}); errors.Is(nerr, ErrNamespaceNotFound) {
+				return nil, fmt.Errorf("get deployment %s/%s: %w: %w", namespace, name, nerr, err)
+			}
+		}
 		return nil, fmt.Errorf("get deployment %s/%s: %w", namespace, name, err)
 	}
 	return &d, nil
@@ -198,11 +204,18 @@ func (c *Client) UpdateImage(ctx context.Context, namespace, deployment, contain
 	return Result{Attempts: maxUpdateAttempts}, fmt.Errorf("update image of deployment %s/%s: still conflicting after %d attempts: %w", namespace, deployment, maxUpdateAttempts, lastErr)
 }
 
-// ListTrackedDeployments returns the Deployments in namespaces that carry AnnotationTrack. An empty namespaces
-// lists all namespaces.
+// ListTrackedDeployments returns the Deployments in namespaces that carry AnnotationTrack. Every namespace must
+// exist (a missing one is an error wrapping ErrNamespaceNotFound, not an empty list). An empty namespaces lists
+// all namespaces.
 func (c *Client) ListTrackedDeployments(ctx context.Context, namespaces []string) ([]Deployment, error) {
+	scopes := namespaceScopes(namespaces)
+	if scopes[0] != "" {
+		if err := c.RequireNamespaces(ctx, scopes); err != nil {
+			return nil, fmt.Errorf("list tracked deployments: %w", err)
+		}
+	}
 	var tracked []Deployment
-	for _, ns := range namespaceScopes(namespaces) {
+	for _, ns := range scopes {
 		err := listAll(ctx, c, "deployments", ns, func(d *Deployment) error {
 			if _, ok := d.Metadata.Annotations[AnnotationTrack]; ok {
 				tracked = append(tracked, *d)

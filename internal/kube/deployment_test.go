@@ -289,4 +289,25 @@ func TestListTrackedDeployments(t *testing.T) {
 	if diff := cmp.Diff(want, names); diff != "" {
 		t.Errorf("tracked deployments (-want +got):\n%s", diff)
 	}
+
+	// A misspelt namespace lists as empty with a 200: it must be an error instead.
+	got, err = c.ListTrackedDeployments(context.Background(), []string{"shop", "sohp"})
+	if !errors.Is(err, ErrNamespaceNotFound) || !strings.Contains(err.Error(), `"sohp"`) || got != nil {
+		t.Errorf("ListTrackedDeployments with a missing namespace = %d deployments, %v; want ErrNamespaceNotFound naming it", len(got), err)
+	}
+}
+
+// TestGetDeploymentMissingNamespace: a Deployment in a namespace that does not exist is an error that says so.
+func TestGetDeploymentMissingNamespace(t *testing.T) {
+	f := newFakeAPI(t)
+	f.addDeployment("shop", "web", []Container{{Name: "app", Image: "reg/app:1"}}, nil)
+	c, _ := f.start(t)
+	_, err := c.GetDeployment(context.Background(), "sohp", "web")
+	if !errors.Is(err, ErrNamespaceNotFound) || !IsNotFound(err) {
+		t.Errorf("GetDeployment in a missing namespace = %v, want ErrNamespaceNotFound and the 404", err)
+	}
+	_, err = c.GetDeployment(context.Background(), "shop", "api")
+	if errors.Is(err, ErrNamespaceNotFound) || !IsNotFound(err) {
+		t.Errorf("GetDeployment of a missing Deployment = %v, want only the 404", err)
+	}
 }

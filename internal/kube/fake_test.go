@@ -29,6 +29,7 @@ type fakeAPI struct {
 	rv          int
 	deployments []*Deployment
 	objects     map[string][]map[string]any // resource → items
+	namespaces  map[string]bool             // the namespaces that exist: those of every object added
 	requests    []string
 	patches     []string
 	// beforePatch runs (under the lock) before a PATCH is applied; tests use it to simulate a concurrent writer.
@@ -38,7 +39,7 @@ type fakeAPI struct {
 }
 
 func newFakeAPI(t testing.TB) *fakeAPI {
-	return &fakeAPI{t: t, pageSize: 2, objects: map[string][]map[string]any{}}
+	return &fakeAPI{t: t, pageSize: 2, objects: map[string][]map[string]any{}, namespaces: map[string]bool{}}
 }
 
 // start serves f over TLS on 127.0.0.1 and returns a Client for it authenticated with a static token.
@@ -66,6 +67,7 @@ func (f *fakeAPI) addDeployment(ns, name string, containers, initContainers []Co
 		Spec:     DeploymentSpec{Template: PodTemplateSpec{Spec: PodSpec{Containers: containers, InitContainers: initContainers}}},
 	}
 	f.deployments = append(f.deployments, d)
+	f.namespaces[ns] = true
 	return d
 }
 
@@ -73,6 +75,11 @@ func (f *fakeAPI) addObject(resource string, obj map[string]any) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.objects[resource] = append(f.objects[resource], obj)
+	if meta, ok := obj["metadata"].(map[string]any); ok {
+		if ns, ok := meta["namespace"].(string); ok {
+			f.namespaces[ns] = true
+		}
+	}
 }
 
 func (f *fakeAPI) find(ns, name string) *Deployment {
@@ -128,6 +135,12 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	resource := parts[0]
 	switch {
+	case len(parts) == 2 && resource == "namespaces" && r.Method == http.MethodGet:
+		if !f.namespaces[parts[1]] {
+			writeStatus(w, http.StatusNotFound, "NotFound", fmt.Sprintf("namespaces %q not found", parts[1]))
+			return
+		}
+		writeJSON(w, map[string]any{"kind": "Namespace", "metadata": map[string]any{"name": parts[1]}})
 	case len(parts) == 1 && r.Method == http.MethodGet:
 		f.serveList(w, r, resource, ns)
 	case len(parts) == 2 && resource == "deployments" && r.Method == http.MethodGet:

@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"strings"
@@ -254,7 +255,7 @@ func TestIntegrationImagesInUse(t *testing.T) {
 	adminCreate(t, k, apps+"/deployments", deploymentObject("inuse-deploy", map[string]string{AnnotationTrack: "inuse/app:v{semver}"},
 		[]any{named("app", ecr+"/inuse/app:v4")}, nil))
 
-	got, err := c.ListImagesInUse(ctx, []string{ns})
+	got, err := c.ListImagesInUse(ctx)
 	if err != nil {
 		t.Fatalf("ListImagesInUse as the limited user: %v", err)
 	}
@@ -291,10 +292,45 @@ func TestIntegrationImagesInUse(t *testing.T) {
 		t.Errorf("tracked = %+v, want inuse-deploy only", tracked)
 	}
 
-	for _, scope := range [][]string{{ns, "kube-system"}, nil} {
-		_, err := c.ListImagesInUse(ctx, scope)
-		if !IsForbidden(err) {
-			t.Errorf("ListImagesInUse(%q) as the limited user: got %v, want 403", scope, err)
-		}
+	// A namespace the policy does not name cannot hide an image: gc's reader lists every namespace, and matches
+	// the registry through its dual-stack host.
+	ensureNamespace(t, k, "inuse-elsewhere")
+	adminCreate(t, k, "/api/v1/namespaces/inuse-elsewhere/pods", map[string]any{
+		"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": "hidden"},
+		"spec": map[string]any{"containers": []any{named("app", "123456789012.dkr-ecr.us-east-1.on.aws/inuse/hidden@"+digestA)}},
+	})
+	got, err = c.ListImagesInUse(ctx)
+	if err != nil {
+		t.Fatalf("ListImagesInUse: %v", err)
+	}
+	if digests, _ := got.ForRepository(ecr, "inuse/hidden"); !contains(digests, digestA) {
+		t.Errorf("the Pod in namespace inuse-elsewhere is not in use: %v", digests)
+	}
+	// Its rights stop at reading: it cannot read the Pod itself, nor a namespace the policy does not name.
+	if err := c.do(ctx, http.MethodGet, "/api/v1/namespaces/inuse-elsewhere/pods/hidden", nil, "", nil, nil); !IsForbidden(err) {
+		t.Errorf("get a Pod outside its namespaces: %v, want 403", err)
+	}
+	if _, err := c.ListTrackedDeployments(ctx, []string{"inuse-elsewhere"}); !IsForbidden(err) {
+		t.Errorf("ListTrackedDeployments outside the policy's namespaces: %v, want 403", err)
+	}
+}
+
+// TestIntegrationMissingNamespace: a policy namespace that does not exist is an error, not an empty list, for
+// opt-in discovery and for a rollout's Deployment.
+func TestIntegrationMissingNamespace(t *testing.T) {
+	k := requireKube(t)
+	admin, err := New(Config{Host: k.Admin.Host, CAData: k.Admin.CAData, Token: StaticToken(k.Admin.Token)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := admin.ListTrackedDeployments(ctx, []string{k.Namespace, "defualt"}); !errors.Is(err, ErrNamespaceNotFound) {
+		t.Errorf("ListTrackedDeployments with a misspelt namespace: %v, want ErrNamespaceNotFound", err)
+	}
+	if _, err := admin.GetDeployment(ctx, "defualt", "retail-forecast-api"); !errors.Is(err, ErrNamespaceNotFound) {
+		t.Errorf("GetDeployment in a misspelt namespace: %v, want ErrNamespaceNotFound", err)
+	}
+	if err := limitedClient(t, k).RequireNamespaces(ctx, []string{k.Namespace}); err != nil {
+		t.Errorf("the limited user cannot check its own namespace: %v", err)
 	}
 }

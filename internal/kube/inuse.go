@@ -32,13 +32,16 @@ type InUse struct {
 	Invalid []ImageUse
 }
 
-// ForRepository returns the digests and tags by which the repository registryHost/repository is referenced. A
-// reference with neither tag nor digest counts as tag "latest", as the container runtime pulls it. Digests
-// include those nodes resolved tags to (Pod status imageID).
+// ForRepository returns the digests and tags by which the repository registryHost/repository is referenced,
+// through any host that reaches the same registry (for ECR: the dual-stack and FIPS endpoints, an explicit :443;
+// see SameRegistry). A reference with neither tag nor digest counts as tag "latest", as the container runtime
+// pulls it. Digests include those nodes resolved tags to (Pod status imageID). Pull-through cache repositories
+// need nothing special: their references name the cache repository itself (<prefix>/<upstream path>, e.g.
+// docker-hub/library/nginx), never the upstream registry.
 func (u InUse) ForRepository(registryHost, repository string) (digests, tags map[string]struct{}) {
 	digests, tags = map[string]struct{}{}, map[string]struct{}{}
 	for _, img := range u.Images {
-		if !strings.EqualFold(img.Ref.Registry, registryHost) || img.Ref.Repository != repository {
+		if img.Ref.Repository != repository || !img.Ref.InRegistry(registryHost) {
 			continue
 		}
 		if img.Ref.Digest != "" {
@@ -60,29 +63,24 @@ var inUseKinds = []string{"pods", "deployments", "replicasets", "statefulsets", 
 // listConcurrency bounds the list requests ListImagesInUse has in flight.
 const listConcurrency = 4
 
-// ListImagesInUse returns every image referenced in namespaces (all namespaces when empty) by Pods (containers,
-// init and ephemeral containers, and the image and imageID of their statuses), Deployments, ReplicaSets still
-// holding replicas, StatefulSets, DaemonSets, Jobs and CronJobs. If any listing fails, ListImagesInUse returns
-// an error naming the kind, namespace and status and no result: gc must then delete nothing.
-func (c *Client) ListImagesInUse(ctx context.Context, namespaces []string) (InUse, error) {
+// ListImagesInUse returns every image referenced in every namespace of the cluster by Pods (containers, init and
+// ephemeral containers, and the image and imageID of their statuses), Deployments, ReplicaSets still holding
+// replicas, StatefulSets, DaemonSets, Jobs and CronJobs. It lists each kind cluster-wide, whatever namespaces a
+// policy names: an image a workload runs is in use wherever the workload is, and a misspelt namespace cannot hide
+// it. If any listing fails, ListImagesInUse returns an error naming the kind and status and no result: gc must
+// then delete nothing.
+func (c *Client) ListImagesInUse(ctx context.Context) (InUse, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	type job struct{ resource, namespace string }
-	var jobs []job
-	for _, ns := range namespaceScopes(namespaces) {
-		for _, kind := range inUseKinds {
-			jobs = append(jobs, job{kind, ns})
-		}
-	}
-	results := make([]InUse, len(jobs))
+	results := make([]InUse, len(inUseKinds))
 	var (
 		mu       sync.Mutex
 		firstErr error // the first failure in time; the cancellations it causes come later
 	)
 	sem := make(chan struct{}, listConcurrency)
 	var wg sync.WaitGroup
-	for i, j := range jobs {
+	for i, kind := range inUseKinds {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -90,7 +88,7 @@ func (c *Client) ListImagesInUse(ctx context.Context, namespaces []string) (InUs
 			defer func() { <-sem }()
 			err := ctx.Err()
 			if err == nil {
-				err = c.listImages(ctx, j.resource, j.namespace, &results[i])
+				err = c.listImages(ctx, kind, "", &results[i])
 			}
 			if err != nil {
 				mu.Lock()

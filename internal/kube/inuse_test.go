@@ -65,7 +65,7 @@ func TestListImagesInUse(t *testing.T) {
 	f.pageSize = 1 // every list takes several pages
 	seedCluster(f)
 	c, _ := f.start(t)
-	got, err := c.ListImagesInUse(context.Background(), []string{"shop", "ml"})
+	got, err := c.ListImagesInUse(context.Background())
 	if err != nil {
 		t.Fatalf("ListImagesInUse: %v", err)
 	}
@@ -82,13 +82,13 @@ func TestListImagesInUse(t *testing.T) {
 		"Pod shop/web-abc " + ecr + "/mlops/retail-api@" + digestB,
 		"Pod shop/web-abc docker.io/library/busybox:1.36",
 		"Pod shop/web-abc docker.io/library/busybox@" + digestC,
+		"Pod ml/train-1 " + ecr + "/mlops/train-model:exp-7",
 		"Deployment shop/web " + ecr + "/mlops/retail-api:v1.2.0",
 		"Deployment shop/web " + ecr + "/mlops/retail-api@" + digestA,
 		"ReplicaSet shop/web-draining " + ecr + "/mlops/retail-api:v1.1.0",
 		"ReplicaSet shop/web-new " + ecr + "/mlops/retail-api:v1.2.0",
 		"StatefulSet shop/db docker.io/library/postgres:16",
 		"DaemonSet shop/agent " + ecr + "/infra/agent:v3@" + digestD,
-		"Pod ml/train-1 " + ecr + "/mlops/train-model:exp-7",
 		"Job ml/train-once " + ecr + "/mlops/train-model:exp-8",
 		"CronJob ml/nightly " + ecr + "/mlops/train-model",
 	}
@@ -128,6 +128,8 @@ func TestListImagesInUse(t *testing.T) {
 	}
 }
 
+func contains(m map[string]struct{}, k string) bool { _, ok := m[k]; return ok }
+
 func set(keys ...string) map[string]struct{} {
 	m := map[string]struct{}{}
 	for _, k := range keys {
@@ -136,16 +138,26 @@ func set(keys ...string) map[string]struct{} {
 	return m
 }
 
-func TestListImagesInUseAllNamespaces(t *testing.T) {
+// TestListImagesInUseReadsEveryNamespace: one cluster-wide list per kind, so a workload in a namespace no policy
+// names is seen.
+func TestListImagesInUseReadsEveryNamespace(t *testing.T) {
 	f := newFakeAPI(t)
+	f.pageSize = 100
 	seedCluster(f)
+	f.addObject("pods", map[string]any{"metadata": meta("forgotten", "cron-x"), "spec": map[string]any{"containers": containers(ecr + "/mlops/retail-api@" + digestC)}})
 	c, _ := f.start(t)
-	got, err := c.ListImagesInUse(context.Background(), nil)
+	got, err := c.ListImagesInUse(context.Background())
 	if err != nil {
 		t.Fatalf("ListImagesInUse: %v", err)
 	}
-	if len(got.Images) != 16 {
-		t.Errorf("got %d images from all namespaces, want 16", len(got.Images))
+	if len(got.Images) != 17 {
+		t.Errorf("got %d images from all namespaces, want 17", len(got.Images))
+	}
+	if digests, _ := got.ForRepository(ecr, "mlops/retail-api"); !contains(digests, digestC) {
+		t.Errorf("the Pod in namespace forgotten is not in use: digests %v", digests)
+	}
+	if n := len(f.requestLog()); n != len(inUseKinds) {
+		t.Errorf("%d requests, want one list per kind (%d)", n, len(inUseKinds))
 	}
 	for _, r := range f.requestLog() {
 		if strings.Contains(r, "/namespaces/") {
@@ -165,34 +177,34 @@ func TestListImagesInUseFailures(t *testing.T) {
 		{
 			name: "forbidden kind",
 			fail: func(r *http.Request) int {
-				if strings.HasSuffix(r.URL.Path, "/namespaces/ml/cronjobs") {
+				if strings.HasSuffix(r.URL.Path, "/cronjobs") {
 					return http.StatusForbidden
 				}
 				return 0
 			},
-			want: []string{"cronjobs", "namespace ml", "403"},
+			want: []string{"cronjobs", "all namespaces", "403"},
 		},
 		{
 			name: "server error on a later page",
 			fail: func(r *http.Request) int {
-				if strings.HasSuffix(r.URL.Path, "/namespaces/shop/replicasets") && r.URL.Query().Get("continue") == "page-2" {
+				if strings.HasSuffix(r.URL.Path, "/replicasets") && r.URL.Query().Get("continue") == "page-2" {
 					return http.StatusInternalServerError
 				}
 				return 0
 			},
 			pageSize: 1,
-			want:     []string{"replicasets", "namespace shop", "page 3", "500"},
+			want:     []string{"replicasets", "all namespaces", "page 3", "500"},
 		},
 		{
 			name: "expired continue token",
 			fail: func(r *http.Request) int {
-				if strings.HasSuffix(r.URL.Path, "/namespaces/shop/pods") && r.URL.Query().Get("continue") != "" {
+				if strings.HasSuffix(r.URL.Path, "/pods") && r.URL.Query().Get("continue") != "" {
 					return http.StatusGone
 				}
 				return 0
 			},
 			pageSize: 1,
-			want:     []string{"pods", "namespace shop", "410"},
+			want:     []string{"pods", "all namespaces", "410"},
 		},
 	}
 	for _, tt := range tests {
@@ -205,7 +217,7 @@ func TestListImagesInUseFailures(t *testing.T) {
 			f.addObject("pods", map[string]any{"metadata": meta("shop", "extra"), "spec": map[string]any{"containers": containers("nginx")}})
 			f.fail = tt.fail
 			c, _ := f.start(t)
-			got, err := c.ListImagesInUse(context.Background(), []string{"shop", "ml"})
+			got, err := c.ListImagesInUse(context.Background())
 			if err == nil {
 				t.Fatalf("ListImagesInUse succeeded with %d images, want an error", len(got.Images))
 			}
@@ -274,7 +286,7 @@ func TestCanceledContext(t *testing.T) {
 	c, _ := f.start(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := c.ListImagesInUse(ctx, []string{"shop"}); !errors.Is(err, context.Canceled) {
+	if _, err := c.ListImagesInUse(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("ListImagesInUse with a canceled context: got %v, want context.Canceled", err)
 	}
 	_, err := c.UpdateImage(ctx, "shop", "web", "api", func(*Deployment) (string, map[string]string, bool, error) {

@@ -66,13 +66,24 @@ var limitedRules = []map[string]any{
 	{"apiGroups": []string{"batch"}, "resources": []string{"jobs", "cronjobs"}, "verbs": []string{"get", "list"}},
 }
 
+// limitedClusterRules are what the limited user may do cluster-wide (shared contract 1, until
+// internal/kube/rbac.go generates them): list every kind gc's in-use discovery reads, in all
+// namespaces; and get its own namespace (resourceNames), so that a missing policy namespace is
+// a 404, not an empty list. The namespace rule's resourceNames are filled in by setupRBAC.
+var limitedClusterRules = []map[string]any{
+	{"apiGroups": []string{""}, "resources": []string{"pods"}, "verbs": []string{"list"}},
+	{"apiGroups": []string{"apps"}, "resources": []string{"deployments", "replicasets", "statefulsets", "daemonsets"}, "verbs": []string{"list"}},
+	{"apiGroups": []string{"batch"}, "resources": []string{"jobs", "cronjobs"}, "verbs": []string{"list"}},
+}
+
 // Kube is a running etcd + kube-apiserver pair on loopback ports. There is no
 // controller-manager, scheduler or kubelet: objects are stored, validated, defaulted,
 // patched and authorised for real, but nothing reconciles them.
 type Kube struct {
 	// Admin is a system:masters user.
 	Admin RESTConfig
-	// Limited is LimitedUser, bound by RBAC to the rules of LimitedRole in Namespace.
+	// Limited is LimitedUser, bound by RBAC to the rules of LimitedRole in Namespace and to
+	// limitedClusterRules (cluster-wide lists for in-use discovery, get on Namespace).
 	Limited RESTConfig
 	// Namespace is the namespace of the limited Role.
 	Namespace string
@@ -297,13 +308,33 @@ func (k *Kube) setupRBAC(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	// The RBAC authorizer reads through informers: wait until the binding is in effect.
-	path := "/apis/apps/v1/namespaces/" + ns + "/deployments"
-	if err := waitFor(ctx, k.apiserver, func() bool {
-		code, _, err := k.Request(ctx, k.Limited, http.MethodGet, path, "", nil)
-		return err == nil && code == http.StatusOK
+	clusterRules := append(append([]map[string]any(nil), limitedClusterRules...), map[string]any{
+		"apiGroups": []string{""}, "resources": []string{"namespaces"}, "resourceNames": []string{ns}, "verbs": []string{"get"},
+	})
+	cbase := "/apis/rbac.authorization.k8s.io/v1"
+	if err := k.create(ctx, cbase+"/clusterroles", map[string]any{
+		"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+		"metadata": map[string]any{"name": LimitedRole + "-reader-" + ns},
+		"rules":    clusterRules,
 	}); err != nil {
-		return fmt.Errorf("wait for rbac: %w", err)
+		return err
+	}
+	if err := k.create(ctx, cbase+"/clusterrolebindings", map[string]any{
+		"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+		"metadata": map[string]any{"name": LimitedRole + "-reader-" + ns},
+		"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": LimitedRole + "-reader-" + ns},
+		"subjects": []map[string]any{{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": LimitedUser}},
+	}); err != nil {
+		return err
+	}
+	// The RBAC authorizer reads through informers: wait until the bindings are in effect.
+	for _, path := range []string{"/apis/apps/v1/namespaces/" + ns + "/deployments", "/api/v1/pods?limit=1", "/api/v1/namespaces/" + ns} {
+		if err := waitFor(ctx, k.apiserver, func() bool {
+			code, _, err := k.Request(ctx, k.Limited, http.MethodGet, path, "", nil)
+			return err == nil && code == http.StatusOK
+		}); err != nil {
+			return fmt.Errorf("wait for rbac: %w", err)
+		}
 	}
 	return nil
 }

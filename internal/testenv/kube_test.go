@@ -186,7 +186,15 @@ func TestLimitedTokenIsLeastPrivilege(t *testing.T) {
 		{name: "update deployment", method: http.MethodPut, path: deploy, contentType: "application/json", body: deploymentJSON(ns, "rbac-probe"), want: http.StatusForbidden},
 		{name: "patch pod", method: http.MethodPatch, path: "/api/v1/namespaces/" + ns + "/pods/any", contentType: smp, body: []byte(`{}`), want: http.StatusForbidden},
 		{name: "patch deployment in another namespace", method: http.MethodPatch, path: "/apis/apps/v1/namespaces/" + otherNS + "/deployments/rbac-probe", contentType: smp, body: patch, want: http.StatusForbidden},
-		{name: "list deployments cluster-wide", method: http.MethodGet, path: "/apis/apps/v1/deployments", want: http.StatusForbidden},
+		// gc's in-use discovery reads every namespace (shared contract 1): lists only.
+		{name: "list deployments cluster-wide", method: http.MethodGet, path: "/apis/apps/v1/deployments", want: http.StatusOK},
+		{name: "list pods cluster-wide", method: http.MethodGet, path: "/api/v1/pods", want: http.StatusOK},
+		{name: "list cronjobs cluster-wide", method: http.MethodGet, path: "/apis/batch/v1/cronjobs", want: http.StatusOK},
+		{name: "get deployment in another namespace", method: http.MethodGet, path: "/apis/apps/v1/namespaces/" + otherNS + "/deployments/rbac-probe", want: http.StatusForbidden},
+		{name: "get own namespace", method: http.MethodGet, path: "/api/v1/namespaces/" + ns, want: http.StatusOK},
+		{name: "get another namespace", method: http.MethodGet, path: "/api/v1/namespaces/" + otherNS, want: http.StatusForbidden},
+		{name: "list namespaces", method: http.MethodGet, path: "/api/v1/namespaces", want: http.StatusForbidden},
+		{name: "list secrets cluster-wide", method: http.MethodGet, path: "/api/v1/secrets", want: http.StatusForbidden},
 		{name: "list nodes", method: http.MethodGet, path: "/api/v1/nodes", want: http.StatusForbidden},
 	}
 	for _, tt := range tests {
@@ -279,7 +287,8 @@ func TestStartKubeOptions(t *testing.T) {
 	}()
 	createDeployment(t, k, "retail", "retail-forecast-api")
 	mustRequest(t, k, k.Limited, http.MethodGet, "/apis/apps/v1/namespaces/retail/deployments/retail-forecast-api", "", nil, http.StatusOK)
-	mustRequest(t, k, k.Limited, http.MethodGet, "/apis/apps/v1/namespaces/default/deployments", "", nil, http.StatusForbidden)
+	mustRequest(t, k, k.Limited, http.MethodGet, "/apis/apps/v1/namespaces/default/deployments/retail-forecast-api", "", nil, http.StatusForbidden)
+	mustRequest(t, k, k.Limited, http.MethodGet, "/api/v1/namespaces/default", "", nil, http.StatusForbidden)
 
 	svc, _ := json.Marshal(map[string]any{
 		"apiVersion": "v1", "kind": "Service",
