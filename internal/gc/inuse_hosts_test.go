@@ -38,7 +38,9 @@ func TestIntegrationInUseEverywhere(t *testing.T) {
 		}
 	}
 	admin(http.MethodPost, "/api/v1/namespaces", map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": ns}})
-	t.Cleanup(func() { _, _, _ = k.Request(context.Background(), k.Admin, http.MethodDelete, "/api/v1/namespaces/"+ns, "", nil) })
+	t.Cleanup(func() {
+		_, _, _ = k.Request(context.Background(), k.Admin, http.MethodDelete, "/api/v1/namespaces/"+ns, "", nil)
+	})
 	account, region := e.server.Account(), e.server.Region()
 	dualStack := account + ".dkr-ecr." + region + ".on.aws"
 	fips := account + ".dkr.ecr-fips." + region + ".amazonaws.com"
