@@ -24,6 +24,11 @@ func TestParseImageRef(t *testing.T) {
 		{name: "ecr tag", in: ecr + "/mlops/retail-api:v1.2.0", want: Ref{Registry: ecr, Repository: "mlops/retail-api", Tag: "v1.2.0"}},
 		{name: "ecr digest", in: ecr + "/mlops/retail-api@" + digestA, want: Ref{Registry: ecr, Repository: "mlops/retail-api", Digest: digestA}},
 		{name: "tag and digest", in: ecr + "/mlops/retail-api:v1.2.0@" + digestB, want: Ref{Registry: ecr, Repository: "mlops/retail-api", Tag: "v1.2.0", Digest: digestB}},
+		{name: "ecr dual-stack", in: "123456789012.dkr-ecr.us-east-1.on.aws/mlops/retail-api:v1", want: Ref{Registry: "123456789012.dkr-ecr.us-east-1.on.aws", Repository: "mlops/retail-api", Tag: "v1"}},
+		{name: "ecr fips", in: "123456789012.dkr.ecr-fips.us-east-1.amazonaws.com/mlops/retail-api@" + digestA, want: Ref{Registry: "123456789012.dkr.ecr-fips.us-east-1.amazonaws.com", Repository: "mlops/retail-api", Digest: digestA}},
+		{name: "ecr explicit 443", in: ecr + ":443/mlops/retail-api:v1", want: Ref{Registry: ecr + ":443", Repository: "mlops/retail-api", Tag: "v1"}},
+		{name: "ecr china", in: "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/mlops/retail-api:v1", want: Ref{Registry: "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn", Repository: "mlops/retail-api", Tag: "v1"}},
+		{name: "ecr pull-through cache", in: ecr + "/docker-hub/library/nginx:1.27", want: Ref{Registry: ecr, Repository: "docker-hub/library/nginx", Tag: "1.27"}},
 		{name: "registry with port", in: "registry.local:5000/team/app:dev-1", want: Ref{Registry: "registry.local:5000", Repository: "team/app", Tag: "dev-1"}},
 		{name: "localhost", in: "localhost/app", want: Ref{Registry: "localhost", Repository: "app"}},
 		{name: "localhost with port", in: "localhost:5000/app:1", want: Ref{Registry: "localhost:5000", Repository: "app", Tag: "1"}},
@@ -74,7 +79,9 @@ func TestParseImageRef(t *testing.T) {
 // that parses back to itself.
 func FuzzParseImageRef(f *testing.F) {
 	for _, s := range []string{"nginx", "nginx:1.25", "localhost:5000/a/b:c", ecr + "/mlops/retail-api:v1@" + digestA,
-		"[::1]:80/x", "a..b", "UPPER/x", "docker.io/x", "index.docker.io/library/x@" + digestB, ":", "@", "/"} {
+		"[::1]:80/x", "a..b", "UPPER/x", "docker.io/x", "index.docker.io/library/x@" + digestB, ":", "@", "/",
+		"123456789012.dkr-ecr.us-east-1.on.aws:443/a/b:c", "123456789012.dkr.ecr-fips.us-east-1.amazonaws.com/a@" + digestA,
+		"123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/a", ecr + "/docker-hub/library/nginx"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -94,6 +101,9 @@ func FuzzParseImageRef(f *testing.F) {
 		}
 		if again != ref {
 			t.Fatalf("round trip of %q: %+v, then %+v", s, ref, again)
+		}
+		if r, ok := ParseECRHost(ref.Registry); ok && !ref.InRegistry(r.Host()) {
+			t.Fatalf("ParseImageRef(%q): registry %q is %+v but the reference is not in %q", s, ref.Registry, r, r.Host())
 		}
 	})
 }
