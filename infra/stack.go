@@ -676,10 +676,12 @@ const (
 	groupReader   = "ecrwarden-reader"
 )
 
-// accessEntries gives f's role access to each cluster, scoped to the
-// cluster's namespaces: edit for the functions that patch Deployments, view
-// for gc. With eksAccess=rbac the entry maps the role to a Kubernetes group
-// instead, bound by the operator to a Role with only the verbs it needs.
+// accessEntries gives f's role access to each cluster: edit scoped to the
+// cluster's namespaces for the functions that patch Deployments, view on the
+// whole cluster for gc (its in-use discovery lists every namespace: an image
+// runs wherever its workload is). With eksAccess=rbac the entry maps the role
+// to a Kubernetes group instead, bound by the operator to a (Cluster)Role
+// with only the verbs it needs.
 func (b *builder) accessEntries(f *function, patches bool) {
 	for _, c := range b.clusters {
 		props := &awseks.CfnAccessEntryProps{
@@ -695,15 +697,14 @@ func (b *builder) accessEntries(f *function, patches bool) {
 			props.KubernetesGroups = jsii.Strings(group)
 		} else {
 			name := eksViewPolicy
+			scope := &awseks.CfnAccessEntry_AccessScopeProperty{Type: jsii.String("cluster")}
 			if patches {
 				name = eksEditPolicy
+				scope = &awseks.CfnAccessEntry_AccessScopeProperty{Type: jsii.String("namespace"), Namespaces: jsii.Strings(c.Namespaces...)}
 			}
 			props.AccessPolicies = &[]any{&awseks.CfnAccessEntry_AccessPolicyProperty{
-				PolicyArn: jsii.String("arn:" + *awscdk.Aws_PARTITION() + ":eks::aws:cluster-access-policy/" + name),
-				AccessScope: &awseks.CfnAccessEntry_AccessScopeProperty{
-					Type:       jsii.String("namespace"),
-					Namespaces: jsii.Strings(c.Namespaces...),
-				},
+				PolicyArn:   jsii.String("arn:" + *awscdk.Aws_PARTITION() + ":eks::aws:cluster-access-policy/" + name),
+				AccessScope: scope,
 			}}
 		}
 		awseks.NewCfnAccessEntry(b.stack, jsii.String(b.uniqueID(exportName(f.name)+"Access"+exportName(c.Name))), props)
