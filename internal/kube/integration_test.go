@@ -9,15 +9,20 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ecrwarden/ecrwarden/internal/sandbox"
 	"github.com/ecrwarden/ecrwarden/internal/testenv"
 	"github.com/google/go-cmp/cmp"
 )
 
-// kube is the package's shared control plane; nil with -short.
-var kube *testenv.Kube
+// kube is the package's shared control plane; nil with -short. cluster is the same control plane with the EKS
+// token authenticator in front of it (the sandbox's), so EKS tokens are checked for real.
+var (
+	kube    *testenv.Kube
+	cluster *sandbox.Cluster
+)
 
 func TestMain(m *testing.M) {
-	os.Exit(testenv.RunWithKube(m, func(k *testenv.Kube) { kube = k }))
+	os.Exit(sandbox.RunTests(m, "retail-forecast", func(c *sandbox.Cluster) { cluster, kube = c, c.Kube }))
 }
 
 // requireKube skips t without a control plane and returns it.
