@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/ecrwarden/ecrwarden/internal/dedupe"
 )
@@ -174,5 +177,31 @@ func TestSlackUncertainOutcome(t *testing.T) {
 	n = New(WithSlack(secrets, "slack-webhook"), WithRetry(1, time.Second, time.Millisecond), WithLogger(slog.New(slog.DiscardHandler)))
 	if err := n.SendSlack(t.Context(), testAlert()); err == nil || errors.Is(err, dedupe.ErrUncertain) {
 		t.Errorf("SendSlack to a closed port = %v, want a definite failure", err)
+	}
+}
+
+// TestSNSUncertainOutcome: a publish that got no answer may have been
+// published (ErrUncertain); one SNS answered with an error was not.
+func TestSNSUncertainOutcome(t *testing.T) {
+	tests := []struct {
+		name          string
+		err           error
+		wantUncertain bool
+	}{
+		{"timeout", context.DeadlineExceeded, true},
+		{"connection reset", errors.New("read tcp: connection reset by peer"), true},
+		{"refused connection", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}, false},
+		{"answered", &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: 403}}, Err: errors.New("AuthorizationError")}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			failing := &fakeSNS{publish: func(context.Context, *sns.PublishInput, ...func(*sns.Options)) (*sns.PublishOutput, error) {
+				return nil, tt.err
+			}}
+			_, err := New(WithSNS(failing, topic), WithLogger(slog.New(slog.DiscardHandler))).SendSNS(t.Context(), testAlert())
+			if !errors.Is(err, ErrSNS) || errors.Is(err, dedupe.ErrUncertain) != tt.wantUncertain {
+				t.Errorf("SendSNS = %v, want ErrSNS, uncertain %v", err, tt.wantUncertain)
+			}
+		})
 	}
 }

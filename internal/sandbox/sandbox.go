@@ -53,9 +53,13 @@ type Options struct {
 	// ScanType is the registry scan type of the repositories; basic when empty.
 	ScanType ecr.ScanType
 	// Retries is how many times a failed asynchronous invocation is
-	// retried before it goes to the DLQ; Lambda's default is 2. The sandbox
-	// retries at once, where Lambda waits a minute, then two.
+	// retried before it goes to the DLQ; Lambda's default is 2.
 	Retries *int
+	// RetryDelay is the wait before each retry. Lambda waits a minute, then
+	// two; zero (the default) retries at once. A retry must come after the
+	// dedupe lease of an attempt that timed out (its deadline plus 2 s) to
+	// find the work free: set it above that in tests that kill invocations.
+	RetryDelay time.Duration
 	// Timeout is each function's timeout; 30 s when zero.
 	Timeout time.Duration
 }
@@ -84,9 +88,10 @@ type Sandbox struct {
 	// Region and Account of the emulated registry; Registry is its host.
 	Region, Account, Registry string
 
-	routes  []route
-	retries int
-	tmp     string
+	routes     []route
+	retries    int
+	retryDelay time.Duration
+	tmp        string
 
 	mu    sync.Mutex
 	seq   int
@@ -117,7 +122,7 @@ func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
-	sb := &Sandbox{Cluster: o.Cluster, Policy: p, Functions: map[string]*testenv.Function{}, retries: 2}
+	sb := &Sandbox{Cluster: o.Cluster, Policy: p, Functions: map[string]*testenv.Function{}, retries: 2, retryDelay: o.RetryDelay}
 	if o.Retries != nil {
 		sb.retries = *o.Retries
 	}
@@ -284,6 +289,15 @@ func (sb *Sandbox) invoke(ctx context.Context, function, detailType string, ev [
 			sb.dlq = append(sb.dlq, d)
 			sb.mu.Unlock()
 			return d, nil
+		}
+		if sb.retryDelay > 0 {
+			t := time.NewTimer(sb.retryDelay)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return d, fmt.Errorf("sandbox: invoke %s: %w", function, ctx.Err())
+			}
 		}
 	}
 }
