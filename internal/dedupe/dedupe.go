@@ -100,17 +100,26 @@ const (
 	// DefaultReserve is the time kept back from the deadline to record the
 	// outcome of the work (done, or released for a retry).
 	DefaultReserve = 2 * time.Second
+	// DefaultHeldWait bounds how long Once waits for a live lease of another
+	// invocation to end (a concurrent duplicate delivery usually finishes
+	// within it) before it gives up with ErrInProgress.
+	DefaultHeldWait = 10 * time.Second
+	// heldPoll is the first pause between claims while a lease is held,
+	// doubled up to heldPollMax.
+	heldPoll    = 200 * time.Millisecond
+	heldPollMax = 2 * time.Second
 )
 
 // Store records units of work in one DynamoDB table.
 type Store struct {
-	client  API
-	table   string
-	ttl     time.Duration
-	lease   time.Duration
-	margin  time.Duration
-	reserve time.Duration
-	now     func() time.Time
+	client   API
+	table    string
+	ttl      time.Duration
+	lease    time.Duration
+	margin   time.Duration
+	reserve  time.Duration
+	heldWait time.Duration
+	now      func() time.Time
 }
 
 // Option configures a Store.
@@ -133,6 +142,10 @@ func WithLeaseMargin(d time.Duration) Option { return func(s *Store) { s.margin 
 // outcome of the work (default 2 s).
 func WithReserve(d time.Duration) Option { return func(s *Store) { s.reserve = d } }
 
+// WithHeldWait bounds how long Once waits for another invocation's lease to
+// end before it returns ErrInProgress (default 10 s; 0 does not wait).
+func WithHeldWait(d time.Duration) Option { return func(s *Store) { s.heldWait = d } }
+
 // WithClock sets the clock, for tests. Deadlines are still measured on the
 // real clock: a lease is the clock's now plus the time left until the
 // context's deadline.
@@ -141,7 +154,7 @@ func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = no
 // New returns a store on the named table.
 func New(client API, table string, opts ...Option) *Store {
 	s := &Store{client: client, table: table, ttl: DefaultTTL, lease: DefaultLease, margin: DefaultLeaseMargin,
-		reserve: DefaultReserve, now: time.Now}
+		reserve: DefaultReserve, heldWait: DefaultHeldWait, now: time.Now}
 	for _, o := range opts {
 		o(s)
 	}
@@ -233,6 +246,38 @@ func takesOver(old map[string]types.AttributeValue, now time.Time) bool {
 	return true
 }
 
+// awaitHeld claims key again, with growing pauses, while another
+// invocation's lease holds it, for at most the held wait and never past
+// until; it returns the last claim's outcome.
+func (s *Store) awaitHeld(ctx context.Context, key string, until time.Time) (State, string, error) {
+	until = minTime(until, time.Now().Add(s.heldWait))
+	pause := heldPoll
+	for {
+		if !time.Now().Add(pause).Before(until) {
+			return InProgress, "", nil
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return 0, "", fmt.Errorf("wait for %q: %w", key, ctx.Err())
+		case <-t.C:
+		}
+		st, owner, err := s.begin(ctx, key)
+		if err != nil || st != InProgress {
+			return st, owner, err
+		}
+		pause = min(pause*2, heldPollMax)
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
 // Done records the work named key as done.
 func (s *Store) Done(ctx context.Context, key string) error {
 	now := s.now()
@@ -310,8 +355,11 @@ func (s *Store) release(ctx context.Context, key, owner string, uncertain bool) 
 //
 //   - work that is done, or done now, is recorded done and skipped later
 //     (AlreadyDone);
-//   - work held by a live lease of another invocation is an ErrInProgress
-//     error, never a success: the caller fails and is retried;
+//   - work held by a live lease of another invocation is waited for (claims
+//     are retried for up to the held wait, within the work deadline): done
+//     meanwhile, it is AlreadyDone; released or expired, it is claimed;
+//     still held, it is an ErrInProgress error, never a success — the
+//     caller fails and is retried;
 //   - work that fails is released, so a retry does it again; a failure
 //     wrapping ErrUncertain (it may have taken effect) makes the next claim
 //     Reclaimed, like a claim taken over from an invocation that died;
@@ -331,6 +379,9 @@ func (s *Store) Once(ctx context.Context, key string, work func(ctx context.Cont
 		return 0, fmt.Errorf("%q: %w (%s reserved to record the outcome)", key, ErrNoTime, s.reserve)
 	}
 	state, owner, err := s.begin(ctx, key)
+	if err == nil && state == InProgress {
+		state, owner, err = s.awaitHeld(ctx, key, workDeadline)
+	}
 	switch {
 	case err != nil:
 		return state, err

@@ -37,7 +37,7 @@ func (f *fakeDB) DeleteItem(_ context.Context, in *dynamodb.DeleteItemInput, _ .
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 func newStore(f *fakeDB) *Store {
-	return New(f, "ecrwarden-dedupe", WithClock(func() time.Time { return t0 }), WithLease(time.Minute), WithTTL(time.Hour))
+	return New(f, "ecrwarden-dedupe", WithClock(func() time.Time { return t0 }), WithLease(time.Minute), WithTTL(time.Hour), WithHeldWait(0))
 }
 
 func conflict(state string) func(*dynamodb.PutItemInput) (*dynamodb.PutItemOutput, error) {
@@ -180,6 +180,30 @@ func TestOnceBoundsAndFailures(t *testing.T) {
 		st, err := newStore(f).Once(context.Background(), "k", func(context.Context) error { t.Error("work ran"); return nil })
 		if st != InProgress || !errors.Is(err, ErrInProgress) {
 			t.Errorf("state %v, err %v; want InProgress and ErrInProgress", st, err)
+		}
+	})
+	t.Run("a holder that finishes while we wait", func(t *testing.T) {
+		claims := 0
+		f := &fakeDB{putItem: func(in *dynamodb.PutItemInput) (*dynamodb.PutItemOutput, error) {
+			if claims++; claims < 3 {
+				return conflict(statePend)(in)
+			}
+			return conflict(stateDone)(in)
+		}}
+		s := New(f, "t", WithHeldWait(5*time.Second))
+		st, err := s.Once(context.Background(), "k", func(context.Context) error { t.Error("work ran"); return nil })
+		if st != AlreadyDone || err != nil || claims != 3 {
+			t.Errorf("state %v, err %v after %d claims; want AlreadyDone after 3", st, err, claims)
+		}
+	})
+	t.Run("the wait is bounded by the work deadline", func(t *testing.T) {
+		f := &fakeDB{putItem: conflict(statePend)}
+		s := New(f, "t", WithReserve(time.Second), WithHeldWait(time.Minute))
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		st, err := s.Once(ctx, "k", func(context.Context) error { t.Error("work ran"); return nil })
+		if st != InProgress || !errors.Is(err, ErrInProgress) || ctx.Err() != nil {
+			t.Errorf("state %v, err %v, ctx %v; want ErrInProgress before the deadline", st, err, ctx.Err())
 		}
 	})
 	t.Run("work runs under the deadline minus the reserve", func(t *testing.T) {

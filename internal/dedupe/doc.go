@@ -19,8 +19,10 @@
 //     (one minute, then two) and a retry never finds the lease of an
 //     attempt that timed out still held. Without a deadline (the CLI) the
 //     configured lease applies and bounds the work.
-//   - A lease held by another invocation is ErrInProgress, a retryable
-//     error, never a success.
+//   - A lease held by another invocation is waited for, briefly (a
+//     concurrent duplicate delivery usually finishes within seconds): done
+//     meanwhile, the work is skipped; still held, it is ErrInProgress, a
+//     retryable error, never a success.
 //   - Work runs under the deadline minus a reserve, so the outcome is always
 //     recorded; with less than the reserve left nothing is claimed
 //     (ErrNoTime).

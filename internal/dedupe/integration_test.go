@@ -43,7 +43,7 @@ func TestStoreAgainstEmulator(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	s := New(client, "dedupe", WithClock(clock), WithLease(2*time.Minute), WithTTL(24*time.Hour))
+	s := New(client, "dedupe", WithClock(clock), WithLease(2*time.Minute), WithTTL(24*time.Hour), WithHeldWait(300*time.Millisecond))
 
 	step := func(name string, want State) {
 		t.Helper()
@@ -92,4 +92,13 @@ func TestStoreAgainstEmulator(t *testing.T) {
 		t.Fatalf("claim slack#3: %v %v", st, err)
 	}
 	once("lease held by another invocation", "slack#3", work(nil), InProgress, ErrInProgress)
+	// A concurrent duplicate: the holder finishes while Once waits.
+	if st, err := s.Begin(ctx, "slack#4"); err != nil || st != Claimed {
+		t.Fatalf("claim slack#4: %v %v", st, err)
+	}
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		_ = s.Done(context.Background(), "slack#4")
+	}()
+	once("holder finishes meanwhile", "slack#4", work(errors.New("must not run")), AlreadyDone, nil)
 }
