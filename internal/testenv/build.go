@@ -27,12 +27,28 @@ const stagingVersion = "v0.37.2"
 // RIEVersion is the pseudo-version of the AWS Lambda Runtime Interface Emulator the module proxy serves.
 const RIEVersion = "v0.0.0-20261030222936-bef5c4ba774d"
 
+// KwokVersion is the release of sigs.k8s.io/kwok (the node and Pod simulator) that is built.
+const KwokVersion = "v0.8.0"
+
 // KubeBinaries holds the absolute paths of the cached control-plane binaries.
 type KubeBinaries struct {
 	// Etcd is the etcd server binary.
 	Etcd string
 	// APIServer is the kube-apiserver binary.
 	APIServer string
+	// ControllerManager is the kube-controller-manager binary; empty unless built by
+	// EnsureControllers.
+	ControllerManager string
+	// Scheduler is the kube-scheduler binary; empty unless built by EnsureControllers.
+	Scheduler string
+	// Kwok is the kwok binary (simulated nodes and Pod lifecycles); empty unless built
+	// by EnsureControllers.
+	Kwok string
+}
+
+// hasControllers reports whether the binaries a cluster with controllers needs are set.
+func (b KubeBinaries) hasControllers() bool {
+	return b.ControllerManager != "" && b.Scheduler != "" && b.Kwok != ""
 }
 
 // CacheDir returns the directory the built binaries are cached in:
@@ -93,8 +109,7 @@ func EnsureKube(ctx context.Context, progress io.Writer) (KubeBinaries, error) {
 	if err := writeKubeWrapper(ctx, src, progress); err != nil {
 		return KubeBinaries{}, err
 	}
-	ldflags := "-s -w -X k8s.io/component-base/version.gitVersion=" + KubeVersion
-	if err := goBuild(ctx, src, bins.APIServer, "k8s.io/kubernetes/cmd/kube-apiserver", ldflags, progress); err != nil {
+	if err := goBuild(ctx, src, bins.APIServer, "k8s.io/kubernetes/cmd/kube-apiserver", kubeLDFlags, progress); err != nil {
 		return KubeBinaries{}, err
 	}
 	if err := goBuild(ctx, src, bins.Etcd, "go.etcd.io/etcd/server/v3", "-s -w", progress); err != nil {
@@ -102,6 +117,143 @@ func EnsureKube(ctx context.Context, progress io.Writer) (KubeBinaries, error) {
 	}
 	fmt.Fprintf(progress, "testenv: control plane built in %s\n", time.Since(start).Round(time.Second))
 	return bins, nil
+}
+
+// kubeLDFlags strip the Kubernetes binaries and stamp their version (what /version and
+// the components' version checks report).
+const kubeLDFlags = "-s -w -X k8s.io/component-base/version.gitVersion=" + KubeVersion
+
+// EnsureControllers returns everything EnsureKube does plus kube-controller-manager and
+// kube-scheduler (KubeVersion, built beside kube-apiserver from the same wrapper module)
+// and kwok (KwokVersion, in its own wrapper module and cache directory: it is built
+// against older k8s.io libraries than the control plane). What is missing is built from
+// the Go module proxy first: with the API server's build cache warm about 11 minutes for
+// the two Kubernetes components and 7 for kwok on 2 cores, once. The binaries EnsureKube
+// already cached are never rebuilt or rewritten, so processes using them are undisturbed.
+func EnsureControllers(ctx context.Context, progress io.Writer) (KubeBinaries, error) {
+	bins, err := EnsureKube(ctx, progress)
+	if err != nil {
+		return KubeBinaries{}, err
+	}
+	if progress == nil {
+		progress = io.Discard
+	}
+	dir := filepath.Dir(filepath.Dir(bins.APIServer))
+	bins.ControllerManager = filepath.Join(dir, "bin", "kube-controller-manager")
+	bins.Scheduler = filepath.Join(dir, "bin", "kube-scheduler")
+	if !exists(bins.ControllerManager) || !exists(bins.Scheduler) {
+		if err := buildControllers(ctx, dir, bins, progress); err != nil {
+			return KubeBinaries{}, err
+		}
+	}
+	if bins.Kwok, err = ensureKwok(ctx, progress); err != nil {
+		return KubeBinaries{}, err
+	}
+	return bins, nil
+}
+
+func buildControllers(ctx context.Context, dir string, bins KubeBinaries, progress io.Writer) error {
+	unlock, err := lockDir(ctx, dir, progress)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	start := time.Now()
+	fmt.Fprintf(progress, "testenv: building kube-controller-manager and kube-scheduler %s into %s (takes minutes, once)\n", KubeVersion, dir)
+	src := filepath.Join(dir, "src")
+	if err := writeKubeWrapper(ctx, src, progress); err != nil {
+		return err
+	}
+	for _, b := range []struct{ out, pkg string }{
+		{bins.ControllerManager, "k8s.io/kubernetes/cmd/kube-controller-manager"},
+		{bins.Scheduler, "k8s.io/kubernetes/cmd/kube-scheduler"},
+	} {
+		if exists(b.out) {
+			continue // another process built it while we waited
+		}
+		if err := goBuild(ctx, src, b.out, b.pkg, kubeLDFlags, progress); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(progress, "testenv: controllers built in %s\n", time.Since(start).Round(time.Second))
+	return nil
+}
+
+// ensureKwok builds kwok in its own wrapper module: kwok requires k8s.io libraries of an
+// older release (v0.36) than the control plane's staging modules (v0.37), so sharing the
+// control plane's module would build kwok against libraries it was not released with.
+// Beside the binary it caches kwok's own Stage CustomResourceDefinition from the module
+// (kwok reads its Stages from the API server, and the definition must match the binary).
+func ensureKwok(ctx context.Context, progress io.Writer) (bin string, err error) {
+	base, err := CacheDir()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(base, "kwok-"+KwokVersion+"-"+runtime.Version())
+	bin = filepath.Join(dir, "bin", "kwok")
+	crd := kwokStageCRD(bin)
+	if exists(bin) && exists(crd) {
+		return bin, nil
+	}
+	unlock, err := lockDir(ctx, dir, progress)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	src := filepath.Join(dir, "src")
+	const mod = "sigs.k8s.io/kwok"
+	if !exists(bin) {
+		start := time.Now()
+		fmt.Fprintf(progress, "testenv: building kwok %s into %s (takes minutes, once)\n", KwokVersion, dir)
+		gomod := "// Generated by ecrwarden internal/testenv: a throw-away module to build kwok.\n" +
+			"module ecrwarden.invalid/testenv-kwok\n\ngo 1.26.0\n\nrequire " + mod + " " + KwokVersion + "\n"
+		tools := "//go:build tools\n\npackage tools\n\nimport _ \"" + mod + "/cmd/kwok\"\n"
+		if err := writeModule(ctx, src, gomod, tools, progress); err != nil {
+			return "", err
+		}
+		if err := goBuild(ctx, src, bin, mod+"/cmd/kwok", "-s -w", progress); err != nil {
+			return "", err
+		}
+		fmt.Fprintf(progress, "testenv: kwok built in %s\n", time.Since(start).Round(time.Second))
+	}
+	if !exists(crd) {
+		cmd := exec.CommandContext(ctx, "go", "mod", "download", "-json", mod+"@"+KwokVersion)
+		cmd.Env = goEnv()
+		cmd.Dir = src
+		out, err := cmd.Output()
+		if err != nil {
+			return "", fmt.Errorf("download %s@%s: %w\n%s", mod, KwokVersion, err, out)
+		}
+		var info struct{ Dir string }
+		if err := json.Unmarshal(out, &info); err != nil || info.Dir == "" {
+			return "", fmt.Errorf("download %s@%s: no directory in %q", mod, KwokVersion, out)
+		}
+		b, err := os.ReadFile(filepath.Join(info.Dir, "kustomize", "crd", "bases", "kwok.x-k8s.io_stages.yaml"))
+		if err != nil {
+			return "", fmt.Errorf("read kwok stage CRD: %w", err)
+		}
+		if err := writeFileAtomic(crd, b); err != nil {
+			return "", fmt.Errorf("cache kwok stage CRD: %w", err)
+		}
+	}
+	return bin, nil
+}
+
+// kwokStageCRD is where ensureKwok caches kwok's Stage CustomResourceDefinition (YAML).
+func kwokStageCRD(kwokBin string) string {
+	return filepath.Join(filepath.Dir(filepath.Dir(kwokBin)), "crd", "kwok.x-k8s.io_stages.yaml")
+}
+
+// writeFileAtomic writes b to a temporary file beside path and renames it into place.
+func writeFileAtomic(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // EnsureRIE returns the cached AWS Lambda Runtime Interface Emulator binary, building it
@@ -172,9 +324,22 @@ func writeKubeWrapper(ctx context.Context, src string, progress io.Writer) error
 		fmt.Fprintf(&b, "\t%s => %s %s\n", m, m, stagingVersion)
 	}
 	b.WriteString(")\n")
-	tools := "//go:build tools\n\npackage tools\n\nimport (\n\t_ \"go.etcd.io/etcd/server/v3\"\n\t_ \"k8s.io/kubernetes/cmd/kube-apiserver\"\n)\n"
-	return writeModule(ctx, src, b.String(), tools, progress)
+	return writeModule(ctx, src, b.String(), kubeTools, progress)
 }
+
+// kubeTools is the wrapper module's tools.go: every binary built from it, so that one
+// `go mod tidy` covers them all.
+const kubeTools = `//go:build tools
+
+package tools
+
+import (
+	_ "go.etcd.io/etcd/server/v3"
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+)
+`
 
 // stagingModules reads kubernetes' own go.mod and returns the modules it replaces with
 // ./staging/src directories; the wrapper module points them at their released versions.
@@ -222,12 +387,26 @@ func writeModule(ctx context.Context, src, gomod, tools string, progress io.Writ
 			return fmt.Errorf("write wrapper go.mod: %w", err)
 		}
 		os.Remove(filepath.Join(src, "go.sum"))
+		os.Remove(filepath.Join(src, ".tidied"))
+	}
+	// A stamp of what the last successful tidy saw: rebuilding one more binary from an
+	// unchanged module skips the tidy (seconds to a minute of module resolution).
+	stamp := filepath.Join(src, ".tidied")
+	want := gomod + "\n--- tools.go\n" + tools
+	if got, err := os.ReadFile(stamp); err == nil && string(got) == want && exists(filepath.Join(src, "go.sum")) {
+		return nil
 	}
 	if err := os.WriteFile(filepath.Join(src, "tools.go"), []byte(tools), 0o644); err != nil {
 		return fmt.Errorf("write wrapper tools.go: %w", err)
 	}
 	fmt.Fprintf(progress, "testenv: go mod tidy in %s (downloads modules)\n", src)
-	return runGo(ctx, src, progress, "mod", "tidy")
+	if err := runGo(ctx, src, progress, "mod", "tidy"); err != nil {
+		return err
+	}
+	if err := os.WriteFile(stamp, []byte(want), 0o644); err != nil {
+		return fmt.Errorf("write wrapper tidy stamp: %w", err)
+	}
+	return nil
 }
 
 func goBuild(ctx context.Context, src, out, pkg, ldflags string, progress io.Writer) error {
