@@ -1,6 +1,8 @@
 // Package testenv runs the real things ecrwarden talks to, on loopback, for integration
-// tests and the demo: a Kubernetes control plane (etcd + kube-apiserver) and the Lambda
-// Runtime API that compiled function binaries (aws-lambda-go's lambda.Start) run against.
+// tests and the demo: a Kubernetes control plane (etcd + kube-apiserver, and on request
+// kube-controller-manager, kube-scheduler and kwok's simulated nodes, so that rollouts
+// really happen) and the Lambda Runtime API that compiled function binaries
+// (aws-lambda-go's lambda.Start) run against.
 //
 // # Kubernetes control plane
 //
@@ -22,10 +24,37 @@
 // ClusterRole: ecrwarden is configured per namespace, and the tests show that everything
 // else — delete, create, Secrets, other namespaces, cluster scope — is refused with 403.
 // Kube.HTTPClient trusts the self-signed serving certificate and Kube.Request is a lean
-// JSON helper; there is deliberately no client-go. No controllers or kubelets run:
-// objects are stored, validated, patched and authorised for real, but not reconciled.
+// JSON helper; there is deliberately no client-go. By default no controllers or kubelets
+// run: objects are stored, validated, patched and authorised for real, but not
+// reconciled.
 //
-// One control plane is shared by the tests of a package through RunWithKube in TestMain.
+// # Rollouts that really happen
+//
+// With KubeOptions.Controllers, StartKube also runs kube-controller-manager (the
+// workload controllers in Controllers, leader election off, each controller with its
+// own service-account token), kube-scheduler and kwok (sigs.k8s.io/kwok, KwokVersion),
+// each on loopback with its own token and kubeconfig, and creates ControllerOptions.Nodes
+// simulated nodes (Kube.Nodes). EnsureControllers builds the three binaries the first
+// time (kube-controller-manager and kube-scheduler from the API server's wrapper module,
+// kwok from its own, since it requires older k8s.io libraries) and caches them beside the
+// others, never touching binaries already cached. kwok plays the kubelet through Stage
+// resources of our own (stages.go), read from the API server (--enable-crds=Stage), so
+// tests change them at run time: Deployments create ReplicaSets, Pods are scheduled onto
+// the nodes and become Running and Ready (containerStatuses with imageID digests, Pod
+// IPs, an Event), a Job's Pods complete, and a deleted Pod goes at once.
+//
+// Faults follow the image, not the workload: Kube.SetImageFaults marks an image
+// reference (or a bare digest) ImageCrashLoop (CrashLoopBackOff with a rising
+// restartCount and lastState.terminated exit 1), ImageOOMKilled (the same with 137,
+// OOMKilled), ImagePullError (ErrImagePull, then ImagePullBackOff), ImageConfigError
+// (CreateContainerConfigError) or ImageNeverReady (running, never ready), each with the
+// Events kubelet would record; a rollout to a marked image then fails as it would in a
+// cluster (ProgressDeadlineExceeded). SetImageFaults returns once kwok plays the new
+// marks. Kube.TriggerCronJob makes the CronJob controller start a scheduled Job now, and
+// Kube.CreateJobFromCronJob runs one as `kubectl create job --from` does.
+//
+// One control plane is shared by the tests of a package through RunWithKube (or
+// RunWithKubeOptions) in TestMain.
 // With -short it is not started and tests skip with SkipMessage. Kube.Stop ends both
 // process groups and removes the data directory; RunWithKube calls it on return and on
 // SIGINT/SIGTERM, child processes die with the test binary (Pdeathsig), and data

@@ -48,6 +48,10 @@ type KubeOptions struct {
 	// ExtraArgs are appended to the kube-apiserver command line, e.g. a token webhook
 	// (--authentication-token-webhook-config-file=...) for EKS-style authentication.
 	ExtraArgs []string
+	// Controllers, when set, also starts kube-controller-manager, kube-scheduler and kwok
+	// with simulated nodes, so that workloads really roll (see ControllerOptions). When
+	// nil only etcd and kube-apiserver run and start-up stays at a few seconds.
+	Controllers *ControllerOptions
 }
 
 // LimitedUser is the user name of the least-privilege token.
@@ -76,9 +80,10 @@ var limitedClusterRules = []map[string]any{
 	{"apiGroups": []string{"batch"}, "resources": []string{"jobs", "cronjobs"}, "verbs": []string{"list"}},
 }
 
-// Kube is a running etcd + kube-apiserver pair on loopback ports. There is no
-// controller-manager, scheduler or kubelet: objects are stored, validated, defaulted,
-// patched and authorised for real, but nothing reconciles them.
+// Kube is a running etcd + kube-apiserver pair on loopback ports. Without
+// KubeOptions.Controllers there is no controller-manager, scheduler or kubelet: objects
+// are stored, validated, defaulted, patched and authorised for real, but nothing
+// reconciles them. With it, kube-controller-manager, kube-scheduler and kwok run too.
 type Kube struct {
 	// Admin is a system:masters user.
 	Admin RESTConfig
@@ -87,11 +92,14 @@ type Kube struct {
 	Limited RESTConfig
 	// Namespace is the namespace of the limited Role.
 	Namespace string
+	// Nodes are the names of the simulated nodes; empty without controllers.
+	Nodes []string
 
 	dir       string
 	client    *http.Client
 	etcd      *managedProcess
 	apiserver *managedProcess
+	sim       *simulation // nil without controllers
 	stopOnce  sync.Once
 	stopErr   error
 }
@@ -110,7 +118,14 @@ func StartKube(ctx context.Context, opts KubeOptions) (*Kube, error) {
 	if opts.StartTimeout <= 0 {
 		opts.StartTimeout = time.Minute
 	}
-	if opts.Binaries.APIServer == "" || opts.Binaries.Etcd == "" {
+	switch {
+	case opts.Controllers != nil && !opts.Binaries.hasControllers():
+		bins, err := EnsureControllers(ctx, opts.Progress)
+		if err != nil {
+			return nil, err
+		}
+		opts.Binaries = bins
+	case opts.Binaries.APIServer == "" || opts.Binaries.Etcd == "":
 		bins, err := EnsureKube(ctx, opts.Progress)
 		if err != nil {
 			return nil, err
@@ -141,7 +156,7 @@ func startKube(ctx context.Context, opts KubeOptions) (_ *Kube, err error) {
 			k.Stop()
 		}
 	}()
-	ports, err := freePorts(3)
+	ports, err := freePorts(3 + controllerPorts)
 	if err != nil {
 		return nil, fmt.Errorf("start kube: %w", err)
 	}
@@ -177,6 +192,10 @@ func startKube(ctx context.Context, opts KubeOptions) (_ *Kube, err error) {
 	}
 	adminToken, limitedToken := randomHex(24), randomHex(24)
 	tokens := fmt.Sprintf("%s,admin,admin-uid,\"system:masters\"\n%s,%s,%s-uid\n", adminToken, limitedToken, LimitedUser, LimitedUser)
+	if opts.Controllers != nil {
+		k.sim = newSimulation(*opts.Controllers)
+		tokens += k.sim.tokens()
+	}
 	if err := os.WriteFile(filepath.Join(dir, "tokens.csv"), []byte(tokens), 0o600); err != nil {
 		return nil, fmt.Errorf("start kube: %w", err)
 	}
@@ -195,7 +214,7 @@ func startKube(ctx context.Context, opts KubeOptions) (_ *Kube, err error) {
 		"--service-account-key-file=" + filepath.Join(dir, "sa.pub"),
 		"--service-account-signing-key-file=" + filepath.Join(dir, "sa.key"),
 		"--service-cluster-ip-range=10.0.0.0/24",
-		"--disable-admission-plugins=ServiceAccount",
+		"--disable-admission-plugins=" + disabledAdmission(opts.Controllers != nil),
 		"--enable-priority-and-fairness=false",
 		"--profiling=false",
 		"--v=0",
@@ -233,6 +252,11 @@ func startKube(ctx context.Context, opts KubeOptions) (_ *Kube, err error) {
 	}
 	if err := k.setupRBAC(ctx); err != nil {
 		return nil, err
+	}
+	if k.sim != nil {
+		if err := k.startControllers(ctx, opts.Binaries, ports[3:], opts.Progress); err != nil {
+			return nil, err
+		}
 	}
 	return k, nil
 }
@@ -339,11 +363,14 @@ func (k *Kube) setupRBAC(ctx context.Context) error {
 	return nil
 }
 
-// Stop terminates kube-apiserver and etcd (their whole process groups) and removes the
-// data directory. It is safe to call more than once.
+// Stop terminates kwok, kube-scheduler, kube-controller-manager, kube-apiserver and etcd
+// (their whole process groups) and removes the data directory. It is safe to call more than once.
 func (k *Kube) Stop() error {
 	k.stopOnce.Do(func() {
 		var errs []error
+		if k.sim != nil {
+			errs = append(errs, k.sim.stop())
+		}
 		if k.apiserver != nil {
 			errs = append(errs, k.apiserver.stop())
 		}
@@ -485,6 +512,18 @@ func writeServiceAccountKeys(dir string) error {
 		return fmt.Errorf("service account key: %w", err)
 	}
 	return nil
+}
+
+// disabledAdmission are the admission plugins the API server runs without: ServiceAccount
+// (Pods need no service account and get no token volume), and with controllers
+// TaintNodesByCondition, which taints every new node node.kubernetes.io/not-ready until
+// the node lifecycle controller sees it Ready — a controller the simulation does not run
+// (see Controllers), so the taint would keep every Pod unschedulable.
+func disabledAdmission(controllers bool) string {
+	if controllers {
+		return "ServiceAccount,TaintNodesByCondition"
+	}
+	return "ServiceAccount"
 }
 
 // dataDirPrefix names the temporary data directories: ecrwarden-kube-<pid>-<random>.

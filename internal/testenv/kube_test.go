@@ -268,6 +268,21 @@ func BenchmarkKubeStart(b *testing.B) {
 	}
 }
 
+// BenchmarkKubeStartControllers measures a warm start of a control plane with
+// kube-controller-manager, kube-scheduler, kwok and two Ready nodes, and its stop.
+func BenchmarkKubeStartControllers(b *testing.B) {
+	RequireControlPlane(b, kube != nil)
+	for b.Loop() {
+		k, err := StartKube(context.Background(), KubeOptions{Controllers: &ControllerOptions{}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := k.Stop(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // TestStartKubeOptions starts a second control plane with its own namespace and an
 // extra kube-apiserver flag, next to the shared one.
 func TestStartKubeOptions(t *testing.T) {

@@ -13,7 +13,9 @@ import (
 var kube *Kube
 
 func TestMain(m *testing.M) {
-	code := RunWithKube(m, func(k *Kube) { kube = k })
+	// The package's control plane runs the controllers and kwok (rollout_test.go); the
+	// API-server-only start is measured by BenchmarkKubeStart and TestStartKubeOptions.
+	code := RunWithKubeOptions(m, KubeOptions{Controllers: &ControllerOptions{}}, func(k *Kube) { kube = k })
 	if echoBin.path != "" {
 		os.RemoveAll(filepath.Dir(echoBin.path))
 	}

@@ -44,6 +44,13 @@ func RequireControlPlane(t testing.TB, running bool) {
 // up (a -timeout panic) still takes the processes with it (Pdeathsig), and its data
 // directory is removed by the next StartKube.
 func RunWithKube(m *testing.M, setup func(*Kube)) (code int) {
+	return RunWithKubeOptions(m, KubeOptions{}, setup)
+}
+
+// RunWithKubeOptions is RunWithKube with options, e.g. Controllers for a control plane
+// where workloads really roll. Progress and a StartTimeout of two minutes are filled in
+// when unset.
+func RunWithKubeOptions(m *testing.M, opts KubeOptions, setup func(*Kube)) (code int) {
 	if !flag.Parsed() {
 		flag.Parse()
 	}
@@ -75,7 +82,13 @@ func RunWithKube(m *testing.M, setup func(*Kube)) (code int) {
 		case <-ctx.Done():
 		}
 	}()
-	k, err := StartKube(ctx, KubeOptions{Progress: os.Stderr, StartTimeout: 2 * time.Minute})
+	if opts.Progress == nil {
+		opts.Progress = os.Stderr
+	}
+	if opts.StartTimeout <= 0 {
+		opts.StartTimeout = 2 * time.Minute
+	}
+	k, err := StartKube(ctx, opts)
 	started <- k
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "testenv: %v\n", err)
