@@ -29,8 +29,24 @@ type Cluster struct {
 	dir  string
 }
 
-// StartCluster starts the authenticator and a control plane named name.
-func StartCluster(ctx context.Context, name string, progress io.Writer) (c *Cluster, err error) {
+// ClusterOptions configures StartClusterWith.
+type ClusterOptions struct {
+	// Controllers, when set, also runs kube-controller-manager, kube-scheduler and kwok
+	// with simulated nodes, so that rollouts really happen (testenv.ControllerOptions);
+	// Kube.SetImageFaults then marks images that crash or cannot be pulled.
+	Controllers *testenv.ControllerOptions
+	// Progress receives progress lines (a cold build, start-up); may be nil.
+	Progress io.Writer
+}
+
+// StartCluster starts the authenticator and a control plane named name, without
+// controllers.
+func StartCluster(ctx context.Context, name string, progress io.Writer) (*Cluster, error) {
+	return StartClusterWith(ctx, name, ClusterOptions{Progress: progress})
+}
+
+// StartClusterWith starts the authenticator and a control plane named name.
+func StartClusterWith(ctx context.Context, name string, opts ClusterOptions) (c *Cluster, err error) {
 	c = &Cluster{Name: name}
 	defer func() {
 		if err != nil {
@@ -63,7 +79,8 @@ current-context: webhook
 		return nil, err
 	}
 	c.Kube, err = testenv.StartKube(ctx, testenv.KubeOptions{
-		Progress: progress,
+		Progress:    opts.Progress,
+		Controllers: opts.Controllers,
 		ExtraArgs: []string{
 			"--authentication-token-webhook-config-file=" + cfgPath,
 			"--authentication-token-webhook-version=v1",
@@ -94,11 +111,20 @@ func (c *Cluster) Stop() error {
 // tests (none with -short, where tests that need it skip), runs them, and
 // stops everything, also on failure.
 func RunTests(m *testing.M, name string, set func(*Cluster)) int {
+	return RunTestsWith(m, name, ClusterOptions{}, set)
+}
+
+// RunTestsWith is RunTests with options, e.g. Controllers for tests of rollouts
+// that must really happen. Progress goes to stderr when unset.
+func RunTestsWith(m *testing.M, name string, opts ClusterOptions, set func(*Cluster)) int {
 	flag.Parse()
 	if testing.Short() {
 		return m.Run()
 	}
-	c, err := StartCluster(context.Background(), name, os.Stderr)
+	if opts.Progress == nil {
+		opts.Progress = os.Stderr
+	}
+	c, err := StartClusterWith(context.Background(), name, opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
