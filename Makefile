@@ -42,6 +42,6 @@ demo:
 synth:
 	./infra/synth.sh
 
-## testenv: build (once) and cache etcd and kube-apiserver for the tests and the demo
+## testenv: build (once) and cache etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok for the tests and the demo
 testenv:
 	$(GO) run ./internal/testenv/cmd/testenv-build

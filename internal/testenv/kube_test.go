@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -65,7 +67,7 @@ func deploymentJSON(ns, name string) []byte {
 }
 
 // mustRequest sends a request and fails the test unless it answers want.
-func mustRequest(t *testing.T, k *Kube, cfg RESTConfig, method, path, contentType string, body []byte, want int) []byte {
+func mustRequest(t testing.TB, k *Kube, cfg RESTConfig, method, path, contentType string, body []byte, want int) []byte {
 	t.Helper()
 	code, resp, err := k.Request(context.Background(), cfg, method, path, contentType, body)
 	if err != nil {
@@ -272,15 +274,42 @@ func BenchmarkKubeStart(b *testing.B) {
 // kube-controller-manager, kube-scheduler, kwok and two Ready nodes, and its stop.
 func BenchmarkKubeStartControllers(b *testing.B) {
 	RequireControlPlane(b, kube != nil)
+	rss := map[string]float64{}
 	for b.Loop() {
 		k, err := StartKube(context.Background(), KubeOptions{Controllers: &ControllerOptions{}})
 		if err != nil {
 			b.Fatal(err)
 		}
+		for _, p := range []*managedProcess{k.etcd, k.apiserver, k.sim.kcm, k.sim.scheduler, k.sim.kwok} {
+			rss[p.name] += residentMiB(b, p.cmd.Process.Pid)
+		}
 		if err := k.Stop(); err != nil {
 			b.Fatal(err)
 		}
 	}
+	for name, v := range rss {
+		b.ReportMetric(v/float64(b.N), name+"-MiB")
+	}
+}
+
+// residentMiB reads a process's resident set size from /proc.
+func residentMiB(tb testing.TB, pid int) float64 {
+	tb.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "VmRSS:" {
+			kb, err := strconv.ParseFloat(f[1], 64)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return kb / 1024
+		}
+	}
+	tb.Fatalf("no VmRSS in /proc/%d/status", pid)
+	return 0
 }
 
 // TestStartKubeOptions starts a second control plane with its own namespace and an

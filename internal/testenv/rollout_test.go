@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +31,7 @@ func imageAt(repo, version string) string {
 }
 
 // testNamespace creates a namespace for one test and deletes it afterwards.
-func testNamespace(t *testing.T, k *Kube, name string) string {
+func testNamespace(t testing.TB, k *Kube, name string) string {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": name}})
 	mustRequest(t, k, k.Admin, http.MethodPost, "/api/v1/namespaces", "application/json", body, http.StatusCreated)
@@ -41,7 +42,7 @@ func testNamespace(t *testing.T, k *Kube, name string) string {
 }
 
 // createObject creates obj at the collection path as the admin user.
-func createObject(t *testing.T, k *Kube, path string, obj any) {
+func createObject(t testing.TB, k *Kube, path string, obj any) {
 	t.Helper()
 	body, err := json.Marshal(obj)
 	if err != nil {
@@ -51,7 +52,7 @@ func createObject(t *testing.T, k *Kube, path string, obj any) {
 }
 
 // patchObject sends a strategic merge patch as the admin user.
-func patchObject(t *testing.T, k *Kube, path string, patch any) {
+func patchObject(t testing.TB, k *Kube, path string, patch any) {
 	t.Helper()
 	body, err := json.Marshal(patch)
 	if err != nil {
@@ -62,7 +63,7 @@ func patchObject(t *testing.T, k *Kube, path string, patch any) {
 
 // getObject reads path into v as the admin user. It zeroes v first: the API omits
 // zero counts (updatedReplicas: 0), which must not keep a value of an earlier read.
-func getObject(t *testing.T, k *Kube, path string, v any) {
+func getObject(t testing.TB, k *Kube, path string, v any) {
 	t.Helper()
 	reflect.ValueOf(v).Elem().SetZero()
 	if err := json.Unmarshal(mustRequest(t, k, k.Admin, http.MethodGet, path, "", nil, http.StatusOK), v); err != nil {
@@ -73,7 +74,7 @@ func getObject(t *testing.T, k *Kube, path string, v any) {
 // eventually polls check every 50 ms until it reports done, failing the test with the
 // last state it described after timeout. Timeouts are generous bounds for a loaded
 // machine; the tests pass in seconds.
-func eventually(t *testing.T, timeout time.Duration, what string, check func() (done bool, state string)) {
+func eventually(t testing.TB, timeout time.Duration, what string, check func() (done bool, state string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -176,7 +177,7 @@ func (p pod) describe() string {
 	return b.String()
 }
 
-func listPods(t *testing.T, k *Kube, ns, selector string) []pod {
+func listPods(t testing.TB, k *Kube, ns, selector string) []pod {
 	t.Helper()
 	var list struct{ Items []pod }
 	getObject(t, k, "/api/v1/namespaces/"+ns+"/pods?labelSelector="+selector, &list)
@@ -192,7 +193,7 @@ func describePods(pods []pod) string {
 }
 
 // podEvents are the reasons of the Events about one Pod.
-func podEvents(t *testing.T, k *Kube, ns, name string) []string {
+func podEvents(t testing.TB, k *Kube, ns, name string) []string {
 	t.Helper()
 	var list struct {
 		Items []struct {
@@ -252,7 +253,7 @@ func (d deploymentStatus) rolledOut() (bool, string) {
 	return s.UpdatedReplicas == d.Spec.Replicas && s.Replicas == s.UpdatedReplicas && s.AvailableReplicas == s.UpdatedReplicas, state
 }
 
-func createDeploymentOf(t *testing.T, k *Kube, ns, name, image string, replicas, progressDeadline int) string {
+func createDeploymentOf(t testing.TB, k *Kube, ns, name, image string, replicas, progressDeadline int) string {
 	t.Helper()
 	createObject(t, k, "/apis/apps/v1/namespaces/"+ns+"/deployments", map[string]any{
 		"apiVersion": "apps/v1", "kind": "Deployment",
@@ -267,7 +268,7 @@ func createDeploymentOf(t *testing.T, k *Kube, ns, name, image string, replicas,
 	return "/apis/apps/v1/namespaces/" + ns + "/deployments/" + name
 }
 
-func waitRolledOut(t *testing.T, k *Kube, path string) deploymentStatus {
+func waitRolledOut(t testing.TB, k *Kube, path string) deploymentStatus {
 	t.Helper()
 	var d deploymentStatus
 	eventually(t, time.Minute, "rollout of "+path, func() (bool, string) {
@@ -277,7 +278,7 @@ func waitRolledOut(t *testing.T, k *Kube, path string) deploymentStatus {
 	return d
 }
 
-func setImage(t *testing.T, k *Kube, path, image string) {
+func setImage(t testing.TB, k *Kube, path, image string) {
 	t.Helper()
 	patchObject(t, k, path, map[string]any{"spec": map[string]any{"template": map[string]any{"spec": map[string]any{
 		"containers": []map[string]any{{"name": "api", "image": image}},
@@ -412,7 +413,7 @@ func TestDeploymentRolloutFails(t *testing.T) {
 				if newPod.Metadata.Name == "" {
 					return false, describePods(pods)
 				}
-				return failedAsMarked(newPod, tt.fault), newPod.describe()
+				return failedAsMarked(newPod, tt.fault, 3), newPod.describe()
 			})
 			if newPod.ready() {
 				t.Errorf("pod with a bad image is ready: %s", newPod.describe())
@@ -432,8 +433,9 @@ func TestDeploymentRolloutFails(t *testing.T) {
 	}
 }
 
-// failedAsMarked reports whether the api container of p shows fault.
-func failedAsMarked(p pod, fault ImageFault) bool {
+// failedAsMarked reports whether the api container of p shows fault, crash loops with at
+// least minRestarts restarts.
+func failedAsMarked(p pod, fault ImageFault, minRestarts int) bool {
 	for _, c := range p.Status.ContainerStatuses {
 		if c.Name != "api" {
 			continue
@@ -445,7 +447,7 @@ func failedAsMarked(p pod, fault ImageFault) bool {
 				code, reason = 137, "OOMKilled"
 			}
 			return p.Status.Phase == "Running" && c.State.Waiting != nil && c.State.Waiting.Reason == "CrashLoopBackOff" &&
-				c.RestartCount >= 3 && c.LastState.Terminated != nil &&
+				c.RestartCount >= minRestarts && c.LastState.Terminated != nil &&
 				c.LastState.Terminated.ExitCode == code && c.LastState.Terminated.Reason == reason
 		case ImagePullError:
 			return p.Status.Phase == "Pending" && c.State.Waiting != nil && c.State.Waiting.Reason == "ImagePullBackOff" && c.ImageID == ""
@@ -816,5 +818,77 @@ func TestCronJobRunsJobs(t *testing.T) {
 	}
 	if c := failedPod.Status.ContainerStatuses; failedPod.Status.Phase != "Failed" || len(c) != 1 || c[0].State.Terminated == nil || c[0].State.Terminated.ExitCode != 1 {
 		t.Errorf("pod of the failed job: %s, want Failed with exit code 1", failedPod.describe())
+	}
+}
+
+// BenchmarkDeploymentRollout measures the cluster's own time to roll a Deployment of 3
+// replicas to a new image: from the patch to what kubectl rollout status calls done
+// (polled every 10 ms). A verifier cannot be faster than this.
+func BenchmarkDeploymentRollout(b *testing.B) {
+	k := needKube(b)
+	ns := benchNamespace(b, k, "bench-rollout")
+	path := createDeploymentOf(b, k, ns, "api", imageAt("bench/api", "0"), 3, 600)
+	waitRolledOut(b, k, path)
+	b.ResetTimer()
+	for i := range b.N {
+		setImage(b, k, path, imageAt("bench/api", strconv.Itoa(i+1)))
+		var d deploymentStatus
+		pollUntil(b, func() bool {
+			getObject(b, k, path, &d)
+			ok, _ := d.rolledOut()
+			return ok
+		})
+	}
+}
+
+// BenchmarkCrashLoopVisible measures the cluster's own time from rolling a Deployment
+// to a crashing image until a new Pod shows CrashLoopBackOff: what a verifier can fail
+// fast on at the earliest. The roll back between iterations is not timed.
+func BenchmarkCrashLoopVisible(b *testing.B) {
+	k := needKube(b)
+	ns := benchNamespace(b, k, "bench-crash")
+	good := imageAt("bench/crash", "good")
+	faults := map[string]ImageFault{}
+	for i := range b.N {
+		faults[imageAt("bench/crash", strconv.Itoa(i))] = ImageCrashLoop
+	}
+	if err := k.SetImageFaults(context.Background(), faults); err != nil {
+		b.Fatal(err)
+	}
+	path := createDeploymentOf(b, k, ns, "crash", good, 2, 600)
+	waitRolledOut(b, k, path)
+	b.ResetTimer()
+	for i := range b.N {
+		bad := imageAt("bench/crash", strconv.Itoa(i))
+		setImage(b, k, path, bad)
+		pollUntil(b, func() bool {
+			for _, p := range listPods(b, k, ns, "app%3Dcrash") {
+				if p.Spec.Containers[0].Image == bad && failedAsMarked(p, ImageCrashLoop, 1) {
+					return true
+				}
+			}
+			return false
+		})
+		b.StopTimer()
+		setImage(b, k, path, good)
+		waitRolledOut(b, k, path)
+		b.StartTimer()
+	}
+}
+
+func benchNamespace(b *testing.B, k *Kube, name string) string {
+	b.Helper()
+	return testNamespace(b, k, fmt.Sprintf("%s-%d", name, b.N))
+}
+
+// pollUntil polls done every 10 ms, for at most a minute.
+func pollUntil(b *testing.B, done func() bool) {
+	b.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !done() {
+		if time.Now().After(deadline) {
+			b.Fatal("not within a minute")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
