@@ -892,3 +892,77 @@ func pollUntil(b *testing.B, done func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestControllerOptions starts a second control plane with three nodes, a Pod start
+// delay and a Job run time, and checks kwok keeps to them. Lower bounds only; whole
+// seconds are exact: a time at least d after another is at least d after it when both
+// are truncated to the second.
+func TestControllerOptions(t *testing.T) {
+	needKube(t)
+	t.Parallel()
+	ctx := context.Background()
+	k, err := StartKube(ctx, KubeOptions{Controllers: &ControllerOptions{Nodes: 3, PodStartDelay: 2 * time.Second, JobRunTime: 3 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := k.Stop(); err != nil {
+			t.Errorf("Stop: %v", err)
+		}
+	}()
+	if diff := cmp.Diff([]string{"kwok-node-0", "kwok-node-1", "kwok-node-2"}, k.Nodes); diff != "" {
+		t.Errorf("nodes (-want +got):\n%s", diff)
+	}
+	for _, n := range k.Nodes {
+		if !k.nodeReady(ctx, n) {
+			t.Errorf("node %s is not Ready", n)
+		}
+	}
+	ns := testNamespace(t, k, "options")
+	createObject(t, k, "/apis/batch/v1/namespaces/"+ns+"/jobs", map[string]any{
+		"apiVersion": "batch/v1", "kind": "Job",
+		"metadata": map[string]any{"name": "once"},
+		"spec": map[string]any{"template": map[string]any{
+			"metadata": map[string]any{"labels": map[string]any{"app": "once"}},
+			"spec": map[string]any{
+				"restartPolicy": "Never",
+				"containers":    []map[string]any{{"name": "run", "image": imageAt("bench/once", "1")}},
+			},
+		}},
+	})
+	var p struct {
+		Metadata struct {
+			CreationTimestamp time.Time `json:"creationTimestamp"`
+		} `json:"metadata"`
+		Status struct {
+			Phase             string `json:"phase"`
+			ContainerStatuses []struct {
+				State struct {
+					Terminated *struct {
+						StartedAt  time.Time `json:"startedAt"`
+						FinishedAt time.Time `json:"finishedAt"`
+					} `json:"terminated"`
+				} `json:"state"`
+			} `json:"containerStatuses"`
+		} `json:"status"`
+	}
+	eventually(t, time.Minute, "the job's pod succeeded", func() (bool, string) {
+		var list struct{ Items []json.RawMessage }
+		getObject(t, k, "/api/v1/namespaces/"+ns+"/pods?labelSelector=app%3Donce", &list)
+		if len(list.Items) != 1 {
+			return false, fmt.Sprintf("%d pods", len(list.Items))
+		}
+		p.Status.ContainerStatuses = nil
+		if err := json.Unmarshal(list.Items[0], &p); err != nil {
+			t.Fatal(err)
+		}
+		return p.Status.Phase == "Succeeded", p.Status.Phase
+	})
+	run := p.Status.ContainerStatuses[0].State.Terminated
+	if d := run.StartedAt.Sub(p.Metadata.CreationTimestamp); d < 2*time.Second {
+		t.Errorf("container started %s after the pod was created, want at least the 2 s start delay", d)
+	}
+	if d := run.FinishedAt.Sub(run.StartedAt); d < 3*time.Second {
+		t.Errorf("container ran %s, want at least the 3 s job run time", d)
+	}
+}
