@@ -73,9 +73,9 @@ const nodeAnnotation = "kwok.x-k8s.io/node"
 
 // simulation is the controllers of one Kube.
 type simulation struct {
-	opts                             ControllerOptions
-	kcmToken, schedulerToken, kwokTo string
-	kcm, scheduler, kwok             *managedProcess
+	opts                                ControllerOptions
+	kcmToken, schedulerToken, kwokToken string
+	kcm, scheduler, kwok                *managedProcess
 
 	mu       sync.Mutex // serialises SetImageFaults
 	marks    map[string]ImageMark
@@ -93,7 +93,7 @@ func newSimulation(opts ControllerOptions) *simulation {
 		opts:           opts,
 		kcmToken:       randomHex(24),
 		schedulerToken: randomHex(24),
-		kwokTo:         randomHex(24),
+		kwokToken:      randomHex(24),
 		marks:          map[string]ImageMark{},
 	}
 }
@@ -101,7 +101,7 @@ func newSimulation(opts ControllerOptions) *simulation {
 // tokens are the lines of the components' users for the API server's token file.
 func (s *simulation) tokens() string {
 	return fmt.Sprintf("%s,%s,kcm-uid\n%s,%s,scheduler-uid\n%s,%s,kwok-uid\n",
-		s.kcmToken, controllerManagerUser, s.schedulerToken, schedulerUser, s.kwokTo, kwokUser)
+		s.kcmToken, controllerManagerUser, s.schedulerToken, schedulerUser, s.kwokToken, kwokUser)
 }
 
 func (s *simulation) stop() error {
@@ -161,7 +161,7 @@ func (k *Kube) startControllers(ctx context.Context, bins KubeBinaries, ports []
 	if err != nil {
 		return err
 	}
-	kwokConfig, err := kubeconfig("kwok", s.kwokTo)
+	kwokConfig, err := kubeconfig("kwok", s.kwokToken)
 	if err != nil {
 		return err
 	}

@@ -966,3 +966,14 @@ func TestControllerOptions(t *testing.T) {
 		t.Errorf("container ran %s, want at least the 3 s job run time", d)
 	}
 }
+
+// BenchmarkSetImageFaults measures marking one image: applying the Stages and waiting
+// for the probe Pod that proves kwok plays them.
+func BenchmarkSetImageFaults(b *testing.B) {
+	k := needKube(b)
+	for i := range b.N {
+		if err := k.SetImageFaults(context.Background(), map[string]ImageFault{imageAt("bench/mark", strconv.Itoa(i)): ImageCrashLoop}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
