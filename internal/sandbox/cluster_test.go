@@ -1,25 +1,17 @@
-package sandbox
+package sandbox_test
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ecrwarden/ecrwarden/internal/sandbox"
 	"github.com/ecrwarden/ecrwarden/internal/testenv"
 )
-
-// cluster runs the controllers and kwok nodes: the rollouts below really happen.
-var cluster *Cluster
-
-func TestMain(m *testing.M) {
-	os.Exit(RunTestsWith(m, "retail-forecast", ClusterOptions{Controllers: &testenv.ControllerOptions{}},
-		func(c *Cluster) { cluster = c }))
-}
 
 // Names from the module's ecrwarden.yaml, which the sandbox loads by default.
 const (
@@ -67,8 +59,8 @@ func (d deploymentState) progressing() string {
 func TestFunctionsRolloutsReallyHappen(t *testing.T) {
 	testenv.RequireControlPlane(t, cluster != nil)
 	ctx := context.Background()
-	logs := &LogBuffer{}
-	sb, err := Start(ctx, Options{Cluster: cluster, Logs: logs})
+	logs := &sandbox.LogBuffer{}
+	sb, err := sandbox.Start(ctx, sandbox.Options{Cluster: cluster, Logs: logs})
 	if err != nil {
 		t.Fatal(err)
 	}

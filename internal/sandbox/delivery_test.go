@@ -17,11 +17,13 @@ import (
 	"github.com/ecrwarden/ecrwarden/internal/testenv"
 )
 
-// cluster is the package's control plane; nil with -short.
+// cluster is the package's control plane, with controllers and kwok nodes so that
+// rollouts really happen (cluster_test.go); nil with -short.
 var cluster *sandbox.Cluster
 
 func TestMain(m *testing.M) {
-	os.Exit(sandbox.RunTests(m, "retail-forecast", func(c *sandbox.Cluster) { cluster = c }))
+	os.Exit(sandbox.RunTestsWith(m, "retail-forecast", sandbox.ClusterOptions{Controllers: &testenv.ControllerOptions{}},
+		func(c *sandbox.Cluster) { cluster = c }))
 }
 
 const alertPolicy = `version: 1
