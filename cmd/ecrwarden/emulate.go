@@ -137,9 +137,16 @@ func (e *emulation) run(ctx context.Context) error {
 			return fmt.Errorf("seed cluster %s: %w", cp.Name, err)
 		}
 	}
-	if err := e.suite.WriteEndpoints(e.stdout); err != nil {
+	envFile := filepath.Join(e.dir, "env.sh")
+	var env strings.Builder
+	if err := e.suite.WriteEndpoints(&env); err != nil {
 		return err
 	}
+	if err := os.WriteFile(envFile, []byte(env.String()), 0o600); err != nil {
+		return err
+	}
+	fmt.Fprint(e.stdout, env.String())
+	fmt.Fprintf(e.stdout, "# In another shell: . %s\n", envFile)
 	if e.cluster != nil {
 		kubeconfig := filepath.Join(e.dir, "kubeconfig")
 		if err := e.cluster.WriteKubeconfig(kubeconfig); err != nil {
