@@ -181,14 +181,22 @@ func (e *emulation) startCluster(ctx context.Context) error {
 		name = cp.Name
 	}
 	if e.functions && name == "" {
+		// The control plane takes the name of the policy's first cluster
+		// (the sandbox serves every policy cluster from it).
 		path := e.policyPath
 		if path == "" {
-			path = "ecrwarden.yaml"
+			var err error
+			if path, err = sandbox.DefaultPolicyPath(); err != nil {
+				return err
+			}
 		}
-		if p, err := policy.Load(path); err == nil && len(p.Clusters) > 0 {
+		p, err := policy.Load(path)
+		if err != nil {
+			return err
+		}
+		name = "ecrwarden"
+		if len(p.Clusters) > 0 {
 			name = p.Clusters[0].Name
-		} else {
-			name = "ecrwarden"
 		}
 	}
 	if name == "" {

@@ -143,7 +143,9 @@ func TestEmulateWithTheAWSCLI(t *testing.T) {
 	calls := []cliCall{
 		// ECR.
 		{op: "ecr DescribeRepositories", args: []string{"ecr", "describe-repositories"}, check: func(t *testing.T, out []byte) {
-			var v struct{ Repositories []struct{ RepositoryName, ImageTagMutability string } }
+			var v struct {
+				Repositories []struct{ RepositoryName, ImageTagMutability string }
+			}
 			decode(t, out, &v)
 			if len(v.Repositories) != 2 || v.Repositories[0].ImageTagMutability != "IMMUTABLE_WITH_EXCLUSION" {
 				t.Errorf("repositories = %+v", v.Repositories)
@@ -151,14 +153,20 @@ func TestEmulateWithTheAWSCLI(t *testing.T) {
 		}},
 		{op: "ecr DescribeRepositories", args: []string{"ecr", "describe-repositories", "--repository-names", "nope/nope"}, code: "RepositoryNotFoundException"},
 		{op: "ecr CreateRepository", args: []string{"ecr", "create-repository", "--repository-name", "scratch/manual", "--image-scanning-configuration", "scanOnPush=false"}, check: func(t *testing.T, out []byte) {
-			var v struct{ Repository struct{ RepositoryURI string } }
+			var v struct {
+				Repository struct{ RepositoryURI string }
+			}
 			decode(t, out, &v)
 			if v.Repository.RepositoryURI != "123456789012.dkr.ecr.ap-southeast-1.amazonaws.com/scratch/manual" {
 				t.Errorf("repositoryUri = %q", v.Repository.RepositoryURI)
 			}
 		}},
 		{op: "ecr PutImage", args: []string{"ecr", "put-image", "--repository-name", "mlops/retail-api", "--image-tag", "v1.1.0", "--image-manifest", "file://../../docs/emulate/v1.1.0.json"}, check: func(t *testing.T, out []byte) {
-			var v struct{ Image struct{ ImageID struct{ ImageDigest string } `json:"imageId"` } }
+			var v struct {
+				Image struct {
+					ImageID struct{ ImageDigest string } `json:"imageId"`
+				}
+			}
 			decode(t, out, &v)
 			if v.Image.ImageID.ImageDigest != v110Digest {
 				t.Errorf("digest = %s, want the sha256 of the manifest file, %s", v.Image.ImageID.ImageDigest, v110Digest)
@@ -166,7 +174,9 @@ func TestEmulateWithTheAWSCLI(t *testing.T) {
 		}},
 		{op: "ecr PutImage", args: []string{"ecr", "put-image", "--repository-name", "mlops/retail-api", "--image-tag", "v1.1.0", "--image-manifest", "file://../../docs/emulate/v1.2.0.json"}, code: "ImageTagAlreadyExistsException"},
 		{op: "ecr DescribeImages", args: []string{"ecr", "describe-images", "--repository-name", "mlops/retail-api", "--page-size", "2"}, check: func(t *testing.T, out []byte) {
-			var v struct{ ImageDetails []struct{ ImageTags []string } }
+			var v struct {
+				ImageDetails []struct{ ImageTags []string }
+			}
 			decode(t, out, &v)
 			if len(v.ImageDetails) != 7 { // v1.0.0, the index and its 2 images, 2 untagged, v1.1.0: over 4 pages
 				t.Errorf("%d images, want 7", len(v.ImageDetails))
@@ -182,7 +192,9 @@ func TestEmulateWithTheAWSCLI(t *testing.T) {
 		{op: "ecr DescribeImages", args: []string{"ecr", "describe-images", "--repository-name", "mlops/retail-api", "--image-ids", "imageTag=nope"}, code: "ImageNotFoundException"},
 		{op: "ecr DescribeImages", args: []string{"ecr", "describe-images", "--repository-name", "nope/nope"}, code: "RepositoryNotFoundException"},
 		{op: "ecr ListImages", args: []string{"ecr", "list-images", "--repository-name", "mlops/retail-api", "--filter", "tagStatus=TAGGED"}, check: func(t *testing.T, out []byte) {
-			var v struct{ ImageIDs []struct{ ImageTag string } `json:"imageIds"` }
+			var v struct {
+				ImageIDs []struct{ ImageTag string } `json:"imageIds"`
+			}
 			decode(t, out, &v)
 			if len(v.ImageIDs) != 3 {
 				t.Errorf("%d tagged image ids, want 3", len(v.ImageIDs))
@@ -255,7 +267,9 @@ func TestEmulateWithTheAWSCLI(t *testing.T) {
 		}},
 		{op: "sns Publish", args: []string{"sns", "publish", "--topic-arn", "arn:aws:sns:ap-southeast-1:123456789012:ecrwarden-alerts", "--subject", "[HIGH] ecrwarden: test",
 			"--message", "body", "--message-attributes", `{"repository":{"DataType":"String","StringValue":"mlops/retail-api"},"tags":{"DataType":"String.Array","StringValue":"[\"v1\",2]"}}`}, check: func(t *testing.T, out []byte) {
-			var v struct{ MessageID string `json:"MessageId"` }
+			var v struct {
+				MessageID string `json:"MessageId"`
+			}
 			decode(t, out, &v)
 			if v.MessageID == "" {
 				t.Errorf("publish = %s", out)
@@ -316,7 +330,9 @@ func TestEmulateWithTheAWSCLI(t *testing.T) {
 		}},
 		{op: "dynamodb UpdateTimeToLive", args: []string{"dynamodb", "update-time-to-live", "--table-name", "ecrwarden-dedupe", "--time-to-live-specification", "Enabled=true,AttributeName=expiresAt"}, check: func(*testing.T, []byte) {}},
 		{op: "dynamodb DescribeTimeToLive", args: []string{"dynamodb", "describe-time-to-live", "--table-name", "ecrwarden-dedupe"}, check: func(t *testing.T, out []byte) {
-			var v struct{ TimeToLiveDescription struct{ TimeToLiveStatus, AttributeName string } }
+			var v struct {
+				TimeToLiveDescription struct{ TimeToLiveStatus, AttributeName string }
+			}
 			decode(t, out, &v)
 			if v.TimeToLiveDescription.TimeToLiveStatus != "ENABLED" || v.TimeToLiveDescription.AttributeName != "expiresAt" {
 				t.Errorf("describe-time-to-live = %s", out)
@@ -421,5 +437,59 @@ func TestEmulateSeedProblems(t *testing.T) {
 	}
 	if code, _, _ := runCLI(t, "emulate", "--logs", "x"); code != exitUsage {
 		t.Errorf("--logs without --functions: exit %d, want %d", code, exitUsage)
+	}
+}
+
+// waitFor waits until emulate has printed want.
+func (r *emulateRun) waitFor(t *testing.T, want string) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for !strings.Contains(r.out.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("emulate did not print %q; stdout:\n%s", want, r.out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestEmulateFunctionsWithTheAWSCLI plays README's walk-through: `ecrwarden
+// emulate --functions --seed docs/emulate/seed.yaml`, then pushes with
+// `aws ecr put-image` and checks what the compiled functions did: a
+// rejected tag alerted in the Slack sink, a CRITICAL image held, a clean
+// one rolled out to the Deployment (read back with kubectl).
+func TestEmulateFunctionsWithTheAWSCLI(t *testing.T) {
+	requireAWSCLI(t)
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Fatalf("kubectl not on PATH: %v", err)
+	}
+	r := startEmulate(t, 20*time.Minute, "--functions", "--seed", "../../docs/emulate/seed.yaml")
+	push := func(tag, manifest string) {
+		t.Helper()
+		if _, stderr, err := r.aws(t, "ecr", "put-image", "--repository-name", "mlops/retail-api", "--image-tag", tag, "--image-manifest", "file://../../docs/emulate/"+manifest); err != nil {
+			t.Fatalf("push %s: %v\n%s", tag, err, stderr)
+		}
+	}
+	push("Feature_X", "feature-x.json")
+	r.waitFor(t, "Slack │ :no_entry: Tag rejected (alerted): mlops/retail-api:Feature_X")
+	push("v1.2.0", "v1.2.0.json")
+	r.waitFor(t, "Slack │ :construction: Rollout held: mlops/retail-api:v1.2.0")
+	push("v1.1.0", "v1.1.0.json")
+	r.waitFor(t, "audit │ DeploymentPatched")
+
+	kubeconfig := regexp.MustCompile(`KUBECONFIG=(\S+)`).FindStringSubmatch(r.out.String())
+	if kubeconfig == nil {
+		t.Fatalf("emulate printed no KUBECONFIG:\n%s", r.out)
+	}
+	out, err := exec.Command(kubectl, "--kubeconfig", kubeconfig[1], "get", "deployment", "retail-forecast-api",
+		"-o", "jsonpath={.spec.template.spec.containers[0].image}").CombinedOutput()
+	v110, _ := os.ReadFile("../../docs/emulate/v1.1.0.json")
+	sum := sha256.Sum256(v110)
+	want := "123456789012.dkr.ecr.ap-southeast-1.amazonaws.com/mlops/retail-api@sha256:" + hex.EncodeToString(sum[:])
+	if err != nil || string(out) != want {
+		t.Errorf("kubectl: %s, %v; want %s", out, err, want)
+	}
+	if _, err := os.Stat(r.marker); err == nil {
+		t.Errorf("the shell's credential_process ran")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 
 	"github.com/ecrwarden/ecrwarden/internal/emulator/suite"
 )
@@ -85,4 +86,14 @@ current-context: %[1]s
 		return fmt.Errorf("write kubeconfig: %w", err)
 	}
 	return nil
+}
+
+// DefaultPolicyPath is the policy a sandbox loads when Options.PolicyPath
+// is empty: the module's ecrwarden.yaml.
+func DefaultPolicyPath() (string, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, "ecrwarden.yaml"), nil
 }
