@@ -41,6 +41,11 @@ func startEmulate(t *testing.T, timeout time.Duration, args ...string) *emulateR
 		if code := <-done; code != exitOK {
 			t.Errorf("emulate exited %d on interrupt; stderr:\n%s", code, r.errOut)
 		}
+		if r.env != "" {
+			if _, err := os.Stat(filepath.Dir(r.env)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("emulate left %s behind: %v", filepath.Dir(r.env), err)
+			}
+		}
 	})
 	deadline := time.Now().Add(timeout)
 	for !strings.Contains(r.out.String(), "# Ready") {
