@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +25,7 @@ type emulateRun struct {
 	env         string
 	home        string
 	marker      string
+	environ     []string // hostileEnv
 }
 
 var envFileRE = regexp.MustCompile(`(?m)^# In another shell: \. (\S+)$`)
@@ -66,6 +68,7 @@ func startEmulate(t *testing.T, timeout time.Duration, args ...string) *emulateR
 	r.env = m[1]
 	r.home = t.TempDir()
 	r.marker = filepath.Join(r.home, "real-credentials-used")
+	r.environ = r.hostileEnv(t)
 	return r
 }
 
@@ -97,7 +100,7 @@ func (r *emulateRun) aws(t *testing.T, args ...string) (stdout []byte, stderr st
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", append([]string{"-c", `. "$0" && exec aws --output json "$@"`, r.env}, args...)...)
-	cmd.Env = r.hostileEnv(t)
+	cmd.Env = r.environ
 	var errb strings.Builder
 	cmd.Stderr = &errb
 	stdout, err = cmd.Output()
@@ -388,26 +391,34 @@ func TestEmulateWithTheAWSCLI(t *testing.T) {
 		{op: "sts GetCallerIdentity", args: []string{"sts", "get-caller-identity"}, code: "NotEmulated"},
 		{op: "s3 ListBuckets", args: []string{"s3api", "list-buckets"}, code: "NotEmulated"},
 	}
-	ops := map[string]bool{}
+	// The calls of one service run in order; services run side by side
+	// (each CLI call is a Python start-up).
+	var services []string
+	byService := map[string][]cliCall{}
 	for _, c := range calls {
-		t.Run(strings.Join(c.args[:2], " "), func(t *testing.T) {
-			out, stderr, err := r.aws(t, c.args...)
-			if c.code == "" {
-				if err != nil {
-					t.Fatalf("aws %s: %v\n%s", strings.Join(c.args, " "), err, stderr)
-				}
-				c.check(t, out)
-			} else {
-				_, op, _ := strings.Cut(c.op, " ")
-				want := "An error occurred (" + c.code + ") when calling the " + op + " operation"
-				var ee *exec.ExitError
-				if !errors.As(err, &ee) || !strings.Contains(stderr, want) {
-					t.Fatalf("aws %s: %v, stderr %q; want %q", strings.Join(c.args, " "), err, stderr, want)
-				}
-			}
-			ops[c.op] = true
-		})
+		svc, _, _ := strings.Cut(c.op, " ")
+		if byService[svc] == nil {
+			services = append(services, svc)
+		}
+		byService[svc] = append(byService[svc], c)
 	}
+	var mu sync.Mutex
+	ops := map[string]bool{}
+	t.Run("services", func(t *testing.T) {
+		for _, svc := range services {
+			t.Run(svc, func(t *testing.T) {
+				t.Parallel()
+				for _, c := range byService[svc] {
+					t.Run(strings.Join(c.args[1:2], " "), func(t *testing.T) {
+						c.run(t, r)
+						mu.Lock()
+						ops[c.op] = true
+						mu.Unlock()
+					})
+				}
+			})
+		}
+	})
 	// The AWS CLI v1 hard-wires SQS's endpoint (ignoring AWS_ENDPOINT_URL):
 	// the proxy refuses the tunnel, so nothing leaves the machine.
 	if _, stderr, err := r.aws(t, "sqs", "list-queues"); err == nil || !strings.Contains(stderr, "Failed to connect to proxy URL") {
@@ -417,6 +428,25 @@ func TestEmulateWithTheAWSCLI(t *testing.T) {
 		t.Errorf("the shell's credential_process ran: the CLI resolved the user's profile")
 	}
 	t.Logf("%d AWS CLI calls over %d operations", len(calls), len(ops))
+}
+
+// run makes the call and checks its answer.
+func (c cliCall) run(t *testing.T, r *emulateRun) {
+	t.Helper()
+	out, stderr, err := r.aws(t, c.args...)
+	if c.code == "" {
+		if err != nil {
+			t.Fatalf("aws %s: %v\n%s", strings.Join(c.args, " "), err, stderr)
+		}
+		c.check(t, out)
+		return
+	}
+	_, op, _ := strings.Cut(c.op, " ")
+	want := "An error occurred (" + c.code + ") when calling the " + op + " operation"
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || !strings.Contains(stderr, want) {
+		t.Fatalf("aws %s: %v, stderr %q; want %q", strings.Join(c.args, " "), err, stderr, want)
+	}
 }
 
 func decode(t *testing.T, out []byte, v any) {
