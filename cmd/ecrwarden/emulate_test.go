@@ -315,7 +315,7 @@ func TestEmulateWithTheAWSCLI(t *testing.T) {
 		{op: "secretsmanager GetSecretValue", args: []string{"secretsmanager", "get-secret-value", "--secret-id", "ecrwarden/slack-webhook"}, check: func(t *testing.T, out []byte) {
 			var v struct{ SecretString string }
 			decode(t, out, &v)
-			if !strings.HasPrefix(v.SecretString, "http://127.0.0.1:") || !strings.Contains(v.SecretString, "/services/") {
+			if !strings.HasPrefix(v.SecretString, "https://127.0.0.1:") || !strings.Contains(v.SecretString, "/services/") {
 				t.Errorf("Slack secret = %q", v.SecretString)
 			}
 		}},
