@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -43,15 +42,7 @@ func policyCheck(_ context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	f, err := policy.Load(path)
 	if err != nil {
-		var errs policy.Errors
-		if errors.As(err, &errs) {
-			for _, e := range errs {
-				fmt.Fprintln(stderr, e)
-			}
-			fmt.Fprintf(stderr, "%s: %d %s\n", path, len(errs), plural(len(errs), "problem", "problems"))
-		} else {
-			fmt.Fprintf(stderr, "ecrwarden: %v\n", err)
-		}
+		printProblems(stderr, path, err)
 		return exitFail
 	}
 	for _, w := range warnings(f, time.Now()) {

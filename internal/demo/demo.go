@@ -215,7 +215,7 @@ func (d *director) apiImage(ctx context.Context) (string, error) {
 func (d *director) newMessages() (slack, sns []string) {
 	payloads := d.sb.Suite.Slack.Payloads()
 	for _, p := range payloads[d.slack:] {
-		slack = append(slack, renderSlack(p.Text, p.Blocks))
+		slack = append(slack, RenderSlack(p.Text, p.Blocks))
 	}
 	d.slack = len(payloads)
 	msgs := d.sb.Suite.SNS.Messages(d.sb.Suite.SNS.TopicARN(sandbox.TopicName))
@@ -226,8 +226,9 @@ func (d *director) newMessages() (slack, sns []string) {
 	return slack, sns
 }
 
-// renderSlack flattens Block Kit to the text a reader sees.
-func renderSlack(fallback string, blocks json.RawMessage) string {
+// RenderSlack flattens a Slack payload's Block Kit to the text a reader sees
+// (the demo and `ecrwarden emulate --functions` print it).
+func RenderSlack(fallback string, blocks json.RawMessage) string {
 	var bs []struct {
 		Type string `json:"type"`
 		Text *struct {

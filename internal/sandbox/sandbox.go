@@ -62,6 +62,10 @@ type Options struct {
 	RetryDelay time.Duration
 	// Timeout is each function's timeout; 30 s when zero.
 	Timeout time.Duration
+	// Suite configures the emulators (host, ports, region, a seed file);
+	// the sandbox adds its topic, bus, table and clusters. A repository
+	// the seed file creates is left as the seed file says.
+	Suite suite.Options
 }
 
 // Delivery is one event delivered to one function.
@@ -93,11 +97,12 @@ type Sandbox struct {
 	retryDelay time.Duration
 	tmp        string
 
-	mu    sync.Mutex
-	seq   int
-	queue [][]byte
-	dlq   []Delivery
-	stop  func()
+	mu     sync.Mutex
+	seq    int
+	queue  [][]byte
+	queued chan struct{} // signalled when an event is queued (Serve)
+	dlq    []Delivery
+	stop   func()
 }
 
 type route struct {
@@ -138,18 +143,24 @@ func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
 	for _, c := range p.Clusters {
 		clusters = append(clusters, eks.Cluster{Name: c.Name, Endpoint: o.Cluster.Kube.Admin.Host, CAPEM: o.Cluster.Kube.Admin.CAData})
 	}
-	sb.Suite, err = suite.Start(ctx, suite.Options{
-		Topics:   []string{TopicName},
-		Buses:    []string{EventBus},
-		Tables:   []suite.Table{{Name: DedupeTable, HashKey: "pk", HashType: "S", TTLAttribute: "expiresAt"}},
-		Clusters: clusters,
-	})
+	so := o.Suite
+	so.Topics = append(so.Topics, TopicName)
+	so.Buses = append(so.Buses, EventBus)
+	so.Tables = append(so.Tables, suite.Table{Name: DedupeTable, HashKey: "pk", HashType: "S", TTLAttribute: "expiresAt"})
+	so.Clusters = append(so.Clusters, clusters...)
+	if so.SeedFile != nil && so.ControlPlane == nil {
+		so.ControlPlane = &eks.Cluster{Endpoint: o.Cluster.Kube.Admin.Host, CAPEM: o.Cluster.Kube.Admin.CAData}
+	}
+	sb.Suite, err = suite.Start(ctx, so)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
 	sb.Region, sb.Account = sb.Suite.ECR.Region(), sb.Suite.ECR.Account()
 	sb.Registry = sb.Account + ".dkr.ecr." + sb.Region + ".amazonaws.com"
 	for _, r := range p.Repositories {
+		if sb.Suite.ECR.Images(r.Name) != nil {
+			continue // seeded
+		}
 		opts := ecr.RepositoryOptions{ScanOnPush: true, ScanType: o.ScanType}
 		if r.Manage {
 			opts.Mutability, opts.MutabilityExclusions = "IMMUTABLE_WITH_EXCLUSION", r.MutableTags
@@ -173,7 +184,7 @@ func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
 		"ECRWARDEN_TOPIC_ARN":    topicARN,
 		"ECRWARDEN_EVENT_BUS":    EventBus,
 		"ECRWARDEN_DEDUPE_TABLE": DedupeTable,
-		"ECRWARDEN_SLACK_SECRET": suite.DefaultSlackSecretName,
+		"ECRWARDEN_SLACK_SECRET": sb.Suite.SlackSecretName(),
 	} {
 		env[k] = v
 	}
@@ -222,10 +233,15 @@ func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
 		}
 		sb.routes = append(sb.routes, route{function: r.fn, pattern: cp})
 	}
+	sb.queued = make(chan struct{}, 1)
 	sb.stop = sb.Suite.EventBridge.Subscribe(func(_ context.Context, envelope []byte) {
 		sb.mu.Lock()
 		sb.queue = append(sb.queue, append([]byte(nil), envelope...))
 		sb.mu.Unlock()
+		select {
+		case sb.queued <- struct{}{}:
+		default:
+		}
 	})
 	return sb, nil
 }

@@ -2,11 +2,12 @@ package dynamodb
 
 import (
 	"encoding/json"
-	"strings"
 	"testing"
 )
 
-func TestConditionExpressions(t *testing.T) {
+// TestDedupeCondition evaluates the dedupe store's claim condition
+// (internal/dedupe) directly, over the item states it meets.
+func TestDedupeCondition(t *testing.T) {
 	item := map[string]json.RawMessage{
 		"pk":         json.RawMessage(`{"S":"fp#1"}`),
 		"state":      json.RawMessage(`{"S":"pending"}`),
@@ -14,37 +15,22 @@ func TestConditionExpressions(t *testing.T) {
 		"expiresAt":  json.RawMessage(`{"N":"1000"}`),
 	}
 	names := map[string]string{"#pk": "pk", "#exp": "expiresAt", "#state": "state", "#lease": "leaseUntil"}
-	dedupe := "attribute_not_exists(#pk) OR #exp < :now OR (#state = :pending AND #lease < :now)"
+	expr := "attribute_not_exists(#pk) OR #exp < :now OR (#state = :pending AND #lease < :now)"
 	tests := []struct {
-		name   string
-		expr   string
-		names  map[string]string
-		values map[string]string
-		item   map[string]json.RawMessage
-		want   bool
+		name string
+		now  string
+		item map[string]json.RawMessage
+		want bool
 	}{
-		{"absent item", dedupe, names, map[string]string{":now": `{"N":"50"}`, ":pending": `{"S":"pending"}`}, nil, true},
-		{"live lease", dedupe, names, map[string]string{":now": `{"N":"50"}`, ":pending": `{"S":"pending"}`}, item, false},
-		{"stale lease", dedupe, names, map[string]string{":now": `{"N":"150"}`, ":pending": `{"S":"pending"}`}, item, true},
-		{"expired record", dedupe, names, map[string]string{":now": `{"N":"1500"}`, ":pending": `{"S":"pending"}`}, item, true},
-		{"done record", dedupe, names, map[string]string{":now": `{"N":"150"}`, ":pending": `{"S":"done"}`}, item, false},
-		{"numeric, not lexical", "#exp > :v", map[string]string{"#exp": "expiresAt"}, map[string]string{":v": `{"N":"999.5"}`}, item, true},
-		{"type mismatch is false", "#exp = :v", map[string]string{"#exp": "expiresAt"}, map[string]string{":v": `{"S":"1000"}`}, item, false},
-		{"missing attribute compares false", "nope <> :v", nil, map[string]string{":v": `{"S":"x"}`}, item, false},
-		{"not", "NOT attribute_exists(pk)", nil, nil, item, false},
-		{"begins_with", "begins_with(pk, :p)", nil, map[string]string{":p": `{"S":"fp#"}`}, item, true},
-		{"precedence: AND binds tighter", "attribute_exists(nope) AND attribute_exists(pk) OR attribute_exists(pk)", nil, nil, item, true},
+		{"absent item", "50", nil, true},
+		{"live lease", "50", item, false},
+		{"stale lease", "150", item, true},
+		{"expired record", "1500", item, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			vals := map[string]json.RawMessage{}
-			for k, v := range tt.values {
-				vals[k] = json.RawMessage(v)
-			}
-			if len(vals) == 0 {
-				vals = nil
-			}
-			c, aerr := parseCondition(&tt.expr, tt.names, vals)
+			values := map[string]json.RawMessage{":now": json.RawMessage(`{"N":"` + tt.now + `"}`), ":pending": json.RawMessage(`{"S":"pending"}`)}
+			c, aerr := parseCondition(&expr, names, values)
 			if aerr != nil {
 				t.Fatalf("parse: %s", aerr.msg)
 			}
@@ -55,23 +41,39 @@ func TestConditionExpressions(t *testing.T) {
 	}
 }
 
-func TestConditionErrors(t *testing.T) {
-	for expr, want := range map[string]string{
-		"attribute_exists(pk":     "expected \")\"",
-		"pk = ":                   "expected an attribute",
-		"pk = :missing":           "not defined; attribute value: :missing",
-		"pk BETWEEN :a AND :b":    "this emulator supports",
-		"(pk = pk":                "expected \")\"",
-		"pk = pk extra":           "Syntax error",
-		"status = pk":             "reserved keyword",
-		"attribute_exists(#x) ; ": "Syntax error",
-	} {
-		t.Run(expr, func(t *testing.T) {
-			e := expr
-			_, aerr := parseCondition(&e, map[string]string{"#x": "x"}, nil)
-			if aerr == nil || !strings.Contains(aerr.msg, want) {
-				t.Errorf("error = %v, want %q", aerr, want)
+// TestConditionParameterErrors covers the checks of
+// ExpressionAttributeNames and ExpressionAttributeValues that come before
+// the expression is parsed.
+func TestConditionParameterErrors(t *testing.T) {
+	expr := "attribute_exists(#a)"
+	empty := "  "
+	long := "attribute_exists(a)" + string(make([]byte, 4100))
+	tests := []struct {
+		name   string
+		expr   *string
+		names  map[string]string
+		values map[string]json.RawMessage
+		want   string
+	}{
+		{"names without expression", nil, map[string]string{"#a": "a"}, nil, "ExpressionAttributeNames can only be specified when using expressions"},
+		{"values without expression", nil, nil, map[string]json.RawMessage{":v": json.RawMessage(`{"S":"x"}`)}, "ExpressionAttributeValues can only be specified when using expressions"},
+		{"empty names", &expr, map[string]string{}, nil, "ExpressionAttributeNames must not be empty"},
+		{"empty values", &expr, map[string]string{"#a": "a"}, map[string]json.RawMessage{}, "ExpressionAttributeValues must not be empty"},
+		{"name key without #", &expr, map[string]string{"a": "a"}, nil, `ExpressionAttributeNames contains invalid key: Syntax error; key: "a"`},
+		{"invalid value", &expr, map[string]string{"#a": "a"}, map[string]json.RawMessage{":v": json.RawMessage(`{}`)},
+			"ExpressionAttributeValues contains invalid value: Supplied AttributeValue is empty, must contain exactly one of the supported datatypes: :v for key :v"},
+		{"empty expression", &empty, nil, nil, "Invalid ConditionExpression: The expression can not be empty;"},
+		{"expression over 4 KB", &long, nil, nil, "Invalid ConditionExpression: Expression size has exceeded the maximum allowed size; expression size: 4119"},
+		{"unknown character", ptrTo("a = :v ; b"), nil, map[string]json.RawMessage{":v": json.RawMessage(`{"S":"x"}`)}, `Invalid ConditionExpression: Syntax error; token: ";", near: ":v ;"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, aerr := parseCondition(tt.expr, tt.names, tt.values)
+			if aerr == nil || aerr.msg != tt.want {
+				t.Errorf("error = %v\nwant %s", aerr, tt.want)
 			}
 		})
 	}
 }
+
+func ptrTo(s string) *string { return &s }

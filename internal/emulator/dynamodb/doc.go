@@ -16,13 +16,23 @@
 //     GetItem/DeleteItem keys must hold exactly the key schema; numbers in
 //     keys compare by value ("1" = "1.0"). Items are limited to 400 KB
 //     (approximated as the bytes of names and values).
-//   - ConditionExpression on PutItem and DeleteItem: exactly
-//     attribute_not_exists(path) and attribute_exists(path), where path is
-//     an attribute name or an #alias from ExpressionAttributeNames. Any
-//     other expression → ValidationException naming it. A failed condition →
-//     ConditionalCheckFailedException (HTTP 400), with the old Item when
-//     ReturnValuesOnConditionCheckFailure is ALL_OLD. Unused or undefined
-//     ExpressionAttributeNames/Values → ValidationException as DynamoDB does.
+//   - ConditionExpression on PutItem and DeleteItem, the whole grammar of
+//     the guide's "Comparison operator and function reference": =, <>, <,
+//     <=, >, >=, BETWEEN, IN (up to 100 values), AND, OR, NOT, parentheses,
+//     attribute_exists, attribute_not_exists, attribute_type, begins_with,
+//     contains and size, over nested document paths (a.b[0].c, #aliases
+//     anywhere, ≤32 levels). = and <> compare every type (numbers by value,
+//     sets in any order, lists and maps deeply); <> against a missing
+//     attribute is true; <, <=, >, >= and BETWEEN order N, S and B only.
+//     The full list of 573 reserved words. Invalid expressions answer
+//     ValidationException with DynamoDB's messages (syntax errors with
+//     token and "near", redundant parentheses, unknown, misused or
+//     mistyped functions, operand counts, a path compared with itself, an
+//     empty BETWEEN range, undefined, unused or malformed names and
+//     values); peer_test.go holds every case, checked against moto in
+//     server mode, with the reason wherever the emulator and moto differ.
+//     A failed condition → ConditionalCheckFailedException (HTTP 400), with
+//     the old Item when ReturnValuesOnConditionCheckFailure is ALL_OLD.
 //   - ReturnValues NONE and ALL_OLD; ConsistentRead is accepted (every read
 //     is consistent here).
 //   - Unknown table → ResourceNotFoundException; CreateTable of an existing

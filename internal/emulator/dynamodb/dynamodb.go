@@ -509,15 +509,6 @@ func (s *Server) current(t *table, key string) map[string]json.RawMessage {
 	return item
 }
 
-// reservedWords are DynamoDB reserved words likely to be used as attribute
-// names; an expression must alias them with #name. This is a subset of the
-// list at https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ReservedWords.html.
-var reservedWords = map[string]bool{
-	"COUNT": true, "DATA": true, "DATE": true, "HASH": true, "KEY": true, "NAME": true, "RANGE": true,
-	"SIZE": true, "SOURCE": true, "STATE": true, "STATUS": true, "TABLE": true, "TIME": true,
-	"TIMESTAMP": true, "TTL": true, "TYPE": true, "USER": true, "VALUE": true, "YEAR": true,
-}
-
 type writeInput struct {
 	TableName                           string                     `json:"TableName"`
 	Item                                map[string]json.RawMessage `json:"Item"`

@@ -31,6 +31,7 @@ func FuzzServeHTTP(f *testing.F) {
 	f.Add(uint8(2), `{"TableName":"t1","Key":{"pk":{"N":"1"}},"ReturnValues":"ALL_OLD","ConditionExpression":"attribute_exists(pk)"}`)
 	f.Add(uint8(3), `{"TableName":"t2","KeySchema":[{"AttributeName":"a","KeyType":"HASH"},{"AttributeName":"b","KeyType":"RANGE"}],"AttributeDefinitions":[{"AttributeName":"a","AttributeType":"S"},{"AttributeName":"b","AttributeType":"B"}]}`)
 	f.Add(uint8(5), `{"TableName":"t1","TimeToLiveSpecification":{"AttributeName":"x","Enabled":false}}`)
+	f.Add(uint8(0), `{"TableName":"t1","Item":{"pk":{"N":"1"},"m":{"M":{"l":{"L":[{"S":"ab"}]}}}},"ConditionExpression":"(#m.l[0] BETWEEN :a AND :b) AND (size(m) IN (:a, :b) OR NOT contains(m.l, :s)) OR ((begins_with(m.l[0], :s)))","ExpressionAttributeNames":{"#m":"m"},"ExpressionAttributeValues":{":a":{"N":"1"},":b":{"N":"2"},":s":{"S":"a"}}}`)
 	f.Fuzz(func(t *testing.T, op uint8, body string) {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
@@ -70,4 +71,33 @@ func BenchmarkPutGetItem(b *testing.B) {
 		}
 	})
 	b.ReportMetric(2*float64(b.N)/b.Elapsed().Seconds(), "req/s")
+}
+
+// FuzzCondition parses arbitrary condition expressions and evaluates the
+// valid ones against an item of every type: neither may panic.
+func FuzzCondition(f *testing.F) {
+	item := map[string]json.RawMessage{
+		"a": json.RawMessage(`{"M":{"b":{"L":[{"S":"x"},{"N":"1"},{"B":"AQI="},{"NULL":true}]}}}`),
+		"s": json.RawMessage(`{"SS":["x","y"]}`), "n": json.RawMessage(`{"NS":["1","2"]}`),
+	}
+	names := map[string]string{"#a": "a", "#b": "b"}
+	values := map[string]json.RawMessage{":s": json.RawMessage(`{"S":"x"}`), ":n": json.RawMessage(`{"N":"1"}`), ":l": json.RawMessage(`{"L":[{"S":"x"}]}`), ":t": json.RawMessage(`{"S":"L"}`)}
+	for _, seed := range []string{
+		"#a.#b[0] = :s AND size(a) BETWEEN :n AND :n",
+		"contains(s, :s) OR attribute_type(a.b, :t) AND NOT (a.b[1] IN (:n, :s, :l))",
+		"((a)) <> :s", "begins_with(a.b[0], :s)", "size(a.b[2]) >= :n", "x[", "#a.", "a.b[99999999999999999999] = :n",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, expr string) {
+		c, aerr := parseCondition(&expr, names, values)
+		if aerr != nil {
+			if aerr.typ != "ValidationException" {
+				t.Fatalf("error type %s for %q", aerr.typ, expr)
+			}
+			return
+		}
+		c.holds(item)
+		c.holds(nil)
+	})
 }

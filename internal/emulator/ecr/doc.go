@@ -64,6 +64,9 @@
 //     members answer InvalidParameterException naming the member; an unknown
 //     X-Amz-Target answers UnknownOperationException. Nothing a client sends
 //     makes the emulator panic or answer 5xx (FuzzECRHandler).
+//   - Every answer, errors and injected faults included, carries an
+//     x-amzn-RequestId header (a UUID), as ECR's do; the SDK reports it in
+//     ResultMetadata and ResponseError.ServiceRequestID.
 //   - Faults (package fault): per operation, throttling (ThrottlingException,
 //     400), server errors (ServerException, 500 or a chosen 5xx), latency,
 //     dropped connections and per-item BatchDeleteImage failures (failureCode

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/ecrwarden/ecrwarden/internal/emulator"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/fault"
 )
 
@@ -73,12 +74,12 @@ func writeFault(w http.ResponseWriter, k fault.Kind, status int) {
 	writeError(w, newError(status, "ServerException", "Internal service error (injected fault)"))
 }
 
+// writeError answers e with the x-amzn-RequestId header every ECR response
+// carries.
 func writeError(w http.ResponseWriter, e *apiError) {
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	w.WriteHeader(e.status)
 	body, _ := json.Marshal(struct {
 		Type    string `json:"__type"`
 		Message string `json:"message"`
 	}{e.typ, e.msg})
-	_, _ = w.Write(body)
+	emulator.AWSJSON11.Write(w, e.status, body)
 }

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ecrwarden/ecrwarden/internal/emulator"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/fault"
 )
 
@@ -205,8 +206,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, newError(http.StatusInternalServerError, "ServerException", "encode response: %v", err))
 		return
 	}
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	_, _ = w.Write(resp)
+	emulator.AWSJSON11.Write(w, http.StatusOK, resp)
 }
 
 func (s *Server) emit(ctx context.Context, events [][]byte) {

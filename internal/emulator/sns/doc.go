@@ -11,11 +11,22 @@
 //     hyphens and underscores, with an optional .fifo suffix.
 //   - Publish checks TopicArn (unknown topic → NotFound, HTTP 404), Message
 //     (required), Subject (≤100 printable ASCII characters, no line breaks),
-//     message attributes (MessageAttributes.entry.N.Name/Value.DataType/
-//     StringValue/BinaryValue; DataType String, String.Array, Number or Binary,
-//     with a value) and the 262,144-byte limit on message plus attributes
-//     (→ InvalidParameter, HTTP 400). FIFO topics require MessageGroupId and
+//     and the 262,144-byte limit on message plus attributes (→
+//     InvalidParameter, HTTP 400). FIFO topics require MessageGroupId and
 //     return a SequenceNumber.
+//   - Message attributes (MessageAttributes.entry.N.Name/Value.DataType/
+//     StringValue/BinaryValue) by the documented rules
+//     (sns-message-attributes.html), refused with InvalidParameterValue
+//     (code ParameterValueInvalid) and SNS's messages: names of at most 256
+//     letters, digits, hyphens, underscores and periods, not starting or
+//     ending with a period, without "..", not under the reserved AWS. or
+//     Amazon. prefixes (except the documented AWS.SNS.MOBILE., AWS.SNS.SMS.
+//     and AWS.MM.SMS. attributes); a data type String, Number or Binary
+//     with an optional custom label; a non-empty value in the field the
+//     type needs; a decimal Number; a String.Array that is a JSON array of
+//     strings, numbers, true, false and null. peer_test.go checks every
+//     case against moto in server mode and says where moto, which checks
+//     only the type and the number, is more lenient.
 //   - PublishBatch: 1–10 entries (EmptyBatchRequest,
 //     TooManyEntriesInBatchRequest), distinct ids of ≤80 letters, digits,
 //     hyphens and underscores (BatchEntryIdsNotDistinct, InvalidBatchEntryId),

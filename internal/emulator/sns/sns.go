@@ -2,6 +2,7 @@ package sns
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -404,7 +405,10 @@ func checkSubject(subj string) *apiError {
 // StringValue,BinaryValue} and returns the attributes and their size in bytes
 // (name, type and value), which counts towards the message size limit.
 func parseAttributes(form url.Values, prefix string) (map[string]Attribute, int, *apiError) {
-	type raw struct{ name, typ, str, bin string }
+	type raw struct {
+		name, typ, str, bin string
+		hasStr, hasBin      bool
+	}
 	entries := map[int]*raw{}
 	for key, vals := range form {
 		rest, ok := strings.CutPrefix(key, prefix)
@@ -428,9 +432,9 @@ func parseAttributes(form url.Values, prefix string) (map[string]Attribute, int,
 		case "Value.DataType":
 			e.typ = v
 		case "Value.StringValue":
-			e.str = v
+			e.str, e.hasStr = v, true
 		case "Value.BinaryValue":
-			e.bin = v
+			e.bin, e.hasBin = v, true
 		default:
 			return nil, 0, invalidParameter("Invalid parameter: MessageAttributes: unknown field %q", key)
 		}
@@ -448,42 +452,153 @@ func parseAttributes(form url.Values, prefix string) (map[string]Attribute, int,
 	for _, n := range idx {
 		e := entries[n]
 		if e.name == "" {
-			return nil, 0, invalidParameter("Invalid parameter: MessageAttributes: entry %d has no Name", n)
+			return nil, 0, invalidValue("The request must contain non-empty message attribute name.")
+		}
+		if err := checkAttributeName(e.name); err != nil {
+			return nil, 0, err
 		}
 		if _, dup := attrs[e.name]; dup {
 			return nil, 0, invalidParameter("Invalid parameter: MessageAttributes: duplicate attribute name %q", e.name)
 		}
-		if e.typ == "" {
-			return nil, 0, invalidParameter("Invalid parameter: MessageAttributes: The message attribute '%s' must contain non-empty message attribute type.", e.name)
+		a, err := attributeValue(e.name, e.typ, e.str, e.bin, e.hasStr, e.hasBin)
+		if err != nil {
+			return nil, 0, err
 		}
-		base, _, _ := strings.Cut(e.typ, ".")
-		a := Attribute{DataType: e.typ}
-		switch {
-		case e.typ == "String.Array" || base == "String" || base == "Number":
-			if e.str == "" {
-				return nil, 0, invalidParameter("Invalid parameter: MessageAttributes: The message attribute '%s' must contain non-empty message attribute value for message attribute type '%s'.", e.name, e.typ)
-			}
-			if base == "Number" {
-				if _, err := strconv.ParseFloat(e.str, 64); err != nil {
-					return nil, 0, invalidParameter("Invalid parameter: MessageAttributes: Could not cast message attribute '%s' value to number.", e.name)
-				}
-			}
-			a.StringValue = e.str
-			size += len(e.str)
-		case base == "Binary":
-			b, err := base64.StdEncoding.DecodeString(e.bin)
-			if err != nil || len(b) == 0 {
-				return nil, 0, invalidParameter("Invalid parameter: MessageAttributes: The message attribute '%s' must contain non-empty base64 BinaryValue.", e.name)
-			}
-			a.BinaryValue = b
-			size += len(b)
-		default:
-			return nil, 0, invalidParameter("Invalid parameter: MessageAttributes: The message attribute '%s' has an invalid message attribute type, the set of supported type prefixes is Binary, Number, and String.", e.name)
-		}
-		size += len(e.name) + len(e.typ)
+		size += len(e.name) + len(e.typ) + len(a.StringValue) + len(a.BinaryValue)
 		attrs[e.name] = a
 	}
 	return attrs, size, nil
+}
+
+// invalidValue is SNS's InvalidParameterValueException (code
+// ParameterValueInvalid), its answer to a malformed message attribute.
+func invalidValue(format string, args ...any) *apiError {
+	return &apiError{status: http.StatusBadRequest, typ: "Sender", code: "ParameterValueInvalid", msg: fmt.Sprintf(format, args...)}
+}
+
+// maxAttributeName is the limit on a message attribute name, and on its
+// data type: "The name can be up to 256 characters long", "The data type
+// ... can be up to 256 bytes long" (Amazon SNS message attributes,
+// https://docs.aws.amazon.com/sns/latest/dg/sns-message-attributes.html).
+const maxAttributeName = 256
+
+// reservedAttributePrefixes are the documented attributes under the
+// reserved AWS. prefix that a publisher may set: mobile push and SMS
+// settings ("Reserved message attributes for mobile push notifications",
+// sns-message-attributes.html; "Publishing to a mobile phone",
+// sms_publish-to-phone.html).
+var reservedAttributePrefixes = []string{"AWS.SNS.MOBILE.", "AWS.SNS.SMS.", "AWS.MM.SMS."}
+
+// checkAttributeName applies the documented rules: "The message attribute
+// name can contain the following characters: A-Z, a-z, 0-9, underscore(_),
+// hyphen(-), and period (.). The name must not start or end with a period,
+// and it should not have successive periods. [...] The name cannot start
+// with AWS. or Amazon. (or any variations in casing)"
+// (sns-message-attributes.html). The messages are SNS's, as LocalStack's
+// snapshot tests against AWS record them; moto 5.2.1 checks none of this.
+func checkAttributeName(name string) *apiError {
+	if len(name) > maxAttributeName {
+		return invalidValue("Length of message attribute name must be less than 256 bytes.")
+	}
+	if name[0] == '.' {
+		return invalidValue("Invalid message attribute name starting with character '.' was found.")
+	}
+	if name[len(name)-1] == '.' {
+		return invalidValue("Invalid message attribute name ending with character '.' was found.")
+	}
+	for i, r := range name {
+		ok := r == '_' || r == '-' || r == '.' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+		if !ok {
+			return invalidValue("Invalid non-alphanumeric character '#x%X' was found in the message attribute name. Can only include alphanumeric characters, hyphens, underscores, or dots.", r)
+		}
+		if r == '.' && name[i-1] == '.' {
+			return invalidValue("Message attribute name can not have successive '.' character.")
+		}
+	}
+	lower := strings.ToLower(name)
+	if strings.HasPrefix(lower, "aws.") || strings.HasPrefix(lower, "amazon.") {
+		for _, p := range reservedAttributePrefixes {
+			if strings.HasPrefix(name, p) {
+				return nil
+			}
+		}
+		return invalidValue("Message attribute names starting with 'AWS.' or 'Amazon.' are reserved for use by Amazon.")
+	}
+	return nil
+}
+
+// attributeTypeRE is a data type: String, Number or Binary, optionally with
+// a custom label after a period (String.Array is one such, with rules of its
+// own).
+var attributeTypeRE = regexp.MustCompile(`^(String|Number|Binary)(\..+)?$`)
+
+// numberRE is a decimal number; Go's ParseFloat would also take NaN, Inf
+// and hexadecimal floats, which are not numbers to SNS.
+var numberRE = regexp.MustCompile(`^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$`)
+
+// attributeValue checks one attribute's data type and value, in the order
+// SNS does: the type, which value field it needs, a non-empty value, then
+// the type's own rules.
+func attributeValue(name, typ, str, bin string, hasStr, hasBin bool) (Attribute, *apiError) {
+	if typ == "" {
+		return Attribute{}, invalidValue("The message attribute '%s' must contain non-empty message attribute type.", name)
+	}
+	m := attributeTypeRE.FindStringSubmatch(typ)
+	if m == nil || len(typ) > maxAttributeName {
+		return Attribute{}, invalidValue("The message attribute '%s' has an invalid message attribute type, the set of supported type prefixes is Binary, Number, and String.", name)
+	}
+	field, has := "String", hasStr
+	if m[1] == "Binary" {
+		field, has = "Binary", hasBin
+	}
+	if !hasStr && !hasBin {
+		return Attribute{}, invalidValue("The message attribute '%s' must contain non-empty message attribute value for message attribute type '%s'.", name, typ)
+	}
+	if !has {
+		return Attribute{}, invalidValue("The message attribute '%s' with type '%s' must use field '%s'.", name, typ, field)
+	}
+	a := Attribute{DataType: typ}
+	if field == "Binary" {
+		b, err := base64.StdEncoding.DecodeString(bin)
+		if err != nil {
+			return Attribute{}, invalidValue("The message attribute '%s' has an invalid base64 BinaryValue.", name)
+		}
+		if len(b) == 0 {
+			return Attribute{}, invalidValue("The message attribute '%s' must contain non-empty message attribute value for message attribute type '%s'.", name, typ)
+		}
+		a.BinaryValue = b
+		return a, nil
+	}
+	if str == "" {
+		return Attribute{}, invalidValue("The message attribute '%s' must contain non-empty message attribute value for message attribute type '%s'.", name, typ)
+	}
+	switch {
+	case m[1] == "Number" && !numberRE.MatchString(str):
+		return Attribute{}, invalidValue("Could not cast message attribute '%s' value to number.", name)
+	case typ == "String.Array" && !isStringArray(str):
+		return Attribute{}, invalidValue("The message attribute '%s' with type 'String.Array' must be a JSON array of strings, numbers, true, false or null.", name)
+	}
+	a.StringValue = str
+	return a, nil
+}
+
+// isStringArray reports whether s is what String.Array holds: "An array,
+// formatted as a string, that can contain multiple values. The values can
+// be strings, numbers, or the keywords true, false, and null"
+// (sns-message-attributes.html): a JSON array of those.
+func isStringArray(s string) bool {
+	var elems []json.RawMessage
+	if !strings.HasPrefix(strings.TrimSpace(s), "[") || json.Unmarshal([]byte(s), &elems) != nil {
+		return false
+	}
+	for _, e := range elems {
+		switch e[0] {
+		case '"', 't', 'f', 'n', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 type batchSuccess struct {

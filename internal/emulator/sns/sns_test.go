@@ -126,8 +126,8 @@ func TestPublishErrors(t *testing.T) {
 		{name: "subject non-ASCII", in: &sns.PublishInput{TopicArn: aws.String(arn), Message: aws.String("m"), Subject: aws.String("café")}, code: "InvalidParameter", mention: "Subject"},
 		{name: "message at limit plus attribute", in: &sns.PublishInput{TopicArn: aws.String(arn), Message: aws.String(long), MessageAttributes: map[string]types.MessageAttributeValue{"k": {DataType: aws.String("String"), StringValue: aws.String("v")}}}, code: "InvalidParameter", mention: "Message too long"},
 		{name: "message over limit", in: &sns.PublishInput{TopicArn: aws.String(arn), Message: aws.String(long + "x")}, code: "InvalidParameter", mention: "Message too long"},
-		{name: "attribute bad number", in: &sns.PublishInput{TopicArn: aws.String(arn), Message: aws.String("m"), MessageAttributes: map[string]types.MessageAttributeValue{"n": {DataType: aws.String("Number"), StringValue: aws.String("abc")}}}, code: "InvalidParameter", mention: "'n'"},
-		{name: "attribute bad type", in: &sns.PublishInput{TopicArn: aws.String(arn), Message: aws.String("m"), MessageAttributes: map[string]types.MessageAttributeValue{"t": {DataType: aws.String("Date"), StringValue: aws.String("x")}}}, code: "InvalidParameter", mention: "'t'"},
+		{name: "attribute bad number", in: &sns.PublishInput{TopicArn: aws.String(arn), Message: aws.String("m"), MessageAttributes: map[string]types.MessageAttributeValue{"n": {DataType: aws.String("Number"), StringValue: aws.String("abc")}}}, code: "ParameterValueInvalid", mention: "'n'"},
+		{name: "attribute bad type", in: &sns.PublishInput{TopicArn: aws.String(arn), Message: aws.String("m"), MessageAttributes: map[string]types.MessageAttributeValue{"t": {DataType: aws.String("Date"), StringValue: aws.String("x")}}}, code: "ParameterValueInvalid", mention: "'t'"},
 		{name: "group id on standard topic", in: &sns.PublishInput{TopicArn: aws.String(arn), Message: aws.String("m"), MessageGroupId: aws.String("g")}, code: "InvalidParameter", mention: "MessageGroupId"},
 	}
 	for _, tt := range tests {
@@ -272,7 +272,7 @@ func TestMalformedRequests(t *testing.T) {
 		{name: "no action", body: "Version=2010-03-31", code: "MissingAction", want: "Missing Action"},
 		{name: "unknown action", body: "Action=DeleteTopic", code: "InvalidAction", want: "DeleteTopic"},
 		{name: "bad attribute index", body: "Action=Publish&TopicArn=" + url.QueryEscape(s.CreateTopic("t")) + "&Message=m&MessageAttributes.entry.x.Name=a", code: "InvalidParameter", want: "MessageAttributes.entry.x.Name"},
-		{name: "attribute without type", body: "Action=Publish&TopicArn=" + url.QueryEscape(s.CreateTopic("t")) + "&Message=m&MessageAttributes.entry.1.Name=k&MessageAttributes.entry.1.Value.StringValue=v", code: "InvalidParameter", want: "&#39;k&#39; must contain non-empty message attribute type"},
+		{name: "attribute without type", body: "Action=Publish&TopicArn=" + url.QueryEscape(s.CreateTopic("t")) + "&Message=m&MessageAttributes.entry.1.Name=k&MessageAttributes.entry.1.Value.StringValue=v", code: "ParameterValueInvalid", want: "&#39;k&#39; must contain non-empty message attribute type"},
 		{name: "bad batch index", body: "Action=PublishBatch&TopicArn=" + url.QueryEscape(s.CreateTopic("t")) + "&PublishBatchRequestEntries.member.0.Id=a", code: "InvalidParameter", want: "PublishBatchRequestEntries.member.0.Id"},
 	}
 	for _, tt := range tests {

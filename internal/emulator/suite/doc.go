@@ -16,9 +16,20 @@
 //	AWS_ENDPOINT_URL_ECR, AWS_ENDPOINT_URL_SNS, AWS_ENDPOINT_URL_EVENTBRIDGE,
 //	AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_EKS
 //
-// plus AWS_REGION and static test credentials (AWS_ACCESS_KEY_ID,
-// AWS_SECRET_ACCESS_KEY), which the emulators accept without verifying
-// signatures. The Slack sink has no SDK; its webhook URL is seeded as the
+// plus AWS_REGION (the SDKs and the AWS CLI v2) and AWS_DEFAULT_REGION (the
+// AWS CLI v1 reads only this one) and static test credentials
+// (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), which the emulators accept
+// without verifying signatures. botocore (the AWS CLI v1, 1.43 here) reads
+// the same AWS_ENDPOINT_URL_<SERVICE> names (its ConfiguredEndpointProvider:
+// the service id in snake case, upper-cased), as does the AWS CLI v2.
+// [Suite.ShellEnv] adds what makes a shell safe to point at the suite: no
+// profile, session token or config file of the user's, and every other
+// service (AWS_ENDPOINT_URL, HTTPS_PROXY) answered locally with
+// NotEmulated. The Slack sink has no SDK; its webhook URL is seeded as the
 // SecretString of the secret named by [Options].SlackSecretName, the way
 // ecrwarden reads it in production.
+//
+// A [SeedFile] (`ecrwarden emulate --seed`) describes the state to start
+// from; it is validated by applying it to emulators that serve nothing, so
+// every problem is reported with its line before anything starts.
 package suite

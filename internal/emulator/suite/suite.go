@@ -7,7 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"slices"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/ecrwarden/ecrwarden/internal/emulator/dynamodb"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/ecr"
@@ -25,8 +29,9 @@ const DefaultSlackSecretName = "ecrwarden/slack-webhook"
 // Ports fixes the port of each emulator; 0 picks a free port.
 type Ports struct {
 	// ECR, SNS, EventBridge, SecretsManager, DynamoDB, EKS and Slack are the
-	// ports of the emulators of those names.
-	ECR, SNS, EventBridge, SecretsManager, DynamoDB, EKS, Slack int
+	// ports of the emulators of those names; Other is the port that refuses
+	// every other AWS service (see [Suite.ShellEnv]).
+	ECR, SNS, EventBridge, SecretsManager, DynamoDB, EKS, Slack, Other int
 }
 
 // Table describes a DynamoDB table to create at start.
@@ -65,6 +70,11 @@ type Options struct {
 	// Clusters are EKS clusters to seed (endpoint and CA of a test
 	// kube-apiserver).
 	Clusters []eks.Cluster
+	// SeedFile is applied after the rest (see [SeedFile]).
+	SeedFile *SeedFile
+	// ControlPlane is the endpoint and CA of the control plane the seed
+	// file's controlPlane cluster uses (its Name is ignored).
+	ControlPlane *eks.Cluster
 	// Logger receives emitter errors; default slog.Default().
 	Logger *slog.Logger
 }
@@ -98,9 +108,12 @@ type Suite struct {
 	// Slack is the Slack incoming-webhook sink.
 	Slack *slack.Server
 
-	region    string
-	endpoints []Endpoint
-	closers   []func() error
+	region      string
+	slackSecret string
+	other       otherServices
+	otherURL    string
+	endpoints   []Endpoint
+	closers     []func() error
 }
 
 // Start starts every emulator and returns when all listen. ctx bounds the
@@ -118,30 +131,21 @@ func Start(ctx context.Context, o Options) (*Suite, error) {
 	if o.AccountID == "" {
 		o.AccountID = "123456789012"
 	}
+	if o.SlackSecretName == "" && o.SeedFile != nil {
+		o.SlackSecretName = o.SeedFile.SlackSecret
+	}
 	if o.SlackSecretName == "" {
 		o.SlackSecretName = DefaultSlackSecretName
 	}
-	log := o.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	s := &Suite{
-		region:         o.Region,
-		SNS:            sns.New(sns.Options{Region: o.Region, AccountID: o.AccountID, Seed: o.Seed}),
-		EventBridge:    eventbridge.New(eventbridge.Options{Region: o.Region, AccountID: o.AccountID, Seed: o.Seed}),
-		SecretsManager: secretsmanager.New(secretsmanager.Options{Region: o.Region, AccountID: o.AccountID, Seed: o.Seed}),
-		DynamoDB:       dynamodb.New(dynamodb.Options{Region: o.Region, AccountID: o.AccountID, Seed: o.Seed}),
-		EKS:            eks.New(eks.Options{Region: o.Region, AccountID: o.AccountID, Seed: o.Seed}),
-		Slack:          slack.New(o.Seed),
-	}
-	bus := s.EventBridge
-	s.ECR = ecr.New(ecr.Config{Account: o.AccountID, Region: o.Region, Seed: o.Seed, Emitter: func(ctx context.Context, ev []byte) {
-		if err := bus.PutEnvelope(ctx, eventbridge.DefaultBus, ev); err != nil {
-			log.ErrorContext(ctx, "route ECR event to EventBridge", "err", err)
-		}
-	}})
+	s := newSuite(o)
+	s.slackSecret = o.SlackSecretName
 	if err := s.seed(o); err != nil {
 		return nil, err
+	}
+	if o.SeedFile != nil {
+		if errs := o.SeedFile.apply(s, time.Now(), o.ControlPlane); len(errs) > 0 {
+			return nil, errs
+		}
 	}
 
 	type starter struct {
@@ -165,6 +169,7 @@ func Start(ctx context.Context, o Options) (*Suite, error) {
 		{"DynamoDB", "AWS_ENDPOINT_URL_DYNAMODB", o.Ports.DynamoDB, s.DynamoDB.Start, s.DynamoDB.Close},
 		{"EKS", "AWS_ENDPOINT_URL_EKS", o.Ports.EKS, s.EKS.Start, s.EKS.Close},
 		{"Slack", "", o.Ports.Slack, s.Slack.Start, s.Slack.Close},
+		{otherServicesName, "AWS_ENDPOINT_URL", o.Ports.Other, s.other.Start, s.other.Close},
 	}
 	for _, st := range starters {
 		if err := ctx.Err(); err != nil {
@@ -175,13 +180,48 @@ func Start(ctx context.Context, o Options) (*Suite, error) {
 			return nil, errors.Join(fmt.Errorf("start %s emulator: %w", st.service, err), s.Close())
 		}
 		s.closers = append(s.closers, st.close)
-		if st.service == "Slack" {
+		switch st.service {
+		case "Slack":
 			url = s.Slack.WebhookURL()
+		case otherServicesName:
+			s.otherURL = url
+			continue
 		}
 		s.endpoints = append(s.endpoints, Endpoint{Service: st.service, EnvVar: st.env, URL: url})
 	}
 	s.SecretsManager.PutSecret(o.SlackSecretName, s.Slack.WebhookURL())
 	return s, nil
+}
+
+// newSuite builds the emulators of o without starting them; ECR's events go
+// to EventBridge's default bus.
+func newSuite(o Options) *Suite {
+	if o.Region == "" {
+		o.Region = "ap-southeast-1"
+	}
+	if o.AccountID == "" {
+		o.AccountID = "123456789012"
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Suite{
+		region:         o.Region,
+		SNS:            sns.New(sns.Options{Region: o.Region, AccountID: o.AccountID, Seed: o.Seed}),
+		EventBridge:    eventbridge.New(eventbridge.Options{Region: o.Region, AccountID: o.AccountID, Seed: o.Seed}),
+		SecretsManager: secretsmanager.New(secretsmanager.Options{Region: o.Region, AccountID: o.AccountID, Seed: o.Seed}),
+		DynamoDB:       dynamodb.New(dynamodb.Options{Region: o.Region, AccountID: o.AccountID, Seed: o.Seed}),
+		EKS:            eks.New(eks.Options{Region: o.Region, AccountID: o.AccountID, Seed: o.Seed}),
+		Slack:          slack.New(o.Seed),
+	}
+	bus := s.EventBridge
+	s.ECR = ecr.New(ecr.Config{Account: o.AccountID, Region: o.Region, Seed: o.Seed, Emitter: func(ctx context.Context, ev []byte) {
+		if err := bus.PutEnvelope(ctx, eventbridge.DefaultBus, ev); err != nil {
+			log.ErrorContext(ctx, "route ECR event to EventBridge", "err", err)
+		}
+	}})
+	return s
 }
 
 func (s *Suite) seed(o Options) error {
@@ -217,11 +257,16 @@ func (s *Suite) Endpoints() []Endpoint {
 	return append([]Endpoint(nil), s.endpoints...)
 }
 
-// Env returns the environment (KEY=value) that points the AWS SDK's default
-// configuration at the suite: one AWS_ENDPOINT_URL_<SERVICE> per AWS
-// emulator, AWS_REGION and static test credentials.
+// SlackSecretName is the secret that holds the Slack sink's webhook URL.
+func (s *Suite) SlackSecretName() string { return s.slackSecret }
+
+// Env returns the environment (KEY=value) that points the AWS SDKs and the
+// AWS CLI v1 and v2 at the suite, as a Lambda function's environment would
+// be: one AWS_ENDPOINT_URL_<SERVICE> per AWS emulator, AWS_REGION (the SDKs,
+// CLI v2) and AWS_DEFAULT_REGION (CLI v1 reads only this one), and static
+// test credentials.
 func (s *Suite) Env() []string {
-	env := []string{"AWS_REGION=" + s.region, "AWS_ACCESS_KEY_ID=AKIDEMULATOR", "AWS_SECRET_ACCESS_KEY=emulator"}
+	env := []string{"AWS_REGION=" + s.region, "AWS_DEFAULT_REGION=" + s.region, "AWS_ACCESS_KEY_ID=AKIDEMULATOR", "AWS_SECRET_ACCESS_KEY=emulator"}
 	for _, e := range s.endpoints {
 		if e.EnvVar != "" {
 			env = append(env, e.EnvVar+"="+e.URL)
@@ -230,20 +275,65 @@ func (s *Suite) Env() []string {
 	return env
 }
 
-// WriteEndpoints prints the endpoints and the environment, one per line, in
-// a form a shell can source (export KEY=value) with comments for the rest.
+// shellUnset are the variables that would let a shell's AWS tools reach a
+// real account despite the suite's exports: a named profile (the Go SDK
+// prefers AWS_PROFILE to AWS_ACCESS_KEY_ID, and may assume a role or log
+// in through SSO to resolve it), a session token sent with the emulator's
+// keys, web-identity and container credentials, and the switch that makes
+// the SDKs and the CLI ignore AWS_ENDPOINT_URL*.
+var shellUnset = []string{
+	"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+	"AWS_ROLE_ARN", "AWS_ROLE_SESSION_NAME", "AWS_WEB_IDENTITY_TOKEN_FILE",
+	"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+	"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+}
+
+// ShellEnv returns what a shell needs to drive the suite with the AWS CLI
+// (v1 and v2) and the SDKs without touching a real account: the variables
+// to unset (a profile, a session token…), and to set: [Suite.Env], empty
+// config and credentials files (no profile, credential_process or SSO
+// session of the user's is read), no instance metadata, AWS_ENDPOINT_URL,
+// which sends every service the suite does not emulate to a local endpoint
+// that refuses it (error code NotEmulated) instead of to AWS, and
+// HTTPS_PROXY pointing at that endpoint too, which refuses to tunnel: the
+// AWS CLI v1 hard-wires the endpoints of SQS, RDS, EMR, DocumentDB,
+// Neptune and Health (awscli/customizations/overridesslcommonname.py) and
+// ignores AWS_ENDPOINT_URL for them. Loopback addresses are never proxied.
+func (s *Suite) ShellEnv() (unset, set []string) {
+	set = append(s.Env(),
+		"AWS_CONFIG_FILE="+os.DevNull, "AWS_SHARED_CREDENTIALS_FILE="+os.DevNull,
+		"AWS_EC2_METADATA_DISABLED=true", "AWS_ENDPOINT_URL="+s.otherURL,
+		"HTTPS_PROXY="+s.otherURL, "https_proxy="+s.otherURL, "NO_PROXY=127.0.0.1,localhost", "no_proxy=127.0.0.1,localhost")
+	return slices.Clone(shellUnset), set
+}
+
+// WriteEndpoints prints the endpoints as comments and the shell
+// environment ([Suite.ShellEnv]) as unset and export lines a POSIX shell
+// can source.
 func (s *Suite) WriteEndpoints(w io.Writer) error {
+	var b strings.Builder
 	for _, e := range s.endpoints {
-		if _, err := fmt.Fprintf(w, "# %-16s %s\n", e.Service, e.URL); err != nil {
-			return fmt.Errorf("write endpoints: %w", err)
-		}
+		fmt.Fprintf(&b, "# %-16s %s\n", e.Service, e.URL)
 	}
-	for _, kv := range s.Env() {
-		if _, err := fmt.Fprintf(w, "export %s\n", kv); err != nil {
-			return fmt.Errorf("write endpoints: %w", err)
-		}
+	fmt.Fprintf(&b, "# %-16s %s (refuses every other AWS service)\n", otherServicesName, s.otherURL)
+	unset, set := s.ShellEnv()
+	fmt.Fprintf(&b, "unset %s\n", strings.Join(unset, " "))
+	for _, kv := range set {
+		k, v, _ := strings.Cut(kv, "=")
+		fmt.Fprintf(&b, "export %s=%s\n", k, shellQuote(v))
+	}
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return fmt.Errorf("write endpoints: %w", err)
 	}
 	return nil
+}
+
+// shellQuote quotes v for a POSIX shell when it needs it.
+func shellQuote(v string) string {
+	if v != "" && strings.Trim(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:") == "" {
+		return v
+	}
+	return "'" + strings.ReplaceAll(v, "'", `'\''`) + "'"
 }
 
 // Close stops every started emulator.

@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -27,6 +29,9 @@ import (
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	awssns "github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ecrwarden/ecrwarden/internal/emulator/eks"
@@ -225,5 +230,72 @@ func TestRunStopsOnCancel(t *testing.T) {
 	}
 	if _, err := http.Post(ecrURL, "application/x-amz-json-1.1", strings.NewReader("{}")); err == nil {
 		t.Errorf("ECR endpoint still answers after Run returned")
+	}
+}
+
+// TestShellEnvKeepsRealAccountsAway starts from a shell that could reach a
+// real account (a profile whose credential_process would run, a session
+// token, real-looking keys, the switch that ignores endpoint variables),
+// applies ShellEnv as the printed unset/export lines do, and checks that
+// the SDK uses the emulator's keys, reads no profile, and that services
+// the suite does not emulate are answered locally with NotEmulated.
+func TestShellEnvKeepsRealAccountsAway(t *testing.T) {
+	s := startSuite(t, Options{})
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "credential_process-ran")
+	cfgFile := filepath.Join(dir, "config")
+	process := "credential_process = sh -c 'touch " + marker + "; echo {\\\"Version\\\":1,\\\"AccessKeyId\\\":\\\"AKIAPROD\\\",\\\"SecretAccessKey\\\":\\\"x\\\"}'\n"
+	if err := os.WriteFile(cfgFile, []byte("[default]\n"+process+"[profile prod]\n"+process), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{
+		"AWS_CONFIG_FILE": cfgFile, "AWS_PROFILE": "prod", "AWS_SESSION_TOKEN": "real-session",
+		"AWS_ACCESS_KEY_ID": "AKIAREAL", "AWS_SECRET_ACCESS_KEY": "real", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "true",
+	} {
+		t.Setenv(k, v)
+	}
+	unset, set := s.ShellEnv()
+	for _, k := range unset {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	for _, kv := range set {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	ctx := context.Background()
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		t.Fatalf("load config: %v", err)
+	}
+	creds, err := cfg.Credentials.Retrieve(ctx)
+	if err != nil || creds.AccessKeyID != "AKIDEMULATOR" || creds.SessionToken != "" {
+		t.Errorf("credentials = %+v, %v; want the emulator's keys and no session token", creds, err)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Errorf("the user's credential_process ran")
+	}
+	if _, err := awsecr.NewFromConfig(cfg).CreateRepository(ctx, &awsecr.CreateRepositoryInput{RepositoryName: aws.String("a/b")}); err != nil {
+		t.Errorf("ECR through the shell environment: %v", err)
+	}
+	_, err = sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "NotEmulated" || !strings.Contains(ae.ErrorMessage(), "does not emulate sts") {
+		t.Errorf("STS (awsQuery): error = %v, want NotEmulated naming sts", err)
+	}
+	_, err = sqs.NewFromConfig(cfg).ListQueues(ctx, &sqs.ListQueuesInput{})
+	if !errors.As(err, &ae) || ae.ErrorCode() != "NotEmulated" || !strings.Contains(ae.ErrorMessage(), "does not emulate sqs") {
+		t.Errorf("SQS (awsJson): error = %v, want NotEmulated naming sqs", err)
+	}
+	// A proxy tunnel to a real endpoint is refused.
+	req, _ := http.NewRequest(http.MethodConnect, s.otherURL, nil)
+	req.Host = "sqs.ap-southeast-1.amazonaws.com:443"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("CONNECT: HTTP %d, want 403", resp.StatusCode)
 	}
 }
