@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 
 	"github.com/ecrwarden/ecrwarden/internal/gc"
+	"github.com/ecrwarden/ecrwarden/internal/inuse"
 	"github.com/ecrwarden/ecrwarden/internal/kube"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
 )
@@ -36,7 +37,8 @@ func gcPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: ecrwarden gc plan [--policy FILE] [--repository NAME]... [--json] [--no-clusters]")
 		fmt.Fprintln(stderr, "Lists the repositories with the default AWS credentials chain, lists the images in use in the")
-		fmt.Fprintln(stderr, "policy's clusters, and prints what gc would keep and delete, and why. It never deletes.")
+		fmt.Fprintln(stderr, "policy's clusters and in ECS, Lambda, SageMaker and Batch (unless gc.inUse turns one off),")
+		fmt.Fprintln(stderr, "and prints what gc would keep and delete, and why. It never deletes.")
 		fmt.Fprintln(stderr, "Exit 0 when every repository was planned; 1 when a listing failed (the others are printed).")
 		fs.PrintDefaults()
 	}
@@ -65,11 +67,13 @@ func gcPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		copied := *f
 		copied.Clusters = nil
 		f = &copied
-	} else {
-		r.InUse = gc.ResolverLister(kube.NewEKSResolver(cfg))
 	}
+	r.Sources = inuse.Sources(f, inuse.NewClients(cfg, kube.NewEKSResolver(cfg)))
 	for _, c := range f.Clusters {
 		fmt.Fprintf(stderr, "listing images in use in cluster %s (all namespaces)…\n", c.Name)
+	}
+	if on := f.GC.InUse.Enabled(); len(on) > 0 {
+		fmt.Fprintf(stderr, "listing images in use in %s (gc.inUse)…\n", strings.Join(on, ", "))
 	}
 	res := r.Plan(ctx, f, repos, time.Now())
 	if *asJSON {

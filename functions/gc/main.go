@@ -13,6 +13,7 @@ import (
 
 	"github.com/ecrwarden/ecrwarden/internal/fnconfig"
 	"github.com/ecrwarden/ecrwarden/internal/gc"
+	"github.com/ecrwarden/ecrwarden/internal/inuse"
 )
 
 func main() {
@@ -23,7 +24,7 @@ func main() {
 		os.Exit(1)
 	}
 	h := &handler{policy: d.Policy, dryRun: d.Config.DryRun, alerts: d.Alerts, audit: d.Audit, now: time.Now, log: log,
-		run: &gc.Runner{ECR: d.ECR, InUse: gc.ResolverLister(d.Clusters), Log: log}}
+		run: &gc.Runner{ECR: d.ECR, Sources: inuse.Sources(d.Policy, inuse.NewClients(d.AWS, d.Clusters)), Log: log}}
 	if d.Config.GCQueueURL != "" {
 		h.queue, h.queueURL = sqs.NewFromConfig(d.AWS), d.Config.GCQueueURL
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ecrwarden/ecrwarden/internal/emulator/ecr"
 	"github.com/ecrwarden/ecrwarden/internal/gc"
+	"github.com/ecrwarden/ecrwarden/internal/inuse"
 	"github.com/ecrwarden/ecrwarden/internal/kube"
 	"github.com/ecrwarden/ecrwarden/internal/sandbox"
 )
@@ -92,9 +93,10 @@ func (d *director) gc(ctx context.Context) (Step, error) {
 	cfg := d.sb.AWS.Copy()
 	runner := &gc.Runner{
 		ECR: awsecr.NewFromConfig(cfg, func(o *awsecr.Options) { o.BaseEndpoint = aws.String(d.sb.Endpoint("ECR")) }),
-		InUse: gc.ResolverLister(kube.NewEKSResolver(cfg,
-			func(o *eks.Options) { o.BaseEndpoint = aws.String(d.sb.Endpoint("EKS")) })),
 	}
+	clusters := kube.NewEKSResolver(cfg, func(o *eks.Options) { o.BaseEndpoint = aws.String(d.sb.Endpoint("EKS")) })
+	cfg.BaseEndpoint = aws.String(d.sb.InUseEndpoint())
+	runner.Sources = inuse.Sources(d.sb.Policy, inuse.NewClients(cfg, clusters))
 	plan := runner.Plan(ctx, d.sb.Policy, nil, now)
 	if err := plan.Err(); err != nil {
 		return Step{}, fmt.Errorf("gc plan: %w", err)

@@ -34,7 +34,7 @@ func largeRepository(n int) *fakeECR {
 func BenchmarkPlan100k(b *testing.B) {
 	f := largeRepository(100_000)
 	p := mustPolicy(b, testPolicy)
-	r := &Runner{ECR: f, InUse: baseClusters().list}
+	r := &Runner{ECR: f, Sources: baseClusters().sources(b)}
 	var peak, retained uint64
 	var deletes int
 	for b.Loop() {

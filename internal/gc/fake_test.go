@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
 
+	"github.com/ecrwarden/ecrwarden/internal/inuse"
 	"github.com/ecrwarden/ecrwarden/internal/kube"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
 )
@@ -138,14 +140,23 @@ func (f *fakeECR) digests(repo string) []string {
 }
 
 // fakeClusters lists in-use images per cluster from references, or fails.
+// gc lists sources concurrently: list is safe for concurrent use.
 type fakeClusters struct {
 	refs  map[string][]string // cluster → image references
 	fail  map[string]error
+	mu    sync.Mutex
 	calls []string
 }
 
+// sources returns the in-use sources of testPolicy's clusters, read through c.
+func (c *fakeClusters) sources(tb testing.TB) []inuse.Source {
+	return inuse.Clusters(mustPolicy(tb, testPolicy), c.list)
+}
+
 func (c *fakeClusters) list(ctx context.Context, cluster string) (kube.InUse, error) {
+	c.mu.Lock()
 	c.calls = append(c.calls, cluster)
+	c.mu.Unlock()
 	if err := c.fail[cluster]; err != nil {
 		return kube.InUse{}, err
 	}

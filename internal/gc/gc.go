@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
 
-	"github.com/ecrwarden/ecrwarden/internal/kube"
+	"github.com/ecrwarden/ecrwarden/internal/inuse"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
 	"github.com/ecrwarden/ecrwarden/internal/registry"
 	"github.com/ecrwarden/ecrwarden/internal/retention"
@@ -33,35 +33,13 @@ type ECR interface {
 	registry.BatchDeleteImageAPI
 }
 
-// InUseLister lists the images a cluster's workloads reference, in every
-// namespace of the cluster (not only the policy's: a workload anywhere runs
-// its image). It must fail rather than return a partial listing.
-type InUseLister func(ctx context.Context, cluster string) (kube.InUse, error)
-
-// ClusterClients returns the Kubernetes client of an EKS cluster
-// (kube.ClusterResolver).
-type ClusterClients interface {
-	Client(ctx context.Context, cluster string) (*kube.Client, error)
-}
-
-// ResolverLister lists in-use images through the clients of r.
-func ResolverLister(r ClusterClients) InUseLister {
-	return func(ctx context.Context, cluster string) (kube.InUse, error) {
-		c, err := r.Client(ctx, cluster)
-		if err != nil {
-			return kube.InUse{}, err
-		}
-		return c.ListImagesInUse(ctx)
-	}
-}
-
 // Runner plans and executes gc runs.
 type Runner struct {
 	// ECR is the ECR client.
 	ECR ECR
-	// InUse lists what a cluster runs; it may be nil only when the policy
-	// names no cluster.
-	InUse InUseLister
+	// Sources are the places images run (inuse.Sources builds them from
+	// the policy); every one is listed, and one failure deletes nothing.
+	Sources []inuse.Source
 	// Log receives one line per decision and per step; nil discards.
 	Log *slog.Logger
 	// Progress, if set, is called after each DescribeImages page with the
@@ -132,7 +110,8 @@ type Result struct {
 	Planned int
 	// CapRefused is true when Planned exceeded Cap, so nothing was deleted.
 	CapRefused bool
-	// ClusterErr is the cluster listing failure that stopped every deletion.
+	// ClusterErr is the in-use listing failure (of a cluster or any other
+	// source, named in the error) that stopped every deletion.
 	ClusterErr error
 }
 
@@ -178,10 +157,11 @@ func (r *Runner) Plan(ctx context.Context, f *policy.File, names []string, now t
 	if listed == 0 {
 		return res
 	}
-	uses, err := r.inUse(ctx, f)
+	uses, err := inuse.List(ctx, r.Sources)
 	if err != nil {
+		err = fmt.Errorf("list images in use: %w", err)
 		res.ClusterErr = err
-		r.logger().Error("gc cluster listing failed: nothing is deleted", "error", err)
+		r.logger().Error("gc in-use listing failed: nothing is deleted", "error", err)
 		for i := range res.Outcomes {
 			if res.Outcomes[i].Err == nil {
 				res.Outcomes[i].Err = err
@@ -195,8 +175,7 @@ func (r *Runner) Plan(ctx context.Context, f *policy.File, names []string, now t
 			continue
 		}
 		repo, _ := f.Repository(o.Repository)
-		digests, tags := uses.ForRepository(o.Registry, o.Repository)
-		o.Plan = retention.Plan(repo, images[i], retention.InUse{Digests: digests, Tags: tags}, now)
+		o.Plan = retention.Plan(repo, images[i], uses.ForRepository(o.Registry, o.Repository), now)
 		images[i] = nil
 		res.Planned += o.Plan.Deletes
 	}
@@ -297,23 +276,6 @@ func toImages(details []types.ImageDetail, children map[string][]string) []reten
 		}
 	}
 	return imgs
-}
-
-// inUse lists every cluster of the policy; any failure fails the whole.
-func (r *Runner) inUse(ctx context.Context, f *policy.File) (kube.InUse, error) {
-	var all kube.InUse
-	for _, c := range f.Clusters {
-		if r.InUse == nil {
-			return kube.InUse{}, fmt.Errorf("list images in use in cluster %s: no cluster access configured", c.Name)
-		}
-		u, err := r.InUse(ctx, c.Name)
-		if err != nil {
-			return kube.InUse{}, fmt.Errorf("list images in use in cluster %s: %w", c.Name, err)
-		}
-		all.Images = append(all.Images, u.Images...)
-		all.Invalid = append(all.Invalid, u.Invalid...)
-	}
-	return all, nil
 }
 
 // logPlan writes one structured line per decision: the same lines in a dry

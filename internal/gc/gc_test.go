@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 
 	"github.com/ecrwarden/ecrwarden/internal/alert"
 	"github.com/ecrwarden/ecrwarden/internal/audit"
+	"github.com/ecrwarden/ecrwarden/internal/inuse"
 	"github.com/ecrwarden/ecrwarden/internal/kube"
 )
 
@@ -112,8 +115,8 @@ func TestRun(t *testing.T) {
 			want:  map[string][]string{"app": untouchedApp, "tools": untouchedTools},
 			errs:  []string{"app", "tools"},
 			report: []alert.GCRepository{
-				{Name: "app", Error: "list images in use in cluster west: " + errClusterDown.Error()},
-				{Name: "tools", Error: "list images in use in cluster west: " + errClusterDown.Error()},
+				{Name: "app", Error: "list images in use: EKS cluster west: " + errClusterDown.Error()},
+				{Name: "tools", Error: "list images in use: EKS cluster west: " + errClusterDown.Error()},
 			},
 		},
 		{
@@ -180,7 +183,7 @@ func TestRun(t *testing.T) {
 				tc.setup(f, c)
 			}
 			tc.opts.Now = now
-			r := &Runner{ECR: f, InUse: c.list}
+			r := &Runner{ECR: f, Sources: c.sources(t)}
 			res := r.Run(context.Background(), mustPolicy(t, testPolicy), tc.names, tc.opts)
 			for repo, want := range tc.want {
 				want = sorted(want)
@@ -224,12 +227,26 @@ func TestRun(t *testing.T) {
 
 func TestRunListsClustersAfterECR(t *testing.T) {
 	f, c := baseECR(), baseClusters()
-	var order []string
-	r := &Runner{ECR: f, InUse: func(ctx context.Context, cluster string) (kube.InUse, error) {
-		order = append(order, "cluster "+cluster)
+	var (
+		mu    sync.Mutex
+		order []string
+	)
+	record := func(s string) {
+		mu.Lock()
+		defer mu.Unlock()
+		order = append(order, s)
+	}
+	p := mustPolicy(t, testPolicy)
+	r := &Runner{ECR: f, Sources: inuse.Clusters(p, func(ctx context.Context, cluster string) (kube.InUse, error) {
+		record("cluster " + cluster)
 		return c.list(ctx, cluster)
-	}, Progress: func(repo string, n int) { order = append(order, "ecr "+repo) }}
-	r.Run(context.Background(), mustPolicy(t, testPolicy), nil, Options{Now: now, DryRun: true})
+	}), Progress: func(repo string, n int) { record("ecr " + repo) }}
+	r.Run(context.Background(), p, nil, Options{Now: now, DryRun: true})
+	// The clusters are listed concurrently, after every ECR listing.
+	if len(order) != 4 {
+		t.Fatalf("listings = %v, want 2 repositories then 2 clusters", order)
+	}
+	slices.Sort(order[2:])
 	want := []string{"ecr app", "ecr tools", "cluster east", "cluster west"}
 	if diff := cmp.Diff(want, order); diff != "" {
 		t.Errorf("order of listings (-want +got):\n%s", diff)
@@ -238,17 +255,84 @@ func TestRunListsClustersAfterECR(t *testing.T) {
 
 func TestRunWithoutClusterAccess(t *testing.T) {
 	f := baseECR()
-	r := &Runner{ECR: f}
-	res := r.Run(context.Background(), mustPolicy(t, testPolicy), nil, Options{Now: now, Cap: 100})
-	if res.ClusterErr == nil || f.calls["BatchDeleteImage"] != 0 {
-		t.Errorf("ClusterErr = %v, deletes = %d; want an error and no delete", res.ClusterErr, f.calls["BatchDeleteImage"])
+	p := mustPolicy(t, testPolicy)
+	r := &Runner{ECR: f, Sources: inuse.Clusters(p, nil)}
+	res := r.Run(context.Background(), p, nil, Options{Now: now, Cap: 100})
+	if !errors.Is(res.ClusterErr, inuse.ErrNoClusterAccess) || f.calls["BatchDeleteImage"] != 0 {
+		t.Errorf("ClusterErr = %v, deletes = %d; want ErrNoClusterAccess and no delete", res.ClusterErr, f.calls["BatchDeleteImage"])
+	}
+}
+
+// fakeSource is an in-use source with a fixed listing, or an error.
+type fakeSource struct {
+	name string
+	refs map[string]string // image reference → holder
+	err  error
+}
+
+func (s fakeSource) Name() string { return s.name }
+
+func (s fakeSource) List(context.Context) (inuse.Listing, error) {
+	var l inuse.Listing
+	for img, holder := range s.refs {
+		l.Add(s.name, holder, img)
+	}
+	return l, s.err
+}
+
+// TestRunInUseSources: an image only an AWS service references is kept,
+// with the reason naming it; any source failing deletes nothing and the
+// error names the source.
+func TestRunInUseSources(t *testing.T) {
+	p := mustPolicy(t, testPolicy)
+	ecs := fakeSource{name: "ECS", refs: map[string]string{host + "/app:v1.0.3": "service retail/api task definition app:42"}}
+	sm := fakeSource{name: "SageMaker", refs: map[string]string{host + "/tools@" + t1: "endpoint forecast model m1"}}
+
+	f := baseECR()
+	r := &Runner{ECR: f, Sources: append(baseClusters().sources(t), ecs, sm)}
+	res := r.Run(context.Background(), p, nil, Options{Now: now, Cap: 100})
+	if err := res.Err(); err != nil {
+		t.Fatal(err)
+	}
+	reasons := map[string]string{}
+	for _, o := range res.Outcomes {
+		for _, d := range o.Plan.Decisions {
+			reasons[d.Digest] = d.Reason
+		}
+	}
+	for digest, want := range map[string]string{
+		v3: "in use: ECS service retail/api task definition app:42 (tag v1.0.3)",
+		t1: "in use: SageMaker endpoint forecast model m1 (digest " + t1 + ")",
+	} {
+		if !strings.HasPrefix(reasons[digest], want) {
+			t.Errorf("reason of %s = %q, want it to start with %q", digest, reasons[digest], want)
+		}
+	}
+	if !slices.Contains(f.digests("app"), v3) || !slices.Contains(f.digests("tools"), t1) {
+		t.Errorf("an image in use by ECS or SageMaker was deleted: app %v, tools %v", f.digests("app"), f.digests("tools"))
+	}
+
+	down := fakeSource{name: "Lambda", err: errors.New("list functions: AccessDeniedException")}
+	f = baseECR()
+	r = &Runner{ECR: f, Sources: append(baseClusters().sources(t), ecs, down, sm)}
+	res = r.Run(context.Background(), p, nil, Options{Now: now, Cap: 100})
+	if res.ClusterErr == nil || !strings.Contains(res.ClusterErr.Error(), "list images in use: Lambda: list functions: AccessDeniedException") {
+		t.Errorf("ClusterErr = %v, want the Lambda source named", res.ClusterErr)
+	}
+	if n := f.calls["BatchDeleteImage"]; n != 0 {
+		t.Errorf("BatchDeleteImage calls = %d with a source down, want 0", n)
+	}
+	for _, o := range res.Outcomes {
+		if o.Err == nil || !strings.Contains(o.Err.Error(), "Lambda") {
+			t.Errorf("%s: Err = %v, want the Lambda failure", o.Repository, o.Err)
+		}
 	}
 }
 
 func TestNothingToDo(t *testing.T) {
 	f := newFakeECR()
 	f.add("tools", t1, now, mib, "t1")
-	r := &Runner{ECR: f, InUse: baseClusters().list}
+	r := &Runner{ECR: f, Sources: baseClusters().sources(t)}
 	res := r.Run(context.Background(), mustPolicy(t, testPolicy), []string{"tools"}, Options{Now: now, Cap: 100})
 	if res.Noteworthy() {
 		t.Errorf("Noteworthy() = true for a run with nothing to delete: %+v", res.Alert().GC)
@@ -260,7 +344,7 @@ func TestNothingToDo(t *testing.T) {
 
 func TestAuditEvents(t *testing.T) {
 	f, c := baseECR(), baseClusters()
-	r := &Runner{ECR: f, InUse: c.list}
+	r := &Runner{ECR: f, Sources: c.sources(t)}
 	res := r.Run(context.Background(), mustPolicy(t, testPolicy), nil, Options{Now: now, Cap: 100})
 	got := res.AuditEvents("run-1")
 	want := []audit.Event{
@@ -284,9 +368,9 @@ func TestRunCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	f := baseECR()
-	r := &Runner{ECR: f, InUse: func(ctx context.Context, cluster string) (kube.InUse, error) {
+	r := &Runner{ECR: f, Sources: inuse.Clusters(mustPolicy(t, testPolicy), func(ctx context.Context, cluster string) (kube.InUse, error) {
 		return kube.InUse{}, ctx.Err()
-	}}
+	})}
 	res := r.Run(ctx, mustPolicy(t, testPolicy), nil, Options{Now: now, Cap: 100})
 	if !errors.Is(res.ClusterErr, context.Canceled) || f.calls["BatchDeleteImage"] != 0 {
 		t.Errorf("ClusterErr = %v, deletes %d; want context.Canceled and none", res.ClusterErr, f.calls["BatchDeleteImage"])

@@ -21,6 +21,7 @@ import (
 	emuhttp "github.com/ecrwarden/ecrwarden/internal/emulator"
 	ecremu "github.com/ecrwarden/ecrwarden/internal/emulator/ecr"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/fault"
+	"github.com/ecrwarden/ecrwarden/internal/inuse"
 	"github.com/ecrwarden/ecrwarden/internal/kube"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
 	"github.com/ecrwarden/ecrwarden/internal/testenv"
@@ -181,7 +182,7 @@ func deploy(t *testing.T, k *testenv.Kube, name, image, initImage string) {
 
 // limitedLister lists with the least-privilege user; any other cluster name
 // is looked up in others.
-func limitedLister(t *testing.T, k *testenv.Kube, others map[string]kube.Config) InUseLister {
+func limitedLister(t *testing.T, k *testenv.Kube, others map[string]kube.Config) inuse.ClusterLister {
 	t.Helper()
 	clients := map[string]*kube.Client{}
 	configs := map[string]kube.Config{"retail-forecast": {Host: k.Limited.Host, CAData: k.Limited.CAData, Token: kube.StaticToken(k.Limited.Token)}}
@@ -269,7 +270,7 @@ func TestSeedsRulesAgainstEmulatorAndCluster(t *testing.T) {
 	deploy(t, k, "retail-forecast-api", e.host+"/mlops/retail-api:v1.0.0", "busybox:1.36")
 	deploy(t, k, "trainer", e.host+"/mlops/retail-api@"+digestOf("untagged-old"), e.host+"/mlops/train-model@"+digestOf("exp-1"))
 	f := seedsPolicy(t, k.Namespace, "")
-	r := &Runner{ECR: e.client, InUse: limitedLister(t, k, nil)}
+	r := &Runner{ECR: e.client, Sources: inuse.Clusters(f, limitedLister(t, k, nil))}
 
 	want := []string{
 		"mlops/retail-api dev-a delete", "mlops/retail-api dev-b delete", "mlops/retail-api dev-c delete",
@@ -358,7 +359,7 @@ func TestClusterFailureDeletesNothing(t *testing.T) {
 			seedsHistory(t, e)
 			before := imagesOf(e, "mlops/retail-api")
 			f := seedsPolicy(t, k.Namespace, "  - name: broken\n    namespaces: [default]\n")
-			r := &Runner{ECR: e.client, InUse: limitedLister(t, k, map[string]kube.Config{"broken": tc.cfg})}
+			r := &Runner{ECR: e.client, Sources: inuse.Clusters(f, limitedLister(t, k, map[string]kube.Config{"broken": tc.cfg}))}
 			res := r.Run(context.Background(), f, nil, Options{Now: now, Cap: 100})
 			if res.ClusterErr == nil || !strings.Contains(res.ClusterErr.Error(), "cluster broken") {
 				t.Errorf("ClusterErr = %v, want the broken cluster named", res.ClusterErr)

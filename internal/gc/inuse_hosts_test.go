@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"slices"
 	"testing"
+
+	"github.com/ecrwarden/ecrwarden/internal/inuse"
 )
 
 // TestIntegrationInUseEverywhere: gc keeps images that workloads use in a
@@ -54,7 +56,7 @@ func TestIntegrationInUseEverywhere(t *testing.T) {
 	})
 	// The policy names only the control plane's own namespace.
 	f := seedsPolicy(t, k.Namespace, "")
-	r := &Runner{ECR: e.client, InUse: limitedLister(t, k, nil)}
+	r := &Runner{ECR: e.client, Sources: inuse.Clusters(f, limitedLister(t, k, nil))}
 	res := r.Plan(ctx, f, nil, now)
 	if err := res.Err(); err != nil {
 		t.Fatalf("plan: %v", err)

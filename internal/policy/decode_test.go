@@ -64,6 +64,37 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+func TestInUseSources(t *testing.T) {
+	tests := []struct {
+		name string
+		gc   string
+		want []string
+	}{
+		{"every source by default", "", []string{InUseECS, InUseLambda, InUseSageMaker, InUseBatch}},
+		{"an empty inUse is the default", "gc: { inUse: {} }\n", []string{InUseECS, InUseLambda, InUseSageMaker, InUseBatch}},
+		{"one turned off", "gc: { inUse: { batch: false } }\n", []string{InUseECS, InUseLambda, InUseSageMaker}},
+		{"true is the default, spelled out", "gc: { inUse: { ecs: true, lambda: false, sagemaker: false, batch: false } }\n", []string{InUseECS}},
+		{"all off", "gc: { inUse: { ecs: false, lambda: false, sagemaker: false, batch: false } }\n", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := Parse("p.yaml", []byte(tt.gc+"repositories:\n  - name: app\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, f.GC.InUse.Enabled()); diff != "" {
+				t.Errorf("enabled sources (-want +got):\n%s", diff)
+			}
+		})
+	}
+	_, err := Parse("p.yaml", []byte("gc: { inUse: { eks: true, ecs: yes please } }\nrepositories:\n  - name: app\n"))
+	for _, want := range []string{`gc.inUse.eks: unknown key "eks"`, "gc.inUse.ecs: want true or false"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want %q", err, want)
+		}
+	}
+}
+
 // TestParseErrors checks that each kind of mistake is reported with its
 // line, column and field path.
 func TestParseErrors(t *testing.T) {

@@ -139,10 +139,49 @@ type GC struct {
 	// MaxDeletesPerRun caps how many images one run may delete; a plan
 	// over the cap deletes nothing and alerts.
 	MaxDeletesPerRun int `yaml:"maxDeletesPerRun" doc:"A plan that would delete more images than this in one run deletes nothing and alerts instead. Default 100." minimum:"1"`
+	// InUse chooses the AWS services gc reads for images in use, besides
+	// the clusters.
+	InUse InUseSources `yaml:"inUse" doc:"AWS services gc reads for images in use in the account and region, besides the clusters (which are always read). Each is read unless set false; a source that cannot be read stops every deletion of the run."`
 }
 
 // Dry reports whether gc runs in dry-run mode (the default).
 func (g GC) Dry() bool { return g.DryRun == nil || *g.DryRun }
+
+// Names of gc's in-use sources among AWS services, as gc.inUse spells them.
+const (
+	InUseECS       = "ecs"
+	InUseLambda    = "lambda"
+	InUseSageMaker = "sagemaker"
+	InUseBatch     = "batch"
+)
+
+// InUseSources turns gc's readers of AWS services on or off. A source is
+// read unless its key is false: gc cannot know where a registry's images
+// run, and an unread place is doubt, not proof that an image is unused.
+type InUseSources struct {
+	// ECS reads every ECS service's task definitions and running tasks.
+	ECS *bool `yaml:"ecs" doc:"ECS: the task definitions of every service (current, deployments, task sets) and the containers of running tasks, by tag and resolved digest. Default true."`
+	// Lambda reads every function version packaged as an image.
+	Lambda *bool `yaml:"lambda" doc:"Lambda: every version of every function packaged as a container image, by image URI and resolved digest. Default true."`
+	// SageMaker reads models, endpoints and jobs in progress.
+	SageMaker *bool `yaml:"sagemaker" doc:"SageMaker: every model's containers and the endpoints serving them (with the digests they were deployed with), and training, processing and tuning jobs in progress. Default true."`
+	// Batch reads every active job definition.
+	Batch *bool `yaml:"batch" doc:"AWS Batch: the images of every ACTIVE job definition revision (container, ECS, EKS and multi-node properties). Default true."`
+}
+
+// Enabled lists the sources to read, in a fixed order.
+func (s InUseSources) Enabled() []string {
+	var out []string
+	for _, src := range []struct {
+		name string
+		on   *bool
+	}{{InUseECS, s.ECS}, {InUseLambda, s.Lambda}, {InUseSageMaker, s.SageMaker}, {InUseBatch, s.Batch}} {
+		if src.on == nil || *src.on {
+			out = append(out, src.name)
+		}
+	}
+	return out
+}
 
 // Repository is the policy of one ECR repository.
 type Repository struct {

@@ -25,7 +25,8 @@
 // order:
 //   - in use: the digest of the unit's parent or of any member is in the
 //     in-use digest set, or any of the unit's tags is in the in-use tag set
-//     (a cluster references repo:tag);
+//     (a workload references repo:tag); the reason names what references
+//     it when InUse says (DigestUses, TagUses);
 //   - protected tag: one of the unit's tags matches protect.tags;
 //   - grace: the unit was pushed less than protect.newerThan before now.
 //

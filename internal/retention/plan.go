@@ -36,6 +36,20 @@ type InUse struct {
 	Digests map[string]struct{}
 	// Tags are the tags workloads reference (repo:tag).
 	Tags map[string]struct{}
+	// DigestUses and TagUses optionally name what references a digest or
+	// tag ("ECS service retail/api task definition retail-api:42"); the
+	// reason of a unit kept in use quotes it.
+	DigestUses, TagUses map[string]string
+}
+
+// reason is the protection reason of a unit kept because key (a digest
+// or tag, as kind says) is in use: "in use: <what uses it> (tag v1)", or
+// "in use: tag v1" when nothing is named.
+func (u InUse) reason(kind, key string, uses map[string]string) string {
+	if who := uses[key]; who != "" {
+		return "in use: " + who + " (" + kind + " " + key + ")"
+	}
+	return "in use: " + kind + " " + key
 }
 
 // Protection is why a unit may not be deleted.
@@ -380,7 +394,7 @@ units:
 		if len(p.inUse.Digests) > 0 {
 			for _, m := range p.unitMembers(u) {
 				if _, ok := p.inUse.Digests[p.imgs[m].Digest]; ok {
-					p.protection[u], p.protReason[u] = ProtectionInUse, "in use: digest "+p.imgs[m].Digest
+					p.protection[u], p.protReason[u] = ProtectionInUse, p.inUse.reason("digest", p.imgs[m].Digest, p.inUse.DigestUses)
 					continue units
 				}
 			}
@@ -388,7 +402,7 @@ units:
 		if len(p.inUse.Tags) > 0 {
 			for _, t := range un.tags {
 				if _, ok := p.inUse.Tags[t]; ok {
-					p.protection[u], p.protReason[u] = ProtectionInUse, "in use: tag "+t
+					p.protection[u], p.protReason[u] = ProtectionInUse, p.inUse.reason("tag", t, p.inUse.TagUses)
 					continue units
 				}
 			}

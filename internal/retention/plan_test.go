@@ -246,6 +246,23 @@ func TestPlan(t *testing.T) {
 			},
 		},
 		{
+			name: "the reason names what uses the image, by tag or digest",
+			repo: trainModel,
+			images: []Image{
+				image("new", 1*day, "exp-b"),
+				image("old", 40*day, "exp-a"),
+				image("older", 50*day, "exp-c"),
+			},
+			inUse: InUse{Tags: tags("exp-a"), Digests: digests("older"),
+				TagUses:    map[string]string{"exp-a": "ECS service retail/api task definition retail-api:42"},
+				DigestUses: map[string]string{"sha256:older": "SageMaker endpoint forecast model forecast-v1"}},
+			want: []row{
+				keep("new", "retention[0]: pushed 1d ago, within maxAge 30d; retention[1]: rank 1 of keepNewest 5"),
+				keep("old", "in use: ECS service retail/api task definition retail-api:42 (tag exp-a); overrides retention[0]: pushed 40d ago, maxAge 30d (exp-*)"),
+				keep("older", "in use: SageMaker endpoint forecast model forecast-v1 (digest sha256:older); overrides retention[0]: pushed 50d ago, maxAge 30d (exp-*)"),
+			},
+		},
+		{
 			name: "in use by a child's digest keeps the whole index",
 			repo: trainModel,
 			images: concat(

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -20,10 +21,16 @@ import (
 // cluster: through a TokenReview webhook (internal/emulator/eksauth) that
 // maps the functions' access key to testenv.LimitedUser, so the functions
 // reach Kubernetes with exactly the RBAC the stack grants them.
+//
+// Beside it runs a moto_server for the AWS services ecrwarden does not
+// emulate (gc's in-use sources: ECS, Lambda, SageMaker, Batch), shared by
+// the sandboxes started on the cluster, one after the other.
 type Cluster struct {
 	// Name is the EKS cluster name tokens must be signed for.
 	Name string
 	Kube *testenv.Kube
+	// Moto serves ECS, Lambda, SageMaker and Batch; each sandbox resets it.
+	Moto *testenv.Moto
 
 	auth *httptest.Server
 	dir  string
@@ -45,10 +52,25 @@ func StartCluster(ctx context.Context, name string, progress io.Writer) (*Cluste
 	return StartClusterWith(ctx, name, ClusterOptions{Progress: progress})
 }
 
-// StartClusterWith starts the authenticator and a control plane named name.
+// StartClusterWith starts the authenticator and a control plane named name,
+// and moto_server beside them.
 func StartClusterWith(ctx context.Context, name string, opts ClusterOptions) (c *Cluster, err error) {
 	c = &Cluster{Name: name}
+	type motoResult struct {
+		m   *testenv.Moto
+		err error
+	}
+	motoDone := make(chan motoResult, 1)
+	go func() {
+		m, err := testenv.StartMoto(ctx, testenv.MotoOptions{Progress: opts.Progress})
+		motoDone <- motoResult{m, err}
+	}()
 	defer func() {
+		r := <-motoDone
+		c.Moto = r.m
+		if err == nil && r.err != nil {
+			err = fmt.Errorf("start cluster %s: %w", name, r.err)
+		}
 		if err != nil {
 			c.Stop()
 		}
@@ -97,6 +119,9 @@ func (c *Cluster) Stop() error {
 	var err error
 	if c.Kube != nil {
 		err = c.Kube.Stop()
+	}
+	if c.Moto != nil {
+		err = errors.Join(err, c.Moto.Stop())
 	}
 	if c.auth != nil {
 		c.auth.Close()

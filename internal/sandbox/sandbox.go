@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,8 +18,10 @@ import (
 	awsecr "github.com/aws/aws-sdk-go-v2/service/ecr"
 
 	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
+	"github.com/ecrwarden/ecrwarden/internal/emulator"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/ecr"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/eks"
+	"github.com/ecrwarden/ecrwarden/internal/emulator/motoproxy"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/suite"
 	"github.com/ecrwarden/ecrwarden/internal/eventpattern"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
@@ -91,11 +94,18 @@ type Sandbox struct {
 	ECR *awsecr.Client
 	// Region and Account of the emulated registry; Registry is its host.
 	Region, Account, Registry string
+	// InUse is the proxy in front of the cluster's moto_server through
+	// which the functions reach ECS, Lambda, SageMaker and Batch (gc's
+	// in-use sources): its call log counts their calls and its rules fail
+	// them. Nil when the cluster runs no moto.
+	InUse *motoproxy.Proxy
 
 	routes     []route
 	retries    int
 	retryDelay time.Duration
 	tmp        string
+	moto       *testenv.Moto
+	inUse      *httptest.Server
 
 	mu     sync.Mutex
 	seq    int
@@ -176,6 +186,9 @@ func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
 	for _, kv := range sb.Suite.Env() {
 		k, v, _ := strings.Cut(kv, "=")
 		env[k] = v
+	}
+	if err := sb.startInUse(ctx, env); err != nil {
+		return nil, err
 	}
 	topicARN := "arn:aws:sns:" + sb.Region + ":" + sb.Account + ":" + TopicName
 	for k, v := range map[string]string{
@@ -337,6 +350,9 @@ func (sb *Sandbox) Close() error {
 	if sb.Suite != nil {
 		errs = append(errs, sb.Suite.Close())
 	}
+	if sb.inUse != nil {
+		sb.inUse.Close()
+	}
 	if sb.tmp != "" {
 		errs = append(errs, os.RemoveAll(sb.tmp))
 	}
@@ -344,14 +360,72 @@ func (sb *Sandbox) Close() error {
 }
 
 // Endpoint returns the URL of the emulator of an SDK service id ("ECR",
-// "EKS", "Secrets Manager"…) or of "Slack".
+// "EKS", "Secrets Manager"…) or of "Slack"; for the services moto serves
+// ("ECS", "Lambda", "SageMaker", "Batch"), the proxy in front of it.
 func (sb *Sandbox) Endpoint(service string) string {
 	for _, e := range sb.Suite.Endpoints() {
 		if strings.EqualFold(e.Service, service) {
 			return e.URL
 		}
 	}
+	for _, s := range inUseServices {
+		if sb.inUse != nil && strings.EqualFold(s, service) {
+			return sb.inUse.URL
+		}
+	}
 	return ""
+}
+
+// inUseServices are the SDK service ids of gc's in-use sources that moto
+// serves; AWS_ENDPOINT_URL_<ID> points the functions at them.
+var inUseServices = []string{"ECS", "Lambda", "SageMaker", "Batch"}
+
+// startInUse resets the cluster's moto, puts the fault proxy in front of it
+// and points the functions' ECS, Lambda, SageMaker and Batch clients at the
+// proxy. A policy that reads those services needs moto.
+func (sb *Sandbox) startInUse(ctx context.Context, env map[string]string) error {
+	sb.moto = sb.Cluster.Moto
+	if sb.moto == nil {
+		if on := sb.Policy.GC.InUse.Enabled(); len(on) > 0 {
+			return fmt.Errorf("sandbox: the policy reads %s for images in use (gc.inUse), and the cluster runs no moto_server", strings.Join(on, ", "))
+		}
+		return nil
+	}
+	if err := sb.moto.Reset(ctx); err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	proxy, err := motoproxy.New(sb.moto.URL)
+	if err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	sb.InUse = proxy
+	sb.inUse = httptest.NewServer(proxy)
+	for _, s := range inUseServices {
+		env["AWS_ENDPOINT_URL_"+strings.ToUpper(s)] = sb.inUse.URL
+	}
+	return nil
+}
+
+// InUseEndpoint is the URL of the proxy in front of moto (empty without
+// moto): one BaseEndpoint for ECS, Lambda, SageMaker and Batch clients.
+func (sb *Sandbox) InUseEndpoint() string {
+	if sb.inUse == nil {
+		return ""
+	}
+	return sb.inUse.URL
+}
+
+// MotoConfig is an SDK configuration that reaches moto directly, not
+// through the proxy, for tests and the demo to create what runs there (ECS
+// services, SageMaker models…) without filling the proxy's call log.
+func (sb *Sandbox) MotoConfig() (aws.Config, error) {
+	if sb.moto == nil {
+		return aws.Config{}, errors.New("sandbox: the cluster runs no moto_server")
+	}
+	cfg := sb.AWS.Copy()
+	cfg.BaseEndpoint = aws.String(sb.moto.URL)
+	cfg.HTTPClient = emulator.HTTPClient()
+	return cfg, nil
 }
 
 // moduleRoot finds the directory holding go.mod, from the working directory up.
