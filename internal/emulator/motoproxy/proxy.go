@@ -69,7 +69,14 @@ func New(motoURL string) (*Proxy, error) {
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return nil, fmt.Errorf("motoproxy: bad upstream URL %q", motoURL)
 	}
-	return &Proxy{upstream: httputil.NewSingleHostReverseProxy(u), faults: fault.New(1)}, nil
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+		if r.Context().Err() != nil {
+			return // the client gave up (a cancelled listing): nothing to answer
+		}
+		http.Error(w, "motoproxy: moto_server unreachable: "+err.Error(), http.StatusBadGateway)
+	}
+	return &Proxy{upstream: rp, faults: fault.New(1)}, nil
 }
 
 // Faults is the injector of throttling, 5xx and dropped connections, with
