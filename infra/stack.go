@@ -225,6 +225,8 @@ func newStack(scope constructs.Construct, id string, p stackProps) (awscdk.Stack
 	if len(retained) > 0 {
 		gcStatements = append(gcStatements, allow([]string{"ecr:BatchDeleteImage"}, retained...))
 	}
+	inUse, inUseWildcards := b.inUseStatements(p.policy.GC.InUse.Enabled())
+	gcStatements = append(gcStatements, inUse...)
 	gc := b.function("gc", functionSpec{
 		description: "ecrwarden: expires images by the policy's retention rules, never one in use",
 		timeout:     awscdk.Duration_Minutes(jsii.Number(gcTimeoutMinute)),
@@ -236,6 +238,7 @@ func newStack(scope constructs.Construct, id string, p stackProps) (awscdk.Stack
 			envGCQueueURL: *gcQueue.QueueUrl(),
 		},
 	})
+	suppressInUseWildcards(gc.role, inUseWildcards)
 	// The fan-out queue's poison messages land in gc's DLQ too.
 	gcQueue.Node().DefaultChild().(awssqs.CfnQueue).SetRedrivePolicy(map[string]any{
 		"deadLetterTargetArn": gc.dlq.QueueArn(),

@@ -413,8 +413,9 @@ func TestFunctionPermissions(t *testing.T) {
 		// Neither onpush nor onscan reads a manifest: no ecr:BatchGetImage.
 		{"onpush", append([]string{"ecr:DescribeImageScanFindings", "ecr:DescribeImages", "inspector2:ListFindings"}, shared...)},
 		{"onscan", append([]string{"ecr:DescribeImageScanFindings", "ecr:DescribeImages", "inspector2:ListFindings"}, shared...)},
-		{"gc", append([]string{"ecr:BatchDeleteImage", "ecr:BatchGetImage", "ecr:DescribeImages", "ecr:DescribeRepositories",
-			"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage"}, shared...)},
+		// The worked example reads every in-use source (gc.inUse).
+		{"gc", append(append([]string{"ecr:BatchDeleteImage", "ecr:BatchGetImage", "ecr:DescribeImages", "ecr:DescribeRepositories",
+			"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage"}, shared...), inUseActions...)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -430,7 +431,7 @@ func TestFunctionPermissions(t *testing.T) {
 					continue
 				}
 				for _, r := range resources {
-					if r == "*" {
+					if r == "*" && !slices.Contains(noResourceType, a) {
 						t.Errorf("%s is granted on every resource", a)
 					}
 				}
@@ -455,6 +456,94 @@ func TestFunctionPermissions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// inUseActions are gc's reads of its in-use sources (internal/inuse).
+var inUseActions = []string{
+	"ecs:DescribeServices", "ecs:DescribeTaskDefinition", "ecs:DescribeTasks", "ecs:ListClusters", "ecs:ListServices", "ecs:ListTasks",
+	"lambda:GetFunction", "lambda:ListFunctions",
+	"sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig", "sagemaker:DescribeHyperParameterTuningJob", "sagemaker:DescribeModel",
+	"sagemaker:DescribeProcessingJob", "sagemaker:DescribeTrainingJob", "sagemaker:ListEndpoints", "sagemaker:ListHyperParameterTuningJobs",
+	"sagemaker:ListModels", "sagemaker:ListProcessingJobs", "sagemaker:ListTrainingJobs",
+	"batch:DescribeJobDefinitions",
+}
+
+// noResourceType are the actions the Service Authorization Reference lists
+// without a resource type (or, for ecs:ListTasks, only a container instance
+// to filter by): IAM grants them on "*" alone.
+var noResourceType = []string{
+	"ecs:DescribeTaskDefinition", "ecs:ListClusters", "ecs:ListServices", "ecs:ListTasks", "lambda:ListFunctions",
+	"sagemaker:ListEndpoints", "sagemaker:ListHyperParameterTuningJobs", "sagemaker:ListModels", "sagemaker:ListProcessingJobs",
+	"sagemaker:ListTrainingJobs", "batch:DescribeJobDefinitions",
+}
+
+// TestInUseGrants: each in-use read is granted on its own resource type
+// in the stack's account and region, "*" only where the action has none,
+// and only for the sources the policy reads.
+func TestInUseGrants(t *testing.T) {
+	tpl := worked(t)
+	got := roleActions(t, tpl, functionID(t, tpl, "gc"))
+	want := map[string]string{
+		"ecs:DescribeServices": ":ecs:", "ecs:DescribeTasks": ":ecs:", "lambda:GetFunction": ":lambda:",
+		"sagemaker:DescribeModel": ":sagemaker:", "sagemaker:DescribeEndpoint": ":sagemaker:", "sagemaker:DescribeEndpointConfig": ":sagemaker:",
+		"sagemaker:DescribeTrainingJob": ":sagemaker:", "sagemaker:DescribeProcessingJob": ":sagemaker:",
+		"sagemaker:DescribeHyperParameterTuningJob": ":sagemaker:",
+	}
+	suffix := map[string]string{
+		"ecs:DescribeServices": ":service/*", "ecs:DescribeTasks": ":task/*", "lambda:GetFunction": ":function:*",
+		"sagemaker:DescribeModel": ":model/*", "sagemaker:DescribeEndpoint": ":endpoint/*", "sagemaker:DescribeEndpointConfig": ":endpoint-config/*",
+		"sagemaker:DescribeTrainingJob": ":training-job/*", "sagemaker:DescribeProcessingJob": ":processing-job/*",
+		"sagemaker:DescribeHyperParameterTuningJob": ":hyper-parameter-tuning-job/*",
+	}
+	for _, a := range inUseActions {
+		resources := got[a]
+		if len(resources) != 1 {
+			t.Errorf("%s granted on %v, want one resource", a, resources)
+			continue
+		}
+		r := arnText(resources[0])
+		if slices.Contains(noResourceType, a) {
+			if r != "*" {
+				t.Errorf("%s granted on %s, want *", a, r)
+			}
+			continue
+		}
+		if !strings.Contains(r, want[a]) || !strings.HasSuffix(r, suffix[a]) || !strings.Contains(r, "AWS::AccountId") {
+			t.Errorf("%s granted on %s, want the account's %s…%s", a, r, want[a], suffix[a])
+		}
+	}
+
+	// A policy that turns sources off grants none of their reads.
+	path := examplePolicy(t, "inUse: { ecs: true, lambda: true, sagemaker: true, batch: true }", "inUse: { ecs: false, lambda: false, batch: false }")
+	variant, _ := mustTemplate(t, map[string]any{ctxPolicy: path})
+	gotVariant := roleActions(t, variant, functionID(t, variant, "gc"))
+	for _, a := range inUseActions {
+		_, granted := gotVariant[a]
+		if wantGranted := strings.HasPrefix(a, "sagemaker:"); granted != wantGranted {
+			t.Errorf("%s granted = %v with only sagemaker read, want %v", a, granted, wantGranted)
+		}
+	}
+}
+
+// arnText renders a resource of a template (a string or an Fn::Join of
+// strings and Refs) as text, Refs as <Name>.
+func arnText(r any) string {
+	switch v := r.(type) {
+	case string:
+		return v
+	case map[string]any:
+		if ref, ok := v["Ref"].(string); ok {
+			return "<" + ref + ">"
+		}
+		if join, ok := v["Fn::Join"].([]any); ok && len(join) == 2 {
+			var b strings.Builder
+			for _, part := range asList(join[1]) {
+				b.WriteString(arnText(part))
+			}
+			return b.String()
+		}
+	}
+	return fmt.Sprint(r)
 }
 
 func TestPolicyVariants(t *testing.T) {
