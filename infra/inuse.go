@@ -25,7 +25,7 @@ type inUseGrant struct {
 var inUseGrants = []inUseGrant{
 	{policy.InUseECS, "ecs:ListClusters", "", "", ""},
 	{policy.InUseECS, "ecs:ListServices", "", "", ""},
-	{policy.InUseECS, "ecs:ListTasks", "", "", ""},               // container-instance only when filtering by one
+	{policy.InUseECS, "ecs:ListTasks", "", "", ""},              // container-instance only when filtering by one
 	{policy.InUseECS, "ecs:DescribeTaskDefinition", "", "", ""}, // no resource type
 	{policy.InUseECS, "ecs:DescribeServices", "ecs", "service", "/"},
 	{policy.InUseECS, "ecs:DescribeTasks", "ecs", "task", "/"},
