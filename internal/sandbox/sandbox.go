@@ -18,7 +18,6 @@ import (
 	awsecr "github.com/aws/aws-sdk-go-v2/service/ecr"
 
 	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
-	"github.com/ecrwarden/ecrwarden/internal/emulator"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/ecr"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/eks"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/motoproxy"
@@ -374,58 +373,6 @@ func (sb *Sandbox) Endpoint(service string) string {
 		}
 	}
 	return ""
-}
-
-// inUseServices are the SDK service ids of gc's in-use sources that moto
-// serves; AWS_ENDPOINT_URL_<ID> points the functions at them.
-var inUseServices = []string{"ECS", "Lambda", "SageMaker", "Batch"}
-
-// startInUse resets the cluster's moto, puts the fault proxy in front of it
-// and points the functions' ECS, Lambda, SageMaker and Batch clients at the
-// proxy. A policy that reads those services needs moto.
-func (sb *Sandbox) startInUse(ctx context.Context, env map[string]string) error {
-	sb.moto = sb.Cluster.Moto
-	if sb.moto == nil {
-		if on := sb.Policy.GC.InUse.Enabled(); len(on) > 0 {
-			return fmt.Errorf("sandbox: the policy reads %s for images in use (gc.inUse), and the cluster runs no moto_server", strings.Join(on, ", "))
-		}
-		return nil
-	}
-	if err := sb.moto.Reset(ctx); err != nil {
-		return fmt.Errorf("sandbox: %w", err)
-	}
-	proxy, err := motoproxy.New(sb.moto.URL)
-	if err != nil {
-		return fmt.Errorf("sandbox: %w", err)
-	}
-	sb.InUse = proxy
-	sb.inUse = httptest.NewServer(proxy)
-	for _, s := range inUseServices {
-		env["AWS_ENDPOINT_URL_"+strings.ToUpper(s)] = sb.inUse.URL
-	}
-	return nil
-}
-
-// InUseEndpoint is the URL of the proxy in front of moto (empty without
-// moto): one BaseEndpoint for ECS, Lambda, SageMaker and Batch clients.
-func (sb *Sandbox) InUseEndpoint() string {
-	if sb.inUse == nil {
-		return ""
-	}
-	return sb.inUse.URL
-}
-
-// MotoConfig is an SDK configuration that reaches moto directly, not
-// through the proxy, for tests and the demo to create what runs there (ECS
-// services, SageMaker models…) without filling the proxy's call log.
-func (sb *Sandbox) MotoConfig() (aws.Config, error) {
-	if sb.moto == nil {
-		return aws.Config{}, errors.New("sandbox: the cluster runs no moto_server")
-	}
-	cfg := sb.AWS.Copy()
-	cfg.BaseEndpoint = aws.String(sb.moto.URL)
-	cfg.HTTPClient = emulator.HTTPClient()
-	return cfg, nil
 }
 
 // moduleRoot finds the directory holding go.mod, from the working directory up.
