@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -96,9 +97,27 @@ func TestStory(t *testing.T) {
 			t.Errorf("%s is older than 30 days and not in use, but survived", gone)
 		}
 	}
+	if !strings.Contains(all, ServedTag) {
+		t.Errorf("%s, which SageMaker endpoint %s serves, was deleted; left: %s", ServedTag, EndpointName, all)
+	}
 	api := sb.Suite.ECR.Images(apiRepo)
 	if _, ok := api[clean.Digest]; !ok {
 		t.Error("gc deleted the running v1.1.1")
+	}
+	var apiTags []string
+	for _, ts := range api {
+		apiTags = append(apiTags, ts...)
+	}
+	if !slices.Contains(apiTags, ECSTag) {
+		t.Errorf("%s, which ECS service %s/%s runs, was deleted; left: %v", ECSTag, ECSCluster, ECSService, apiTags)
+	}
+	for _, want := range []string{
+		"in use: SageMaker endpoint " + EndpointName + " model " + EndpointName + "-v1 (tag " + ServedTag + ")",
+		"in use: ECS service " + ECSCluster + "/" + ECSService + " task definition " + ECSService + ":1 (tag " + ECSTag + ")",
+	} {
+		if !strings.Contains(narration.String(), want) {
+			t.Errorf("the plan does not say %q", want)
+		}
 	}
 	if dlq := sb.DLQ(); len(dlq) != 0 {
 		t.Errorf("DLQ: %+v", dlq)

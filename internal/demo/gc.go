@@ -21,6 +21,18 @@ import (
 // is in use.
 const InUseTag = "exp-baseline"
 
+// Images kept only because an AWS service outside the cluster runs them:
+// the oldest training release, which the retail-forecast SageMaker endpoint
+// still serves (beyond keepNewest 5), and the oldest API release, which an
+// ECS service still runs (beyond keepNewest 10).
+const (
+	ServedTag    = "v1.0.0"
+	EndpointName = "retail-forecast"
+	ECSTag       = "v0.1.0"
+	ECSCluster   = "retail"
+	ECSService   = "batch-scorer"
+)
+
 // seedHistory adds months of pushes to both repositories.
 func (d *director) seedHistory(now time.Time) (int, error) {
 	day := 24 * time.Hour
@@ -87,6 +99,14 @@ func (d *director) gc(ctx context.Context) (Step, error) {
 		return Step{}, err
 	}
 	if err := d.createCronJob(ctx, d.sb.Registry+"/"+trainRepo+":"+InUseTag); err != nil {
+		return Step{}, err
+	}
+	d.say("   the %s SageMaker endpoint still serves %s:%s; ECS service %s/%s still runs %s:%s",
+		EndpointName, trainRepo, ServedTag, ECSCluster, ECSService, apiRepo, ECSTag)
+	if err := d.sb.ServeSageMakerModel(ctx, EndpointName, EndpointName+"-v1", d.sb.Registry+"/"+trainRepo+":"+ServedTag); err != nil {
+		return Step{}, err
+	}
+	if _, err := d.sb.RunECSService(ctx, ECSCluster, ECSService, ECSService, d.sb.Registry+"/"+apiRepo+":"+ECSTag); err != nil {
 		return Step{}, err
 	}
 	d.say("   %d images seeded; the plan, computed exactly as `ecrwarden gc plan` computes it:\n", n)
