@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,7 +17,10 @@ import (
 	eksemu "github.com/ecrwarden/ecrwarden/internal/emulator/eks"
 )
 
+// gcPolicy reads no AWS service for images in use (gc.inUse): these tests
+// have no moto; TestGCPlanFailures turns the sources back on.
 const gcPolicy = `version: 1
+gc: { inUse: { ecs: false, lambda: false, sagemaker: false, batch: false } }
 repositories:
   - name: team/api
     retention:
@@ -150,7 +154,10 @@ func TestGCPlanFailures(t *testing.T) {
 	}{
 		{name: "unknown repository", args: []string{"--repository", "team/nope"}, policy: gcPolicy, code: exitFail,
 			wantErr: "team/nope: repository not in the policy"},
-		{name: "cluster cannot be described", policy: withCluster, code: exitFail, wantErr: "list images in use in cluster prod"},
+		{name: "cluster cannot be described", policy: withCluster, code: exitFail, wantErr: "list images in use: EKS cluster prod"},
+		// An in-use source that cannot be reached fails the plan, named.
+		{name: "in-use source unreachable", policy: strings.Replace(gcPolicy, "sagemaker: false", "sagemaker: true", 1), code: exitFail,
+			wantErr: "team/api: list images in use: SageMaker: "},
 		{name: "no clusters flag", args: []string{"--no-clusters"}, policy: withCluster, code: exitOK,
 			wantErr: "warning: --no-clusters"},
 		{name: "stray argument", args: []string{"extra"}, policy: gcPolicy, code: exitUsage, wantErr: "usage: ecrwarden gc plan"},
@@ -166,6 +173,7 @@ func TestGCPlanFailures(t *testing.T) {
 			}
 			t.Cleanup(func() { _ = e.Close() })
 			t.Setenv("AWS_ENDPOINT_URL_EKS", url)
+			t.Setenv("AWS_ENDPOINT_URL_SAGEMAKER", "http://"+closedAddr(t))
 			args := []string{"gc", "plan"}
 			if tc.policy != "" {
 				args = append(args, "--policy", writePolicy(t, tc.policy))
@@ -179,4 +187,16 @@ func TestGCPlanFailures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// closedAddr returns a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }
