@@ -29,9 +29,11 @@
 // source's name ("SageMaker: list endpoints: …"); gc then deletes nothing.
 //
 // Only references to the repository being planned count: Listing.ForRepository
-// parses every reference with kube.ParseImageRef and compares registry host
-// and repository with kube.Ref.In, the one notion of "our image" that the
-// cluster reader uses too. A digest protects that digest, a tag the image
+// parses every reference with kube.ParseImageRef and compares the registry
+// with kube.Ref.InRegistry (every host form of our registry: FIPS,
+// dual-stack, :443, the partition's domains) and the repository exactly,
+// the one notion of "our image" the cluster reader uses too. A digest
+// protects that digest, a tag the image
 // carrying it, a reference with neither the tag latest. Each protected
 // digest and tag is named by the first holder found ("ECS service
 // retail/api task definition retail-api:42 and 2 more"), which the plan's
