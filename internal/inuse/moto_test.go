@@ -3,7 +3,6 @@ package inuse
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -12,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/batch"
@@ -36,21 +34,7 @@ import (
 var moto *testenv.Moto
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	if testing.Short() {
-		os.Exit(m.Run())
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	var err error
-	moto, err = testenv.StartMoto(ctx, testenv.MotoOptions{Progress: os.Stderr})
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	moto.Stop()
-	os.Exit(code)
+	os.Exit(testenv.RunWithMoto(m, func(mt *testenv.Moto) { moto = mt }))
 }
 
 // motoEnv is one test's view of moto: clients that seed it directly, and
