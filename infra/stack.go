@@ -34,7 +34,7 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
-	"github.com/ecrwarden/ecrwarden/internal/kube"
+	"github.com/ecrwarden/ecrwarden/internal/kube/rbac"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
 )
 
@@ -691,9 +691,9 @@ func (b *builder) accessEntries(f *function, patches bool) {
 			Type:         jsii.String("STANDARD"),
 		}
 		if b.p.cfg.eksAccess == eksAccessRBAC {
-			group := kube.GroupReader
+			group := rbac.GroupReader
 			if patches {
-				group = kube.GroupDeployer
+				group = rbac.GroupDeployer
 			}
 			props.KubernetesGroups = jsii.Strings(group)
 		} else {

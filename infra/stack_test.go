@@ -21,7 +21,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
-	"github.com/ecrwarden/ecrwarden/internal/kube"
+	"github.com/ecrwarden/ecrwarden/internal/kube/rbac"
 )
 
 // runMainEnv makes the test binary act as the app (see TestBrokenPolicyFailsSynth).
@@ -845,7 +845,7 @@ func TestEKSAccessEntries(t *testing.T) {
 		want   map[string]string // function → access policy name or Kubernetes group
 		groups bool
 	}{
-		{"rbac groups by default", nil, map[string]string{"onpush": kube.GroupDeployer, "onscan": kube.GroupDeployer, "gc": kube.GroupReader}, true},
+		{"rbac groups by default", nil, map[string]string{"onpush": rbac.GroupDeployer, "onscan": rbac.GroupDeployer, "gc": rbac.GroupReader}, true},
 		{"managed access policies", map[string]any{ctxEKSAccess: eksAccessPolicy}, map[string]string{"onpush": edit, "onscan": edit, "gc": view}, false},
 	}
 	for _, tt := range tests {

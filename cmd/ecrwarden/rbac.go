@@ -7,7 +7,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/ecrwarden/ecrwarden/internal/kube"
+	"github.com/ecrwarden/ecrwarden/internal/kube/rbac"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
 )
 
@@ -41,7 +41,7 @@ func rbacCmd(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		if *cluster != "" && c.Name != *cluster {
 			continue
 		}
-		out, err := kube.RBACYAML(kube.RBAC(c.Namespaces))
+		out, err := rbac.YAML(rbac.Objects(c.Namespaces))
 		if err != nil {
 			fmt.Fprintf(stderr, "ecrwarden rbac: %v\n", err)
 			return exitFail

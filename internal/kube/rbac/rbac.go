@@ -1,4 +1,10 @@
-package kube
+// Package rbac is the one definition of the Kubernetes RBAC of the groups the stack's
+// EKS access entries map the functions' roles to (eksAccess=rbac): what
+// `ecrwarden rbac` prints for operators, what the sandbox applies to its API server,
+// and what infra names in the access entries. It is its own package so that the
+// sandbox, which applies it, does not import internal/kube, whose tests run on the
+// sandbox's control plane.
+package rbac
 
 import (
 	"bytes"
@@ -22,19 +28,19 @@ const (
 	namespacesRole = "ecrwarden-namespaces"
 )
 
-// RBACObject is one Kubernetes RBAC object (Role, ClusterRole or a binding), in the
+// Object is one Kubernetes RBAC object (Role, ClusterRole or a binding), in the
 // field order kubectl prints.
-type RBACObject struct {
-	APIVersion string        `json:"apiVersion" yaml:"apiVersion"`
-	Kind       string        `json:"kind" yaml:"kind"`
-	Metadata   RBACMetadata  `json:"metadata" yaml:"metadata"`
-	Rules      []PolicyRule  `json:"rules,omitempty" yaml:"rules,omitempty"`
-	RoleRef    *RoleRef      `json:"roleRef,omitempty" yaml:"roleRef,omitempty"`
-	Subjects   []RBACSubject `json:"subjects,omitempty" yaml:"subjects,omitempty"`
+type Object struct {
+	APIVersion string       `json:"apiVersion" yaml:"apiVersion"`
+	Kind       string       `json:"kind" yaml:"kind"`
+	Metadata   Metadata     `json:"metadata" yaml:"metadata"`
+	Rules      []PolicyRule `json:"rules,omitempty" yaml:"rules,omitempty"`
+	RoleRef    *RoleRef     `json:"roleRef,omitempty" yaml:"roleRef,omitempty"`
+	Subjects   []Subject    `json:"subjects,omitempty" yaml:"subjects,omitempty"`
 }
 
-// RBACMetadata names an RBAC object.
-type RBACMetadata struct {
+// Metadata names an RBAC object.
+type Metadata struct {
 	Name      string            `json:"name" yaml:"name"`
 	Namespace string            `json:"namespace,omitempty" yaml:"namespace,omitempty"`
 	Labels    map[string]string `json:"labels,omitempty" yaml:"labels,omitempty"`
@@ -55,8 +61,8 @@ type RoleRef struct {
 	Name     string `json:"name" yaml:"name"`
 }
 
-// RBACSubject is who a binding grants the role to.
-type RBACSubject struct {
+// Subject is who a binding grants the role to.
+type Subject struct {
 	APIGroup string `json:"apiGroup" yaml:"apiGroup"`
 	Kind     string `json:"kind" yaml:"kind"`
 	Name     string `json:"name" yaml:"name"`
@@ -65,7 +71,7 @@ type RBACSubject struct {
 const rbacGroup = "rbac.authorization.k8s.io"
 
 // Path is the API path to create the object at (POST).
-func (o RBACObject) Path() string {
+func (o Object) Path() string {
 	base := "/apis/" + rbacGroup + "/v1"
 	kinds := map[string]string{"Role": "roles", "RoleBinding": "rolebindings", "ClusterRole": "clusterroles", "ClusterRoleBinding": "clusterrolebindings"}
 	if o.Metadata.Namespace != "" {
@@ -90,42 +96,42 @@ func ReaderRules() []PolicyRule {
 	}
 }
 
-// RBAC returns the RBAC objects for one cluster whose policy namespaces are namespaces:
+// Objects returns the RBAC objects for one cluster whose policy namespaces are namespaces:
 // a Role and RoleBinding of GroupDeployer in each namespace, a ClusterRole and
 // ClusterRoleBinding of GroupReader, and a ClusterRole letting both groups get exactly
 // those namespaces. Nothing else: no Secrets, no exec, no create or delete.
-func RBAC(namespaces []string) []RBACObject {
+func Objects(namespaces []string) []Object {
 	ns := slices.Clone(namespaces)
 	slices.Sort(ns)
 	ns = slices.Compact(ns)
 	labels := map[string]string{"app.kubernetes.io/managed-by": "ecrwarden"}
-	group := func(name string) []RBACSubject {
-		return []RBACSubject{{APIGroup: rbacGroup, Kind: "Group", Name: name}}
+	group := func(name string) []Subject {
+		return []Subject{{APIGroup: rbacGroup, Kind: "Group", Name: name}}
 	}
-	var out []RBACObject
+	var out []Object
 	for _, n := range ns {
 		out = append(out,
-			RBACObject{APIVersion: rbacGroup + "/v1", Kind: "Role", Metadata: RBACMetadata{Name: GroupDeployer, Namespace: n, Labels: labels}, Rules: DeployerRules()},
-			RBACObject{APIVersion: rbacGroup + "/v1", Kind: "RoleBinding", Metadata: RBACMetadata{Name: GroupDeployer, Namespace: n, Labels: labels},
+			Object{APIVersion: rbacGroup + "/v1", Kind: "Role", Metadata: Metadata{Name: GroupDeployer, Namespace: n, Labels: labels}, Rules: DeployerRules()},
+			Object{APIVersion: rbacGroup + "/v1", Kind: "RoleBinding", Metadata: Metadata{Name: GroupDeployer, Namespace: n, Labels: labels},
 				RoleRef: &RoleRef{APIGroup: rbacGroup, Kind: "Role", Name: GroupDeployer}, Subjects: group(GroupDeployer)})
 	}
 	out = append(out,
-		RBACObject{APIVersion: rbacGroup + "/v1", Kind: "ClusterRole", Metadata: RBACMetadata{Name: GroupReader, Labels: labels}, Rules: ReaderRules()},
-		RBACObject{APIVersion: rbacGroup + "/v1", Kind: "ClusterRoleBinding", Metadata: RBACMetadata{Name: GroupReader, Labels: labels},
+		Object{APIVersion: rbacGroup + "/v1", Kind: "ClusterRole", Metadata: Metadata{Name: GroupReader, Labels: labels}, Rules: ReaderRules()},
+		Object{APIVersion: rbacGroup + "/v1", Kind: "ClusterRoleBinding", Metadata: Metadata{Name: GroupReader, Labels: labels},
 			RoleRef: &RoleRef{APIGroup: rbacGroup, Kind: "ClusterRole", Name: GroupReader}, Subjects: group(GroupReader)})
 	if len(ns) > 0 {
 		out = append(out,
-			RBACObject{APIVersion: rbacGroup + "/v1", Kind: "ClusterRole", Metadata: RBACMetadata{Name: namespacesRole, Labels: labels},
+			Object{APIVersion: rbacGroup + "/v1", Kind: "ClusterRole", Metadata: Metadata{Name: namespacesRole, Labels: labels},
 				Rules: []PolicyRule{{APIGroups: []string{""}, Resources: []string{"namespaces"}, ResourceNames: ns, Verbs: []string{"get"}}}},
-			RBACObject{APIVersion: rbacGroup + "/v1", Kind: "ClusterRoleBinding", Metadata: RBACMetadata{Name: namespacesRole, Labels: labels},
+			Object{APIVersion: rbacGroup + "/v1", Kind: "ClusterRoleBinding", Metadata: Metadata{Name: namespacesRole, Labels: labels},
 				RoleRef:  &RoleRef{APIGroup: rbacGroup, Kind: "ClusterRole", Name: namespacesRole},
 				Subjects: append(group(GroupDeployer), group(GroupReader)...)})
 	}
 	return out
 }
 
-// RBACYAML renders objects as a multi-document YAML stream kubectl apply -f - takes.
-func RBACYAML(objects []RBACObject) ([]byte, error) {
+// YAML renders objects as a multi-document YAML stream kubectl apply -f - takes.
+func YAML(objects []Object) ([]byte, error) {
 	var b bytes.Buffer
 	for i, o := range objects {
 		if i > 0 {

@@ -1,23 +1,44 @@
-package kube
+package rbac
 
 import (
 	"context"
+	"net/http"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ecrwarden/ecrwarden/internal/testenv"
 )
+
+// kube is the package's control plane; nil with -short.
+var kube *testenv.Kube
+
+func TestMain(m *testing.M) {
+	os.Exit(testenv.RunWithKube(m, func(k *testenv.Kube) { kube = k }))
+}
+
+func ensureNamespace(t *testing.T, k *testenv.Kube, ns string) {
+	t.Helper()
+	code, out, err := k.Request(context.Background(), k.Admin, http.MethodPost, "/api/v1/namespaces", "application/json",
+		[]byte(`{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"`+ns+`"}}`))
+	if err != nil || (code != http.StatusCreated && code != http.StatusConflict) {
+		t.Fatalf("create namespace %s: %d %s %v", ns, code, out, err)
+	}
+}
 
 // TestRBACAgainstTheAPIServer applies RBAC for the namespaces default and team and asks
 // the real authorizer what each group may do: exactly the calls the functions make, and
 // none of Secrets, exec, delete, create, or patching outside the namespaces.
 func TestRBACAgainstTheAPIServer(t *testing.T) {
-	k := requireKube(t)
+	testenv.RequireControlPlane(t, kube != nil)
+	k := kube
 	ctx := context.Background()
 	for _, ns := range []string{"team", "elsewhere"} {
 		ensureNamespace(t, k, ns)
 	}
-	for _, o := range RBAC([]string{"team", "default", "team"}) {
+	for _, o := range Objects([]string{"team", "default", "team"}) {
 		if err := k.Apply(ctx, o.Path(), o.Metadata.Name, o); err != nil {
 			t.Fatal(err)
 		}
@@ -86,7 +107,7 @@ func TestRBACAgainstTheAPIServer(t *testing.T) {
 }
 
 func TestRBACYAML(t *testing.T) {
-	out, err := RBACYAML(RBAC([]string{"default"}))
+	out, err := YAML(Objects([]string{"default"}))
 	if err != nil {
 		t.Fatal(err)
 	}
