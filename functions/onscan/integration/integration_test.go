@@ -176,6 +176,7 @@ func basicPolicy(ignore string) string {
 clusters:
   - name: ` + clusterName + `
     namespaces: [default]
+notify: { slackSecret: ecrwarden/slack-webhook }
 repositories:
   - name: mlops/retail-api
     scan:
@@ -315,6 +316,7 @@ func TestIntegrationGatedRollout(t *testing.T) {
 clusters:
   - name: ` + clusterName + `
     namespaces: [` + ns + `]
+notify: { slackSecret: ecrwarden/slack-webhook }
 repositories:
   - name: mlops/retail-api
     scan: { alertAt: HIGH }
