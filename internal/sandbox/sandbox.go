@@ -381,6 +381,9 @@ func (sb *Sandbox) startFunctions(ctx context.Context, o Options, root string) e
 			sb.keys = append(sb.keys, f.key)
 		}
 	}
+	// The admin (the operator running `ecrwarden gc plan`, the tests) is a cluster admin.
+	sb.Cluster.Auth.SetIdentity(adminKey, eksauth.Identity{SecretAccessKey: "admin", ARN: "arn:aws:iam::" + Account + ":user/sandbox-admin",
+		Username: "sandbox-admin", Groups: []string{"system:masters"}})
 	on := sb.dep.functions["onpush"].env
 	sb.TopicARN, sb.EventBus, sb.DedupeTable = on["ECRWARDEN_TOPIC_ARN"], on["ECRWARDEN_EVENT_BUS"], on["ECRWARDEN_DEDUPE_TABLE"]
 	return nil
