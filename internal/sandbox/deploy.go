@@ -39,6 +39,10 @@ type deployedFunction struct {
 	// kubeUser and kubeGroups come from its EKS access entries.
 	kubeUser   string
 	kubeGroups []string
+	// retries and onFailure are its asynchronous invocation configuration
+	// (AWS::Lambda::EventInvokeConfig): retries before the failure destination, a queue.
+	retries   int
+	onFailure string
 }
 
 // principal is the function's caller identity for the authorizer.
@@ -110,7 +114,7 @@ func (d *deployment) function(name string) (*deployedFunction, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &deployedFunction{name: name, id: id, env: map[string]string{}, timeout: 3 * time.Second, memoryMB: 128}
+	f := &deployedFunction{name: name, id: id, env: map[string]string{}, timeout: 3 * time.Second, memoryMB: 128, retries: 2}
 	if f.physical, err = s.PhysicalName(id); err != nil {
 		return nil, err
 	}
@@ -265,6 +269,24 @@ func (d *deployment) routes() error {
 			tm, _ := t.(map[string]any)
 			if fn, ok := byID[cfn.RefTo(tm["Arn"])]; ok {
 				d.rules = append(d.rules, rule{id: id, bus: bus, function: fn, pattern: pm})
+			}
+		}
+	}
+	for _, id := range s.Template.OfType("AWS::Lambda::EventInvokeConfig") {
+		p := d.props(id)
+		fn, ok := byID[cfn.RefTo(p["FunctionName"])]
+		if !ok {
+			continue
+		}
+		f := d.functions[fn]
+		if v, ok := p["MaximumRetryAttempts"].(float64); ok {
+			f.retries = int(v)
+		}
+		if dc, ok := p["DestinationConfig"].(map[string]any); ok {
+			if of, ok := dc["OnFailure"].(map[string]any); ok {
+				if q := cfn.RefTo(of["Destination"]); s.Template.Resources[q].Type == "AWS::SQS::Queue" {
+					f.onFailure = q
+				}
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/ecrwarden/ecrwarden/internal/cfn"
@@ -90,4 +91,27 @@ func removeAction(doc map[string]any, action string) (int, error) {
 	}
 	doc["Statement"] = kept
 	return n, nil
+}
+
+// Grants returns the actions the Allow statements of function's role policies list in
+// the template, sorted, without duplicates.
+func Grants(t *cfn.Template, function string) ([]string, error) {
+	d, err := readDeployment(t, stackName, Account, Region)
+	if err != nil {
+		return nil, err
+	}
+	f, ok := d.functions[function]
+	if !ok {
+		return nil, fmt.Errorf("no function %s", function)
+	}
+	var out []string
+	for _, p := range f.policies {
+		for _, s := range p.Document.Statements {
+			if s.Effect == iam.Allow {
+				out = append(out, s.Action...)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }

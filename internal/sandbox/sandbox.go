@@ -53,8 +53,8 @@ type Options struct {
 	Env map[string]string
 	// ScanType is the registry scan type of the repositories; basic when empty.
 	ScanType ecr.ScanType
-	// Retries is how many times a failed asynchronous invocation is
-	// retried before it goes to the DLQ; Lambda's default is 2.
+	// Retries is how many times a failed asynchronous invocation is retried before
+	// it goes to the DLQ; the template's MaximumRetryAttempts when nil.
 	Retries *int
 	// RetryDelay is the wait before each retry. Lambda waits a minute, then
 	// two; zero (the default) retries at once. A retry must come after the
@@ -111,7 +111,7 @@ type Sandbox struct {
 
 	dep        *deployment
 	routes     []route
-	retries    int
+	retries    *int
 	retryDelay time.Duration
 	tmp        string
 	proxy      *httptest.Server
@@ -170,11 +170,8 @@ func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: template: %w", err)
 	}
-	sb := &Sandbox{Cluster: o.Cluster, Policy: p, Functions: map[string]*testenv.Function{}, retries: 2, retryDelay: o.RetryDelay,
-		Template: tmpl, Stack: dep.stack, dep: dep, queueURL: map[string]string{}}
-	if o.Retries != nil {
-		sb.retries = *o.Retries
-	}
+	sb := &Sandbox{Cluster: o.Cluster, Policy: p, Functions: map[string]*testenv.Function{},
+		Template: tmpl, Stack: dep.stack, dep: dep, queueURL: map[string]string{}, retries: o.Retries, retryDelay: o.RetryDelay}
 	defer func() {
 		if err != nil {
 			sb.Close()
@@ -480,6 +477,10 @@ func (sb *Sandbox) invoke(ctx context.Context, function, detailType string, ev [
 		return Delivery{}, fmt.Errorf("sandbox: no function %s", function)
 	}
 	d := Delivery{Function: function, DetailType: detailType, Event: ev}
+	retries := sb.dep.functions[function].retries
+	if sb.retries != nil {
+		retries = *sb.retries
+	}
 	for d.Attempts = 1; ; d.Attempts++ {
 		res, err := f.Invoke(ctx, ev)
 		if err != nil {
@@ -490,10 +491,13 @@ func (sb *Sandbox) invoke(ctx context.Context, function, detailType string, ev [
 			return d, nil
 		}
 		d.Err = res.Error
-		if d.Attempts > sb.retries {
+		if d.Attempts > retries {
 			sb.mu.Lock()
 			sb.dlq = append(sb.dlq, d)
 			sb.mu.Unlock()
+			if err := sb.sendToDestination(ctx, d); err != nil {
+				d.Err = errors.Join(d.Err, err)
+			}
 			return d, nil
 		}
 		if sb.retryDelay > 0 {
@@ -508,7 +512,8 @@ func (sb *Sandbox) invoke(ctx context.Context, function, detailType string, ev [
 	}
 }
 
-// DLQ returns the invocations that failed after their retries.
+// DLQ returns the invocations that failed after their retries (each also sent, as
+// Lambda sends it, to the function's failure destination in the template).
 func (sb *Sandbox) DLQ() []Delivery {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()

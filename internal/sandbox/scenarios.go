@@ -5,14 +5,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
 	"github.com/ecrwarden/ecrwarden/internal/cfn"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/authz"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/ecr"
+	"github.com/ecrwarden/ecrwarden/internal/emulator/fault"
 )
 
 // Scenario is one end-to-end story the compiled functions play in a sandbox deployed
@@ -49,6 +54,8 @@ var Scenarios = []Scenario{
 	{Name: "enhanced scanning findings alert", ScanType: ecr.ScanEnhanced, Run: findingsAlert},
 	{Name: "reconcile after lost events, enhanced scanning", ScanType: ecr.ScanEnhanced, Run: reconcileAfterLostEvents},
 	{Name: "gc fans out and deletes", Run: gcDeletes},
+	{Name: "alert retried, then dead-lettered", Run: alertDeadLettered},
+	{Name: "poison fan-out message dead-lettered", Run: poisonMessage},
 }
 
 // ScenarioResult is what one scenario run showed.
@@ -59,15 +66,32 @@ type ScenarioResult struct {
 	Decisions, Denials []authz.Decision
 }
 
-// RunScenario starts a sandbox on c with ScenarioPolicy — deployed from tmpl, or from
-// the template the CDK app synthesizes when tmpl is nil — plays s and closes the
+// ScenarioOptions are how RunScenario deploys the stack.
+type ScenarioOptions struct {
+	// Template is deployed instead of the one the CDK app synthesizes from
+	// ScenarioPolicy (a test that removed a grant passes its own).
+	Template *cfn.Template
+	// IAMOff turns authorization off, to measure what it costs.
+	IAMOff bool
+}
+
+// ScenarioTemplate returns the template the CDK app synthesizes from ScenarioPolicy.
+func ScenarioTemplate(ctx context.Context, progress io.Writer) (*cfn.Template, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return nil, err
+	}
+	return Template(ctx, filepath.Join(root, ScenarioPolicy), progress)
+}
+
+// RunScenario starts a sandbox on c with ScenarioPolicy, plays s and closes the
 // sandbox. The error is for a sandbox that could not start.
-func RunScenario(ctx context.Context, c *Cluster, s Scenario, tmpl *cfn.Template) (ScenarioResult, error) {
+func RunScenario(ctx context.Context, c *Cluster, s Scenario, o ScenarioOptions) (ScenarioResult, error) {
 	root, err := moduleRoot()
 	if err != nil {
 		return ScenarioResult{}, err
 	}
-	sb, err := Start(ctx, Options{Cluster: c, PolicyPath: filepath.Join(root, ScenarioPolicy), ScanType: s.ScanType, Template: tmpl})
+	sb, err := Start(ctx, Options{Cluster: c, PolicyPath: filepath.Join(root, ScenarioPolicy), ScanType: s.ScanType, Template: o.Template, IAMOff: o.IAMOff})
 	if err != nil {
 		return ScenarioResult{}, err
 	}
@@ -239,6 +263,14 @@ func gcDeletes(ctx context.Context, sb *Sandbox) error {
 		}
 		old = append(old, d)
 	}
+	// The oldest release is multi-arch: gc reads the index to delete its children too.
+	index, err := sb.Suite.ECR.SeedImage(scenarioRepo, ecr.Image{Tags: []string{"v0.0.1"}, PushedAt: now.Add(-90 * 24 * time.Hour), Size: 100 << 20,
+		Children: []ecr.Image{{Platform: "linux/amd64", Size: 90 << 20, Manifest: manifest(sb), PushedAt: now.Add(-90 * 24 * time.Hour)},
+			{Platform: "linux/arm64", Size: 91 << 20, Manifest: manifest(sb), PushedAt: now.Add(-90 * 24 * time.Hour)}}})
+	if err != nil {
+		return err
+	}
+	old = append([]string{index}, old...)
 	m, _ := sb.NewManifest()
 	untagged, err := sb.Suite.ECR.SeedImage(scenarioScratch, ecr.Image{PushedAt: now.Add(-72 * time.Hour), Size: 50 << 20, Manifest: m})
 	if err != nil {
@@ -255,7 +287,10 @@ func gcDeletes(ctx context.Context, sb *Sandbox) error {
 		return err
 	}
 	left := sb.Suite.ECR.Images(scenarioRepo)
-	for _, gone := range old[:3] {
+	if n := len(left); n != 3 {
+		return fmt.Errorf("%d images left in %s, want the 3 newest releases (the index's children go with it)", n, scenarioRepo)
+	}
+	for _, gone := range old[:4] {
 		if _, ok := left[gone]; ok {
 			return fmt.Errorf("gc kept %s, which retention expires", gone)
 		}
@@ -264,6 +299,70 @@ func gcDeletes(ctx context.Context, sb *Sandbox) error {
 		return fmt.Errorf("gc kept the untagged %s", untagged)
 	}
 	return sb.wantAlert("gc deleted")
+}
+
+func manifest(sb *Sandbox) string {
+	m, _ := sb.NewManifest()
+	return m
+}
+
+// alertDeadLettered: Slack is down for good; onpush's alert fails (its dedupe lease is
+// given back for the retry), Lambda retries it, then sends it to the failure
+// destination.
+func alertDeadLettered(ctx context.Context, sb *Sandbox) error {
+	sb.Suite.Slack.Faults().Set(fault.AnyOp, fault.Rule{ServerError: 1 << 20})
+	if _, err := sb.Push(ctx, scenarioRepo, "Feature_Y"); err != nil {
+		return err
+	}
+	ds, err := sb.Deliver(ctx)
+	if err != nil {
+		return err
+	}
+	failed := 0
+	for _, d := range ds {
+		if d.Function == "onpush" && d.Err != nil {
+			failed++
+		}
+	}
+	if failed != 1 {
+		return fmt.Errorf("%d onpush deliveries failed, want the one whose Slack alert cannot be sent", failed)
+	}
+	dead, err := sb.DeadLetters(ctx, "onpush")
+	if err != nil {
+		return err
+	}
+	if len(dead) != 1 || !strings.Contains(dead[0], "Feature_Y") || !strings.Contains(dead[0], "RetriesExhausted") {
+		return fmt.Errorf("onpush's failure destination holds %q, want the push of Feature_Y", dead)
+	}
+	return nil
+}
+
+// poisonMessage: a fan-out message gc cannot read is reported failed, received again,
+// and after the queue's maxReceiveCount moved to gc's dead-letter queue.
+func poisonMessage(ctx context.Context, sb *Sandbox) error {
+	if len(sb.dep.sources) == 0 {
+		return errors.New("the template gives gc no fan-out queue")
+	}
+	src := sb.dep.sources[0]
+	admin := sb.sqsClient(adminKey, "admin")
+	if _, err := admin.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(sb.queueURL[src.queueID]), MessageBody: aws.String("not a gc message")}); err != nil {
+		return err
+	}
+	ds, err := sb.Deliver(ctx)
+	if err != nil {
+		return err
+	}
+	if len(ds) < 2 {
+		return fmt.Errorf("gc received the poison message %d times, want it retried", len(ds))
+	}
+	dead, err := sb.DeadLetters(ctx, src.function)
+	if err != nil {
+		return err
+	}
+	if len(dead) != 1 || dead[0] != "not a gc message" {
+		return fmt.Errorf("gc's dead-letter queue holds %q, want the poison message", dead)
+	}
+	return nil
 }
 
 // LoseEvents drops the events queued for delivery, as a best-effort source may lose

@@ -82,6 +82,65 @@ func (sb *Sandbox) deleteQueues() error {
 	return errors.Join(errs...)
 }
 
+// sendToDestination sends a failed asynchronous invocation to the function's
+// on-failure destination queue, with the function's credentials as Lambda uses the
+// execution role, in the invocation record format of Lambda destinations.
+func (sb *Sandbox) sendToDestination(ctx context.Context, d Delivery) error {
+	f := sb.dep.functions[d.Function]
+	if f.onFailure == "" {
+		return nil
+	}
+	arn, err := sb.Stack.GetAtt(f.id, "Arn")
+	if err != nil {
+		return err
+	}
+	var payload any = json.RawMessage(d.Event)
+	if !json.Valid(d.Event) {
+		payload = string(d.Event)
+	}
+	record := map[string]any{
+		"version": "1.0", "timestamp": time.Now().UTC().Format(time.RFC3339Nano),
+		"requestContext": map[string]any{"requestId": d.Result.RequestID, "functionArn": arn + ":$LATEST",
+			"condition": "RetriesExhausted", "approximateInvokeCount": d.Attempts},
+		"requestPayload":  payload,
+		"responseContext": map[string]any{"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+		"responsePayload": d.Result.Error,
+	}
+	body, err := json.Marshal(record)
+	if err != nil {
+		return fmt.Errorf("sandbox: encode the failure record of %s: %w", d.Function, err)
+	}
+	queueURL := sb.queueURL[f.onFailure]
+	if _, err := sb.sqsClient(f.key, f.secret).SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: aws.String(string(body))}); err != nil {
+		return fmt.Errorf("sandbox: send %s's failed invocation to its destination %s: %w", d.Function, queueURL, err)
+	}
+	return nil
+}
+
+// DeadLetters receives (as the admin) the messages waiting in the queue that is
+// function's failure destination, leaving them there.
+func (sb *Sandbox) DeadLetters(ctx context.Context, function string) ([]string, error) {
+	f, ok := sb.dep.functions[function]
+	if !ok || f.onFailure == "" {
+		return nil, fmt.Errorf("sandbox: %s has no failure destination", function)
+	}
+	return sb.peek(ctx, sb.queueURL[f.onFailure])
+}
+
+// peek returns the bodies of the messages in a queue without consuming them.
+func (sb *Sandbox) peek(ctx context.Context, queueURL string) ([]string, error) {
+	admin := sb.sqsClient(adminKey, "admin")
+	out, err := admin.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(queueURL), MaxNumberOfMessages: 10, VisibilityTimeout: 0})
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: receive from %s: %w", queueURL, err)
+	}
+	var bodies []string
+	for _, m := range out.Messages {
+		bodies = append(bodies, aws.ToString(m.Body))
+	}
+	return bodies, nil
+}
+
 // maxPolls bounds the polling of one Deliver call (a poison message goes to its DLQ
 // after maxReceiveCount receives; this only stops a runaway loop).
 const maxPolls = 1000
