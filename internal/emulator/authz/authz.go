@@ -161,6 +161,15 @@ func (d *Denial) MessageFor(action string) string {
 	return msg + " because no identity-based policy allows the " + action + " action"
 }
 
+// Code is the error code of the denial in the awsJson and restJson protocols:
+// AccessDeniedException, or UnrecognizedClientException for an unknown key.
+func (d *Denial) Code() string {
+	if d.Unrecognized {
+		return "UnrecognizedClientException"
+	}
+	return "AccessDeniedException"
+}
+
 // Error makes a Denial an error (for logs and tests).
 func (d *Denial) Error() string { return d.Decision.String() }
 

@@ -205,12 +205,9 @@ func ecsARNs(v any, prefix string) []string {
 // AccessDeniedException (400, with SQS's x-amzn-query-error header), awsQuery
 // AccessDenied (403), REST AccessDeniedException (403).
 func writeProxyDenial(w http.ResponseWriter, service string, proto protocol, d *Denial) {
-	msg, code := d.Message(), "AccessDeniedException"
+	msg, code := d.Message(), d.Code()
 	if service == "sqs" {
 		msg = d.MessageFor(strings.ToLower(d.Action)) // SQS names actions in lower case
-	}
-	if d.Unrecognized {
-		code = "UnrecognizedClientException"
 	}
 	switch proto {
 	case protoJSON:

@@ -30,11 +30,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, op string, bo
 		table = "*"
 	}
 	if d := s.guard.Check(r, op, iam.Request{Action: "dynamodb:" + op, Resource: s.TableARN(table)}); d != nil {
-		typ := "AccessDeniedException"
-		if d.Unrecognized {
-			typ = "UnrecognizedClientException"
-		}
-		writeError(w, &apiError{status: http.StatusBadRequest, typ: typ, msg: d.Message()})
+		writeError(w, &apiError{status: http.StatusBadRequest, typ: d.Code(), msg: d.Message()})
 		return false
 	}
 	return true

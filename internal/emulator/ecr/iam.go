@@ -50,11 +50,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, op string, bo
 		reqs = append(reqs, iam.Request{Action: "inspector2:ListFindings", Resource: authz.ARN("inspector2", s.region, account, "/findings/list")})
 	}
 	if d := s.guard.Check(r, op, reqs...); d != nil {
-		typ, status := "AccessDeniedException", http.StatusBadRequest
-		if d.Unrecognized {
-			typ = "UnrecognizedClientException"
-		}
-		writeError(w, newError(status, typ, "%s", d.Message()))
+		writeError(w, newError(http.StatusBadRequest, d.Code(), "%s", d.Message()))
 		return false
 	}
 	return true

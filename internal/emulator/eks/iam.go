@@ -14,11 +14,7 @@ func (s *Server) SetAuthorizer(a *authz.Authorizer) { s.guard.SetAuthorizer(a) }
 
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request, op, cluster string) bool {
 	if d := s.guard.Check(r, op, iam.Request{Action: "eks:" + op, Resource: s.arn(cluster)}); d != nil {
-		typ := "AccessDeniedException"
-		if d.Unrecognized {
-			typ = "UnrecognizedClientException"
-		}
-		writeError(w, http.StatusForbidden, typ, d.Message(), nil)
+		writeError(w, http.StatusForbidden, d.Code(), d.Message(), nil)
 		return false
 	}
 	return true

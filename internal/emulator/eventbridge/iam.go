@@ -45,11 +45,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, op string, bo
 		reqs = append(reqs, iam.Request{Action: "events:" + op, Resource: s.busARN(DefaultBus)})
 	}
 	if d := s.guard.Check(r, op, reqs...); d != nil {
-		typ := "AccessDeniedException"
-		if d.Unrecognized {
-			typ = "UnrecognizedClientException"
-		}
-		emulator.AWSJSON11.Error(w, http.StatusBadRequest, typ, d.Message())
+		emulator.AWSJSON11.Error(w, http.StatusBadRequest, d.Code(), d.Message())
 		return false
 	}
 	return true

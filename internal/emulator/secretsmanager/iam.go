@@ -49,11 +49,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, op string, bo
 	}
 	s.mu.Unlock()
 	if d := s.guard.Check(r, op, iam.Request{Action: "secretsmanager:" + op, Resource: arn}); d != nil {
-		typ := "AccessDeniedException"
-		if d.Unrecognized {
-			typ = "UnrecognizedClientException"
-		}
-		emulator.AWSJSON11.Error(w, http.StatusBadRequest, typ, d.Message())
+		emulator.AWSJSON11.Error(w, http.StatusBadRequest, d.Code(), d.Message())
 		return false
 	}
 	if key == "" || op != "GetSecretValue" {
