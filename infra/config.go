@@ -19,7 +19,7 @@ const (
 	ctxEventBusName    = "eventBusName"         // name of the ecrwarden event bus; default the stack name
 	ctxLogRetention    = "logRetentionDays"     // CloudWatch Logs retention of the function logs
 	ctxBackstopDays    = "untaggedBackstopDays" // age of the native untagged-image lifecycle rule; 0 omits it
-	ctxEKSAccess       = "eksAccess"            // "policy" (managed access policies) or "rbac" (Kubernetes groups)
+	ctxEKSAccess       = "eksAccess"            // "rbac" (Kubernetes groups, the default) or "policy" (managed access policies)
 	ctxVPCID           = "vpcId"                // cluster VPC, for clusters with a private endpoint
 	ctxSubnetIDs       = "subnetIds"            // comma-separated private subnets of that VPC
 	ctxClusterSG       = "clusterSecurityGroupId"
@@ -82,7 +82,7 @@ func readConfig(get contextLookup, keys []string) (config, error) {
 		policyPath:          "ecrwarden.yaml",
 		logRetentionDays:    30,
 		backstopDays:        30,
-		eksAccess:           eksAccessPolicy,
+		eksAccess:           eksAccessRBAC,
 		stackName:           defaultStackName,
 		principals:          map[string]string{},
 		reservedConcurrency: true,
@@ -162,7 +162,7 @@ func readConfig(get contextLookup, keys []string) (config, error) {
 	}
 
 	if c.eksAccess != eksAccessPolicy && c.eksAccess != eksAccessRBAC {
-		errs = append(errs, fmt.Errorf("context %s: want %q or %q, got %q", ctxEKSAccess, eksAccessPolicy, eksAccessRBAC, c.eksAccess))
+		errs = append(errs, fmt.Errorf("context %s: want %q or %q, got %q", ctxEKSAccess, eksAccessRBAC, eksAccessPolicy, c.eksAccess))
 	}
 	if !validRetention[c.logRetentionDays] {
 		errs = append(errs, fmt.Errorf("context %s: %d is not a CloudWatch Logs retention (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ...)", ctxLogRetention, c.logRetentionDays))

@@ -34,6 +34,7 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
+	"github.com/ecrwarden/ecrwarden/internal/kube/rbac"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
 )
 
@@ -670,21 +671,21 @@ func alarmSlug(id string) string {
 	return sb.String()
 }
 
-// Managed EKS access policies.
+// Managed EKS access policies, for eksAccess=policy.
 const (
 	eksEditPolicy = "AmazonEKSEditPolicy"
 	eksViewPolicy = "AmazonEKSViewPolicy"
-	// Kubernetes groups for eksAccess=rbac; docs/operations.md has the Roles.
-	groupDeployer = "ecrwarden-deployer"
-	groupReader   = "ecrwarden-reader"
 )
 
-// accessEntries gives f's role access to each cluster: edit scoped to the
-// cluster's namespaces for the functions that patch Deployments, view on the
-// whole cluster for gc (its in-use discovery lists every namespace: an image
-// runs wherever its workload is). With eksAccess=rbac the entry maps the role
-// to a Kubernetes group instead, bound by the operator to a (Cluster)Role
-// with only the verbs it needs.
+// accessEntries gives f's role access to each cluster. With eksAccess=rbac (the
+// default) the entry maps the role to a Kubernetes group, whose Roles internal/kube
+// defines (`ecrwarden rbac` prints them): ecrwarden-deployer for the functions that patch
+// Deployments (get, list, patch on Deployments in the policy's namespaces),
+// ecrwarden-reader for gc (list what runs, in every namespace). With eksAccess=policy
+// the entry holds EKS managed access policies instead, wider than the code needs:
+// AmazonEKSEditPolicy scoped to the policy's namespaces for the deployers (it also
+// reads Secrets and execs into Pods), AmazonEKSViewPolicy on the whole cluster for gc
+// (in-use discovery lists every namespace).
 func (b *builder) accessEntries(f *function, patches bool) {
 	for _, c := range b.clusters {
 		props := &awseks.CfnAccessEntryProps{
@@ -693,9 +694,9 @@ func (b *builder) accessEntries(f *function, patches bool) {
 			Type:         jsii.String("STANDARD"),
 		}
 		if b.p.cfg.eksAccess == eksAccessRBAC {
-			group := groupReader
+			group := rbac.GroupReader
 			if patches {
-				group = groupDeployer
+				group = rbac.GroupDeployer
 			}
 			props.KubernetesGroups = jsii.Strings(group)
 		} else {

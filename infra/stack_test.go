@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
+	"github.com/ecrwarden/ecrwarden/internal/kube/rbac"
 )
 
 // runMainEnv makes the test binary act as the app (see TestBrokenPolicyFailsSynth).
@@ -932,8 +933,8 @@ func TestEKSAccessEntries(t *testing.T) {
 		want   map[string]string // function → access policy name or Kubernetes group
 		groups bool
 	}{
-		{"managed access policies", nil, map[string]string{"onpush": edit, "onscan": edit, "gc": view}, false},
-		{"rbac groups", map[string]any{ctxEKSAccess: eksAccessRBAC}, map[string]string{"onpush": groupDeployer, "onscan": groupDeployer, "gc": groupReader}, true},
+		{"rbac groups by default", nil, map[string]string{"onpush": rbac.GroupDeployer, "onscan": rbac.GroupDeployer, "gc": rbac.GroupReader}, true},
+		{"managed access policies", map[string]any{ctxEKSAccess: eksAccessPolicy}, map[string]string{"onpush": edit, "onscan": edit, "gc": view}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1028,7 +1029,7 @@ func TestContextErrors(t *testing.T) {
 		{"unknown principal", map[string]any{"principal:nobody": "arn:aws:iam::123456789012:role/x"}, `no principal "nobody"`},
 		{"bad principal arn", map[string]any{"principal:ci": "not-an-arn"}, "is not an IAM role or user ARN"},
 		{"bad retention", map[string]any{ctxLogRetention: "8"}, "is not a CloudWatch Logs retention"},
-		{"bad eks access", map[string]any{ctxEKSAccess: "admin"}, `want "policy" or "rbac"`},
+		{"bad eks access", map[string]any{ctxEKSAccess: "admin"}, `want "rbac" or "policy"`},
 		{"bad dry run", map[string]any{ctxDryRun: "maybe"}, "want true or false"},
 		{"bad stack name", map[string]any{ctxStackName: "ecr_warden"}, "is not a CloudFormation stack name"},
 		{"bad account", map[string]any{ctxAccount: "1234"}, "is not a 12-digit account id"},

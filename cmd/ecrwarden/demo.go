@@ -45,7 +45,12 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ecrwarden demo: %v\n", err)
 		return exitFail
 	}
-	defer sb.Close()
+	closed := false
+	defer func() {
+		if !closed {
+			sb.Close()
+		}
+	}()
 	if _, err := demo.Run(ctx, sb, stdout); err != nil {
 		fmt.Fprintf(stderr, "ecrwarden demo: %v\n", err)
 		return exitFail
@@ -55,6 +60,12 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		for _, d := range dlq {
 			fmt.Fprintf(stdout, "  %s ← %s: %v\n", d.Function, d.DetailType, d.Err)
 		}
+	}
+	closed = true
+	if err := sb.Close(); err != nil {
+		// An AWS call the template's IAM refused is a missing grant in the stack.
+		fmt.Fprintf(stderr, "ecrwarden demo: %v\n", err)
+		return exitFail
 	}
 	fmt.Fprintf(stdout, "\nDone in %s. Everything is stopped and removed.\n", time.Since(start).Round(time.Second))
 	return exitOK

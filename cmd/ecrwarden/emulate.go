@@ -257,12 +257,12 @@ func (w *watcher) report(ds []sandbox.Delivery) {
 		fmt.Fprintf(&b, "  Slack │ %s\n", strings.ReplaceAll(demo.RenderSlack(p.Text, p.Blocks), "\n", "\n        │ "))
 	}
 	w.slack = len(payloads)
-	msgs := w.sb.Suite.SNS.Messages(w.sb.Suite.SNS.TopicARN(sandbox.TopicName))
+	msgs := w.sb.Suite.SNS.Messages(w.sb.TopicARN)
 	for _, m := range msgs[w.sns:] {
 		fmt.Fprintf(&b, "  SNS   │ %s\n", m.Subject)
 	}
 	w.sns = len(msgs)
-	events := w.sb.Suite.EventBridge.Events(sandbox.EventBus)
+	events := w.sb.Suite.EventBridge.Events(w.sb.EventBus)
 	for _, ev := range events[w.audits:] {
 		var head struct {
 			DetailType string          `json:"detail-type"`

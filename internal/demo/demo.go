@@ -218,7 +218,7 @@ func (d *director) newMessages() (slack, sns []string) {
 		slack = append(slack, RenderSlack(p.Text, p.Blocks))
 	}
 	d.slack = len(payloads)
-	msgs := d.sb.Suite.SNS.Messages(d.sb.Suite.SNS.TopicARN(sandbox.TopicName))
+	msgs := d.sb.Suite.SNS.Messages(d.sb.TopicARN)
 	for _, m := range msgs[d.sns:] {
 		sns = append(sns, m.Subject)
 	}

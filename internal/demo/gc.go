@@ -124,14 +124,22 @@ func (d *director) gc(ctx context.Context) (Step, error) {
 	if err := gc.WriteTable(d.w, plan); err != nil {
 		return Step{}, err
 	}
-	d.say("\n   the scheduled gc function runs (not a dry run):")
+	d.say("\n   the scheduled gc function runs (not a dry run), fanning out one message per repository, as deployed:")
 	dl, err := d.sb.Invoke(ctx, "gc", []byte(`{"trigger":"demo","runId":"demo-gc"}`))
 	if err != nil {
 		return Step{}, err
 	}
-	st := Step{Title: StepGC, Deliveries: []sandbox.Delivery{dl}}
-	if dl.Err != nil {
-		d.say("   gc failed: %v", dl.Err)
+	// The stack gives gc a fan-out queue: the scheduled run sends one message per
+	// repository, and the queue's event source runs each (one report per repository).
+	more, err := d.sb.Deliver(ctx)
+	if err != nil {
+		return Step{}, err
+	}
+	st := Step{Title: StepGC, Deliveries: append([]sandbox.Delivery{dl}, more...)}
+	for _, x := range st.Deliveries {
+		if x.Err != nil {
+			d.say("   gc failed: %v", x.Err)
+		}
 	}
 	st.Slack, st.SNS = d.newMessages()
 	for _, m := range st.Slack {

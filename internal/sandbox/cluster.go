@@ -17,20 +17,29 @@ import (
 	"github.com/ecrwarden/ecrwarden/internal/testenv"
 )
 
+// AccessKeyID and SecretAccessKey are a test identity the cluster's token
+// webhook maps to testenv.LimitedUser, for tests of the EKS token path outside
+// a sandbox; the functions of a sandbox each get keys of their own.
+const (
+	AccessKeyID     = "AKIDEMULATOR"
+	SecretAccessKey = "emulator"
+)
+
 // Cluster is a kube-apiserver that authenticates EKS tokens like an EKS
-// cluster: through a TokenReview webhook (internal/emulator/eksauth) that
-// maps the functions' access key to testenv.LimitedUser, so the functions
-// reach Kubernetes with exactly the RBAC the stack grants them.
-//
-// Beside it runs a moto_server for the AWS services ecrwarden does not
-// emulate (gc's in-use sources: ECS, Lambda, SageMaker, Batch), shared by
-// the sandboxes started on the cluster, one after the other.
+// cluster: through a TokenReview webhook (internal/emulator/eksauth) to which
+// each sandbox adds its functions' access keys with the user and groups of
+// their access entries in the template, so the functions reach Kubernetes
+// with exactly the RBAC the stack grants them. Beside it runs moto_server,
+// which serves the sandboxes the AWS services we do not emulate (SQS…).
 type Cluster struct {
 	// Name is the EKS cluster name tokens must be signed for.
 	Name string
 	Kube *testenv.Kube
-	// Moto serves ECS, Lambda, SageMaker and Batch; each sandbox resets it.
+	// Moto serves SQS, ECS, Lambda, SageMaker and Batch; each sandbox puts an
+	// authorizing proxy in front of it.
 	Moto *testenv.Moto
+	// Auth is the token webhook; sandboxes add and remove identities.
+	Auth *eksauth.Server
 
 	auth *httptest.Server
 	dir  string
@@ -47,39 +56,44 @@ type ClusterOptions struct {
 }
 
 // StartCluster starts the authenticator and a control plane named name, without
-// controllers.
+// controllers, and moto_server.
 func StartCluster(ctx context.Context, name string, progress io.Writer) (*Cluster, error) {
 	return StartClusterWith(ctx, name, ClusterOptions{Progress: progress})
 }
 
-// StartClusterWith starts the authenticator and a control plane named name,
-// and moto_server beside them.
-func StartClusterWith(ctx context.Context, name string, opts ClusterOptions) (c *Cluster, err error) {
-	c = &Cluster{Name: name}
+// StartClusterWith starts the authenticator, a control plane named name and
+// moto_server (at the same time: each takes seconds).
+func StartClusterWith(ctx context.Context, name string, opts ClusterOptions) (*Cluster, error) {
+	c := &Cluster{Name: name}
 	type motoResult struct {
 		m   *testenv.Moto
 		err error
 	}
-	motoDone := make(chan motoResult, 1)
+	motoc := make(chan motoResult, 1)
 	go func() {
 		m, err := testenv.StartMoto(ctx, testenv.MotoOptions{Progress: opts.Progress})
-		motoDone <- motoResult{m, err}
+		motoc <- motoResult{m, err}
 	}()
-	defer func() {
-		r := <-motoDone
-		c.Moto = r.m
-		if err == nil && r.err != nil {
-			err = fmt.Errorf("start cluster %s: %w", name, r.err)
-		}
-		if err != nil {
-			c.Stop()
-		}
-	}()
-	c.auth = httptest.NewTLSServer(eksauth.New(name, map[string]eksauth.Identity{
-		AccessKeyID: {SecretAccessKey: SecretAccessKey, ARN: "arn:aws:iam::123456789012:role/ecrwarden-functions", Username: testenv.LimitedUser},
-	}))
-	if c.dir, err = os.MkdirTemp("", "ecrwarden-cluster-"); err != nil {
+	err := c.start(ctx, name, opts)
+	mr := <-motoc
+	c.Moto = mr.m
+	if err == nil && mr.err != nil {
+		err = fmt.Errorf("start cluster %s: %w", name, mr.err)
+	}
+	if err != nil {
+		c.Stop()
 		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Cluster) start(ctx context.Context, name string, opts ClusterOptions) (err error) {
+	c.Auth = eksauth.New(name, map[string]eksauth.Identity{
+		AccessKeyID: {SecretAccessKey: SecretAccessKey, ARN: "arn:aws:iam::" + Account + ":role/ecrwarden-test", Username: testenv.LimitedUser},
+	})
+	c.auth = httptest.NewTLSServer(c.Auth)
+	if c.dir, err = os.MkdirTemp("", "ecrwarden-cluster-"); err != nil {
+		return err
 	}
 	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.auth.Certificate().Raw})
 	kubeconfig := fmt.Sprintf(`apiVersion: v1
@@ -98,7 +112,7 @@ current-context: webhook
 `, c.auth.URL, base64Std(ca))
 	cfgPath := filepath.Join(c.dir, "eks-authenticator.kubeconfig")
 	if err := os.WriteFile(cfgPath, []byte(kubeconfig), 0o600); err != nil {
-		return nil, err
+		return err
 	}
 	c.Kube, err = testenv.StartKube(ctx, testenv.KubeOptions{
 		Progress:    opts.Progress,
@@ -109,12 +123,12 @@ current-context: webhook
 		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("start cluster %s: %w", name, err)
+		return fmt.Errorf("start cluster %s: %w", name, err)
 	}
-	return c, nil
+	return nil
 }
 
-// Stop stops the control plane and the authenticator.
+// Stop stops the control plane, moto and the authenticator.
 func (c *Cluster) Stop() error {
 	var err error
 	if c.Kube != nil {

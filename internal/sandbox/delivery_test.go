@@ -30,6 +30,7 @@ const alertPolicy = `version: 1
 clusters:
   - name: retail-forecast
     namespaces: [default]
+notify: { slackSecret: ecrwarden/slack-webhook }
 repositories:
   - name: mlops/retail-api
     scan: { alertAt: HIGH }
@@ -93,7 +94,7 @@ func TestAlertSurvivesTimeoutMidSend(t *testing.T) {
 		}
 		sb.Close()
 	})
-	slack, topic := sb.Suite.Slack, sb.Suite.SNS.TopicARN(sandbox.TopicName)
+	slack, topic := sb.Suite.Slack, sb.TopicARN
 	counts := func() [2]int { return [2]int{len(sb.Suite.SNS.Messages(topic)), len(slack.Payloads())} }
 	// hangNextPost makes the next Slack post hang (the fault is decided when
 	// the post arrives) and calls then once it has arrived.

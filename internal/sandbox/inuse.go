@@ -2,10 +2,8 @@ package sandbox
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http/httptest"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -14,57 +12,59 @@ import (
 	smtypes "github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
 
 	"github.com/ecrwarden/ecrwarden/internal/emulator"
+	"github.com/ecrwarden/ecrwarden/internal/emulator/authz"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/motoproxy"
 )
 
-// inUseServices are the SDK service ids of gc's in-use sources that moto
-// serves; AWS_ENDPOINT_URL_<ID> points the functions at them.
-var inUseServices = []string{"ECS", "Lambda", "SageMaker", "Batch"}
+// motoServices are the SDK service ids moto serves the functions: gc's
+// fan-out queue (SQS) and its in-use sources (ECS, Lambda, SageMaker,
+// Batch). AWS_ENDPOINT_URL_<ID> points the functions at the proxies in front
+// of moto. Not STS: the functions only presign GetCallerIdentity for their
+// EKS tokens, whose URL must name the real STS host the token webhook checks.
+var motoServices = []string{"SQS", "ECS", "Lambda", "SageMaker", "Batch"}
 
-// startInUse resets the cluster's moto, puts the fault proxy in front of it
-// and points the functions' ECS, Lambda, SageMaker and Batch clients at the
-// proxy. A policy that reads those services needs moto.
-func (sb *Sandbox) startInUse(ctx context.Context, env map[string]string) error {
-	sb.moto = sb.Cluster.Moto
-	if sb.moto == nil {
-		if on := sb.Policy.GC.InUse.Enabled(); len(on) > 0 {
-			return fmt.Errorf("sandbox: the policy reads %s for images in use (gc.inUse), and the cluster runs no moto_server", strings.Join(on, ", "))
-		}
-		return nil
-	}
-	if err := sb.moto.Reset(ctx); err != nil {
+// startMoto resets the cluster's moto_server, so that each sandbox starts
+// from an empty account (gc's in-use sources read all of it), and serves the
+// functions one chain in front of it: the authorizing proxy (every call
+// checked against the caller's role in the template, unless IAM is off), then
+// the fault proxy (InUse: calls counted and failed on purpose), then moto.
+// A call IAM refuses never reaches the fault proxy's log.
+func (sb *Sandbox) startMoto(ctx context.Context, o Options) error {
+	if err := o.Cluster.Moto.Reset(ctx); err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
-	proxy, err := motoproxy.New(sb.moto.URL)
+	faults, err := motoproxy.New(o.Cluster.Moto.URL)
 	if err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
-	sb.InUse = proxy
-	sb.inUse = httptest.NewServer(proxy)
-	for _, s := range inUseServices {
-		env["AWS_ENDPOINT_URL_"+strings.ToUpper(s)] = sb.inUse.URL
+	authorize := authz.NewProxyTo(faults, Region, Account)
+	if !o.IAMOff {
+		authorize.SetAuthorizer(sb.IAM)
 	}
+	sb.InUse = faults
+	sb.proxy = httptest.NewServer(authorize)
 	return nil
 }
 
-// InUseEndpoint is the URL of the proxy in front of moto (empty without
-// moto): one BaseEndpoint for ECS, Lambda, SageMaker and Batch clients.
+// InUseEndpoint is the URL of the proxies in front of moto: one
+// BaseEndpoint for SQS, ECS, Lambda, SageMaker and Batch clients.
 func (sb *Sandbox) InUseEndpoint() string {
-	if sb.inUse == nil {
+	if sb.proxy == nil {
 		return ""
 	}
-	return sb.inUse.URL
+	return sb.proxy.URL
 }
 
-// MotoConfig is an SDK configuration that reaches moto directly, not
-// through the proxy, for tests and the demo to create what runs there (ECS
-// services, SageMaker models…) without filling the proxy's call log.
+// MotoConfig is an SDK configuration with the admin identity that reaches
+// moto directly, not through the proxies, for tests and the demo to create
+// what runs there (ECS services, SageMaker models…) without filling the
+// fault proxy's call log or the IAM decision log.
 func (sb *Sandbox) MotoConfig() (aws.Config, error) {
-	if sb.moto == nil {
-		return aws.Config{}, errors.New("sandbox: the cluster runs no moto_server")
+	if sb.Cluster == nil || sb.Cluster.Moto == nil {
+		return aws.Config{}, fmt.Errorf("sandbox: the cluster runs no moto_server")
 	}
 	cfg := sb.AWS.Copy()
-	cfg.BaseEndpoint = aws.String(sb.moto.URL)
+	cfg.BaseEndpoint = aws.String(sb.Cluster.Moto.URL)
 	cfg.HTTPClient = emulator.HTTPClient()
 	return cfg, nil
 }

@@ -17,9 +17,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awsecr "github.com/aws/aws-sdk-go-v2/service/ecr"
 
-	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
+	"github.com/ecrwarden/ecrwarden/internal/cfn"
+	"github.com/ecrwarden/ecrwarden/internal/emulator/authz"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/ecr"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/eks"
+	"github.com/ecrwarden/ecrwarden/internal/emulator/eksauth"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/motoproxy"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/suite"
 	"github.com/ecrwarden/ecrwarden/internal/eventpattern"
@@ -27,16 +29,12 @@ import (
 	"github.com/ecrwarden/ecrwarden/internal/testenv"
 )
 
-// Names of the resources the stack would create.
+// Account and Region of the emulated AWS account the stack is deployed to.
 const (
-	TopicName   = "ecrwarden-alerts"
-	EventBus    = "ecrwarden"
-	DedupeTable = "ecrwarden-dedupe"
-	// AccessKeyID and SecretAccessKey are the functions' AWS credentials:
-	// the emulators accept any, and the EKS authenticator maps this key to
-	// the least-privilege Kubernetes user.
-	AccessKeyID     = "AKIDEMULATOR"
-	SecretAccessKey = "emulator"
+	Account = "123456789012"
+	Region  = "ap-southeast-1"
+	// stackName is the stack the sandbox deploys (the CDK app's default).
+	stackName = "ecrwarden"
 )
 
 // Functions are the three functions of the suite.
@@ -46,28 +44,38 @@ var Functions = []string{"onpush", "onscan", "gc"}
 type Options struct {
 	// PolicyPath is the policy the functions load; the module's ecrwarden.yaml when empty.
 	PolicyPath string
-	// Cluster is the control plane (see StartCluster); required.
+	// Cluster is the control plane and moto (see StartCluster); required.
 	Cluster *Cluster
 	// Logs receives the functions' logs; nil discards them.
 	Logs io.Writer
+	// Progress receives progress lines (a first synth of the template); may be nil.
+	Progress io.Writer
 	// Env adds or overrides function environment variables (e.g. ECRWARDEN_DRY_RUN).
 	Env map[string]string
 	// ScanType is the registry scan type of the repositories; basic when empty.
 	ScanType ecr.ScanType
-	// Retries is how many times a failed asynchronous invocation is
-	// retried before it goes to the DLQ; Lambda's default is 2.
+	// Retries is how many times a failed asynchronous invocation is retried before
+	// it goes to the DLQ; the template's MaximumRetryAttempts when nil.
 	Retries *int
 	// RetryDelay is the wait before each retry. Lambda waits a minute, then
 	// two; zero (the default) retries at once. A retry must come after the
 	// dedupe lease of an attempt that timed out (its deadline plus 2 s) to
 	// find the work free: set it above that in tests that kill invocations.
 	RetryDelay time.Duration
-	// Timeout is each function's timeout; 30 s when zero.
+	// Timeout overrides each function's timeout (the template's when zero).
 	Timeout time.Duration
-	// Suite configures the emulators (host, ports, region, a seed file);
-	// the sandbox adds its topic, bus, table and clusters. A repository
-	// the seed file creates is left as the seed file says.
+	// Suite configures the emulators (host, ports, a seed file); the sandbox
+	// adds the template's topics, buses, tables and the policy's clusters. A
+	// repository the seed file creates is left as the seed file says. Its
+	// region and account, when set, must be the sandbox's (Region, Account):
+	// the template is synthesized for them.
 	Suite suite.Options
+	// Template is the CloudFormation template to deploy instead of the one the CDK
+	// app synthesizes from the policy (a test that removes a grant passes its own).
+	Template *cfn.Template
+	// IAMOff turns the authorization of AWS calls off, for measuring what it costs;
+	// every test runs with it on.
+	IAMOff bool
 }
 
 // Delivery is one event delivered to one function.
@@ -81,37 +89,48 @@ type Delivery struct {
 	Err error
 }
 
-// Sandbox is a running suite.
+// Sandbox is a running suite: the stack's template deployed on the emulators.
 type Sandbox struct {
 	Suite     *suite.Suite
 	Cluster   *Cluster
 	Policy    *policy.File
 	Functions map[string]*testenv.Function
-	// AWS is an SDK configuration with the functions' credentials, for
-	// tests and the demo; ECR is an ECR client on the emulator.
+	// Template is the deployed template and Stack its deployment (physical names).
+	Template *cfn.Template
+	Stack    *cfn.Stack
+	// IAM decides and records every AWS call; see Denials.
+	IAM *authz.Authorizer
+	// AWS is an SDK configuration with the admin identity (allowed everything), for
+	// tests, seeding and the demo's "CI"; ECR is an ECR client on the emulator with it.
 	AWS aws.Config
 	ECR *awsecr.Client
 	// Region and Account of the emulated registry; Registry is its host.
 	Region, Account, Registry string
-	// InUse is the proxy in front of the cluster's moto_server through
-	// which the functions reach ECS, Lambda, SageMaker and Batch (gc's
-	// in-use sources): its call log counts their calls and its rules fail
-	// them. Nil when the cluster runs no moto.
+	// TopicARN, EventBus and DedupeTable are the alert topic, the audit bus and the
+	// dedupe table the template gives the functions (from their environment).
+	TopicARN, EventBus, DedupeTable string
+	// InUse is the fault proxy in front of the cluster's moto_server, behind
+	// the authorizing proxy, through which the functions reach SQS, ECS,
+	// Lambda, SageMaker and Batch (gc's fan-out queue and in-use sources):
+	// its call log counts the calls IAM let through and its rules fail them.
 	InUse *motoproxy.Proxy
 
+	dep        *deployment
 	routes     []route
-	retries    int
+	retries    *int
 	retryDelay time.Duration
 	tmp        string
-	moto       *testenv.Moto
-	inUse      *httptest.Server
+	proxy      *httptest.Server
+	queueURL   map[string]string // queue logical id → URL
+	keys       []string          // access keys registered with the cluster's authenticator
 
-	mu     sync.Mutex
-	seq    int
-	queue  [][]byte
-	queued chan struct{} // signalled when an event is queued (Serve)
-	dlq    []Delivery
-	stop   func()
+	mu       sync.Mutex
+	seq      int
+	queue    [][]byte
+	queued   chan struct{} // signalled when an event is queued (Serve)
+	dlq      []Delivery
+	expected []func(authz.Decision) bool
+	stop     []func()
 }
 
 type route struct {
@@ -119,11 +138,21 @@ type route struct {
 	pattern  *eventpattern.Pattern
 }
 
-// Start builds the functions (or reuses a build), starts the emulators and
-// the functions, creates the policy's repositories and wires the routes.
+// adminKey is the access key of the admin identity.
+const adminKey = "AKIAADMINSANDBOX0000"
+
+// Start synthesizes the stack's template from the policy (cached; see
+// testenv.SynthTemplate) unless one is given, deploys it on the emulators — the
+// topic, bus, table, queues, key and repositories under the physical names
+// CloudFormation would give them, the RBAC of the access entries' groups — and starts
+// each function with its own credentials, bound to its own role's policies from the
+// template, and the environment the template gives it.
 func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
 	if o.Cluster == nil {
 		return nil, errors.New("sandbox: no cluster (StartCluster)")
+	}
+	if o.Cluster.Moto == nil {
+		return nil, errors.New("sandbox: the cluster has no moto_server")
 	}
 	root, err := moduleRoot()
 	if err != nil {
@@ -136,10 +165,19 @@ func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
-	sb := &Sandbox{Cluster: o.Cluster, Policy: p, Functions: map[string]*testenv.Function{}, retries: 2, retryDelay: o.RetryDelay}
-	if o.Retries != nil {
-		sb.retries = *o.Retries
+	tmpl := o.Template
+	if tmpl == nil {
+		if tmpl, err = Template(ctx, o.PolicyPath, o.Progress); err != nil {
+			return nil, err
+		}
 	}
+	name := fmt.Sprintf("%s-%d", stackName, nextStack())
+	dep, err := readDeployment(tmpl, name, Account, Region)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: template: %w", err)
+	}
+	sb := &Sandbox{Cluster: o.Cluster, Policy: p, Functions: map[string]*testenv.Function{},
+		Template: tmpl, Stack: dep.stack, dep: dep, queueURL: map[string]string{}, retries: o.Retries, retryDelay: o.RetryDelay}
 	defer func() {
 		if err != nil {
 			sb.Close()
@@ -148,105 +186,23 @@ func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
 	if sb.tmp, err = os.MkdirTemp("", "ecrwarden-sandbox-"); err != nil {
 		return nil, err
 	}
-	var clusters []eks.Cluster
-	for _, c := range p.Clusters {
-		clusters = append(clusters, eks.Cluster{Name: c.Name, Endpoint: o.Cluster.Kube.Admin.Host, CAPEM: o.Cluster.Kube.Admin.CAData})
-	}
-	so := o.Suite
-	so.Topics = append(so.Topics, TopicName)
-	so.Buses = append(so.Buses, EventBus)
-	so.Tables = append(so.Tables, suite.Table{Name: DedupeTable, HashKey: "pk", HashType: "S", TTLAttribute: "expiresAt"})
-	so.Clusters = append(so.Clusters, clusters...)
-	if so.SeedFile != nil && so.ControlPlane == nil {
-		so.ControlPlane = &eks.Cluster{Endpoint: o.Cluster.Kube.Admin.Host, CAPEM: o.Cluster.Kube.Admin.CAData}
-	}
-	sb.Suite, err = suite.Start(ctx, so)
-	if err != nil {
-		return nil, fmt.Errorf("sandbox: %w", err)
-	}
-	sb.Region, sb.Account = sb.Suite.ECR.Region(), sb.Suite.ECR.Account()
-	sb.Registry = sb.Account + ".dkr.ecr." + sb.Region + ".amazonaws.com"
-	for _, r := range p.Repositories {
-		if sb.Suite.ECR.Images(r.Name) != nil {
-			continue // seeded
-		}
-		opts := ecr.RepositoryOptions{ScanOnPush: true, ScanType: o.ScanType}
-		if r.Manage {
-			opts.Mutability, opts.MutabilityExclusions = "IMMUTABLE_WITH_EXCLUSION", r.MutableTags
-			if len(r.MutableTags) == 0 {
-				opts.Mutability = "IMMUTABLE"
-			}
-		}
-		if err := sb.Suite.ECR.CreateRepository(r.Name, opts); err != nil {
-			return nil, fmt.Errorf("sandbox: create repository %s: %w", r.Name, err)
-		}
-	}
-	env := map[string]string{}
-	for _, kv := range sb.Suite.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		env[k] = v
-	}
-	if err := sb.startInUse(ctx, env); err != nil {
+	if err := sb.startEmulators(ctx, o); err != nil {
 		return nil, err
 	}
-	topicARN := "arn:aws:sns:" + sb.Region + ":" + sb.Account + ":" + TopicName
-	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID": AccessKeyID, "AWS_SECRET_ACCESS_KEY": SecretAccessKey,
-		"ECRWARDEN_POLICY":       o.PolicyPath,
-		"ECRWARDEN_TOPIC_ARN":    topicARN,
-		"ECRWARDEN_EVENT_BUS":    EventBus,
-		"ECRWARDEN_DEDUPE_TABLE": DedupeTable,
-		"ECRWARDEN_SLACK_SECRET": sb.Suite.SlackSecretName(),
-	} {
-		env[k] = v
+	if err := sb.startFunctions(ctx, o, root); err != nil {
+		return nil, err
 	}
-	// The Slack sink serves https with a CA of its own, as Slack serves
-	// https only: the functions trust it the standard way, through
-	// SSL_CERT_FILE, with no exception for plain http in the code.
-	caFile := filepath.Join(sb.tmp, "slack-ca.pem")
-	if err := os.WriteFile(caFile, sb.Suite.Slack.CAPEM(), 0o600); err != nil {
-		return nil, fmt.Errorf("sandbox: write the Slack sink's CA: %w", err)
-	}
-	env["SSL_CERT_FILE"] = caFile
-	for k, v := range o.Env {
-		env[k] = v
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = 30 * time.Second
-	}
-	sb.AWS = aws.Config{Region: sb.Region, Credentials: credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, "")}
-	sb.ECR = awsecr.NewFromConfig(sb.AWS, func(o *awsecr.Options) { o.BaseEndpoint = aws.String(sb.Endpoint("ECR")) })
-	for _, name := range Functions {
-		bin, err := buildOnce(ctx, root, name)
-		if err != nil {
-			return nil, err
-		}
-		f, err := testenv.StartFunction(ctx, testenv.FunctionOptions{
-			Binary: bin, Name: "ecrwarden-" + name, Env: env, Region: sb.Region, AccountID: sb.Account,
-			Timeout: o.Timeout, MemoryMB: 256, Logs: o.Logs,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("sandbox: start %s: %w", name, err)
-		}
-		sb.Functions[name] = f
-	}
-	repos := p.RepositoryNames()
-	for _, r := range []struct {
-		fn      string
-		pattern map[string]any
-	}{
-		{"onpush", ecrevent.PushPattern(repos)},
-		{"onscan", ecrevent.BasicScanPattern(repos)},
-		{"onscan", ecrevent.InspectorPattern(repos)},
-	} {
+	for _, r := range dep.rules {
 		cp, err := eventpattern.New(r.pattern)
 		if err != nil {
-			return nil, fmt.Errorf("sandbox: route to %s: %w", r.fn, err)
+			return nil, fmt.Errorf("sandbox: rule %s: %w", r.id, err)
 		}
-		sb.routes = append(sb.routes, route{function: r.fn, pattern: cp})
+		if r.bus == "default" {
+			sb.routes = append(sb.routes, route{function: r.function, pattern: cp})
+		}
 	}
 	sb.queued = make(chan struct{}, 1)
-	sb.stop = sb.Suite.EventBridge.Subscribe(func(_ context.Context, envelope []byte) {
+	sb.stop = append(sb.stop, sb.Suite.EventBridge.Subscribe(func(_ context.Context, envelope []byte) {
 		sb.mu.Lock()
 		sb.queue = append(sb.queue, append([]byte(nil), envelope...))
 		sb.mu.Unlock()
@@ -254,14 +210,236 @@ func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
 		case sb.queued <- struct{}{}:
 		default:
 		}
-	})
+	}))
 	return sb, nil
+}
+
+var (
+	stacksMu sync.Mutex
+	stacks   int
+)
+
+// nextStack numbers the sandboxes of a process, so the resources of two sandboxes on
+// one moto_server never share a name.
+func nextStack() int {
+	stacksMu.Lock()
+	defer stacksMu.Unlock()
+	stacks++
+	return stacks
+}
+
+// Template returns the template the CDK app synthesizes for the policy at path, in the
+// sandbox's account and region (cached on disk; the first synth on a machine takes
+// minutes).
+func Template(ctx context.Context, path string, progress io.Writer) (*cfn.Template, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return nil, err
+	}
+	b, err := testenv.SynthTemplate(ctx, testenv.SynthOptions{Root: root, Policy: path, Account: Account, Region: Region, Progress: progress})
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	t, err := cfn.Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	return t, nil
+}
+
+// startEmulators starts the AWS emulators with the template's resources and the
+// authorizer, and the proxies in front of moto (startMoto).
+func (sb *Sandbox) startEmulators(ctx context.Context, o Options) error {
+	dep := sb.dep
+	var clusters []eks.Cluster
+	for _, c := range sb.Policy.Clusters {
+		clusters = append(clusters, eks.Cluster{Name: c.Name, Endpoint: o.Cluster.Kube.Admin.Host, CAPEM: o.Cluster.Kube.Admin.CAData})
+	}
+	so := o.Suite
+	if so.Region != "" && so.Region != Region || so.AccountID != "" && so.AccountID != Account {
+		return fmt.Errorf("sandbox: the emulators must serve %s in %s, the account and region the template is synthesized for", Account, Region)
+	}
+	so.Region, so.AccountID = Region, Account
+	so.Topics = append(so.Topics, dep.topics...)
+	so.Buses = append(so.Buses, dep.buses...)
+	so.Tables = append(so.Tables, dep.tables...)
+	so.Clusters = append(so.Clusters, clusters...)
+	if so.SeedFile != nil && so.ControlPlane == nil {
+		so.ControlPlane = &eks.Cluster{Endpoint: o.Cluster.Kube.Admin.Host, CAPEM: o.Cluster.Kube.Admin.CAData}
+	}
+	if slack := dep.functions["onpush"].env["ECRWARDEN_SLACK_SECRET"]; so.SlackSecretName == "" && slack != "" && !strings.HasPrefix(slack, "arn:") {
+		so.SlackSecretName = slack
+	}
+	var err error
+	sb.Suite, err = suite.Start(ctx, so)
+	if err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	sb.Region, sb.Account = sb.Suite.ECR.Region(), sb.Suite.ECR.Account()
+	sb.Registry = sb.Account + ".dkr.ecr." + sb.Region + ".amazonaws.com"
+	for topic, key := range dep.topicKeys {
+		sb.Suite.SNS.SetTopicKey(sb.Suite.SNS.TopicARN(topic), key)
+	}
+	for _, r := range sb.Policy.Repositories {
+		if sb.Suite.ECR.Images(r.Name) != nil {
+			continue // seeded
+		}
+		opts, managed := dep.repos[r.Name]
+		if !managed {
+			opts = ecr.RepositoryOptions{ScanOnPush: true} // a repository the operator made
+		}
+		opts.ScanType = o.ScanType
+		if err := sb.Suite.ECR.CreateRepository(r.Name, opts); err != nil {
+			return fmt.Errorf("sandbox: create repository %s: %w", r.Name, err)
+		}
+	}
+	var principals []authz.Principal
+	for _, f := range dep.sortedFunctions() {
+		principals = append(principals, f.principal(Account))
+	}
+	principals = append(principals, authz.Principal{Name: "admin", AccessKeyID: adminKey, SecretAccessKey: "admin",
+		ARN: "arn:aws:iam::" + Account + ":user/sandbox-admin", Account: Account, Admin: true},
+		// The credentials `ecrwarden emulate` exports: the operator's, or CI's, at a shell.
+		authz.Principal{Name: "admin", AccessKeyID: AccessKeyID, SecretAccessKey: SecretAccessKey,
+			ARN: "arn:aws:iam::" + Account + ":user/emulate", Account: Account, Admin: true})
+	sb.IAM = authz.New(principals...)
+	if !o.IAMOff {
+		sb.Suite.SetAuthorizer(sb.IAM)
+	}
+	if err := sb.startMoto(ctx, o); err != nil {
+		return err
+	}
+	sb.AWS = aws.Config{Region: sb.Region, Credentials: credentials.NewStaticCredentialsProvider(adminKey, "admin", "")}
+	sb.ECR = awsecr.NewFromConfig(sb.AWS, func(o *awsecr.Options) { o.BaseEndpoint = aws.String(sb.Endpoint("ECR")) })
+	if err := sb.createQueues(ctx); err != nil {
+		return err
+	}
+	return sb.applyRBAC(ctx)
+}
+
+// startFunctions starts each function from its own task directory (the binary and the
+// policy, as the asset holds them) with the template's environment, its credentials
+// and the emulators' endpoints, and maps its key to its Kubernetes identity.
+func (sb *Sandbox) startFunctions(ctx context.Context, o Options, root string) error {
+	endpoints := map[string]string{}
+	for _, kv := range sb.Suite.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "AWS_ENDPOINT_URL_") {
+			endpoints[k] = v
+		}
+	}
+	// Not STS: the functions only presign GetCallerIdentity for their EKS tokens, whose
+	// URL must name the real STS host the token webhook checks.
+	for _, svc := range motoServices {
+		endpoints["AWS_ENDPOINT_URL_"+strings.ToUpper(svc)] = sb.proxy.URL
+	}
+	// The Slack sink serves https with a CA of its own, as Slack serves
+	// https only: the functions trust it the standard way, through
+	// SSL_CERT_FILE, with no exception for plain http in the code.
+	caFile := filepath.Join(sb.tmp, "slack-ca.pem")
+	if err := os.WriteFile(caFile, sb.Suite.Slack.CAPEM(), 0o600); err != nil {
+		return fmt.Errorf("sandbox: write the Slack sink's CA: %w", err)
+	}
+	endpoints["SSL_CERT_FILE"] = caFile
+	for _, f := range sb.dep.sortedFunctions() {
+		bin, err := buildOnce(ctx, root, f.name)
+		if err != nil {
+			return err
+		}
+		task := filepath.Join(sb.tmp, f.name)
+		if err := stageAsset(bin, o.PolicyPath, task); err != nil {
+			return fmt.Errorf("sandbox: stage %s: %w", f.name, err)
+		}
+		env := map[string]string{}
+		for k, v := range f.env {
+			if rest, ok := strings.CutPrefix(v, taskRoot); ok {
+				v = filepath.Join(task, rest)
+			}
+			env[k] = v
+		}
+		for k, v := range endpoints {
+			env[k] = v
+		}
+		env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], env["AWS_SESSION_TOKEN"] = f.key, f.secret, "sandbox-session-"+f.name
+		for k, v := range o.Env {
+			env[k] = v
+		}
+		timeout := f.timeout
+		if o.Timeout > 0 {
+			timeout = o.Timeout
+		}
+		fn, err := testenv.StartFunction(ctx, testenv.FunctionOptions{
+			Binary: filepath.Join(task, "bootstrap"), Name: f.physical, Env: env, Region: sb.Region, AccountID: sb.Account,
+			Timeout: timeout, MemoryMB: f.memoryMB, Logs: o.Logs,
+		})
+		if err != nil {
+			return fmt.Errorf("sandbox: start %s: %w", f.name, err)
+		}
+		sb.Functions[f.name] = fn
+		if f.kubeUser != "" {
+			sb.Cluster.Auth.SetIdentity(f.key, eksauth.Identity{SecretAccessKey: f.secret, ARN: f.roleARN, Username: f.kubeUser, Groups: f.kubeGroups})
+			sb.keys = append(sb.keys, f.key)
+		}
+	}
+	// The admin (the operator running `ecrwarden gc plan`, the tests) is a cluster admin.
+	sb.Cluster.Auth.SetIdentity(adminKey, eksauth.Identity{SecretAccessKey: "admin", ARN: "arn:aws:iam::" + Account + ":user/sandbox-admin",
+		Username: "sandbox-admin", Groups: []string{"system:masters"}})
+	on := sb.dep.functions["onpush"].env
+	sb.TopicARN, sb.EventBus, sb.DedupeTable = on["ECRWARDEN_TOPIC_ARN"], on["ECRWARDEN_EVENT_BUS"], on["ECRWARDEN_DEDUPE_TABLE"]
+	return nil
+}
+
+// stageAsset lays out a function's asset in dir as Lambda unpacks it in /var/task:
+// bootstrap (a hard link to the build when possible) and the policy.
+func stageAsset(bin, policyPath, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	dst := filepath.Join(dir, "bootstrap")
+	if err := os.Link(bin, dst); err != nil {
+		data, err := os.ReadFile(bin)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(dst, data, 0o755); err != nil {
+			return err
+		}
+	}
+	policy, err := os.ReadFile(policyPath)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, bundledPolicy), policy, 0o644)
 }
 
 // Deliver routes every queued event (and those the deliveries cause) to
 // the matching functions, in order, retrying failures like Lambda's
-// asynchronous invocation does. It returns what was delivered.
+// asynchronous invocation does, then polls the SQS event sources (gc's
+// fan-out queue) as Lambda's event source mappings do, until nothing is
+// left. It returns what was delivered.
 func (sb *Sandbox) Deliver(ctx context.Context) ([]Delivery, error) {
+	var out []Delivery
+	for {
+		ds, err := sb.deliverEvents(ctx)
+		out = append(out, ds...)
+		if err != nil {
+			return out, err
+		}
+		polled, err := sb.pollSources(ctx)
+		out = append(out, polled...)
+		if err != nil {
+			return out, err
+		}
+		sb.mu.Lock()
+		idle := len(sb.queue) == 0
+		sb.mu.Unlock()
+		if len(polled) == 0 && idle {
+			return out, nil
+		}
+	}
+}
+
+func (sb *Sandbox) deliverEvents(ctx context.Context) ([]Delivery, error) {
 	var out []Delivery
 	for {
 		sb.mu.Lock()
@@ -302,6 +480,10 @@ func (sb *Sandbox) invoke(ctx context.Context, function, detailType string, ev [
 		return Delivery{}, fmt.Errorf("sandbox: no function %s", function)
 	}
 	d := Delivery{Function: function, DetailType: detailType, Event: ev}
+	retries := sb.dep.functions[function].retries
+	if sb.retries != nil {
+		retries = *sb.retries
+	}
 	for d.Attempts = 1; ; d.Attempts++ {
 		res, err := f.Invoke(ctx, ev)
 		if err != nil {
@@ -312,10 +494,13 @@ func (sb *Sandbox) invoke(ctx context.Context, function, detailType string, ev [
 			return d, nil
 		}
 		d.Err = res.Error
-		if d.Attempts > sb.retries {
+		if d.Attempts > retries {
 			sb.mu.Lock()
 			sb.dlq = append(sb.dlq, d)
 			sb.mu.Unlock()
+			if err := sb.sendToDestination(ctx, d); err != nil {
+				d.Err = errors.Join(d.Err, err)
+			}
 			return d, nil
 		}
 		if sb.retryDelay > 0 {
@@ -330,46 +515,97 @@ func (sb *Sandbox) invoke(ctx context.Context, function, detailType string, ev [
 	}
 }
 
-// DLQ returns the invocations that failed after their retries.
+// DLQ returns the invocations that failed after their retries (each also sent, as
+// Lambda sends it, to the function's failure destination in the template).
 func (sb *Sandbox) DLQ() []Delivery {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
 	return append([]Delivery(nil), sb.dlq...)
 }
 
-// Close stops the functions and the emulators and removes temporary files.
+// Denials returns every AWS call the IAM of the template refused, in order.
+func (sb *Sandbox) Denials() []authz.Decision { return sb.IAM.Denials() }
+
+// ExpectDenied declares that a test means function's calls of action to be refused
+// (it removed the grant): Close then does not report them.
+func (sb *Sandbox) ExpectDenied(function, action string) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	sb.expected = append(sb.expected, func(d authz.Decision) bool {
+		return d.Principal == function && strings.EqualFold(d.Action, action)
+	})
+}
+
+// UnexpectedDenials is an error naming each refused call (function, action, resource)
+// that no ExpectDenied covers, or nil.
+func (sb *Sandbox) UnexpectedDenials() error {
+	if sb.IAM == nil {
+		return nil
+	}
+	sb.mu.Lock()
+	expected := append([]func(authz.Decision) bool(nil), sb.expected...)
+	sb.mu.Unlock()
+	var lines []string
+	seen := map[string]bool{}
+	for _, d := range sb.IAM.Denials() {
+		ok := false
+		for _, e := range expected {
+			ok = ok || e(d)
+		}
+		if s := d.String(); !ok && !seen[s] {
+			seen[s] = true
+			lines = append(lines, "  "+s)
+		}
+	}
+	if len(lines) == 0 {
+		return nil
+	}
+	return fmt.Errorf("IAM denied calls the template's roles do not grant:\n%s", strings.Join(lines, "\n"))
+}
+
+// Close stops the functions and the emulators and removes temporary files. It
+// returns an error naming any AWS call the template's IAM refused unexpectedly
+// (see ExpectDenied), so an end-to-end test fails on a missing grant.
 func (sb *Sandbox) Close() error {
 	var errs []error
-	if sb.stop != nil {
-		sb.stop()
+	for _, stop := range sb.stop {
+		stop()
 	}
 	for _, f := range sb.Functions {
 		errs = append(errs, f.Stop())
 	}
+	if sb.Cluster != nil && sb.Cluster.Auth != nil {
+		for _, k := range sb.keys {
+			sb.Cluster.Auth.RemoveIdentity(k)
+		}
+	}
+	errs = append(errs, sb.deleteQueues())
+	if sb.proxy != nil {
+		sb.proxy.Close()
+	}
 	if sb.Suite != nil {
 		errs = append(errs, sb.Suite.Close())
-	}
-	if sb.inUse != nil {
-		sb.inUse.Close()
 	}
 	if sb.tmp != "" {
 		errs = append(errs, os.RemoveAll(sb.tmp))
 	}
+	errs = append(errs, sb.UnexpectedDenials())
 	return errors.Join(errs...)
 }
 
 // Endpoint returns the URL of the emulator of an SDK service id ("ECR",
-// "EKS", "Secrets Manager"…) or of "Slack"; for the services moto serves
-// ("ECS", "Lambda", "SageMaker", "Batch"), the proxy in front of it.
+// "EKS", "Secrets Manager"…) or of "Slack"; "SQS" and the other services moto
+// serves ("ECS", "Lambda", "SageMaker", "Batch") answer the proxies in front of
+// it (authorization, then faults).
 func (sb *Sandbox) Endpoint(service string) string {
 	for _, e := range sb.Suite.Endpoints() {
 		if strings.EqualFold(e.Service, service) {
 			return e.URL
 		}
 	}
-	for _, s := range inUseServices {
-		if sb.inUse != nil && strings.EqualFold(s, service) {
-			return sb.inUse.URL
+	for _, s := range motoServices {
+		if strings.EqualFold(s, service) && sb.proxy != nil {
+			return sb.proxy.URL
 		}
 	}
 	return ""

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -81,7 +83,7 @@ func present(sb *sandbox.Sandbox, repo, digest string) bool {
 const day = 24 * time.Hour
 
 // TestInUseAcrossServices: the gc function reaches ECS, Lambda, SageMaker
-// and Batch through moto with its own environment; an image only a
+// and Batch through moto with its own environment and its role's IAM; an image only a
 // SageMaker endpoint or only an ECS service references is kept, the plan
 // naming them, while its unused neighbours go; and when one source cannot
 // be read, nothing is deleted and the report names the source.
@@ -104,9 +106,8 @@ func TestInUseAcrossServices(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	dl, err := sb.Invoke(ctx, "gc", []byte(`{"trigger":"test","runId":"inuse-1"}`))
-	if err != nil || dl.Err != nil {
-		t.Fatalf("gc: %v %v", err, dl.Err)
+	if ds := runGC(t, sb, "inuse-1"); failed(ds) != nil {
+		t.Fatalf("gc: %v", failed(ds))
 	}
 	for _, c := range []struct {
 		repo, digest string
@@ -125,8 +126,9 @@ func TestInUseAcrossServices(t *testing.T) {
 			t.Errorf("decision on %s@%s = %q, want %q…", c.repo, c.digest, got, c.reason)
 		}
 	}
-	// The function read every source through the proxy, with the calls
-	// the stack grants it (the gc role in infra/stack.go).
+	// The function read every source through the proxies, with the calls
+	// the stack grants it (the gc role in infra/stack.go): each call passed
+	// IAM before the fault proxy counted it, and Close fails on any denial.
 	for _, op := range []string{"ecs:ListClusters", "ecs:ListServices", "ecs:DescribeServices", "ecs:DescribeTaskDefinition", "ecs:ListTasks",
 		"lambda:ListFunctions", "sagemaker:ListModels", "sagemaker:DescribeModel", "sagemaker:ListEndpoints", "sagemaker:DescribeEndpoint",
 		"sagemaker:DescribeEndpointConfig", "sagemaker:ListTrainingJobs", "sagemaker:ListProcessingJobs",
@@ -136,21 +138,29 @@ func TestInUseAcrossServices(t *testing.T) {
 		}
 	}
 
-	// One source unreadable: nothing is deleted anywhere, the invocation
-	// fails (and is retried), and the report names the source.
+	// One source unreadable: nothing is deleted anywhere, each repository's
+	// fan-out message fails (received again up to the queue's
+	// maxReceiveCount, then dead-lettered), and the report names the source.
 	seed(t, sb, trainRepo, 1*day, "v1.7.0") // pushes v1.2.0 out of the 5 newest
 	before := map[string]int{trainRepo: len(sb.Suite.ECR.Images(trainRepo)), apiRepo: len(sb.Suite.ECR.Images(apiRepo))}
 	seed(t, sb, apiRepo, 3*day)
 	before[apiRepo]++
 	sb.InUse.Refuse(motoproxy.AccessDenied("sagemaker:ListEndpoints"))
 	slackBefore := len(sb.Suite.Slack.Payloads())
-	dl, err = sb.Invoke(ctx, "gc", []byte(`{"trigger":"test","runId":"inuse-2"}`))
+	logged := len(logs.String())
+	if ds := runGC(t, sb, "inuse-2"); failed(ds) == nil {
+		t.Errorf("gc with SageMaker denied: every message succeeded, want each repository's to fail")
+	}
+	if out := logs.String()[logged:]; !strings.Contains(out, "list images in use: SageMaker: list endpoints") || !strings.Contains(out, "AccessDeniedException") {
+		t.Errorf("gc with SageMaker denied logged no failure naming SageMaker's denied listing:\n%s", out)
+	}
+	// After maxReceiveCount receives each repository's message is dead-lettered.
+	dead, err := sb.DeadLetters(ctx, "gc")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dl.Err == nil || !strings.Contains(dl.Err.Error(), "list images in use: SageMaker: list endpoints") ||
-		!strings.Contains(dl.Err.Error(), "AccessDeniedException") {
-		t.Errorf("gc with SageMaker denied: %v, want the invocation to fail naming SageMaker's denied listing", dl.Err)
+	if len(dead) != len(before) {
+		t.Errorf("gc's dead-letter queue holds %d messages, want one per repository (%d)", len(dead), len(before))
 	}
 	for repo, n := range before {
 		if got := len(sb.Suite.ECR.Images(repo)); got != n {
@@ -166,4 +176,35 @@ func TestInUseAcrossServices(t *testing.T) {
 	}) {
 		t.Errorf("Slack reports %q, want one naming the SageMaker listing that was denied", reports)
 	}
+}
+
+// runGC invokes gc as its schedule does and delivers what follows: the
+// stack gives gc a fan-out queue, so the scheduled run sends one message per
+// repository and the queue's event source runs each.
+func runGC(t *testing.T, sb *sandbox.Sandbox, runID string) []sandbox.Delivery {
+	t.Helper()
+	ctx := context.Background()
+	dl, err := sb.Invoke(ctx, "gc", []byte(`{"trigger":"test","runId":"`+runID+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dl.Err != nil {
+		t.Fatalf("gc fan-out: %v", dl.Err)
+	}
+	ds, err := sb.Deliver(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds
+}
+
+// failed joins the errors of the deliveries that failed.
+func failed(ds []sandbox.Delivery) error {
+	var errs []error
+	for _, d := range ds {
+		if d.Err != nil {
+			errs = append(errs, fmt.Errorf("%s ← %s: %w", d.Function, d.DetailType, d.Err))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -267,7 +267,7 @@ func (d deploymentState) images() map[string]string {
 func (e *env) auditEvents(detailType string) []map[string]any {
 	e.tb.Helper()
 	var out []map[string]any
-	for _, raw := range e.sb.Suite.EventBridge.Events(sandbox.EventBus) {
+	for _, raw := range e.sb.Suite.EventBridge.Events(e.sb.EventBus) {
 		var ev struct {
 			Source     string         `json:"source"`
 			DetailType string         `json:"detail-type"`
@@ -285,7 +285,7 @@ func (e *env) auditEvents(detailType string) []map[string]any {
 
 // messages returns how many messages the SNS topic and the Slack sink got.
 func (e *env) messages() (sns, slack int) {
-	return len(e.sb.Suite.SNS.Messages(e.sb.Suite.SNS.TopicARN(sandbox.TopicName))), len(e.sb.Suite.Slack.Payloads())
+	return len(e.sb.Suite.SNS.Messages(e.sb.TopicARN)), len(e.sb.Suite.Slack.Payloads())
 }
 
 func (e *env) wantMessages(step string, sns, slack int) {
@@ -384,7 +384,7 @@ func TestIntegrationBadTag(t *testing.T) {
 	if text := string(e.sb.Suite.Slack.Payloads()[0].Body); !strings.Contains(text, "Feature_X") {
 		t.Errorf("Slack message does not name the tag: %s", text)
 	}
-	if msg := e.sb.Suite.SNS.Messages(e.sb.Suite.SNS.TopicARN(sandbox.TopicName))[0].Message; !strings.Contains(msg, "Feature_X") {
+	if msg := e.sb.Suite.SNS.Messages(e.sb.TopicARN)[0].Message; !strings.Contains(msg, "Feature_X") {
 		t.Errorf("SNS message does not name the tag: %s", msg)
 	}
 	rejected := e.auditEvents(audit.TagRejected)
@@ -579,7 +579,7 @@ func TestIntegrationMalformedEvent(t *testing.T) {
 				t.Errorf("the Deployment changed: generation %d, images %v", dep.Metadata.Generation, dep.images())
 			}
 			e.wantMessages("malformed event", 0, 0)
-			if evs := e.sb.Suite.EventBridge.Events(sandbox.EventBus); len(evs) != 0 {
+			if evs := e.sb.Suite.EventBridge.Events(e.sb.EventBus); len(evs) != 0 {
 				t.Errorf("audit events: %s", evs)
 			}
 		})

@@ -81,7 +81,7 @@ func (e *env) requireDedupeCondition(ctx context.Context) {
 	client := dynamodb.NewFromConfig(e.sb.AWS, func(o *dynamodb.Options) {
 		o.BaseEndpoint = aws.String(e.sb.Endpoint("DynamoDB"))
 	})
-	_, err := dedupe.New(client, sandbox.DedupeTable).Begin(ctx, "onscan-integration-preflight")
+	_, err := dedupe.New(client, e.sb.DedupeTable).Begin(ctx, "onscan-integration-preflight")
 	if err != nil {
 		e.t.Fatalf("dedupe preflight: the DynamoDB emulator must accept internal/dedupe's conditional write "+
 			"(attribute_not_exists(#pk) OR #exp < :now OR (#state = :pending AND #lease < :now), ALL_OLD): %v", err)
@@ -143,7 +143,7 @@ func (e *env) deliver(failOK bool) []sandbox.Delivery {
 // sns returns the alerts published to the topic, by kind.
 func (e *env) sns() map[alert.Kind][]string {
 	out := map[alert.Kind][]string{}
-	for _, m := range e.sb.Suite.SNS.Messages(e.sb.Suite.SNS.TopicARN(sandbox.TopicName)) {
+	for _, m := range e.sb.Suite.SNS.Messages(e.sb.TopicARN) {
 		k := alert.Kind(m.Attributes[alert.AttrKind].StringValue)
 		out[k] = append(out[k], m.Message)
 	}
@@ -176,6 +176,7 @@ func basicPolicy(ignore string) string {
 clusters:
   - name: ` + clusterName + `
     namespaces: [default]
+notify: { slackSecret: ecrwarden/slack-webhook }
 repositories:
   - name: mlops/retail-api
     scan:
@@ -315,6 +316,7 @@ func TestIntegrationGatedRollout(t *testing.T) {
 clusters:
   - name: ` + clusterName + `
     namespaces: [` + ns + `]
+notify: { slackSecret: ecrwarden/slack-webhook }
 repositories:
   - name: mlops/retail-api
     scan: { alertAt: HIGH }

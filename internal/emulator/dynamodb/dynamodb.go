@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ecrwarden/ecrwarden/internal/emulator"
+	"github.com/ecrwarden/ecrwarden/internal/emulator/authz"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/fault"
 )
 
@@ -69,6 +70,7 @@ type Server struct {
 	faults          *fault.Injector
 	log             *fault.Log
 	gate            fault.Gate
+	guard           authz.Guard
 
 	mu     sync.Mutex
 	tables map[string]*table
@@ -203,6 +205,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.gate.Admit(w, r, op, body) {
+		return
+	}
+	if !s.authorize(w, r, op, body) {
 		return
 	}
 	var out any

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ecrwarden/ecrwarden/internal/emulator"
+	"github.com/ecrwarden/ecrwarden/internal/emulator/authz"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/fault"
 )
 
@@ -75,6 +76,7 @@ type Server struct {
 	faults *fault.Injector
 	log    *fault.Log
 	gate   fault.Gate
+	guard  authz.Guard
 
 	emitMu  sync.RWMutex
 	emitter Emitter
@@ -188,6 +190,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if fn == nil {
 		writeError(w, newError(http.StatusBadRequest, "UnknownOperationException", "unknown operation %q in X-Amz-Target", target))
+		return
+	}
+	if !s.authorize(w, r, name, body) {
 		return
 	}
 	c := &call{}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ecrwarden/ecrwarden/internal/emulator"
+	"github.com/ecrwarden/ecrwarden/internal/emulator/authz"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/fault"
 )
 
@@ -57,6 +58,7 @@ type Server struct {
 	faults          *fault.Injector
 	log             *fault.Log
 	gate            fault.Gate
+	guard           authz.Guard
 
 	mu       sync.Mutex
 	clusters map[string]stored
@@ -147,6 +149,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	name, err := url.PathUnescape(rest)
 	if err != nil || !clusterNameRE.MatchString(name) {
 		writeError(w, http.StatusBadRequest, "InvalidParameterException", fmt.Sprintf("1 validation error detected: Value '%s' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[0-9A-Za-z][A-Za-z0-9\\-_]*", rest), map[string]string{"clusterName": name})
+		return
+	}
+	if !s.authorize(w, r, "DescribeCluster", name) {
 		return
 	}
 	s.mu.Lock()

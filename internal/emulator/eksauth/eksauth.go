@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -40,16 +41,37 @@ type Identity struct {
 	Groups   []string
 }
 
-// Server answers TokenReview webhooks for one cluster.
+// Server answers TokenReview webhooks for one cluster. It is safe for concurrent use.
 type Server struct {
-	cluster    string
+	cluster string
+	now     func() time.Time
+
+	mu         sync.Mutex
 	identities map[string]Identity
-	now        func() time.Time
 }
 
 // New returns a server for the named cluster, mapping access key ids to identities.
 func New(cluster string, identities map[string]Identity) *Server {
-	return &Server{cluster: cluster, identities: identities, now: time.Now}
+	ids := make(map[string]Identity, len(identities))
+	for k, v := range identities {
+		ids[k] = v
+	}
+	return &Server{cluster: cluster, identities: ids, now: time.Now}
+}
+
+// SetIdentity maps an access key id to an identity (an EKS access entry of a role
+// whose session signs with the key).
+func (s *Server) SetIdentity(accessKeyID string, id Identity) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.identities[accessKeyID] = id
+}
+
+// RemoveIdentity forgets an access key id.
+func (s *Server) RemoveIdentity(accessKeyID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.identities, accessKeyID)
 }
 
 type tokenReview struct {
@@ -144,7 +166,9 @@ func (s *Server) Verify(ctx context.Context, token string) (Identity, error) {
 	if len(cred) != 5 || cred[3] != "sts" || cred[4] != "aws4_request" {
 		return Identity{}, fmt.Errorf("token URL X-Amz-Credential %q is malformed", q.Get("X-Amz-Credential"))
 	}
+	s.mu.Lock()
 	id, ok := s.identities[cred[0]]
+	s.mu.Unlock()
 	if !ok {
 		return Identity{}, fmt.Errorf("access key %s is not mapped to a Kubernetes user", cred[0])
 	}

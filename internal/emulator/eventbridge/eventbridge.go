@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ecrwarden/ecrwarden/internal/emulator"
+	"github.com/ecrwarden/ecrwarden/internal/emulator/authz"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/fault"
 )
 
@@ -80,6 +81,7 @@ type Server struct {
 	faults          *fault.Injector
 	log             *fault.Log
 	gate            fault.Gate
+	guard           authz.Guard
 
 	mu     sync.Mutex
 	buses  map[string][][]byte // envelopes per bus
@@ -242,6 +244,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.gate.Admit(w, r, op, body) {
+		return
+	}
+	if !s.authorize(w, r, op, body) {
 		return
 	}
 	switch op {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ecrwarden/ecrwarden/internal/emulator"
+	"github.com/ecrwarden/ecrwarden/internal/emulator/authz"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/fault"
 )
 
@@ -37,6 +38,7 @@ type version struct {
 type secret struct {
 	name, arn string
 	versions  []*version // newest last
+	kmsKey    string     // customer managed key ARN; "" for aws/secretsmanager
 }
 
 // Server is the Secrets Manager emulator, an [http.Handler]. It is safe for
@@ -46,6 +48,7 @@ type Server struct {
 	faults          *fault.Injector
 	log             *fault.Log
 	gate            fault.Gate
+	guard           authz.Guard
 
 	mu      sync.Mutex
 	secrets map[string]*secret // by name
@@ -123,6 +126,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.gate.Admit(w, r, op, body) {
+		return
+	}
+	if !s.authorize(w, r, op, body) {
 		return
 	}
 	switch op {

@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/ecrwarden/ecrwarden/internal/emulator"
+	"github.com/ecrwarden/ecrwarden/internal/emulator/authz"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/fault"
 )
 
@@ -93,10 +94,12 @@ type Server struct {
 	faults          *fault.Injector
 	log             *fault.Log
 	gate            fault.Gate
+	guard           authz.Guard
 
 	mu       sync.Mutex
 	topics   map[string]bool // by ARN
 	messages map[string][]Message
+	keys     map[string]string // topic ARN → KMS key ARN
 	seq      uint64
 
 	emulator.Listener
@@ -248,6 +251,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	op := form.Get("Action")
 	if !s.gate.Admit(w, r, op, body) {
+		return
+	}
+	if !s.authorize(w, r, op, form) {
 		return
 	}
 	var resp any

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ecrwarden/ecrwarden/internal/emulator/authz"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/dynamodb"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/ecr"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/eks"
@@ -250,6 +251,17 @@ func (s *Suite) seed(o Options) error {
 		}
 	}
 	return nil
+}
+
+// SetAuthorizer turns IAM enforcement on in every AWS emulator (nil turns it off): each
+// request is then authorized as its caller's access key's principal (internal/emulator/authz).
+func (s *Suite) SetAuthorizer(a *authz.Authorizer) {
+	s.ECR.SetAuthorizer(a)
+	s.SNS.SetAuthorizer(a)
+	s.EventBridge.SetAuthorizer(a)
+	s.SecretsManager.SetAuthorizer(a)
+	s.DynamoDB.SetAuthorizer(a)
+	s.EKS.SetAuthorizer(a)
 }
 
 // Endpoints returns where each emulator listens, in a fixed order.
