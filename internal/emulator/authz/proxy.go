@@ -121,6 +121,10 @@ func (p *Proxy) requests(service string, r *http.Request, body []byte) (string, 
 			if !strings.HasPrefix(name, "arn:") {
 				name = arn("lambda", "function:"+name)
 			}
+			// A version or alias is part of the resource: function:name:3.
+			if q := str("Qualifier"); q != "" && strings.Count(name, ":") == 6 {
+				name += ":" + q
+			}
 			resources = []string{name}
 		}
 	case "ecs":
@@ -136,9 +140,12 @@ func (p *Proxy) requests(service string, r *http.Request, body []byte) (string, 
 			resources = ecsARNs(params["tasks"], arn("ecs", "task/"+cluster+"/"))
 		}
 	case "sagemaker":
+		// SageMaker ARNs carry resource names in lower case.
 		kinds := map[string]string{"DescribeModel": "model/", "DescribeEndpoint": "endpoint/", "DescribeEndpointConfig": "endpoint-config/",
-			"DescribeTrainingJob": "training-job/", "DescribeProcessingJob": "processing-job/", "DescribeTransformJob": "transform-job/"}
-		for _, k := range []string{"ModelName", "EndpointName", "EndpointConfigName", "TrainingJobName", "ProcessingJobName", "TransformJobName"} {
+			"DescribeTrainingJob": "training-job/", "DescribeProcessingJob": "processing-job/", "DescribeTransformJob": "transform-job/",
+			"DescribeHyperParameterTuningJob": "hyper-parameter-tuning-job/"}
+		for _, k := range []string{"ModelName", "EndpointName", "EndpointConfigName", "TrainingJobName", "ProcessingJobName", "TransformJobName",
+			"HyperParameterTuningJobName"} {
 			if name := str(k); name != "" && kinds[op] != "" {
 				resources = []string{arn("sagemaker", kinds[op]+strings.ToLower(name))}
 			}
@@ -163,7 +170,7 @@ func restOperation(service string, r *http.Request) (string, map[string]any) {
 			case name == "" && r.Method == http.MethodGet:
 				return "ListFunctions", nil
 			case !strings.Contains(name, "/") && r.Method == http.MethodGet:
-				return "GetFunction", map[string]any{"FunctionName": name}
+				return "GetFunction", map[string]any{"FunctionName": name, "Qualifier": r.URL.Query().Get("Qualifier")}
 			}
 		}
 	case "batch":
