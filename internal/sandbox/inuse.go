@@ -3,11 +3,19 @@ package sandbox
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/batch"
+	batchtypes "github.com/aws/aws-sdk-go-v2/service/batch/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/sagemaker"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/sagemaker/types"
 
@@ -121,4 +129,66 @@ func (sb *Sandbox) ServeSageMakerModel(ctx context.Context, endpoint, model, ima
 		return fmt.Errorf("sandbox: create SageMaker endpoint %s: %w", endpoint, err)
 	}
 	return nil
+}
+
+// RunLambdaImage creates the Lambda function name packaged as the container
+// image image (and its execution role), published as version 1, in moto.
+// moto never runs it (that would need Docker) and invents the digest it
+// resolves the image to: match it by tag.
+func (sb *Sandbox) RunLambdaImage(ctx context.Context, name, image string) error {
+	cfg, err := sb.MotoConfig()
+	if err != nil {
+		return err
+	}
+	role, err := sb.createMotoRole(ctx, cfg, name+"-execution", "lambda.amazonaws.com")
+	if err != nil {
+		return err
+	}
+	_, err = lambda.NewFromConfig(cfg).CreateFunction(ctx, &lambda.CreateFunctionInput{FunctionName: aws.String(name), Role: aws.String(role),
+		PackageType: lambdatypes.PackageTypeImage, Code: &lambdatypes.FunctionCode{ImageUri: aws.String(image)}, Publish: true})
+	if err != nil {
+		return fmt.Errorf("sandbox: create Lambda function %s: %w", name, err)
+	}
+	return nil
+}
+
+// RegisterBatchJob registers an AWS Batch container job definition name
+// running image, in moto.
+func (sb *Sandbox) RegisterBatchJob(ctx context.Context, name, image string) error {
+	cfg, err := sb.MotoConfig()
+	if err != nil {
+		return err
+	}
+	_, err = batch.NewFromConfig(cfg).RegisterJobDefinition(ctx, &batch.RegisterJobDefinitionInput{JobDefinitionName: aws.String(name),
+		Type: batchtypes.JobDefinitionTypeContainer, ContainerProperties: &batchtypes.ContainerProperties{Image: aws.String(image),
+			Vcpus: aws.Int32(1), Memory: aws.Int32(512)}})
+	if err != nil {
+		return fmt.Errorf("sandbox: register Batch job definition %s: %w", name, err)
+	}
+	return nil
+}
+
+// createMotoRole creates an IAM role that service may assume, in moto (Lambda's
+// CreateFunction checks that its role exists), and returns its ARN. It speaks
+// IAM's query protocol directly: the module has no IAM client, and moto does
+// not check signatures.
+func (sb *Sandbox) createMotoRole(ctx context.Context, cfg aws.Config, name, service string) (string, error) {
+	form := url.Values{"Action": {"CreateRole"}, "Version": {"2010-05-08"}, "RoleName": {name},
+		"AssumeRolePolicyDocument": {`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"` + service + `"},"Action":"sts:AssumeRole"}]}`}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, aws.ToString(cfg.BaseEndpoint)+"/", strings.NewReader(form.Encode()))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential="+adminKey+"/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0")
+	resp, err := cfg.HTTPClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("sandbox: create IAM role %s in moto: %w", name, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return "", fmt.Errorf("sandbox: create IAM role %s in moto: HTTP %d %s", name, resp.StatusCode, body)
+	}
+	return "arn:aws:iam::" + sb.Account + ":role/" + name, nil
 }

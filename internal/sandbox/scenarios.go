@@ -54,6 +54,7 @@ var Scenarios = []Scenario{
 	{Name: "enhanced scanning findings alert", ScanType: ecr.ScanEnhanced, Run: findingsAlert},
 	{Name: "reconcile after lost events, enhanced scanning", ScanType: ecr.ScanEnhanced, Run: reconcileAfterLostEvents},
 	{Name: "gc fans out and deletes", Run: gcDeletes},
+	{Name: "gc keeps what ECS, Lambda, SageMaker and Batch run", Run: gcKeepsInUseElsewhere},
 	{Name: "alert retried, then dead-lettered", Run: alertDeadLettered},
 	{Name: "poison fan-out message dead-lettered", Run: poisonMessage},
 }
@@ -276,14 +277,7 @@ func gcDeletes(ctx context.Context, sb *Sandbox) error {
 	if err != nil {
 		return err
 	}
-	d, err := sb.Invoke(ctx, "gc", []byte(`{"trigger":"scenario","runId":"scenario-gc"}`))
-	if err != nil {
-		return err
-	}
-	if d.Err != nil {
-		return fmt.Errorf("gc failed after %d attempts: %w", d.Attempts, d.Err)
-	}
-	if err := deliverAll(ctx, sb); err != nil {
+	if err := runGC(ctx, sb, "scenario-gc"); err != nil {
 		return err
 	}
 	left := sb.Suite.ECR.Images(scenarioRepo)
@@ -299,6 +293,66 @@ func gcDeletes(ctx context.Context, sb *Sandbox) error {
 		return fmt.Errorf("gc kept the untagged %s", untagged)
 	}
 	return sb.wantAlert("gc deleted")
+}
+
+// gcKeepsInUseElsewhere: four expired releases are each still run by one AWS
+// service outside the cluster (an ECS service, a SageMaker endpoint, a Lambda
+// function, a Batch job definition): gc reads every source with its own role
+// (the describe calls each needs: services, task definitions, models, endpoint
+// configurations, functions, job definitions) and keeps them, deleting only the
+// unused one.
+func gcKeepsInUseElsewhere(ctx context.Context, sb *Sandbox) error {
+	now := time.Now().UTC()
+	digests := map[string]string{}
+	for i := range 8 {
+		tag := fmt.Sprintf("v0.%d.0", i)
+		m, _ := sb.NewManifest()
+		d, err := sb.Suite.ECR.SeedImage(scenarioRepo, ecr.Image{Tags: []string{tag}, PushedAt: now.Add(-time.Duration(60-i) * 24 * time.Hour),
+			Size: 100 << 20, Manifest: m})
+		if err != nil {
+			return err
+		}
+		digests[tag] = d
+	}
+	image := func(tag string) string { return sb.Registry + "/" + scenarioRepo + ":" + tag }
+	if _, err := sb.RunECSService(ctx, "retail", "scorer", "scorer", image("v0.0.0")); err != nil {
+		return err
+	}
+	if err := sb.ServeSageMakerModel(ctx, "forecast", "forecast-v0", image("v0.1.0")); err != nil {
+		return err
+	}
+	if err := sb.RunLambdaImage(ctx, "enricher", image("v0.2.0")); err != nil {
+		return err
+	}
+	if err := sb.RegisterBatchJob(ctx, "backfill", image("v0.3.0")); err != nil {
+		return err
+	}
+	if err := runGC(ctx, sb, "scenario-gc-inuse"); err != nil {
+		return err
+	}
+	left := sb.Suite.ECR.Images(scenarioRepo)
+	for _, tag := range []string{"v0.0.0", "v0.1.0", "v0.2.0", "v0.3.0", "v0.5.0", "v0.6.0", "v0.7.0"} {
+		if _, ok := left[digests[tag]]; !ok {
+			return fmt.Errorf("gc deleted %s, which is in use or among the 3 newest", tag)
+		}
+	}
+	if _, ok := left[digests["v0.4.0"]]; ok {
+		return errors.New("gc kept v0.4.0, which nothing runs and retention expires")
+	}
+	return sb.wantAlert("gc deleted")
+}
+
+// runGC invokes gc as its schedule does and delivers the fan-out it causes, failing
+// on any invocation that failed.
+func runGC(ctx context.Context, sb *Sandbox, runID string) error {
+	d, err := sb.Invoke(ctx, "gc", []byte(`{"trigger":"scenario","runId":"`+runID+`"}`))
+	if err != nil {
+		return err
+	}
+	if d.Err != nil {
+		return fmt.Errorf("gc failed after %d attempts: %w", d.Attempts, d.Err)
+	}
+	return deliverAll(ctx, sb)
 }
 
 func manifest(sb *Sandbox) string {
