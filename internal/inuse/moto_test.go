@@ -64,22 +64,34 @@ func startMoto(t *testing.T) *motoEnv {
 	if err := moto.Reset(ctx); err != nil {
 		t.Fatal(err)
 	}
-	proxy, err := motoproxy.New(moto.URL)
+	direct := emulator.ClientConfig(moto.URL, 1)
+	e := &motoEnv{motoURL: moto.URL,
+		seedECS: ecs.NewFromConfig(direct), seedLambda: lambda.NewFromConfig(direct),
+		seedSageMaker: sagemaker.NewFromConfig(direct), seedBatch: batch.NewFromConfig(direct),
+	}
+	e.newProxy(t)
+	return e
+}
+
+// newProxy puts a new fault proxy in front of moto and points the readers
+// at it. A test that fails listings one after the other takes a new proxy
+// for each: a request of a listing cancelled by another source's failure
+// may reach the server after the listing returned, and must not count in
+// the next one's calls.
+func (e *motoEnv) newProxy(t *testing.T) {
+	t.Helper()
+	proxy, err := motoproxy.New(e.motoURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(proxy)
 	t.Cleanup(srv.Close)
-	direct, viaProxy := emulator.ClientConfig(moto.URL, 1), emulator.ClientConfig(srv.URL, 3)
-	e := &motoEnv{proxy: proxy, proxyURL: srv.URL, motoURL: moto.URL,
-		seedECS: ecs.NewFromConfig(direct), seedLambda: lambda.NewFromConfig(direct),
-		seedSageMaker: sagemaker.NewFromConfig(direct), seedBatch: batch.NewFromConfig(direct),
-		clients: Clients{ECS: ecs.NewFromConfig(viaProxy), Lambda: lambda.NewFromConfig(viaProxy),
-			SageMaker: sagemaker.NewFromConfig(viaProxy), Batch: batch.NewFromConfig(viaProxy)},
-	}
+	viaProxy := emulator.ClientConfig(srv.URL, 3)
+	e.proxy, e.proxyURL = proxy, srv.URL
+	e.clients = Clients{ECS: ecs.NewFromConfig(viaProxy), Lambda: lambda.NewFromConfig(viaProxy),
+		SageMaker: sagemaker.NewFromConfig(viaProxy), Batch: batch.NewFromConfig(viaProxy)}
 	e.ecs, e.lambda = &ECS{Client: e.clients.ECS}, &Lambda{Client: e.clients.Lambda}
 	e.sagemaker, e.batch = &SageMaker{Client: e.clients.SageMaker}, &Batch{Client: e.clients.Batch}
-	return e
 }
 
 func (e *motoEnv) must(t *testing.T, err error) {
@@ -348,9 +360,9 @@ func TestMotoFailures(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e.proxy.Clear()
+			e.newProxy(t)
 			tc.inject(e.proxy)
-			l, err := List(ctx, all)
+			l, err := List(ctx, []Source{e.ecs, e.lambda, e.sagemaker, e.batch})
 			if err == nil {
 				t.Fatal("listing succeeded")
 			}
