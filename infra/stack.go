@@ -254,9 +254,12 @@ func newStack(scope constructs.Construct, id string, p stackProps) (awscdk.Stack
 			Period: awscdk.Duration_Minutes(jsii.Number(5)), Statistic: jsii.String("Maximum"),
 		}), 3600, 1)
 
-	b.rule("PushRule", "ECR pushes to the policy's repositories", ecrevent.PushPattern(names), onpush)
-	b.rule("BasicScanRule", "ECR basic scan results for the policy's repositories", ecrevent.BasicScanPattern(names), onscan)
-	b.rule("InspectorRule", "Inspector2 scans and findings on the policy's repositories", ecrevent.InspectorPattern(names), onscan)
+	// The rules route only events of the stack's own account (a token that
+	// resolves to AWS::AccountId); the functions check again at run time.
+	account := *stack.Account()
+	b.rule("PushRule", "ECR pushes to the policy's repositories", ecrevent.PushPattern(account, names), onpush)
+	b.rule("BasicScanRule", "ECR basic scan results for the policy's repositories", ecrevent.BasicScanPattern(account, names), onscan)
+	b.rule("InspectorRule", "Inspector2 scans and findings on the policy's repositories", ecrevent.InspectorPattern(account, names), onscan)
 
 	schedule := p.policy.GC.Schedule
 	if schedule == "" {

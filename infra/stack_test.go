@@ -231,6 +231,10 @@ func render(v any) string {
 	return string(b)
 }
 
+// accountToken stands for the stack's account in the expected patterns;
+// the template holds {"Ref": "AWS::AccountId"} in its place.
+const accountToken = "ACCOUNT"
+
 func TestRulesUseTheEcreventPatterns(t *testing.T) {
 	tpl := worked(t)
 	repos := []string{"mlops/retail-api", "mlops/train-model"}
@@ -239,9 +243,9 @@ func TestRulesUseTheEcreventPatterns(t *testing.T) {
 		pattern  map[string]any
 		function string
 	}{
-		{"push", ecrevent.PushPattern(repos), "onpush"},
-		{"basic scan", ecrevent.BasicScanPattern(repos), "onscan"},
-		{"inspector", ecrevent.InspectorPattern(repos), "onscan"},
+		{"push", ecrevent.PushPattern(accountToken, repos), "onpush"},
+		{"basic scan", ecrevent.BasicScanPattern(accountToken, repos), "onscan"},
+		{"inspector", ecrevent.InspectorPattern(accountToken, repos), "onscan"},
 	}
 	_, rules := tpl.ofType("AWS::Events::Rule")
 	if len(rules) != len(tests) {
@@ -249,7 +253,9 @@ func TestRulesUseTheEcreventPatterns(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			// Each rule routes the stack's own account only.
 			want := canonical(t, tt.pattern)
+			want.(map[string]any)["account"] = []any{map[string]any{"Ref": "AWS::AccountId"}}
 			var matched []resource
 			for _, r := range rules {
 				if cmp.Equal(want, r.Properties["EventPattern"]) {

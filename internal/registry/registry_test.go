@@ -238,6 +238,23 @@ func (f *fakeScanFindings) DescribeImageScanFindings(_ context.Context, in *ecr.
 	return &out, nil
 }
 
+// TestScanComplete: only COMPLETE (basic) and ACTIVE (enhanced) say the
+// finding set is final; every other status the API documents, a missing
+// one and an unknown one do not.
+func TestScanComplete(t *testing.T) {
+	for _, s := range types.ScanStatus("").Values() {
+		want := s == types.ScanStatusComplete || s == types.ScanStatusActive
+		if got := ScanComplete(s); got != want {
+			t.Errorf("ScanComplete(%s) = %v, want %v", s, got, want)
+		}
+	}
+	for _, s := range []types.ScanStatus{"", "complete", "SOMETHING_NEW"} {
+		if ScanComplete(s) {
+			t.Errorf("ScanComplete(%q) = true, want false", s)
+		}
+	}
+}
+
 func TestDescribeScanFindings(t *testing.T) {
 	page := func(status types.ScanStatus, names ...string) *ecr.DescribeImageScanFindingsOutput {
 		out := &ecr.DescribeImageScanFindingsOutput{ImageScanStatus: &types.ImageScanStatus{Status: status}, ImageScanFindings: &types.ImageScanFindings{}}
@@ -256,8 +273,8 @@ func TestDescribeScanFindings(t *testing.T) {
 	}
 
 	f = &fakeScanFindings{pages: []*ecr.DescribeImageScanFindingsOutput{page(types.ScanStatusComplete), page(types.ScanStatusInProgress)}, fail: -1}
-	if got, err := DescribeScanFindings(context.Background(), f, "", "repo", digest(1)); err != nil || got.Complete {
-		t.Errorf("got %+v, %v: a page saying IN_PROGRESS makes the scan incomplete", got, err)
+	if got, err := DescribeScanFindings(context.Background(), f, "", "repo", digest(1)); err != nil || got.Complete || got.Status != types.ScanStatusInProgress {
+		t.Errorf("got %+v, %v: a page saying IN_PROGRESS makes the scan incomplete and names the status", got, err)
 	}
 
 	f = &fakeScanFindings{pages: []*ecr.DescribeImageScanFindingsOutput{page(types.ScanStatusComplete, "CVE-1"), nil}, fail: 1}

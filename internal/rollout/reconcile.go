@@ -14,7 +14,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 
-	"github.com/ecrwarden/ecrwarden/internal/findings"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
 	"github.com/ecrwarden/ecrwarden/internal/registry"
 )
@@ -290,9 +289,7 @@ func summarySkip(d ecrtypes.ImageDetail, threshold policy.Severity, activeIgnore
 	if d.ImageScanStatus == nil || d.ImageScanFindingsSummary == nil {
 		return "unscanned"
 	}
-	switch d.ImageScanStatus.Status {
-	case ecrtypes.ScanStatusComplete, ecrtypes.ScanStatusActive:
-	default:
+	if !registry.ScanComplete(d.ImageScanStatus.Status) {
 		return "scan " + string(d.ImageScanStatus.Status)
 	}
 	if activeIgnores {
@@ -303,22 +300,26 @@ func summarySkip(d ecrtypes.ImageDetail, threshold policy.Severity, activeIgnore
 			return "dirty"
 		}
 	}
+	for sev, n := range d.ImageScanFindingsSummary.FindingSeverityCounts {
+		if n > 0 && policy.Severity(sev).Rank() == 0 && sev != "TOTAL" {
+			return "unknown severity"
+		}
+	}
 	return ""
 }
 
-// scanClean fetches every page of an image's findings and evaluates them
-// against repo's scan policy. An image without findings (ScanNotFound) is
-// not clean; any other error fails the check.
+// scanClean reads an image's findings with ReadScan, the gate rule onscan
+// uses too. An image without findings (ScanNotFound) or whose scan is not
+// complete is not clean; any other error fails the check.
 func (r *Reconciler) scanClean(ctx context.Context, repo *policy.Repository, digest string, now time.Time) (bool, error) {
-	sf, err := registry.DescribeScanFindings(ctx, r.Scans, r.RegistryID, repo.Name, digest)
-	if nf := (*ecrtypes.ScanNotFoundException)(nil); errors.As(err, &nf) {
+	sc, err := ReadScan(ctx, r.Scans, r.RegistryID, repo, digest, now)
+	if nf := (*ecrtypes.ScanNotFoundException)(nil); errors.As(err, &nf) || errors.Is(err, ErrScanIncomplete) {
 		return false, nil
 	}
-	if err != nil || !sf.Complete {
+	if err != nil {
 		return false, err
 	}
-	fs := append(findings.FromBasic(sf.Basic), findings.FromEnhanced(sf.Enhanced)...)
-	return len(findings.Evaluate(repo.Name, repo.Scan, fs, now).Alerting) == 0, nil
+	return sc.Clean(), nil
 }
 
 func (r *Reconciler) now() time.Time {

@@ -24,7 +24,9 @@ type fakeECR struct {
 	images   []ecrtypes.ImageDetail
 	listErr  error // returned for the second page
 	findings map[string][]ecrtypes.ImageScanFinding
-	scanned  []string // digests whose findings were read
+	// status overrides the findings read's COMPLETE status by digest.
+	status  map[string]ecrtypes.ScanStatus
+	scanned []string // digests whose findings were read
 }
 
 func (f *fakeECR) DescribeImages(_ context.Context, in *ecr.DescribeImagesInput, _ ...func(*ecr.Options)) (*ecr.DescribeImagesOutput, error) {
@@ -50,8 +52,12 @@ func (f *fakeECR) DescribeImageScanFindings(_ context.Context, in *ecr.DescribeI
 	if !ok {
 		return nil, &ecrtypes.ScanNotFoundException{Message: aws.String("no scan")}
 	}
+	status := ecrtypes.ScanStatusComplete
+	if st, ok := f.status[d]; ok {
+		status = st
+	}
 	return &ecr.DescribeImageScanFindingsOutput{
-		ImageScanStatus:   &ecrtypes.ImageScanStatus{Status: ecrtypes.ScanStatusComplete},
+		ImageScanStatus:   &ecrtypes.ImageScanStatus{Status: status},
 		ImageScanFindings: &ecrtypes.ImageScanFindings{Findings: fs},
 	}, nil
 }
@@ -176,6 +182,28 @@ func TestReconcile(t *testing.T) {
 					digest('h'): {high("CVE-1")},
 					// i has a summary but no findings to read: never rolled out.
 				},
+			},
+			want:      TargetResult{Result: ReconcilePatched, Image: "mlops/retail-api:v1.3.2@" + digest('h')},
+			wantImage: api + digest('h'),
+			wantScans: []string{digest('f'), digest('i'), digest('h')},
+		},
+		{
+			name:    "gated target passes over a candidate whose findings read is not complete, and one with an unknown severity",
+			running: api + digest('b'), lookup: map[string]ImageInfo{digest('b'): {Found: true, Tags: []string{"v1.2.0"}}},
+			target: gated,
+			ecr: &fakeECR{
+				images: []ecrtypes.ImageDetail{
+					detail(digest('f'), t0, cleanScan, "v1.4.0"),
+					detail(digest('i'), t0, cleanScan, "v1.3.8"),
+					detail(digest('k'), t0, &scan{status: ecrtypes.ScanStatusComplete, counts: map[string]int32{"UNDEFINED": 1}}, "v1.3.6"),
+					detail(digest('h'), t0, cleanScan, "v1.3.2"),
+				},
+				findings: map[string][]ecrtypes.ImageScanFinding{
+					digest('f'): {},
+					digest('i'): {{Name: aws.String("CVE-9"), Severity: ecrtypes.FindingSeverityUndefined}},
+					digest('h'): {},
+				},
+				status: map[string]ecrtypes.ScanStatus{digest('f'): ecrtypes.ScanStatusInProgress},
 			},
 			want:      TargetResult{Result: ReconcilePatched, Image: "mlops/retail-api:v1.3.2@" + digest('h')},
 			wantImage: api + digest('h'),
