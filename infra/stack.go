@@ -191,6 +191,9 @@ func newStack(scope constructs.Construct, id string, p stackProps) (awscdk.Stack
 		statements:  onpushStatements,
 		reserved:    onpushConcurrency,
 		throttled:   throttlePeriods,
+		// The dryRun context stops onpush's tag deletions too; the policy's
+		// tags.dryRun is read from the bundled policy.
+		env: map[string]string{envDryRun: fmt.Sprint(p.cfg.dryRun)},
 	})
 	onscan := b.function("onscan", functionSpec{
 		description: "ecrwarden: alerts on scan findings once per finding set and releases gated rollouts",

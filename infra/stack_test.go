@@ -732,6 +732,10 @@ func TestDryRunContextForcesDryRun(t *testing.T) {
 	if env[envDryRun] != "true" {
 		t.Errorf("%s = %v, want true", envDryRun, env[envDryRun])
 	}
+	onpush := tpl.Resources[functionID(t, tpl, "onpush")].Properties["Environment"].(map[string]any)["Variables"].(map[string]any)
+	if onpush[envDryRun] != "true" {
+		t.Errorf("onpush %s = %v, want true: the dryRun context stops onpush's tag deletions too", envDryRun, onpush[envDryRun])
+	}
 	if env[envSlackSecret] != "" {
 		t.Errorf("%s = %v, want empty (Slack disabled by context)", envSlackSecret, env[envSlackSecret])
 	}

@@ -83,6 +83,11 @@ const (
 	TagDeleted TagAction = "deleted"
 	// TagDeleteFailed: the policy said delete, but the delete failed.
 	TagDeleteFailed TagAction = "delete-failed"
+	// TagKept: the policy said delete, but something cast doubt on it (a
+	// dry run, a workload running the image, an in-use check that failed,
+	// a tag that no longer names the image): nothing was deleted, and
+	// TagRejection.Reason says why.
+	TagKept TagAction = "kept"
 )
 
 // TagRejection describes a pushed tag that no pattern allows.
@@ -95,6 +100,8 @@ type TagRejection struct {
 	Action TagAction `json:"action"`
 	// Error says why a delete failed, for TagDeleteFailed.
 	Error string `json:"error,omitempty"`
+	// Reason says why the tag was kept, for TagKept.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Rollout names the Deployment a blocked rollout would have patched.

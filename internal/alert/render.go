@@ -176,6 +176,9 @@ func build(a Alert) doc {
 		if tr.Error != "" {
 			d.sections = append(d.sections, section{heading: "Delete failed", items: []string{tr.Error}})
 		}
+		if tr.Reason != "" {
+			d.sections = append(d.sections, section{heading: "Not deleted", items: []string{tr.Reason}})
+		}
 	case KindGCReport:
 		g := GCReport{}
 		if a.GC != nil {
@@ -238,6 +241,8 @@ func tagActionValue(a TagAction) string {
 		return "tag deleted"
 	case TagDeleteFailed:
 		return "delete failed (tag kept)"
+	case TagKept:
+		return "not deleted (tag kept)"
 	}
 	return string(a)
 }

@@ -222,7 +222,13 @@ type TagRules struct {
 	Allow []Pattern `yaml:"allow" doc:"Accepted tag patterns; a tag is valid when any matches. Placeholders: {semver}, {sha} (7-40 lowercase hex), {date} (YYYYMMDD); * matches any run of tag characters." required:"true"`
 	// OnViolation is what happens to a pushed tag no pattern accepts.
 	OnViolation Action `yaml:"onViolation" doc:"alert (default): SNS + Slack; delete: remove the offending tag (the image stays if other tags reference it) and alert."`
+	// DryRun, with onViolation delete, reports the tag that would be
+	// deleted instead of deleting it. Defaults to true.
+	DryRun *bool `yaml:"dryRun" doc:"With onViolation: delete, only report the tag that would be deleted (the alert says so). Default true: set false deliberately. The stack's dryRun context forces it too."`
 }
+
+// DeleteDry reports whether onViolation delete only reports (the default).
+func (t *TagRules) DeleteDry() bool { return t.DryRun == nil || *t.DryRun }
 
 // Allowed reports whether tag is accepted and, if so, the first pattern
 // that accepts it.

@@ -200,12 +200,20 @@ func deleteBatch(ctx context.Context, client BatchDeleteImageAPI, registryID, re
 	return referenced, nil
 }
 
-// DeleteTag removes one tag. ECR deletes the image itself only when this
-// was its last tag; an image other tags still reference stays.
-func DeleteTag(ctx context.Context, client BatchDeleteImageAPI, registryID, repository, tag string) error {
+// ErrTagMoved reports that a tag DeleteTag was to remove no longer names
+// the digest it was checked against: someone pushed it again meanwhile.
+var ErrTagMoved = errors.New("the tag names another image now")
+
+// DeleteTag removes one tag, and only while it still names digest: the
+// request names both, so ECR refuses with ImageTagDoesNotMatchDigest
+// (ErrTagMoved) when the tag was pushed again in between, and the image the
+// tag names now is never touched. ECR deletes the image itself only when
+// this was its last tag; an image other tags still reference stays. A tag
+// that is already gone (ImageNotFound) is the outcome wanted: nil.
+func DeleteTag(ctx context.Context, client BatchDeleteImageAPI, registryID, repository, tag, digest string) error {
 	in := &ecr.BatchDeleteImageInput{
 		RepositoryName: aws.String(repository),
-		ImageIds:       []types.ImageIdentifier{{ImageTag: aws.String(tag)}},
+		ImageIds:       []types.ImageIdentifier{{ImageTag: aws.String(tag), ImageDigest: aws.String(digest)}},
 	}
 	if registryID != "" {
 		in.RegistryId = aws.String(registryID)
@@ -216,8 +224,11 @@ func DeleteTag(ctx context.Context, client BatchDeleteImageAPI, registryID, repo
 	}
 	if len(out.Failures) > 0 {
 		f := out.Failures[0]
-		if f.FailureCode == types.ImageFailureCodeImageNotFound {
+		switch f.FailureCode {
+		case types.ImageFailureCodeImageNotFound:
 			return nil // already gone: the outcome we wanted
+		case types.ImageFailureCodeImageTagDoesNotMatchDigest:
+			return fmt.Errorf("delete tag %s:%s of %s: %w (%s)", repository, tag, ShortDigest(digest), ErrTagMoved, aws.ToString(f.FailureReason))
 		}
 		return fmt.Errorf("delete tag %s:%s: %s: %s", repository, tag, f.FailureCode, aws.ToString(f.FailureReason))
 	}

@@ -208,11 +208,25 @@ func TestDeleteTag(t *testing.T) {
 	f := &fakeDelete{answer: func(batch []string, _ int) *ecr.BatchDeleteImageOutput {
 		return &ecr.BatchDeleteImageOutput{ImageIds: []types.ImageIdentifier{{ImageTag: aws.String(batch[0])}}}
 	}}
-	if err := DeleteTag(context.Background(), f, "", "repo", "Feature_X"); err != nil {
+	if err := DeleteTag(context.Background(), f, "", "repo", "Feature_X", digest(1)); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([][]string{{"Feature_X"}}, f.calls); diff != "" {
-		t.Errorf("DeleteTag must delete by tag only, never the digest (-want +got):\n%s", diff)
+	if diff := cmp.Diff([][]string{{digest(1) + "Feature_X"}}, f.calls); diff != "" {
+		t.Errorf("DeleteTag must name the tag and the digest it was checked against in one id (-want +got):\n%s", diff)
+	}
+	for _, tt := range []struct {
+		code    types.ImageFailureCode
+		wantErr error
+	}{
+		{types.ImageFailureCodeImageNotFound, nil},
+		{types.ImageFailureCodeImageTagDoesNotMatchDigest, ErrTagMoved},
+	} {
+		f := &fakeDelete{answer: func([]string, int) *ecr.BatchDeleteImageOutput {
+			return &ecr.BatchDeleteImageOutput{Failures: []types.ImageFailure{{FailureCode: tt.code, FailureReason: aws.String("no")}}}
+		}}
+		if err := DeleteTag(context.Background(), f, "", "repo", "Feature_X", digest(1)); !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+			t.Errorf("failure %s: err = %v, want %v", tt.code, err, tt.wantErr)
+		}
 	}
 }
 

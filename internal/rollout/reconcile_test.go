@@ -15,6 +15,7 @@ import (
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
 	"github.com/ecrwarden/ecrwarden/internal/kube"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
 )
@@ -88,6 +89,9 @@ func detail(d string, pushed time.Time, s *scan, tags ...string) ecrtypes.ImageD
 func high(id string) ecrtypes.ImageScanFinding {
 	return ecrtypes.ImageScanFinding{Name: aws.String(id), Severity: ecrtypes.FindingSeverityHigh}
 }
+
+// testOrigin is the function's own registry: testRegistry.
+var testOrigin = ecrevent.Origin{Partition: "aws", Account: "123456789012", Region: "ap-southeast-1"}
 
 func TestReconcile(t *testing.T) {
 	api := testRegistry + "/mlops/retail-api@"
@@ -248,7 +252,7 @@ func TestReconcile(t *testing.T) {
 				Scan: policy.ScanPolicy{AlertAt: policy.SeverityHigh, Ignore: tt.ignore}}
 			r := &Reconciler{
 				Policy: &policy.File{Repositories: []policy.Repository{repo, {Name: "mlops/untracked"}}},
-				Images: tt.ecr, Scans: tt.ecr, Region: "ap-southeast-1",
+				Images: tt.ecr, Scans: tt.ecr,
 				Discover: func(_ context.Context, _ *policy.File, name string) ([]Target, []error, error) {
 					if name == repo.Name {
 						return []Target{tt.target}, nil, nil
@@ -258,7 +262,7 @@ func TestReconcile(t *testing.T) {
 				Roll: NewEngine(staticClients{client}, lookup, nil, log),
 				Now:  func() time.Time { return t0 }, Log: log,
 			}
-			got, err := r.Reconcile(context.Background(), "2026-11-25T10:15:00Z")
+			got, err := r.Reconcile(context.Background(), testOrigin, "2026-11-25T10:15:00Z")
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
 			}
@@ -300,7 +304,7 @@ func TestReconcileDiscoverErrorPatchesNothing(t *testing.T) {
 		Discover: func(context.Context, *policy.File, string) ([]Target, []error, error) { return nil, nil, boom },
 		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
-	if _, err := r.Reconcile(context.Background(), "run"); !errors.Is(err, boom) {
+	if _, err := r.Reconcile(context.Background(), testOrigin, "run"); !errors.Is(err, boom) {
 		t.Fatalf("err = %v, want the discover error", err)
 	}
 }
