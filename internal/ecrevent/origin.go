@@ -75,14 +75,21 @@ func OriginFromContext(ctx context.Context, region string) (Origin, error) {
 	return o, nil
 }
 
+// ValidAccount reports whether s is a 12-digit AWS account id.
+func ValidAccount(s string) bool { return accountRE.MatchString(s) }
+
+// ValidRegion reports whether s has the shape of an AWS Region name, such
+// as ap-southeast-1 or us-gov-west-1.
+func ValidRegion(s string) bool { return regionRE.MatchString(s) }
+
 func (o Origin) validate() error {
 	if _, ok := dnsSuffix[o.Partition]; !ok {
 		return fmt.Errorf("unknown partition %q", o.Partition)
 	}
-	if !regionRE.MatchString(o.Region) {
+	if !ValidRegion(o.Region) {
 		return fmt.Errorf("%q is not an AWS Region", o.Region)
 	}
-	if !accountRE.MatchString(o.Account) {
+	if !ValidAccount(o.Account) {
 		return fmt.Errorf("%q is not a 12-digit account id", o.Account)
 	}
 	return nil
