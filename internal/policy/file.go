@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"strings"
 	"time"
 )
@@ -206,6 +207,29 @@ type Repository struct {
 	Protect Protect `yaml:"protect" doc:"What gc never deletes, whatever the rules say. Images in use in the configured clusters are always protected."`
 	// Deploy are the rollout rules triggered by pushes of this repository.
 	Deploy []DeployRule `yaml:"deploy" doc:"Deployments to roll forward when a matching tag is pushed."`
+}
+
+// TagPinSafe says why a rollout that pins tags of this repository by tag
+// (pin: tag) could run an image other than the one checked (scanned,
+// forward-only compared) — a tag pushed again moves — or returns nil. A tag
+// pin needs an immutable repository: one ecrwarden manages (manage: true,
+// created with immutable tags) whose mutableTags can match no tag that
+// tags selects. An unmanaged repository's mutability is not ecrwarden's to
+// know (it may change outside the stack), so it is refused: pin by digest.
+func (r *Repository) TagPinSafe(tags Pattern) error {
+	if !r.Manage {
+		return fmt.Errorf("pin: tag needs an immutable repository, and ecrwarden knows %s is immutable only when it manages it (manage: true); pin by digest (the default) instead", r.Name)
+	}
+	for _, f := range r.MutableTags {
+		if ex, ok := tags.Overlaps(f); ok {
+			tag := ""
+			if ex != "" {
+				tag = fmt.Sprintf(" (such as %q)", ex)
+			}
+			return fmt.Errorf("pin: tag needs immutable tags, but mutableTags %q keeps tags that %q selects mutable%s: pushed again, such a tag would change the image behind the pin; pin by digest (the default) or narrow the filter", f, tags, tag)
+		}
+	}
+	return nil
 }
 
 // Access lists the principals allowed to use a managed repository.

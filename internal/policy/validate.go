@@ -349,6 +349,11 @@ func (v *validator) deploy(path string, r *Repository, d *DeployRule, targets ma
 	if d.Prerelease && !d.Tags.HasSemver() {
 		v.errorf(path+".prerelease", "only applies to {semver} tags")
 	}
+	if d.Pin == PinTag {
+		if err := r.TagPinSafe(d.Tags); err != nil {
+			v.errorf(path+".pin", "%v", err)
+		}
+	}
 	if r.Tags != nil {
 		if _, ok := r.Tags.Allowed(d.Tags.Example()); !ok {
 			v.errorf(path+".tags", "can never fire: tags like %q are rejected by tags.allow", d.Tags.Example())

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsecr "github.com/aws/aws-sdk-go-v2/service/ecr"
@@ -25,6 +26,7 @@ import (
 	"github.com/ecrwarden/ecrwarden/internal/emulator/eventbridge"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/fault"
 	"github.com/ecrwarden/ecrwarden/internal/kube"
+	"github.com/ecrwarden/ecrwarden/internal/rollout"
 	"github.com/ecrwarden/ecrwarden/internal/sandbox"
 	"github.com/ecrwarden/ecrwarden/internal/testenv"
 )
@@ -763,5 +765,55 @@ func TestIntegrationDeleteOnViolationSafety(t *testing.T) {
 		if r["function"] == "onpush" {
 			t.Errorf("onpush refused %v: a rejected tag under onViolation delete is alerted, never silently refused", r)
 		}
+	}
+}
+
+// TestIntegrationRolledBackImageNeverComesBack: after `ecrwarden rollback`
+// and `ecrwarden release`, neither the scheduled reconcile nor a redelivered
+// push event puts the rolled-back digest back; a newer push rolls out.
+func TestIntegrationRolledBackImageNeverComesBack(t *testing.T) {
+	e := startSandbox(t)
+	e.startAt()
+	ctx := context.Background()
+	d130 := e.push(apiRepo, "v1.3.0")
+	pushed := e.deliverOne("push v1.3.0")
+	if got := e.deployment(deployment).images()["api"]; got != e.ref(d130) {
+		t.Fatalf("api runs %s after v1.3.0, want %s", got, e.ref(d130))
+	}
+
+	// The operator rolls back and releases, as the CLI does.
+	client, err := kube.New(kube.Config{Host: e.kube.Admin.Host, CAData: e.kube.Admin.CAData, Token: kube.StaticToken(e.kube.Admin.Token)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := rollout.Rollback(ctx, client, rollout.RollbackRequest{Namespace: e.ns, Deployment: deployment, Container: "api", By: "alice", At: time.Now(), Reason: "p99 doubled"})
+	if err != nil || res.Blocked != d130 {
+		t.Fatalf("rollback = %+v, %v; want %s blocked", res, err, d130)
+	}
+	if _, err := rollout.Release(ctx, client, e.ns, deployment, false); err != nil {
+		t.Fatal(err)
+	}
+	generation := e.deployment(deployment).Metadata.Generation
+
+	d, err := e.sb.Invoke(ctx, "onpush", []byte(`{"action":"reconcile","runId":"after-rollback"}`))
+	if err != nil || d.Err != nil {
+		t.Fatalf("reconcile: %v %v", err, d.Err)
+	}
+	if d, err := e.sb.Invoke(ctx, "onpush", pushed.Event); err != nil || d.Err != nil {
+		t.Fatalf("redelivered v1.3.0 push: %v %v", err, d.Err)
+	}
+	dep := e.deployment(deployment)
+	if got := dep.images()["api"]; got != e.tagRef("v1.2.0") || dep.Metadata.Generation != generation {
+		t.Fatalf("after release, the reconcile and a redelivered push: api runs %s (generation %d, was %d), want it kept at %s",
+			got, dep.Metadata.Generation, generation, e.tagRef("v1.2.0"))
+	}
+	if !strings.Contains(e.logs.String(), `blocked: `+d130+` is blocked for container api`) {
+		t.Errorf("the functions' logs do not say the digest is blocked")
+	}
+
+	d140 := e.push(apiRepo, "v1.4.0")
+	e.deliverOne("push v1.4.0")
+	if got := e.deployment(deployment).images()["api"]; got != e.ref(d140) {
+		t.Errorf("a newer push after the rollback: api runs %s, want %s", got, e.ref(d140))
 	}
 }
