@@ -453,6 +453,26 @@ func TestFixturesThroughLambda(t *testing.T) {
 			if _, err := lambda.NewHandler(f.h.Handle).Invoke(invocation(), raw); err != nil {
 				t.Errorf("Invoke: %v", err)
 			}
+			if k, _ := ecrevent.Classify(raw); k != ecrevent.KindPush {
+				return
+			}
+			if len(f.roll.images) != 1 {
+				t.Errorf("the push sample rolled %d times, want 1", len(f.roll.images))
+			}
+			// The same sample in another account's envelope is refused.
+			var ev map[string]any
+			if err := json.Unmarshal(raw, &ev); err != nil {
+				t.Fatal(err)
+			}
+			ev["account"] = "210987654321"
+			foreign, _ := json.Marshal(ev)
+			f = newFixture(t, policyWith("alert"))
+			if _, err := lambda.NewHandler(f.h.Handle).Invoke(invocation(), foreign); err != nil {
+				t.Errorf("Invoke in another account: %v, want nil (refused, not retried)", err)
+			}
+			if len(f.audit.events) != 1 || f.audit.events[0].DetailType != audit.EventRefused || len(f.roll.images) != 0 {
+				t.Errorf("in another account: audit %+v, %d rolls; want one EventRefused and no rollout", f.audit.events, len(f.roll.images))
+			}
 		})
 	}
 }

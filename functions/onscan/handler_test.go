@@ -851,6 +851,23 @@ func TestFixturesInvoke(t *testing.T) {
 			if acted && len(r.alerts.deliveries) != 1 {
 				t.Errorf("%v event: %d alerts, want 1 (findings or scan failed): %v", kind, len(r.alerts.deliveries), r.keys())
 			}
+			if !acted {
+				return
+			}
+			// The same sample in another account's envelope is refused.
+			var ev map[string]any
+			if err := json.Unmarshal(raw, &ev); err != nil {
+				t.Fatal(err)
+			}
+			ev["account"] = "210987654321"
+			foreign, _ := json.Marshal(ev)
+			r = newRig(t)
+			if _, err := lambda.NewHandler(r.h.Handle).Invoke(invocation(), foreign); err != nil {
+				t.Fatalf("Invoke in another account: %v, want nil (refused, not retried)", err)
+			}
+			if diff := cmp.Diff([]string{audit.EventRefused}, r.auditTypes()); diff != "" || len(r.alerts.deliveries)+len(r.findings.calls) != 0 {
+				t.Errorf("in another account: audit (-want +got):\n%s; %d alerts, %d findings reads", diff, len(r.alerts.deliveries), len(r.findings.calls))
+			}
 		})
 	}
 }
