@@ -624,20 +624,10 @@ func TestIntegrationOptInAnnotation(t *testing.T) {
 	}
 }
 
-// craft returns a copy of the event raw with the envelope's key set to v, or,
-// for a key "detail.<k>", the detail's.
+// craft returns a copy of the event raw with one field set (sandbox.WithField).
 func (e *env) craft(raw []byte, key string, v any) []byte {
 	e.tb.Helper()
-	var ev map[string]any
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		e.tb.Fatal(err)
-	}
-	if k, ok := strings.CutPrefix(key, "detail."); ok {
-		ev["detail"].(map[string]any)[k] = v
-	} else {
-		ev[key] = v
-	}
-	b, err := json.Marshal(ev)
+	b, err := sandbox.WithField(raw, key, v)
 	if err != nil {
 		e.tb.Fatal(err)
 	}

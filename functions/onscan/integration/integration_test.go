@@ -309,22 +309,7 @@ func TestIntegrationSlackDown(t *testing.T) {
 // alone by onpush, rolled forward by a clean scan and held by a dirty one
 // and by a failed one.
 func TestIntegrationGatedRollout(t *testing.T) {
-	testenv.RequireControlPlane(t, cluster != nil)
-	k := cluster.Kube
-	ns := k.Namespace
-	policyText := `version: 1
-clusters:
-  - name: ` + clusterName + `
-    namespaces: [` + ns + `]
-repositories:
-  - name: mlops/retail-api
-    scan: { alertAt: HIGH }
-    deploy:
-      - { cluster: ` + clusterName + `, namespace: ` + ns + `, deployment: gated-api, container: api, tags: "v{semver}", requireCleanScan: true }
-`
-	e := startSandbox(t, policyText, ecremu.ScanBasic)
-	base := e.sb.Registry + "/mlops/retail-api"
-	createDeployment(t, k, ns, "gated-api", base+":v1.0.0")
+	e, k, ns, base := startGated(t)
 
 	clean := e.push("mlops/retail-api", "v1.1.0", finding("CVE-2026-2001", "MEDIUM"))
 	e.deliver(false)
@@ -400,6 +385,19 @@ func deploymentImage(t *testing.T, k *testenv.Kube, ns, name string) string {
 	return d.Spec.Template.Spec.Containers[0].Image
 }
 
+// startGated starts a sandbox whose policy rolls gated-api (created here,
+// running v1.0.0) only after a clean scan, and returns it with the control
+// plane, its namespace and the repository's image base.
+func startGated(t *testing.T) (e *env, k *testenv.Kube, ns, base string) {
+	t.Helper()
+	testenv.RequireControlPlane(t, cluster != nil)
+	k, ns = cluster.Kube, cluster.Kube.Namespace
+	e = startSandbox(t, gatedPolicy(ns), ecremu.ScanBasic)
+	base = e.sb.Registry + "/mlops/retail-api"
+	createDeployment(t, k, ns, "gated-api", base+":v1.0.0")
+	return e, k, ns, base
+}
+
 // gatedPolicy is a policy whose deploy rule waits for a clean scan.
 func gatedPolicy(ns string) string {
 	return `version: 1
@@ -436,11 +434,7 @@ func (e *env) scanEvent(digest string) []byte {
 // Deployment does not move. Once the read completes clean, the redriven
 // event releases it.
 func TestIntegrationIncompleteScanKeepsTheGateShut(t *testing.T) {
-	testenv.RequireControlPlane(t, cluster != nil)
-	k, ns := cluster.Kube, cluster.Kube.Namespace
-	e := startSandbox(t, gatedPolicy(ns), ecremu.ScanBasic)
-	base := e.sb.Registry + "/mlops/retail-api"
-	createDeployment(t, k, ns, "gated-api", base+":v1.0.0")
+	e, k, ns, base := startGated(t)
 
 	digest := e.push("mlops/retail-api", "v1.1.0")
 	if err := e.sb.Suite.ECR.SetScanStatus("mlops/retail-api", digest, "IN_PROGRESS", "The scan is in progress."); err != nil {
@@ -471,11 +465,7 @@ func TestIntegrationIncompleteScanKeepsTheGateShut(t *testing.T) {
 // severity does not alert by itself, but it holds the gated rollout and
 // the rollout-blocked alert names it.
 func TestIntegrationUnknownSeverityHoldsTheGate(t *testing.T) {
-	testenv.RequireControlPlane(t, cluster != nil)
-	k, ns := cluster.Kube, cluster.Kube.Namespace
-	e := startSandbox(t, gatedPolicy(ns), ecremu.ScanBasic)
-	base := e.sb.Registry + "/mlops/retail-api"
-	createDeployment(t, k, ns, "gated-api", base+":v1.0.0")
+	e, k, ns, base := startGated(t)
 
 	e.push("mlops/retail-api", "v1.1.0", finding("CVE-2026-2001", "MEDIUM"), finding("CVE-2026-4242", "UNDEFINED"))
 	e.deliver(false)
@@ -494,20 +484,10 @@ func TestIntegrationUnknownSeverityHoldsTheGate(t *testing.T) {
 // is doubt: the invocation fails (retried, then the DLQ) and releases
 // nothing. The genuine event of the same clean scan then releases the gate.
 func TestIntegrationEventCountsDisagreeWithAnEmptyRead(t *testing.T) {
-	testenv.RequireControlPlane(t, cluster != nil)
-	k, ns := cluster.Kube, cluster.Kube.Namespace
-	e := startSandbox(t, gatedPolicy(ns), ecremu.ScanBasic)
-	base := e.sb.Registry + "/mlops/retail-api"
-	createDeployment(t, k, ns, "gated-api", base+":v1.0.0")
+	e, k, ns, base := startGated(t)
 
 	digest := e.push("mlops/retail-api", "v1.1.0")
-	genuine := e.scanEvent(digest)
-	var ev map[string]any
-	if err := json.Unmarshal(genuine, &ev); err != nil {
-		t.Fatal(err)
-	}
-	ev["detail"].(map[string]any)["finding-severity-counts"] = map[string]any{"CRITICAL": 7, "HIGH": 61}
-	crafted, err := json.Marshal(ev)
+	crafted, err := sandbox.WithField(e.scanEvent(digest), "detail.finding-severity-counts", map[string]any{"CRITICAL": 7, "HIGH": 61})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -532,16 +512,7 @@ func TestIntegrationRefusedScanEvents(t *testing.T) {
 	digest := e.push("mlops/retail-api", "v1.0.0", finding("CVE-2026-2000", "CRITICAL"))
 	genuine := e.scanEvent(digest)
 	craft := func(key string, v any) []byte {
-		var ev map[string]any
-		if err := json.Unmarshal(genuine, &ev); err != nil {
-			t.Fatal(err)
-		}
-		if k, ok := strings.CutPrefix(key, "detail."); ok {
-			ev["detail"].(map[string]any)[k] = v
-		} else {
-			ev[key] = v
-		}
-		b, err := json.Marshal(ev)
+		b, err := sandbox.WithField(genuine, key, v)
 		if err != nil {
 			t.Fatal(err)
 		}
