@@ -122,7 +122,7 @@ func BenchmarkHandle(b *testing.B) {
 				discover: func(_ context.Context, f *policy.File, repo string) ([]rollout.Target, []error, error) {
 					return rollout.PolicyTargets(f, repo), nil, nil
 				},
-				inUse: func(context.Context, string, []string) (kube.InUse, error) { return kube.InUse{}, nil }}
+				inUse: func(context.Context, string) (kube.InUse, error) { return kube.InUse{}, nil }}
 			ev := benchEvent(b, bb.tag)
 			ctx := invocation()
 			b.ReportAllocs()

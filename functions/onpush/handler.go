@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -55,10 +54,10 @@ type registryAPI interface {
 	registry.BatchDeleteImageAPI
 }
 
-// inUseLister lists the images the workloads of a cluster reference, as
-// gc's in-use discovery does (kube.Client.ListImagesInUse through the
-// cluster resolver). Any error means: unknown, delete nothing.
-type inUseLister func(ctx context.Context, cluster string, namespaces []string) (kube.InUse, error)
+// inUseLister lists the images the workloads of a cluster reference, in
+// every namespace, as gc's in-use discovery does (kube.Client.ListImagesInUse
+// through the cluster resolver). Any error means: unknown, delete nothing.
+type inUseLister func(ctx context.Context, cluster string) (kube.InUse, error)
 
 // handler acts on "ECR Image Action" events and on the scheduled reconcile.
 type handler struct {
@@ -85,12 +84,12 @@ func newHandler(d *fnconfig.Deps, log *slog.Logger) *handler {
 	discover := func(ctx context.Context, f *policy.File, repo string) ([]rollout.Target, []error, error) {
 		return rollout.Discover(ctx, d.Clusters, f, repo)
 	}
-	inUse := func(ctx context.Context, cluster string, namespaces []string) (kube.InUse, error) {
+	inUse := func(ctx context.Context, cluster string) (kube.InUse, error) {
 		c, err := d.Clusters.Client(ctx, cluster)
 		if err != nil {
 			return kube.InUse{}, err
 		}
-		return c.ListImagesInUse(ctx, namespaces)
+		return c.ListImagesInUse(ctx)
 	}
 	return &handler{policy: d.Policy, ecr: d.ECR, alerts: d.Alerts, audit: d.Audit, log: log, roll: engine, discover: discover,
 		inUse: inUse, region: d.AWS.Region, dryRun: d.Config.DryRun,
@@ -345,19 +344,20 @@ func (h *handler) deleteTag(ctx context.Context, log *slog.Logger, o ecrevent.Or
 }
 
 // usedBy names a workload in a configured cluster that references the
-// pushed image by its tag or by its digest, or returns "" when none does.
-// Every cluster is listed in full; any failure is an error.
+// pushed image by its tag or by its digest, through any host of our registry
+// (kube.Ref.InRegistry), or returns "" when none does. Every cluster is
+// listed in full, every namespace; any failure is an error.
 func (h *handler) usedBy(ctx context.Context, o ecrevent.Origin, push ecrevent.ImageAction) (string, error) {
 	if len(h.policy.Clusters) > 0 && h.inUse == nil {
 		return "", errors.New("no cluster access configured")
 	}
 	for _, c := range h.policy.Clusters {
-		uses, err := h.inUse(ctx, c.Name, c.Namespaces)
+		uses, err := h.inUse(ctx, c.Name)
 		if err != nil {
 			return "", fmt.Errorf("list images in use in cluster %s: %w", c.Name, err)
 		}
 		for _, u := range uses.Images {
-			if !strings.EqualFold(u.Ref.Registry, o.RegistryHost()) || u.Ref.Repository != push.Repository {
+			if u.Ref.Repository != push.Repository || !u.Ref.InRegistry(o.RegistryHost()) {
 				continue
 			}
 			tag := u.Ref.Tag

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -133,9 +132,9 @@ func newFixture(t *testing.T, policyYAML string) *fixture {
 		discover: func(_ context.Context, p *policy.File, repo string) ([]rollout.Target, []error, error) {
 			return rollout.PolicyTargets(p, repo), nil, nil
 		},
-		inUse: func(_ context.Context, cluster string, namespaces []string) (kube.InUse, error) {
-			if cluster != "retail-forecast" || !slices.Equal(namespaces, []string{"default"}) {
-				return kube.InUse{}, fmt.Errorf("listed cluster %s namespaces %v", cluster, namespaces)
+		inUse: func(_ context.Context, cluster string) (kube.InUse, error) {
+			if cluster != "retail-forecast" {
+				return kube.InUse{}, fmt.Errorf("listed cluster %s", cluster)
 			}
 			var u kube.InUse
 			for _, img := range f.inUse {
@@ -325,6 +324,9 @@ func TestHandleRejectedTag(t *testing.T) {
 		{name: "in use by digest: kept", policy: deletePolicy, inUse: []string{registryHost + "/mlops/retail-api@" + fixtureDigest},
 			wantAction: alert.TagKept, wantReason: "in use: Deployment default/batch container scorer"},
 		{name: "in use by tag: kept", policy: deletePolicy, inUse: []string{"nginx:1.27", registryHost + "/mlops/retail-api:Feature_X"},
+			wantAction: alert.TagKept, wantReason: "in use: Deployment default/batch"},
+		{name: "in use through the dual-stack host: kept", policy: deletePolicy,
+			inUse:      []string{testAccount + ".dkr-ecr." + testRegion + ".on.aws/mlops/retail-api@" + fixtureDigest},
 			wantAction: alert.TagKept, wantReason: "in use: Deployment default/batch"},
 		{name: "same repository and tag in another registry does not count", policy: deletePolicy,
 			inUse: []string{"210987654321.dkr.ecr.ap-southeast-1.amazonaws.com/mlops/retail-api:Feature_X"}, wantAction: alert.TagDeleted, wantDelete: true},

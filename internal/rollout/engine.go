@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/ecrwarden/ecrwarden/internal/audit"
@@ -182,7 +181,7 @@ func (e *Engine) decide(ctx context.Context, img Image, cand policy.Match, t Tar
 	if err != nil {
 		return false, "", fmt.Errorf("deployment %s/%s container %s runs %q: %w", t.Namespace, t.Deployment, t.Container, image, err)
 	}
-	if !strings.EqualFold(ref.Registry, img.Registry) {
+	if !ref.InRegistry(img.Registry) {
 		// The running version cannot be told from our registry, and moving
 		// a container between registries is not a rollout: refuse and
 		// report (the invocation fails, so the DLQ alarm fires).

@@ -38,7 +38,12 @@ func (f *fakeAPIServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/") // apis apps v1 namespaces NS deployments NAME
-	if len(parts) == 6 && r.Method == http.MethodGet {         // a list
+	if len(parts) == 4 && parts[0] == "api" && parts[2] == "namespaces" && r.Method == http.MethodGet {
+		// Discover checks that the namespace exists.
+		json.NewEncoder(w).Encode(map[string]any{"kind": "Namespace", "metadata": map[string]any{"name": parts[3]}})
+		return
+	}
+	if len(parts) == 6 && r.Method == http.MethodGet { // a list
 		var items []kube.Deployment
 		for _, d := range f.deps {
 			if d.Metadata.Namespace == parts[4] {
