@@ -235,9 +235,9 @@ func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
 		fn      string
 		pattern map[string]any
 	}{
-		{"onpush", ecrevent.PushPattern(repos)},
-		{"onscan", ecrevent.BasicScanPattern(repos)},
-		{"onscan", ecrevent.InspectorPattern(repos)},
+		{"onpush", ecrevent.PushPattern(sb.Account, repos)},
+		{"onscan", ecrevent.BasicScanPattern(sb.Account, repos)},
+		{"onscan", ecrevent.InspectorPattern(sb.Account, repos)},
 	} {
 		cp, err := eventpattern.New(r.pattern)
 		if err != nil {
