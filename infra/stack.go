@@ -192,6 +192,9 @@ func newStack(scope constructs.Construct, id string, p stackProps) (awscdk.Stack
 		statements:  onpushStatements,
 		reserved:    onpushConcurrency,
 		throttled:   throttlePeriods,
+		// The dryRun context stops onpush's tag deletions too; the policy's
+		// tags.dryRun is read from the bundled policy.
+		env: map[string]string{envDryRun: fmt.Sprint(p.cfg.dryRun)},
 	})
 	onscan := b.function("onscan", functionSpec{
 		description: "ecrwarden: alerts on scan findings once per finding set and releases gated rollouts",
@@ -255,9 +258,12 @@ func newStack(scope constructs.Construct, id string, p stackProps) (awscdk.Stack
 			Period: awscdk.Duration_Minutes(jsii.Number(5)), Statistic: jsii.String("Maximum"),
 		}), 3600, 1)
 
-	b.rule("PushRule", "ECR pushes to the policy's repositories", ecrevent.PushPattern(names), onpush)
-	b.rule("BasicScanRule", "ECR basic scan results for the policy's repositories", ecrevent.BasicScanPattern(names), onscan)
-	b.rule("InspectorRule", "Inspector2 scans and findings on the policy's repositories", ecrevent.InspectorPattern(names), onscan)
+	// The rules route only events of the stack's own account (a token that
+	// resolves to AWS::AccountId); the functions check again at run time.
+	account := *stack.Account()
+	b.rule("PushRule", "ECR pushes to the policy's repositories", ecrevent.PushPattern(account, names), onpush)
+	b.rule("BasicScanRule", "ECR basic scan results for the policy's repositories", ecrevent.BasicScanPattern(account, names), onscan)
+	b.rule("InspectorRule", "Inspector2 scans and findings on the policy's repositories", ecrevent.InspectorPattern(account, names), onscan)
 
 	schedule := p.policy.GC.Schedule
 	if schedule == "" {
@@ -293,7 +299,10 @@ func newStack(scope constructs.Construct, id string, p stackProps) (awscdk.Stack
 	}
 
 	for _, f := range []*function{onpush, onscan, gc} {
-		b.accessEntries(f, f.name != "gc")
+		// onpush reads what runs, as gc does, before it deletes a rejected
+		// tag (onViolation: delete): it gets gc's read access too.
+		reads := f.name == "gc" || (f.name == "onpush" && len(deleteOnViolation) > 0)
+		b.accessEntries(f, f.name != "gc", reads)
 	}
 	if manageRepos {
 		b.repositories(principals)
@@ -678,15 +687,16 @@ const (
 )
 
 // accessEntries gives f's role access to each cluster. With eksAccess=rbac (the
-// default) the entry maps the role to a Kubernetes group, whose Roles internal/kube
+// default) the entry maps the role to Kubernetes groups, whose Roles internal/kube/rbac
 // defines (`ecrwarden rbac` prints them): ecrwarden-deployer for the functions that patch
 // Deployments (get, list, patch on Deployments in the policy's namespaces),
-// ecrwarden-reader for gc (list what runs, in every namespace). With eksAccess=policy
-// the entry holds EKS managed access policies instead, wider than the code needs:
-// AmazonEKSEditPolicy scoped to the policy's namespaces for the deployers (it also
-// reads Secrets and execs into Pods), AmazonEKSViewPolicy on the whole cluster for gc
-// (in-use discovery lists every namespace).
-func (b *builder) accessEntries(f *function, patches bool) {
+// ecrwarden-reader for those that read what runs in every namespace (gc's in-use
+// discovery; onpush when a repository deletes on violation: an image runs wherever its
+// workload is). With eksAccess=policy the entry holds EKS managed access policies
+// instead, wider than the code needs: AmazonEKSEditPolicy scoped to the policy's
+// namespaces for the deployers (it also reads Secrets and execs into Pods),
+// AmazonEKSViewPolicy on the whole cluster for the readers.
+func (b *builder) accessEntries(f *function, patches, reads bool) {
 	for _, c := range b.clusters {
 		props := &awseks.CfnAccessEntryProps{
 			ClusterName:  jsii.String(c.Name),
@@ -694,22 +704,32 @@ func (b *builder) accessEntries(f *function, patches bool) {
 			Type:         jsii.String("STANDARD"),
 		}
 		if b.p.cfg.eksAccess == eksAccessRBAC {
-			group := rbac.GroupReader
+			var groups []string
 			if patches {
-				group = rbac.GroupDeployer
+				groups = append(groups, rbac.GroupDeployer)
 			}
-			props.KubernetesGroups = jsii.Strings(group)
+			if reads {
+				groups = append(groups, rbac.GroupReader)
+			}
+			props.KubernetesGroups = jsii.Strings(groups...)
 		} else {
-			name := eksViewPolicy
-			scope := &awseks.CfnAccessEntry_AccessScopeProperty{Type: jsii.String("cluster")}
-			if patches {
-				name = eksEditPolicy
-				scope = &awseks.CfnAccessEntry_AccessScopeProperty{Type: jsii.String("namespace"), Namespaces: jsii.Strings(c.Namespaces...)}
+			policyARN := func(name string) *string {
+				return jsii.String("arn:" + *awscdk.Aws_PARTITION() + ":eks::aws:cluster-access-policy/" + name)
 			}
-			props.AccessPolicies = &[]any{&awseks.CfnAccessEntry_AccessPolicyProperty{
-				PolicyArn:   jsii.String("arn:" + *awscdk.Aws_PARTITION() + ":eks::aws:cluster-access-policy/" + name),
-				AccessScope: scope,
-			}}
+			var policies []any
+			if patches {
+				policies = append(policies, &awseks.CfnAccessEntry_AccessPolicyProperty{
+					PolicyArn:   policyARN(eksEditPolicy),
+					AccessScope: &awseks.CfnAccessEntry_AccessScopeProperty{Type: jsii.String("namespace"), Namespaces: jsii.Strings(c.Namespaces...)},
+				})
+			}
+			if reads {
+				policies = append(policies, &awseks.CfnAccessEntry_AccessPolicyProperty{
+					PolicyArn:   policyARN(eksViewPolicy),
+					AccessScope: &awseks.CfnAccessEntry_AccessScopeProperty{Type: jsii.String("cluster")},
+				})
+			}
+			props.AccessPolicies = &policies
 		}
 		awseks.NewCfnAccessEntry(b.stack, jsii.String(b.uniqueID(exportName(f.name)+"Access"+exportName(c.Name))), props)
 	}

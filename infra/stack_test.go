@@ -232,6 +232,10 @@ func render(v any) string {
 	return string(b)
 }
 
+// accountToken stands for the stack's account in the expected patterns;
+// the template holds {"Ref": "AWS::AccountId"} in its place.
+const accountToken = "ACCOUNT"
+
 func TestRulesUseTheEcreventPatterns(t *testing.T) {
 	tpl := worked(t)
 	repos := []string{"mlops/retail-api", "mlops/train-model"}
@@ -240,9 +244,9 @@ func TestRulesUseTheEcreventPatterns(t *testing.T) {
 		pattern  map[string]any
 		function string
 	}{
-		{"push", ecrevent.PushPattern(repos), "onpush"},
-		{"basic scan", ecrevent.BasicScanPattern(repos), "onscan"},
-		{"inspector", ecrevent.InspectorPattern(repos), "onscan"},
+		{"push", ecrevent.PushPattern(accountToken, repos), "onpush"},
+		{"basic scan", ecrevent.BasicScanPattern(accountToken, repos), "onscan"},
+		{"inspector", ecrevent.InspectorPattern(accountToken, repos), "onscan"},
 	}
 	_, rules := tpl.ofType("AWS::Events::Rule")
 	if len(rules) != len(tests) {
@@ -250,7 +254,9 @@ func TestRulesUseTheEcreventPatterns(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			// Each rule routes the stack's own account only.
 			want := canonical(t, tt.pattern)
+			want.(map[string]any)["account"] = []any{map[string]any{"Ref": "AWS::AccountId"}}
 			var matched []resource
 			for _, r := range rules {
 				if cmp.Equal(want, r.Properties["EventPattern"]) {
@@ -727,6 +733,10 @@ func TestDryRunContextForcesDryRun(t *testing.T) {
 	if env[envDryRun] != "true" {
 		t.Errorf("%s = %v, want true", envDryRun, env[envDryRun])
 	}
+	onpush := tpl.Resources[functionID(t, tpl, "onpush")].Properties["Environment"].(map[string]any)["Variables"].(map[string]any)
+	if onpush[envDryRun] != "true" {
+		t.Errorf("onpush %s = %v, want true: the dryRun context stops onpush's tag deletions too", envDryRun, onpush[envDryRun])
+	}
 	if env[envSlackSecret] != "" {
 		t.Errorf("%s = %v, want empty (Slack disabled by context)", envSlackSecret, env[envSlackSecret])
 	}
@@ -927,20 +937,29 @@ func TestRegistrySettings(t *testing.T) {
 
 func TestEKSAccessEntries(t *testing.T) {
 	edit, view := eksEditPolicy, eksViewPolicy
+	deletes := func(t *testing.T) string { return examplePolicy(t, "onViolation: alert", "onViolation: delete") }
 	tests := []struct {
 		name   string
-		ctx    map[string]any
-		want   map[string]string // function → access policy name or Kubernetes group
+		ctx    func(t *testing.T) map[string]any
+		want   map[string][]string // function → access policy names or Kubernetes groups
 		groups bool
 	}{
-		{"rbac groups by default", nil, map[string]string{"onpush": rbac.GroupDeployer, "onscan": rbac.GroupDeployer, "gc": rbac.GroupReader}, true},
-		{"managed access policies", map[string]any{ctxEKSAccess: eksAccessPolicy}, map[string]string{"onpush": edit, "onscan": edit, "gc": view}, false},
+		{"rbac groups by default", func(*testing.T) map[string]any { return nil },
+			map[string][]string{"onpush": {rbac.GroupDeployer}, "onscan": {rbac.GroupDeployer}, "gc": {rbac.GroupReader}}, true},
+		{"managed access policies", func(*testing.T) map[string]any { return map[string]any{ctxEKSAccess: eksAccessPolicy} },
+			map[string][]string{"onpush": {edit}, "onscan": {edit}, "gc": {view}}, false},
+		// onpush lists what runs before it deletes a rejected tag.
+		{"onViolation delete: onpush is a reader too", func(t *testing.T) map[string]any { return map[string]any{ctxPolicy: deletes(t)} },
+			map[string][]string{"onpush": {rbac.GroupDeployer, rbac.GroupReader}, "onscan": {rbac.GroupDeployer}, "gc": {rbac.GroupReader}}, true},
+		{"onViolation delete, managed access policies: onpush reads the cluster too", func(t *testing.T) map[string]any {
+			return map[string]any{ctxPolicy: deletes(t), ctxEKSAccess: eksAccessPolicy}
+		}, map[string][]string{"onpush": {edit, view}, "onscan": {edit}, "gc": {view}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tpl, _ := mustTemplate(t, tt.ctx)
+			tpl, _ := mustTemplate(t, tt.ctx(t))
 			_, entries := tpl.ofType("AWS::EKS::AccessEntry")
-			got := map[string]string{}
+			got := map[string][]string{}
 			for _, e := range entries {
 				p := e.Properties
 				if p["ClusterName"] != "retail-forecast" {
@@ -949,27 +968,29 @@ func TestEKSAccessEntries(t *testing.T) {
 				role := p["PrincipalArn"].(map[string]any)["Fn::GetAtt"].([]any)[0].(string)
 				fn := strings.ToLower(strings.TrimSuffix(role[:len(role)-8], "Role"))
 				if tt.groups {
-					got[fn] = asStrings(p["KubernetesGroups"])[0]
+					got[fn] = asStrings(p["KubernetesGroups"])
 					if p["AccessPolicies"] != nil {
 						t.Errorf("rbac mode has access policies too")
 					}
 					continue
 				}
-				pol := asList(p["AccessPolicies"])[0].(map[string]any)
-				scope := pol["AccessScope"].(map[string]any)
-				wantScope := map[string]any{"Type": "namespace", "Namespaces": []any{"default"}}
-				if fn == "gc" { // in-use discovery reads every namespace
-					wantScope = map[string]any{"Type": "cluster"}
+				for _, raw := range asList(p["AccessPolicies"]) {
+					pol := raw.(map[string]any)
+					parts := pol["PolicyArn"].(map[string]any)["Fn::Join"].([]any)[1].([]any)
+					arn := fmt.Sprint(parts[len(parts)-1])
+					if !strings.HasPrefix(arn, ":eks::aws:cluster-access-policy/") {
+						t.Errorf("PolicyArn ends %q", arn)
+					}
+					name := arn[strings.LastIndex(arn, "/")+1:]
+					wantScope := map[string]any{"Type": "namespace", "Namespaces": []any{"default"}}
+					if name == view { // in-use discovery reads every namespace
+						wantScope = map[string]any{"Type": "cluster"}
+					}
+					if diff := cmp.Diff(wantScope, pol["AccessScope"]); diff != "" {
+						t.Errorf("%s %s access scope (-want +got):\n%s", fn, name, diff)
+					}
+					got[fn] = append(got[fn], name)
 				}
-				if diff := cmp.Diff(wantScope, scope); diff != "" {
-					t.Errorf("%s access scope (-want +got):\n%s", fn, diff)
-				}
-				parts := pol["PolicyArn"].(map[string]any)["Fn::Join"].([]any)[1].([]any)
-				arn := fmt.Sprint(parts[len(parts)-1])
-				if !strings.HasPrefix(arn, ":eks::aws:cluster-access-policy/") {
-					t.Errorf("PolicyArn ends %q", arn)
-				}
-				got[fn] = arn[strings.LastIndex(arn, "/")+1:]
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("access (-want +got):\n%s", diff)

@@ -38,11 +38,7 @@ func newHoldFlags(name, usage string, stderr io.Writer) *holdFlags {
 		namespace:  fs.String("namespace", "", "namespace (default: from the policy's deploy rule for DEPLOYMENT)"),
 		dryRun:     fs.Bool("dry-run", false, "say what would change without patching"),
 	}
-	if name == "rollback" {
-		h.container = fs.String("container", "", "container (default: from the policy's deploy rule, or the only container)")
-	} else {
-		h.container = new(string)
-	}
+	h.container = fs.String("container", "", "container (default: from the policy's deploy rule, or the only container)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, usage)
 		fs.PrintDefaults()
@@ -159,13 +155,21 @@ func rollbackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		format = "dry run: would roll back %s/%s/%s[%s]: %s → %s and hold it (%s)\n"
 	}
 	fmt.Fprintf(stdout, format, loc.cluster, res.Namespace, res.Deployment, res.Container, res.From, res.To, res.Hold)
+	if res.Blocked != "" {
+		fmt.Fprintf(stdout, "%s is blocked for container %s: no rollout sets it again, even after `ecrwarden release`, until `ecrwarden release --digest %s %s`\n",
+			res.Blocked, res.Container, res.Blocked, res.Deployment)
+	}
 	return exitOK
 }
 
-// releaseCmd removes the hold of a Deployment.
+// releaseCmd removes the hold of a Deployment, or with --digest the block
+// of one digest.
 func releaseCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	h := newHoldFlags("release", "usage: ecrwarden release [--policy FILE] [--cluster NAME] [--namespace NS] [--dry-run] DEPLOYMENT\n"+
-		"Removes the hold (ecrwarden.io/hold) that `ecrwarden rollback` set: ecrwarden moves the Deployment forward again.", stderr)
+	h := newHoldFlags("release", "usage: ecrwarden release [--policy FILE] [--cluster NAME] [--namespace NS] [--dry-run] [--digest DIGEST [--container NAME]] DEPLOYMENT\n"+
+		"Removes the hold (ecrwarden.io/hold) that `ecrwarden rollback` set: ecrwarden moves the Deployment forward again,\n"+
+		"never to a digest the rollback blocked. With --digest, removes that digest's block (ecrwarden.io/blocked-digests) instead,\n"+
+		"so that rollouts may choose it again; the hold stays.", stderr)
+	digest := h.fs.String("digest", "", "unblock this digest (sha256:...) instead of releasing the hold")
 	deployment, err := h.parse(args)
 	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
@@ -177,6 +181,9 @@ func releaseCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err != nil {
 		fmt.Fprintf(stderr, "ecrwarden: %v\n", err)
 		return exitFail
+	}
+	if *digest != "" {
+		return unblock(ctx, client, loc, deployment, *digest, *h.container, *h.dryRun, stdout, stderr)
 	}
 	res, err := rollout.Release(ctx, client, loc.namespace, deployment, *h.dryRun)
 	if err != nil {
@@ -192,6 +199,22 @@ func releaseCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	default:
 		fmt.Fprintf(stdout, "dry run: would release %s (held: %s)\n", where, res.Hold)
 	}
+	return exitOK
+}
+
+// unblock removes the block of one digest of a Deployment.
+func unblock(ctx context.Context, client *kube.Client, loc location, deployment, digest, container string, dryRun bool, stdout, stderr io.Writer) int {
+	b, err := rollout.Unblock(ctx, client, rollout.UnblockRequest{Namespace: loc.namespace, Deployment: deployment,
+		Container: container, Digest: digest, DryRun: dryRun})
+	if err != nil {
+		fmt.Fprintf(stderr, "ecrwarden: %v\n", err)
+		return exitFail
+	}
+	format := "unblocked %s for %s/%s/%s[%s] (was blocked: %s)\n"
+	if dryRun {
+		format = "dry run: would unblock %s for %s/%s/%s[%s] (blocked: %s)\n"
+	}
+	fmt.Fprintf(stdout, format, digest, loc.cluster, loc.namespace, deployment, b.Container, b.Reason)
 	return exitOK
 }
 

@@ -120,8 +120,11 @@ func TestRollbackAndReleaseCommands(t *testing.T) {
 	}
 
 	code, out, errOut = runCLI(t, "rollback", "--policy", policyPath, "api", "--reason", "p99 doubled")
-	if code != exitOK || strings.Count(out, "\n") != 1 || !strings.HasPrefix(out, "rolled back prod/web/api[app]: ") ||
-		!strings.Contains(out, "→ "+prev) || !strings.HasSuffix(out, ": p99 doubled)\n") {
+	blocked := "sha256:" + strings.Repeat("b", 64)
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if code != exitOK || len(lines) != 2 || !strings.HasPrefix(lines[0], "rolled back prod/web/api[app]: ") ||
+		!strings.Contains(lines[0], "→ "+prev) || !strings.HasSuffix(lines[0], ": p99 doubled)") ||
+		lines[1] != blocked+" is blocked for container app: no rollout sets it again, even after `ecrwarden release`, until `ecrwarden release --digest "+blocked+" api`" {
 		t.Fatalf("rollback: exit %d, out %q, stderr %q", code, out, errOut)
 	}
 	if img := api.d.Spec.Template.Spec.Containers[0].Image; img != prev {
@@ -142,6 +145,26 @@ func TestRollbackAndReleaseCommands(t *testing.T) {
 	if code != exitOK || out != "prod/web/api is not held: nothing to release\n" {
 		t.Errorf("second release: exit %d, out %q", code, out)
 	}
+	if bs, err := rollout.Blocks(&api.d); err != nil || len(bs) != 1 || bs[0].Digest != blocked {
+		t.Fatalf("blocks after release = %+v, %v; want the rolled-back digest still blocked", bs, err)
+	}
+
+	patches := api.patches
+	code, out, errOut = runCLI(t, "release", "--policy", policyPath, "--digest", blocked, "--dry-run", "api")
+	if code != exitOK || !strings.HasPrefix(out, "dry run: would unblock "+blocked+" for prod/web/api[app] (blocked: rollback by ") || api.patches != patches {
+		t.Fatalf("unblock dry run: exit %d, out %q, stderr %q", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, "release", "--policy", policyPath, "--digest", blocked, "api")
+	if code != exitOK || !strings.HasPrefix(out, "unblocked "+blocked+" for prod/web/api[app] (was blocked: rollback by ") {
+		t.Fatalf("unblock: exit %d, out %q, stderr %q", code, out, errOut)
+	}
+	if bs, err := rollout.Blocks(&api.d); err != nil || len(bs) != 0 {
+		t.Errorf("blocks after unblock = %+v, %v; want none", bs, err)
+	}
+	code, _, errOut = runCLI(t, "release", "--policy", policyPath, "--digest", blocked, "api")
+	if code != exitFail || !strings.Contains(errOut, "digest is not blocked") {
+		t.Errorf("second unblock: exit %d, stderr %q", code, errOut)
+	}
 }
 
 func TestRollbackCommandErrors(t *testing.T) {
@@ -153,7 +176,6 @@ func TestRollbackCommandErrors(t *testing.T) {
 	}{
 		{name: "no deployment", args: []string{"rollback"}, code: exitUsage, wantErr: "want exactly one DEPLOYMENT"},
 		{name: "two deployments", args: []string{"rollback", "a", "b"}, code: exitUsage, wantErr: "usage: ecrwarden rollback"},
-		{name: "release takes no container", args: []string{"release", "--container", "app", "api"}, code: exitUsage, wantErr: "flag provided but not defined: -container"},
 		{name: "not in the policy", args: []string{"rollback", "web"}, code: exitFail, wantErr: "no deploy rule of the policy names deployment web: give --cluster and --namespace"},
 		{name: "ambiguous", args: []string{"release", "twice"}, code: exitFail, wantErr: "deployment twice is in several deploy rules (prod/web[app], prod/canary[app])"},
 		{name: "flags pick one rule", args: []string{"release", "--namespace", "canary", "twice"}, code: exitFail, wantErr: "deployments/twice"},

@@ -46,7 +46,7 @@ func TestCompiledFunction(t *testing.T) {
 	}
 	dir := t.TempDir()
 	policyPath := filepath.Join(dir, "ecrwarden.yaml")
-	if err := os.WriteFile(policyPath, []byte("version: 1\ngc: { dryRun: false }\nrepositories:\n  - name: team/api\n    retention:\n      - { untagged: true, maxAge: 1d }\n"), 0o600); err != nil {
+	if err := os.WriteFile(policyPath, []byte("version: 1\ngc: { dryRun: false, inUse: { ecs: false, lambda: false, sagemaker: false, batch: false } }\nrepositories:\n  - name: team/api\n    retention:\n      - { untagged: true, maxAge: 1d }\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	bin, err := testenv.BuildFunction(ctx, "../..", "./functions/gc")

@@ -10,9 +10,11 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
 
 	"github.com/ecrwarden/ecrwarden/internal/alert"
 	"github.com/ecrwarden/ecrwarden/internal/audit"
+	"github.com/ecrwarden/ecrwarden/internal/kube"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
 	"github.com/ecrwarden/ecrwarden/internal/rollout"
 )
@@ -47,6 +49,13 @@ func (f *countingRoller) Roll(_ context.Context, _ rollout.Image, targets []roll
 
 type countingECR struct{ n int }
 
+func (f *countingECR) DescribeImages(_ context.Context, in *ecr.DescribeImagesInput, _ ...func(*ecr.Options)) (*ecr.DescribeImagesOutput, error) {
+	return &ecr.DescribeImagesOutput{ImageDetails: []types.ImageDetail{{ImageDigest: in.ImageIds[0].ImageDigest, ImageTags: benchTags}}}, nil
+}
+
+// benchTags are the tags of the pushed image: every tag the benchmarks push.
+var benchTags = []string{"v1.3.0", "dev-1a2b3c4", "Feature_X"}
+
 func (f *countingECR) BatchDeleteImage(_ context.Context, in *ecr.BatchDeleteImageInput, _ ...func(*ecr.Options)) (*ecr.BatchDeleteImageOutput, error) {
 	f.n++
 	return &ecr.BatchDeleteImageOutput{ImageIds: in.ImageIds}, nil
@@ -59,6 +68,7 @@ repositories:
     tags:
       allow: ["v{semver}", "v{date}-{sha}", "{sha}", "dev-{sha}", "feature-*-{sha}", "main-{sha}", latest, dev-latest]
       onViolation: %s
+      dryRun: false
     deploy:
       - { cluster: retail-forecast, namespace: default, deployment: retail-forecast-api, container: api, tags: "v{semver}" }
       - { cluster: retail-forecast, namespace: default, deployment: retail-forecast-canary, container: api, tags: "v{semver}", requireCleanScan: true }
@@ -95,20 +105,26 @@ func BenchmarkHandle(b *testing.B) {
 		{name: "accepted tag rolls out", tag: "v1.3.0", action: "alert", want: [4]int{1, 0, 0, 0}},
 		{name: "accepted tag without target", tag: "dev-1a2b3c4", action: "alert", want: [4]int{0, 0, 0, 0}},
 		{name: "rejected tag alerts", tag: "Feature_X", action: "alert", want: [4]int{0, 1, 1, 0}},
+
 		{name: "rejected tag deleted", tag: "Feature_X", action: "delete", want: [4]int{0, 1, 1, 1}},
 	} {
 		b.Run(bb.name, func(b *testing.B) {
-			p, err := policy.Parse("bench.yaml", []byte(strings.Replace(benchPolicy, "%s", bb.action, 1)))
+			src := strings.Replace(benchPolicy, "%s", bb.action, 1)
+			if bb.action != "delete" {
+				src = strings.Replace(src, "      dryRun: false\n", "", 1)
+			}
+			p, err := policy.Parse("bench.yaml", []byte(src))
 			if err != nil {
 				b.Fatal(err)
 			}
 			roll, alerts, aud, reg := &countingRoller{}, &countingAlerts{}, &countingAudit{}, &countingECR{}
-			h := &handler{policy: p, ecr: reg, alerts: alerts, audit: aud, roll: roll, log: slog.New(slog.DiscardHandler),
+			h := &handler{policy: p, ecr: reg, alerts: alerts, audit: aud, roll: roll, log: slog.New(slog.DiscardHandler), region: testRegion,
 				discover: func(_ context.Context, f *policy.File, repo string) ([]rollout.Target, []error, error) {
 					return rollout.PolicyTargets(f, repo), nil, nil
-				}}
+				},
+				inUse: func(context.Context, string) (kube.InUse, error) { return kube.InUse{}, nil }}
 			ev := benchEvent(b, bb.tag)
-			ctx := context.Background()
+			ctx := invocation()
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {

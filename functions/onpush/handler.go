@@ -6,12 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 
 	"github.com/ecrwarden/ecrwarden/internal/alert"
 	"github.com/ecrwarden/ecrwarden/internal/audit"
 	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
 	"github.com/ecrwarden/ecrwarden/internal/fnconfig"
+	"github.com/ecrwarden/ecrwarden/internal/kube"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
 	"github.com/ecrwarden/ecrwarden/internal/registry"
 	"github.com/ecrwarden/ecrwarden/internal/rollout"
@@ -37,19 +43,39 @@ type discoverer func(ctx context.Context, f *policy.File, repository string) (ta
 
 // reconciler moves lagging Deployments to the newest allowed image (rollout.Reconciler).
 type reconciler interface {
-	Reconcile(ctx context.Context, runID string) ([]rollout.TargetResult, error)
+	Reconcile(ctx context.Context, origin ecrevent.Origin, runID string) ([]rollout.TargetResult, error)
 }
+
+// registryAPI is the part of the ECR client onpush calls: DescribeImages
+// to check that a pushed image exists and carries its tag, BatchDeleteImage
+// to delete a rejected tag.
+type registryAPI interface {
+	ecr.DescribeImagesAPIClient
+	registry.BatchDeleteImageAPI
+}
+
+// inUseLister lists the images the workloads of a cluster reference, in
+// every namespace, as gc's in-use discovery does (kube.Client.ListImagesInUse
+// through the cluster resolver). Any error means: unknown, delete nothing.
+type inUseLister func(ctx context.Context, cluster string) (kube.InUse, error)
 
 // handler acts on "ECR Image Action" events and on the scheduled reconcile.
 type handler struct {
 	policy    *policy.File
-	ecr       registry.BatchDeleteImageAPI
+	ecr       registryAPI
 	alerts    alerter
 	audit     auditor
 	roll      roller
 	discover  discoverer
 	reconcile reconciler
-	log       *slog.Logger
+	inUse     inUseLister
+	// region is the function's AWS_REGION; with the invoked function ARN
+	// it makes the Origin whose events the handler acts on.
+	region string
+	// dryRun is ECRWARDEN_DRY_RUN (the stack's dryRun context): no tag is
+	// deleted, whatever the policy says.
+	dryRun bool
+	log    *slog.Logger
 }
 
 // newHandler wires the handler and its reconciler from the shared dependencies.
@@ -58,9 +84,16 @@ func newHandler(d *fnconfig.Deps, log *slog.Logger) *handler {
 	discover := func(ctx context.Context, f *policy.File, repo string) ([]rollout.Target, []error, error) {
 		return rollout.Discover(ctx, d.Clusters, f, repo)
 	}
+	inUse := func(ctx context.Context, cluster string) (kube.InUse, error) {
+		c, err := d.Clusters.Client(ctx, cluster)
+		if err != nil {
+			return kube.InUse{}, err
+		}
+		return c.ListImagesInUse(ctx)
+	}
 	return &handler{policy: d.Policy, ecr: d.ECR, alerts: d.Alerts, audit: d.Audit, log: log, roll: engine, discover: discover,
-		reconcile: &rollout.Reconciler{Policy: d.Policy, Images: d.ECR, Scans: d.ECR, Region: d.AWS.Region,
-			Discover: discover, Roll: engine, Log: log}}
+		inUse: inUse, region: d.AWS.Region, dryRun: d.Config.DryRun,
+		reconcile: &rollout.Reconciler{Policy: d.Policy, Images: d.ECR, Scans: d.ECR, Discover: discover, Roll: engine, Log: log}}
 }
 
 // actionReconcile is the action of the payload the reconcile schedule sends:
@@ -78,9 +111,12 @@ type scheduled struct {
 
 // Handle validates the pushed tag and rolls the repository's targets
 // forward. Events other than a successful push, and pushes to repositories
-// the policy does not name, are logged and ignored. The scheduled payload
-// {"action":"reconcile","runId":"…"} runs a reconcile instead; it fails when
-// any repository or target failed, so that the invocation is retried.
+// the policy does not name, are logged and ignored. A push that does not
+// name our account, our Region and an image of our registry that carries
+// the pushed tag is refused: logged, audited (EventRefused), not retried.
+// The scheduled payload {"action":"reconcile","runId":"…"} runs a
+// reconcile instead; it fails when any repository or target failed, so
+// that the invocation is retried.
 func (h *handler) Handle(ctx context.Context, raw json.RawMessage) error {
 	var s scheduled
 	if json.Unmarshal(raw, &s) == nil && s.Action != "" && s.Source == "" && s.DetailType == "" {
@@ -98,6 +134,25 @@ func (h *handler) Handle(ctx context.Context, raw json.RawMessage) error {
 	if err != nil {
 		return fmt.Errorf("onpush: %w", err)
 	}
+	o, err := ecrevent.OriginFromContext(ctx, h.region)
+	if err != nil {
+		return fmt.Errorf("onpush: %w", err)
+	}
+	err = h.push(ctx, o, push)
+	if errors.Is(err, ecrevent.ErrRefused) {
+		return h.refuse(ctx, o, push, err)
+	}
+	if err != nil {
+		return fmt.Errorf("onpush %s:%s: %w", push.Repository, push.Tag, err)
+	}
+	return nil
+}
+
+// push acts on a successful push of our registry.
+func (h *handler) push(ctx context.Context, o ecrevent.Origin, push ecrevent.ImageAction) error {
+	if err := o.Check("the event", push.Account, push.Region); err != nil {
+		return err
+	}
 	log := h.log.With("repository", push.Repository, "tag", push.Tag, "digest", push.Digest, "event", push.EventID)
 	repo, ok := h.policy.Repository(push.Repository)
 	if !ok {
@@ -108,17 +163,29 @@ func (h *handler) Handle(ctx context.Context, raw json.RawMessage) error {
 		log.Info("push by digest: no tag to check or roll out")
 		return nil
 	}
+	detail, found, err := registry.Describe(ctx, h.ecr, o.Account, push.Repository,
+		ecrtypes.ImageIdentifier{ImageDigest: aws.String(push.Digest)})
+	if err != nil {
+		return fmt.Errorf("check the pushed image: %w", err)
+	}
+	tagged := found && slices.Contains(detail.ImageTags, push.Tag)
 	if repo.Tags != nil {
 		if _, allowed := repo.Tags.Allowed(push.Tag); !allowed {
-			return h.reject(ctx, log, push, repo)
+			return h.reject(ctx, log, o, push, repo, found, tagged)
 		}
+	}
+	switch {
+	case !found:
+		return fmt.Errorf("%w: image %s@%s is not in our registry (%s)", ecrevent.ErrRefused, push.Repository, push.Digest, o.RegistryHost())
+	case !tagged:
+		return fmt.Errorf("%w: tag %s no longer names %s (its tags are now %v)", ecrevent.ErrRefused, push.Tag, registry.ShortDigest(push.Digest), detail.ImageTags)
 	}
 	targets, bad, err := h.discover(ctx, h.policy, push.Repository)
 	for _, e := range bad {
 		log.Warn("deployment opt-in skipped", "error", e)
 	}
 	if err != nil {
-		return fmt.Errorf("onpush %s:%s: %w", push.Repository, push.Tag, err)
+		return err
 	}
 	var now []rollout.Target
 	for _, t := range targets {
@@ -136,12 +203,24 @@ func (h *handler) Handle(ctx context.Context, raw json.RawMessage) error {
 		return nil
 	}
 	img := rollout.Image{
-		Registry:   registryHost(push.Account, push.Region),
+		Registry:   o.RegistryHost(),
 		Repository: push.Repository, Tag: push.Tag, Digest: push.Digest,
-		PushedAt: push.Time, EventID: push.EventID,
+		PushedAt: aws.ToTime(detail.ImagePushedAt), EventID: push.EventID,
 	}
-	if _, err := h.roll.Roll(ctx, img, now); err != nil {
-		return fmt.Errorf("onpush %s:%s: %w", push.Repository, push.Tag, err)
+	_, err = h.roll.Roll(ctx, img, now)
+	return err
+}
+
+// refuse logs and audits a push that does not name our account, Region
+// and an image of our registry carrying its tag. Retrying cannot make it
+// valid, so it returns nil unless the audit event could not be put.
+func (h *handler) refuse(ctx context.Context, o ecrevent.Origin, push ecrevent.ImageAction, why error) error {
+	r := ecrevent.Refusal{Function: "onpush", EventID: push.EventID, DetailType: ecrevent.DetailTypeImageAction,
+		Account: push.Account, Region: push.Region, Repository: push.Repository, Digest: push.Digest, Tag: push.Tag, Reason: why.Error()}
+	h.log.Warn("event refused", "event", r.EventID, "account", r.Account, "region", r.Region,
+		"repository", r.Repository, "digest", r.Digest, "tag", r.Tag, "reason", r.Reason)
+	if err := h.audit.Publish(ctx, audit.Event{DetailType: audit.EventRefused, Resources: []string{o.RepositoryARN(push.Repository)}, Detail: r}); err != nil {
+		return fmt.Errorf("onpush: refused event %s: audit: %w", push.EventID, err)
 	}
 	return nil
 }
@@ -154,7 +233,11 @@ func (h *handler) scheduled(ctx context.Context, s scheduled) error {
 	if s.RunID == "" {
 		return errors.New("onpush: reconcile payload without runId")
 	}
-	results, err := h.reconcile.Reconcile(ctx, s.RunID)
+	o, err := ecrevent.OriginFromContext(ctx, h.region)
+	if err != nil {
+		return fmt.Errorf("onpush reconcile %s: %w", s.RunID, err)
+	}
+	results, err := h.reconcile.Reconcile(ctx, o, s.RunID)
 	counts := map[string]int{}
 	for _, r := range results {
 		counts[r.Result]++
@@ -168,29 +251,39 @@ func (h *handler) scheduled(ctx context.Context, s scheduled) error {
 	return nil
 }
 
-// reject acts on a tag no pattern allows: delete it if the policy says so,
-// alert once, and audit.
-func (h *handler) reject(ctx context.Context, log *slog.Logger, push ecrevent.ImageAction, repo *policy.Repository) error {
-	action := alert.TagAlerted
+// reject acts on a tag no pattern allows: with onViolation delete, delete
+// it if every safety check passes (deleteTag); alert once per outcome; and
+// audit. found and tagged say whether the image exists in our registry and
+// still carries the tag. An alert-only policy refuses a push whose image
+// or tag is gone; a delete policy alerts on it (nothing deleted) instead,
+// since its own earlier attempt may be what removed the tag, and an alert
+// must not be lost to a retry.
+func (h *handler) reject(ctx context.Context, log *slog.Logger, o ecrevent.Origin, push ecrevent.ImageAction, repo *policy.Repository, found, tagged bool) error {
+	action, why := alert.TagAlerted, ""
 	var errs []error
 	if repo.Tags.OnViolation == policy.ActionDelete {
-		action = alert.TagDeleted
-		if err := registry.DeleteTag(ctx, h.ecr, push.Account, push.Repository, push.Tag); err != nil {
-			action = alert.TagDeleteFailed
+		var err error
+		action, why, err = h.deleteTag(ctx, log, o, push, repo, found, tagged)
+		if err != nil {
 			errs = append(errs, err)
 		}
+	} else if !tagged {
+		if !found {
+			return fmt.Errorf("%w: image %s@%s is not in our registry (%s)", ecrevent.ErrRefused, push.Repository, push.Digest, o.RegistryHost())
+		}
+		return fmt.Errorf("%w: tag %s no longer names %s", ecrevent.ErrRefused, push.Tag, registry.ShortDigest(push.Digest))
 	}
-	log.Warn("tag rejected", "action", string(action))
+	log.Warn("tag rejected", "action", string(action), "why", why)
 	allowed := make([]string, len(repo.Tags.Allow))
 	for i, p := range repo.Tags.Allow {
 		allowed[i] = p.String()
 	}
 	a := alert.Alert{
 		Kind: alert.KindTagRejected, Repository: push.Repository, Tags: []string{push.Tag}, Digest: push.Digest,
-		Region: push.Region, Account: push.Account,
-		TagRejection: &alert.TagRejection{Tag: push.Tag, Allowed: allowed, Action: action},
+		Region: o.Region, Account: o.Account,
+		TagRejection: &alert.TagRejection{Tag: push.Tag, Allowed: allowed, Action: action, Reason: why},
 	}
-	if len(errs) > 0 {
+	if action == alert.TagDeleteFailed && len(errs) > 0 {
 		a.TagRejection.Error = errs[0].Error()
 	}
 	key := fmt.Sprintf("tag-rejected#%s#%s#%s#%s", push.Repository, push.Tag, push.Digest, action)
@@ -199,24 +292,82 @@ func (h *handler) reject(ctx context.Context, log *slog.Logger, push ecrevent.Im
 	}
 	if err := h.audit.Publish(ctx, audit.Event{
 		DetailType: audit.TagRejected,
-		Resources:  []string{repositoryARN(push)},
+		Resources:  []string{o.RepositoryARN(push.Repository)},
 		Detail: map[string]any{
-			"repository": push.Repository, "tag": push.Tag, "digest": push.Digest, "action": string(action),
+			"repository": push.Repository, "tag": push.Tag, "digest": push.Digest, "action": string(action), "reason": why,
 			"allowed": allowed, "eventId": push.EventID, "time": push.Time.Format(time.RFC3339),
 		},
 	}); err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("onpush %s:%s rejected: %w", push.Repository, push.Tag, err)
+		return fmt.Errorf("rejected: %w", err)
 	}
 	return nil
 }
 
-func registryHost(account, region string) string {
-	return account + ".dkr.ecr." + region + ".amazonaws.com"
+// deleteTag deletes a rejected tag only when nothing casts doubt on it: the
+// tag still names the event's digest in our registry, no workload in any
+// configured cluster runs that image by tag or by digest (listed like gc
+// lists it; a failed listing is doubt), and neither the policy
+// (tags.dryRun, true unless set false) nor the stack (ECRWARDEN_DRY_RUN)
+// asks for a dry run. Any doubt keeps the tag (TagKept, with why) and the
+// alert says so; a failed listing also fails the invocation, so that Lambda
+// retries the check. The delete itself names tag and digest together, so a
+// tag pushed again in between is refused by ECR, not deleted.
+func (h *handler) deleteTag(ctx context.Context, log *slog.Logger, o ecrevent.Origin, push ecrevent.ImageAction, repo *policy.Repository, found, tagged bool) (alert.TagAction, string, error) {
+	switch {
+	case !found:
+		return alert.TagKept, fmt.Sprintf("the image %s is no longer in the registry: nothing to delete", registry.ShortDigest(push.Digest)), nil
+	case !tagged:
+		return alert.TagKept, fmt.Sprintf("the tag no longer names %s: nothing deleted", registry.ShortDigest(push.Digest)), nil
+	case h.dryRun:
+		return alert.TagKept, "dry run (the stack's dryRun): the tag would have been deleted", nil
+	case repo.Tags.DeleteDry():
+		return alert.TagKept, "dry run (tags.dryRun is not false): the tag would have been deleted", nil
+	}
+	use, err := h.usedBy(ctx, o, push)
+	if err != nil {
+		log.Error("in-use check failed: tag kept", "error", err)
+		return alert.TagKept, "could not tell whether a workload runs the image, so nothing was deleted: " + err.Error(), err
+	}
+	if use != "" {
+		return alert.TagKept, "in use: " + use + ": nothing deleted", nil
+	}
+	if err := registry.DeleteTag(ctx, h.ecr, o.Account, push.Repository, push.Tag, push.Digest); err != nil {
+		if errors.Is(err, registry.ErrTagMoved) {
+			return alert.TagKept, "the tag was pushed again while ecrwarden checked it: nothing deleted", nil
+		}
+		return alert.TagDeleteFailed, "", err
+	}
+	return alert.TagDeleted, "", nil
 }
 
-func repositoryARN(p ecrevent.ImageAction) string {
-	return "arn:aws:ecr:" + p.Region + ":" + p.Account + ":repository/" + p.Repository
+// usedBy names a workload in a configured cluster that references the
+// pushed image by its tag or by its digest, through any host of our registry
+// (kube.Ref.InRegistry), or returns "" when none does. Every cluster is
+// listed in full, every namespace; any failure is an error.
+func (h *handler) usedBy(ctx context.Context, o ecrevent.Origin, push ecrevent.ImageAction) (string, error) {
+	if len(h.policy.Clusters) > 0 && h.inUse == nil {
+		return "", errors.New("no cluster access configured")
+	}
+	for _, c := range h.policy.Clusters {
+		uses, err := h.inUse(ctx, c.Name)
+		if err != nil {
+			return "", fmt.Errorf("list images in use in cluster %s: %w", c.Name, err)
+		}
+		for _, u := range uses.Images {
+			if u.Ref.Repository != push.Repository || !u.Ref.InRegistry(o.RegistryHost()) {
+				continue
+			}
+			tag := u.Ref.Tag
+			if tag == "" && u.Ref.Digest == "" {
+				tag = "latest"
+			}
+			if u.Ref.Digest == push.Digest || tag == push.Tag {
+				return fmt.Sprintf("%s %s/%s container %s in cluster %s runs %s", u.Kind, u.Namespace, u.Name, u.Container, c.Name, u.Image), nil
+			}
+		}
+	}
+	return "", nil
 }

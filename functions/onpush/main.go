@@ -1,7 +1,10 @@
 // Command onpush is the Lambda function that runs on every ECR push: it
-// checks the tag against the policy and rolls tracked Deployments forward.
-// On its schedule it reconciles: tracked Deployments that lag behind the
-// newest allowed image (a push event was lost) are moved forward.
+// checks the tag against the policy (alerting on, or with gc's safeties
+// deleting, a rejected tag) and rolls tracked Deployments forward. Pushes
+// that do not name its own account, Region and an image of its registry
+// carrying the tag are refused (EventRefused). On its schedule it
+// reconciles: tracked Deployments that lag behind the newest allowed image
+// (a push event was lost) are moved forward.
 package main
 
 import (

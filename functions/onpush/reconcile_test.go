@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
 	"github.com/ecrwarden/ecrwarden/internal/rollout"
 )
@@ -24,7 +26,10 @@ type fakeReconciler struct {
 	err     error
 }
 
-func (f *fakeReconciler) Reconcile(_ context.Context, runID string) ([]rollout.TargetResult, error) {
+func (f *fakeReconciler) Reconcile(_ context.Context, o ecrevent.Origin, runID string) ([]rollout.TargetResult, error) {
+	if o != testOrigin {
+		return nil, fmt.Errorf("reconcile in %+v, want the function's own registry %+v", o, testOrigin)
+	}
 	f.runs = append(f.runs, runID)
 	return f.results, f.err
 }
@@ -52,7 +57,7 @@ func TestHandleScheduledPayload(t *testing.T) {
 			f := newFixture(t, policyWith("alert"))
 			rec := &fakeReconciler{err: tt.err}
 			f.h.reconcile = rec
-			_, err := lambda.NewHandler(f.h.Handle).Invoke(context.Background(), []byte(tt.payload))
+			_, err := lambda.NewHandler(f.h.Handle).Invoke(invocation(), []byte(tt.payload))
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("err = %v", err)
@@ -73,7 +78,7 @@ func TestHandlePushIsNotAReconcile(t *testing.T) {
 	f := newFixture(t, policyWith("alert"))
 	rec := &fakeReconciler{}
 	f.h.reconcile = rec
-	if err := f.h.Handle(context.Background(), readEvent(t, "ecr-image-action-push.json")); err != nil {
+	if err := f.h.Handle(invocation(), readEvent(t, "ecr-image-action-push.json")); err != nil {
 		t.Fatal(err)
 	}
 	if len(rec.runs) != 0 || len(f.roll.images) != 1 {
@@ -112,10 +117,10 @@ func TestHandleReconcileWithTheRealReconciler(t *testing.T) {
 	}
 	roll := &patchingRoller{}
 	f.h.reconcile = &rollout.Reconciler{Policy: f.h.policy, Images: listing{[]types.ImageDetail{img("sha256:a", "v1.2.0"), img("sha256:b", "v1.3.0"), img("sha256:c", "dev-abcdef0")}},
-		Scans: listing{}, Region: "ap-southeast-1", Discover: func(_ context.Context, p *policy.File, repo string) ([]rollout.Target, []error, error) {
+		Scans: listing{}, Discover: func(_ context.Context, p *policy.File, repo string) ([]rollout.Target, []error, error) {
 			return rollout.PolicyTargets(p, repo), nil, nil
 		}, Roll: roll, Log: slog.New(slog.DiscardHandler)}
-	if err := f.h.Handle(context.Background(), []byte(`{"action":"reconcile","runId":"r7"}`)); err != nil {
+	if err := f.h.Handle(invocation(), []byte(`{"action":"reconcile","runId":"r7"}`)); err != nil {
 		t.Fatal(err)
 	}
 	// The ungated target gets v1.3.0; the gated canary has no scanned image and is skipped.

@@ -147,7 +147,7 @@ func TestSlackDownRetry(t *testing.T) {
 	r.h.alerts = notify.NewOnce(n, store, notify.WithAuditPublisher(r.audit))
 	r.findings.basic = []ecrtypes.ImageScanFinding{basicFinding("CVE-2026-2000", "HIGH")}
 	ev := basicScan(t, testRepo, "COMPLETE")
-	ctx := context.Background()
+	ctx := invocation()
 
 	down.Store(true)
 	for attempt := 1; attempt <= 3; attempt++ { // Lambda's first try and two retries
@@ -206,7 +206,7 @@ func TestSlackRateLimited(t *testing.T) {
 	r := newRig(t)
 	r.h.alerts = notify.NewOnce(n, store, notify.WithAuditPublisher(r.audit))
 	r.findings.basic = []ecrtypes.ImageScanFinding{basicFinding("CVE-2026-2000", "HIGH")}
-	if err := r.h.Handle(context.Background(), basicScan(t, testRepo, "COMPLETE")); err != nil {
+	if err := r.h.Handle(invocation(), basicScan(t, testRepo, "COMPLETE")); err != nil {
 		t.Fatalf("Handle: %v", err)
 	}
 	if diff := cmp.Diff([]time.Duration{7 * time.Second}, waits); diff != "" {
@@ -258,11 +258,11 @@ func TestAuditRetriedAfterAlertSent(t *testing.T) {
 	r.h.alerts = notify.NewOnce(n, store, notify.WithAuditPublisher(&flakyAudit{fail: 1, events: r.audit}))
 	r.findings.basic = []ecrtypes.ImageScanFinding{basicFinding("CVE-2026-2000", "CRITICAL")}
 	ev := basicScan(t, testRepo, "COMPLETE")
-	if err := r.h.Handle(context.Background(), ev); err == nil {
+	if err := r.h.Handle(invocation(), ev); err == nil {
 		t.Fatal("Handle with the audit bus failing: no error, want one so that Lambda retries")
 	}
 	for i := range 2 {
-		if err := r.h.Handle(context.Background(), ev); err != nil {
+		if err := r.h.Handle(invocation(), ev); err != nil {
 			t.Fatalf("retry %d: %v", i+1, err)
 		}
 	}

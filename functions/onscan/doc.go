@@ -21,14 +21,25 @@
 // CLOSED and SUPPRESSED finding events never alert.
 //
 // Scan-gated rollouts: deploy rules and annotation opt-ins with
-// requireCleanScan are skipped by onpush. A completed scan (basic COMPLETE,
-// Inspector2 Scan) with nothing at or above the threshold after ignores
-// rolls them forward with the same forward-only, idempotent engine onpush
-// uses, to the best tag of the image each target selects (by the target's
-// order). A dirty scan holds each such rollout and sends a rollout-blocked
-// alert per target; a failed scan holds them and its alert names them.
-// Finding events only alert; they never release a rollout.
+// requireCleanScan are skipped by onpush. A completed scan event (basic
+// COMPLETE, Inspector2 Scan) whose findings read is complete and clean
+// (rollout.ReadScan, the rule the reconcile shares: every page COMPLETE or
+// ACTIVE; nothing at or above the threshold after ignores; no finding of
+// unknown severity) rolls them forward with the same forward-only,
+// idempotent engine onpush uses, to the best tag of the image each target
+// selects (by the target's order). A read that is not complete, or that is
+// empty while the event counts findings, fails the invocation so that
+// Lambda retries it: doubt is never clean. A dirty scan holds each such
+// rollout and sends a rollout-blocked alert per target; a failed scan holds
+// them and its alert names them. Finding events only alert; they never
+// release a rollout.
+//
+// Trust: an event is acted on only if its envelope (and, for Inspector2
+// events, its repository ARN) names the function's own account and Region,
+// taken from the invoked function ARN, and the image exists in that
+// registry. Anything else is refused: logged, audited and not retried.
 //
 // Audit: FindingsAlerted when a findings alert is delivered, RolloutBlocked
-// when a rollout is held and its alert delivered, on the ecrwarden bus.
+// when a rollout is held and its alert delivered, EventRefused when an event
+// is refused, on the ecrwarden bus.
 package main

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -52,13 +53,19 @@ type handler struct {
 	audit    auditor
 	roll     roller
 	discover discoverer
-	now      func() time.Time
-	log      *slog.Logger
+	// region is the function's AWS_REGION; with the invoked function ARN it
+	// makes the Origin whose events the handler acts on.
+	region string
+	now    func() time.Time
+	log    *slog.Logger
 }
 
 // image is the scanned image an event is about.
 type image struct {
 	eventID    string
+	detailType string
+	// account and region are the event's, checked against the Origin;
+	// everything the handler writes uses the Origin's.
 	account    string
 	region     string
 	time       time.Time
@@ -78,72 +85,119 @@ type gatedRollout struct {
 // Handle alerts on the findings of a scanned image and releases or holds
 // the rollouts that wait for a clean scan. Events of other kinds, and about
 // repositories the policy does not name, are logged and ignored. A malformed
-// event is an error and sends nothing.
+// event is an error and sends nothing. An event that does not name our
+// account, our Region and an image in our registry is refused: logged,
+// audited (EventRefused) and not retried (Handle returns nil).
 func (h *handler) Handle(ctx context.Context, raw json.RawMessage) error {
 	kind, reason, err := ecrevent.ClassifyWithReason(raw)
 	if err != nil {
 		return fmt.Errorf("onscan: %w", err)
 	}
+	var img image
+	var act func(context.Context, ecrevent.Origin, image) error
+	var arn ecrevent.RepositoryARN
 	switch kind {
 	case ecrevent.KindBasicScan, ecrevent.KindInspectorScan:
 		s, err := ecrevent.DecodeScan(raw)
 		if err != nil {
 			return fmt.Errorf("onscan: %w", err)
 		}
-		img := image{eventID: s.EventID, account: s.Account, region: s.Region, time: s.Time,
+		img = image{eventID: s.EventID, detailType: ecrevent.DetailTypeImageScan, account: s.Account, region: s.Region, time: s.Time,
 			repository: s.Repository, digest: s.Digest, tags: s.Tags, scanner: findings.SourceBasic}
 		if s.Enhanced {
-			img.scanner = findings.SourceEnhanced
+			img.scanner, img.detailType, arn = findings.SourceEnhanced, ecrevent.DetailTypeInspectorScan, s.RepositoryARN
 		}
-		if err := h.scan(ctx, img, s.Status); err != nil {
-			return fmt.Errorf("onscan %s@%s: %w", img.repository, img.digest, err)
-		}
-		return nil
+		act = func(ctx context.Context, o ecrevent.Origin, img image) error { return h.scan(ctx, o, img, s) }
 	case ecrevent.KindInspectorFinding:
 		f, err := ecrevent.DecodeFinding(raw)
 		if err != nil {
 			return fmt.Errorf("onscan: %w", err)
 		}
-		img := image{eventID: f.EventID, account: f.Account, region: f.Region, time: f.Time,
+		img = image{eventID: f.EventID, detailType: ecrevent.DetailTypeInspectorFinding, account: f.Account, region: f.Region, time: f.Time,
 			repository: f.Repository, digest: f.Digest, tags: f.Tags, scanner: findings.SourceEnhanced}
-		if err := h.finding(ctx, img, f); err != nil {
-			return fmt.Errorf("onscan %s@%s: %w", img.repository, img.digest, err)
-		}
-		return nil
+		arn = f.RepositoryARN
+		act = func(ctx context.Context, o ecrevent.Origin, img image) error { return h.finding(ctx, o, img, f) }
 	default:
 		h.log.Info("event ignored", "kind", kind.String(), "reason", reason)
 		return nil
 	}
+	o, err := ecrevent.OriginFromContext(ctx, h.region)
+	if err != nil {
+		return fmt.Errorf("onscan: %w", err)
+	}
+	err = o.Check("the event", img.account, img.region)
+	if err == nil && arn != (ecrevent.RepositoryARN{}) {
+		err = o.CheckARN("the event's repository", arn)
+	}
+	if err == nil {
+		err = act(ctx, o, img)
+	}
+	if errors.Is(err, ecrevent.ErrRefused) {
+		return h.refuse(ctx, o, img, err)
+	}
+	if err != nil {
+		return fmt.Errorf("onscan %s@%s: %w", img.repository, img.digest, err)
+	}
+	return nil
 }
 
-// scan handles a scan result: alert on its findings, then release or hold the
-// gated rollouts.
-func (h *handler) scan(ctx context.Context, img image, status string) error {
+// refuse logs and audits an event that does not name our account, Region
+// and an image of our registry. Retrying cannot make it valid, so it
+// returns nil unless the audit event could not be put.
+func (h *handler) refuse(ctx context.Context, o ecrevent.Origin, img image, why error) error {
+	r := ecrevent.Refusal{Function: "onscan", EventID: img.eventID, DetailType: img.detailType, Account: img.account, Region: img.region,
+		Repository: img.repository, Digest: img.digest, Reason: why.Error()}
+	h.log.Warn("event refused", "event", r.EventID, "detailType", r.DetailType, "account", r.Account, "region", r.Region,
+		"repository", r.Repository, "digest", r.Digest, "reason", r.Reason)
+	if err := h.publish(ctx, audit.Event{DetailType: audit.EventRefused, Resources: []string{o.RepositoryARN(img.repository)}, Detail: r}); err != nil {
+		return fmt.Errorf("onscan: refused event %s: %w", img.eventID, err)
+	}
+	return nil
+}
+
+// scan handles a scan result: alert on its findings, then release or hold
+// the gated rollouts.
+func (h *handler) scan(ctx context.Context, o ecrevent.Origin, img image, s ecrevent.Scan) error {
 	log := h.log.With("repository", img.repository, "digest", img.digest, "event", img.eventID,
-		"scanner", string(img.scanner), "status", status)
+		"scanner", string(img.scanner), "status", s.Status)
 	repo, ok := h.policy.Repository(img.repository)
 	if !ok {
 		log.Info("event ignored: repository not in the policy")
 		return nil
 	}
-	if !scanCompleted(img.scanner, status) {
-		return h.failed(ctx, log, img, status)
+	detail, found, err := registry.Describe(ctx, h.images, o.Account, img.repository,
+		ecrtypes.ImageIdentifier{ImageDigest: aws.String(img.digest)})
+	if err != nil {
+		return fmt.Errorf("describe the scanned image: %w", err)
 	}
-	res, err := h.evaluate(ctx, log, img, repo)
+	if !found {
+		return fmt.Errorf("%w: image %s@%s is not in our registry (%s)", ecrevent.ErrRefused, img.repository, img.digest, o.RegistryHost())
+	}
+	if !scanCompleted(img.scanner, s.Status) {
+		return h.failed(ctx, log, o, img, s.Status, detail)
+	}
+	sc, err := h.evaluate(ctx, log, o, img, repo)
 	if err != nil {
 		return err
 	}
+	if n := reportedCount(s.SeverityCounts); n > 0 && sc.Reported == 0 {
+		// The event says the scan found something and the read says
+		// nothing: one of them is not the final word yet. Doubt is never
+		// clean; Lambda retries the event.
+		log.Warn("the event's severity counts disagree with an empty findings read; failing so that Lambda retries", "counts", s.SeverityCounts)
+		return fmt.Errorf("the %s event counts %d findings (%s) but DescribeImageScanFindings returned none", img.detailType, n, countsText(s.SeverityCounts))
+	}
+	res := sc.Result
 	var errs []error
-	fp := ""
 	if len(res.Alerting) > 0 {
-		fp = findings.Fingerprint(img.repository, img.digest, res.Alerting)
-		if err := h.alertFindings(ctx, log, img, res, fp); err != nil {
+		if err := h.alertFindings(ctx, log, o, img, res, findings.Fingerprint(img.repository, img.digest, res.Alerting)); err != nil {
 			errs = append(errs, err)
 		}
 	} else {
-		log.Info("scan clean", "threshold", string(res.Threshold), "ignored", len(res.Ignored), "below", res.Below)
+		log.Info("nothing at or above the threshold", "threshold", string(res.Threshold), "ignored", len(res.Ignored),
+			"below", res.Below, "unknownSeverity", len(res.Unknown))
 	}
-	if err := h.gate(ctx, log, img, res, fp); err != nil {
+	if err := h.gate(ctx, log, o, img, res, detail); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -151,7 +205,7 @@ func (h *handler) scan(ctx context.Context, img image, status string) error {
 
 // finding handles an "Inspector2 Finding" event: the image's whole current
 // finding set is fetched and alerts once per distinct alerting set.
-func (h *handler) finding(ctx context.Context, img image, f ecrevent.Finding) error {
+func (h *handler) finding(ctx context.Context, o ecrevent.Origin, img image, f ecrevent.Finding) error {
 	log := h.log.With("repository", img.repository, "digest", img.digest, "event", img.eventID,
 		"finding", f.FindingARN, "vulnerability", f.VulnerabilityID, "severity", f.Severity)
 	repo, ok := h.policy.Repository(img.repository)
@@ -163,18 +217,20 @@ func (h *handler) finding(ctx context.Context, img image, f ecrevent.Finding) er
 		log.Info("finding event ignored: the finding is not active", "findingStatus", f.Status)
 		return nil
 	}
-	res, err := h.evaluate(ctx, log, img, repo)
+	sc, err := h.evaluate(ctx, log, o, img, repo)
 	if err != nil {
 		return err
 	}
+	res := sc.Result
 	if len(res.Alerting) == 0 {
-		log.Info("nothing at or above the threshold", "threshold", string(res.Threshold), "ignored", len(res.Ignored), "below", res.Below)
+		log.Info("nothing at or above the threshold", "threshold", string(res.Threshold), "ignored", len(res.Ignored),
+			"below", res.Below, "unknownSeverity", len(res.Unknown))
 		return nil
 	}
-	return h.alertFindings(ctx, log, img, res, findings.Fingerprint(img.repository, img.digest, res.Alerting))
+	return h.alertFindings(ctx, log, o, img, res, findings.Fingerprint(img.repository, img.digest, res.Alerting))
 }
 
-// scanCompleted reports whether a scan status means the findings are there.
+// scanCompleted reports whether a scan event's status means the findings are there.
 func scanCompleted(scanner findings.Source, status string) bool {
 	if scanner == findings.SourceEnhanced {
 		return status == "INITIAL_SCAN_COMPLETE" || status == "COMPLETE"
@@ -182,26 +238,61 @@ func scanCompleted(scanner findings.Source, status string) bool {
 	return status == "COMPLETE"
 }
 
-// evaluate fetches every page of the image's findings and applies the
-// repository's scan policy. Any page error fails it as a whole.
-func (h *handler) evaluate(ctx context.Context, log *slog.Logger, img image, repo *policy.Repository) (findings.Result, error) {
-	sf, err := registry.DescribeScanFindings(ctx, h.scans, img.account, img.repository, img.digest)
-	if err != nil {
-		if nf := (*ecrtypes.ScanNotFoundException)(nil); errors.As(err, &nf) {
-			log.Warn("scan findings not found yet; failing so that Lambda retries the event", "error", err)
+// reportedCount is how many findings a scan event's severity counts say
+// there are: the sum of the listed severities, or Inspector's TOTAL when
+// that is larger (it also counts severities it does not list).
+func reportedCount(counts map[string]int64) int64 {
+	var sum int64
+	for sev, n := range counts {
+		if sev != "TOTAL" {
+			sum += n
 		}
-		return findings.Result{}, err
 	}
-	fs := append(findings.FromBasic(sf.Basic), findings.FromEnhanced(sf.Enhanced)...)
-	return findings.Evaluate(img.repository, repo.Scan, fs, h.now()), nil
+	return max(sum, counts["TOTAL"])
+}
+
+// countsText lists severity counts in a stable order for messages.
+func countsText(counts map[string]int64) string {
+	parts := make([]string, 0, len(counts))
+	for _, sev := range slices.Sorted(maps.Keys(counts)) {
+		if counts[sev] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", sev, counts[sev]))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// evaluate reads the image's findings with rollout.ReadScan, the gate rule
+// the reconcile shares: every page (a failed page fails it as a whole), a
+// complete scan only (anything else is rollout.ErrScanIncomplete, an error
+// that Lambda retries), evaluated against the repository's scan policy. An
+// image or repository our registry does not have makes the event refused.
+func (h *handler) evaluate(ctx context.Context, log *slog.Logger, o ecrevent.Origin, img image, repo *policy.Repository) (rollout.Scan, error) {
+	sc, err := rollout.ReadScan(ctx, h.scans, o.Account, repo, img.digest, h.now())
+	var (
+		scanNotFound  *ecrtypes.ScanNotFoundException
+		imageNotFound *ecrtypes.ImageNotFoundException
+		repoNotFound  *ecrtypes.RepositoryNotFoundException
+	)
+	switch {
+	case err == nil:
+		return sc, nil
+	case errors.As(err, &imageNotFound), errors.As(err, &repoNotFound):
+		return rollout.Scan{}, fmt.Errorf("%w: %w", ecrevent.ErrRefused, err)
+	case errors.As(err, &scanNotFound):
+		log.Warn("scan findings not found yet; failing so that Lambda retries the event", "error", err)
+	case errors.Is(err, rollout.ErrScanIncomplete):
+		log.Warn("scan not complete: never clean; failing so that Lambda retries the event", "error", err)
+	}
+	return rollout.Scan{}, err
 }
 
 // alertFindings delivers the findings alert of one finding set once and
 // audits it when it was sent now.
-func (h *handler) alertFindings(ctx context.Context, log *slog.Logger, img image, res findings.Result, fp string) error {
+func (h *handler) alertFindings(ctx context.Context, log *slog.Logger, o ecrevent.Origin, img image, res findings.Result, fp string) error {
 	a := alert.Alert{
 		Kind: alert.KindFindings, Repository: img.repository, Tags: img.tags, Digest: img.digest,
-		Region: img.region, Account: img.account, Fingerprint: fp, Findings: &res,
+		Region: o.Region, Account: o.Account, Fingerprint: fp, Findings: &res,
 	}
 	expired := make([]string, len(res.Expired))
 	for i, e := range res.Expired {
@@ -211,7 +302,7 @@ func (h *handler) alertFindings(ctx context.Context, log *slog.Logger, img image
 	// retry publishes it even when an earlier attempt sent the alert.
 	ev := audit.Event{
 		DetailType: audit.FindingsAlerted,
-		Resources:  []string{repositoryARN(img)},
+		Resources:  []string{o.RepositoryARN(img.repository)},
 		Detail: map[string]any{
 			"repository": img.repository, "digest": img.digest, "tags": nonNil(img.tags), "scanner": string(img.scanner),
 			"fingerprint": fp, "threshold": string(res.Threshold), "highest": string(res.Highest()),
@@ -230,15 +321,15 @@ func (h *handler) alertFindings(ctx context.Context, log *slog.Logger, img image
 		return nil
 	}
 	log.Warn("findings alerted", "fingerprint", fp, "highest", string(res.Highest()), "alerting", len(res.Alerting),
-		"expired", len(res.Expired))
+		"expired", len(res.Expired), "unknownSeverity", len(res.Unknown))
 	return nil
 }
 
 // failed alerts on a scan that did not complete. Gated rollouts of the
 // image are held, and the alert names them.
-func (h *handler) failed(ctx context.Context, log *slog.Logger, img image, status string) error {
+func (h *handler) failed(ctx context.Context, log *slog.Logger, o ecrevent.Origin, img image, status string, detail ecrtypes.ImageDetail) error {
 	log.Warn("scan failed")
-	held, _, gerr := h.gated(ctx, log, img)
+	held, _, gerr := h.gated(ctx, log, img, detail)
 	reason := fmt.Sprintf("The %s scan ended with status %s.", img.scanner, status)
 	if len(held) > 0 {
 		names := make([]string, len(held))
@@ -249,12 +340,12 @@ func (h *handler) failed(ctx context.Context, log *slog.Logger, img image, statu
 	}
 	a := alert.Alert{
 		Kind: alert.KindScanFailed, Repository: img.repository, Tags: img.tags, Digest: img.digest,
-		Region: img.region, Account: img.account,
+		Region: o.Region, Account: o.Account,
 		ScanFailure: &alert.ScanFailure{Status: status, Reason: reason, Scanner: img.scanner},
 	}
 	events := make([]audit.Event, len(held))
 	for i, g := range held {
-		events[i] = blockedEvent(img, g, "", "scan "+status, nil)
+		events[i] = blockedEvent(o, img, g, "", "scan "+status, nil)
 	}
 	errs := []error{gerr}
 	sent, err := h.alerts.DeliverAudited(ctx, "scan-failed#"+img.repository+"#"+img.digest, a, events)
@@ -267,17 +358,19 @@ func (h *handler) failed(ctx context.Context, log *slog.Logger, img image, statu
 	return errors.Join(errs...)
 }
 
-// gate releases the gated rollouts of a completed scan when it is clean
-// (fp empty) and holds them, one alert per target, when it is not.
-func (h *handler) gate(ctx context.Context, log *slog.Logger, img image, res findings.Result, fp string) error {
-	gated, pushedAt, err := h.gated(ctx, log, img)
+// gate releases the gated rollouts of a completed scan when its result is
+// clean (findings.Result.Clean: nothing alerting, nothing of unknown
+// severity) and holds them, one alert per target, when it is not.
+func (h *handler) gate(ctx context.Context, log *slog.Logger, o ecrevent.Origin, img image, res findings.Result, detail ecrtypes.ImageDetail) error {
+	gated, pushedAt, err := h.gated(ctx, log, img, detail)
 	if err != nil || len(gated) == 0 {
 		return err
 	}
-	if fp != "" {
+	if !res.Clean() {
+		fp := findings.Fingerprint(img.repository, img.digest, res.Blocking())
 		var errs []error
 		for _, g := range gated {
-			errs = append(errs, h.block(ctx, log, img, res, fp, g))
+			errs = append(errs, h.block(ctx, log, o, img, res, fp, g))
 		}
 		return errors.Join(errs...)
 	}
@@ -293,7 +386,7 @@ func (h *handler) gate(ctx context.Context, log *slog.Logger, img image, res fin
 	for _, tag := range order {
 		log.Info("clean scan releases the rollout", "tag", tag, "targets", len(byTag[tag]))
 		ri := rollout.Image{
-			Registry: registryHost(img.account, img.region), Repository: img.repository,
+			Registry: o.RegistryHost(), Repository: img.repository,
 			Tag: tag, Digest: img.digest, PushedAt: pushedAt, EventID: img.eventID,
 		}
 		if _, err := h.roll.Roll(ctx, ri, byTag[tag]); err != nil {
@@ -305,9 +398,9 @@ func (h *handler) gate(ctx context.Context, log *slog.Logger, img image, res fin
 
 // gated returns the targets of the image's repository that wait for a
 // clean scan, each with the best tag of the image it selects, and the
-// image's push time. The image's current tags come from the registry (the
-// event's may be stale); an image that is gone has no rollout.
-func (h *handler) gated(ctx context.Context, log *slog.Logger, img image) ([]gatedRollout, time.Time, error) {
+// image's push time. The image's current tags come from the registry
+// (detail; the event's may be stale).
+func (h *handler) gated(ctx context.Context, log *slog.Logger, img image, detail ecrtypes.ImageDetail) ([]gatedRollout, time.Time, error) {
 	targets, bad, err := h.discover(ctx, h.policy, img.repository)
 	for _, e := range bad {
 		log.Warn("deployment opt-in skipped", "error", e)
@@ -317,15 +410,6 @@ func (h *handler) gated(ctx context.Context, log *slog.Logger, img image) ([]gat
 	}
 	targets = slices.DeleteFunc(targets, func(t rollout.Target) bool { return !t.RequireCleanScan })
 	if len(targets) == 0 {
-		return nil, time.Time{}, nil
-	}
-	detail, found, err := registry.Describe(ctx, h.images, img.account, img.repository,
-		ecrtypes.ImageIdentifier{ImageDigest: aws.String(img.digest)})
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("describe image for gated rollouts: %w", err)
-	}
-	if !found {
-		log.Info("image no longer in the registry: no gated rollout")
 		return nil, time.Time{}, nil
 	}
 	pushed := aws.ToTime(detail.ImagePushedAt)
@@ -341,17 +425,24 @@ func (h *handler) gated(ctx context.Context, log *slog.Logger, img image) ([]gat
 	return out, pushed, nil
 }
 
-// block holds one gated rollout of a dirty scan: one alert per finding set
-// and target, audited when sent now.
-func (h *handler) block(ctx context.Context, log *slog.Logger, img image, res findings.Result, fp string, g gatedRollout) error {
+// block holds one gated rollout of a scan that is not clean: one alert per
+// blocking finding set and target, audited when sent now.
+func (h *handler) block(ctx context.Context, log *slog.Logger, o ecrevent.Origin, img image, res findings.Result, fp string, g gatedRollout) error {
 	t := g.target
 	key := fmt.Sprintf("rollout-blocked#%s#%s/%s/%s/%s", fp, t.Cluster, t.Namespace, t.Deployment, t.Container)
 	a := alert.Alert{
 		Kind: alert.KindRolloutBlocked, Repository: img.repository, Tags: img.tags, Digest: img.digest,
-		Region: img.region, Account: img.account, Fingerprint: fp, Findings: &res,
+		Region: o.Region, Account: o.Account, Fingerprint: fp, Findings: &res,
 		Rollout: &alert.Rollout{Cluster: t.Cluster, Namespace: t.Namespace, Deployment: t.Deployment, Container: t.Container, Tag: g.tag},
 	}
-	ev := blockedEvent(img, g, fp, "findings at or above "+string(res.Threshold), res.IDs())
+	reason := "findings at or above " + string(res.Threshold)
+	switch {
+	case len(res.Alerting) == 0:
+		reason = "findings of unknown severity"
+	case len(res.Unknown) > 0:
+		reason += " and findings of unknown severity"
+	}
+	ev := blockedEvent(o, img, g, fp, reason, res.BlockingIDs())
 	sent, err := h.alerts.DeliverAudited(ctx, key, a, []audit.Event{ev})
 	if err != nil {
 		return fmt.Errorf("rollout-blocked alert for %s: %w", t, err)
@@ -360,16 +451,17 @@ func (h *handler) block(ctx context.Context, log *slog.Logger, img image, res fi
 		log.Info("rollout-blocked alert already sent", "target", t.String(), "fingerprint", fp)
 		return nil
 	}
-	log.Warn("rollout held: scan not clean", "target", t.String(), "tag", g.tag, "fingerprint", fp)
+	log.Warn("rollout held: scan not clean", "target", t.String(), "tag", g.tag, "fingerprint", fp, "reason", reason,
+		"alerting", len(res.Alerting), "unknownSeverity", len(res.Unknown))
 	return nil
 }
 
 // blockedEvent is the RolloutBlocked audit event of one held rollout.
-func blockedEvent(img image, g gatedRollout, fp, reason string, ids []string) audit.Event {
+func blockedEvent(o ecrevent.Origin, img image, g gatedRollout, fp, reason string, ids []string) audit.Event {
 	t := g.target
 	return audit.Event{
 		DetailType: audit.RolloutBlocked,
-		Resources:  []string{repositoryARN(img)},
+		Resources:  []string{o.RepositoryARN(img.repository)},
 		Detail: map[string]any{
 			"repository": img.repository, "digest": img.digest, "tag": g.tag,
 			"cluster": t.Cluster, "namespace": t.Namespace, "deployment": t.Deployment, "container": t.Container,
@@ -392,12 +484,4 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
-}
-
-func registryHost(account, region string) string {
-	return account + ".dkr.ecr." + region + ".amazonaws.com"
-}
-
-func repositoryARN(img image) string {
-	return "arn:aws:ecr:" + img.region + ":" + img.account + ":repository/" + img.repository
 }

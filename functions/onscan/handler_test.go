@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
@@ -73,6 +74,8 @@ func loadPolicy(tb testing.TB, src string) *policy.File {
 // fakeFindings serves DescribeImageScanFindings from a fixed finding set in
 // pages of pageSize, failing page failPage (1-based) with failErr.
 type fakeFindings struct {
+	// status is every page's scan status; COMPLETE when empty.
+	status   ecrtypes.ScanStatus
 	basic    []ecrtypes.ImageScanFinding
 	enhanced []ecrtypes.EnhancedImageScanFinding
 	pageSize int
@@ -98,7 +101,12 @@ func (f *fakeFindings) DescribeImageScanFindings(_ context.Context, in *ecr.Desc
 			return nil, fmt.Errorf("bad token %q", *in.NextToken)
 		}
 	}
-	out := &ecr.DescribeImageScanFindingsOutput{ImageScanFindings: &ecrtypes.ImageScanFindings{}}
+	status := f.status
+	if status == "" {
+		status = ecrtypes.ScanStatusComplete
+	}
+	out := &ecr.DescribeImageScanFindingsOutput{ImageScanFindings: &ecrtypes.ImageScanFindings{},
+		ImageScanStatus: &ecrtypes.ImageScanStatus{Status: status}}
 	n := 0
 	for i := start; i < len(f.basic)+len(f.enhanced) && n < size; i, n = i+1, n+1 {
 		if i < len(f.basic) {
@@ -118,9 +126,11 @@ type fakeImages struct {
 	tags     []string
 	pushedAt time.Time
 	gone     bool
+	calls    []*ecr.DescribeImagesInput
 }
 
 func (f *fakeImages) DescribeImages(_ context.Context, in *ecr.DescribeImagesInput, _ ...func(*ecr.Options)) (*ecr.DescribeImagesOutput, error) {
+	f.calls = append(f.calls, in)
 	if f.gone {
 		return nil, &ecrtypes.ImageNotFoundException{Message: aws.String("gone")}
 	}
@@ -199,10 +209,20 @@ func newRig(tb testing.TB) *rig {
 		discover: func(_ context.Context, f *policy.File, repo string) ([]rollout.Target, []error, error) {
 			return rollout.PolicyTargets(f, repo), nil, nil
 		},
-		now: func() time.Time { return testNow },
-		log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		region: testRegion,
+		now:    func() time.Time { return testNow },
+		log:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	return r
+}
+
+// testFunctionARN is the ARN the Lambda Runtime API hands onscan.
+const testFunctionARN = "arn:aws:lambda:" + testRegion + ":" + testAccount + ":function:ecrwarden-onscan"
+
+// invocation is the context of one Lambda invocation of onscan.
+func invocation() context.Context {
+	return lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{
+		AwsRequestID: "c6af9ac6-7b61-11e6-9a41-93e812345678", InvokedFunctionArn: testFunctionARN})
 }
 
 func (r *rig) keys() []string {
@@ -316,6 +336,8 @@ func TestHandle(t *testing.T) {
 		// registryTags are the image's tags in the registry; nil: untagged.
 		registryTags []string
 		alertErr     error
+		// readStatus is the findings read's scan status; COMPLETE when empty.
+		readStatus ecrtypes.ScanStatus
 
 		wantErr       error // errors.Is target; errAny for any error
 		wantKeys      []string
@@ -463,16 +485,144 @@ func TestHandle(t *testing.T) {
 			},
 		},
 		{
-			name:          "ungated rule is onpush's: a clean scan of a dev tag rolls nothing",
-			event:         func(tb testing.TB) []byte { return basicScan(tb, testRepo, "COMPLETE") },
+			name: "ungated rule is onpush's: a clean scan of a dev tag rolls nothing",
+			event: func(tb testing.TB) []byte {
+				return scanEvent(tb, envelope("66666666-6666-4666-8666-666666666666"), nil)
+			},
 			registryTags:  []string{"dev-abcdef1"},
 			wantFindCalls: 1,
 		},
 		{
-			name:          "image gone: clean scan rolls nothing",
-			event:         func(tb testing.TB) []byte { return basicScan(tb, testRepo, "COMPLETE") },
-			registryTags:  []string{"gone"},
+			name:         "image not in our registry: refused, audited, nothing read or sent",
+			event:        func(tb testing.TB) []byte { return basicScan(tb, testRepo, "COMPLETE") },
+			basic:        []ecrtypes.ImageScanFinding{basicFinding("CVE-2026-2000", "CRITICAL")},
+			registryTags: []string{"gone"},
+			wantAudit:    []string{audit.EventRefused},
+			check:        wantRefusal("is not in our registry"),
+		},
+		{
+			name: "event of another account: refused, audited, nothing read or sent",
+			event: func(tb testing.TB) []byte {
+				return scanEvent(tb, ecrevent.EnvelopeInput{ID: "44444444-4444-4444-8444-444444444444", Account: "210987654321", Region: testRegion, Time: testNow},
+					map[string]int64{"HIGH": 1})
+			},
+			basic:        []ecrtypes.ImageScanFinding{basicFinding("CVE-2026-2000", "MEDIUM")},
+			registryTags: []string{"v1.3.0"},
+			wantAudit:    []string{audit.EventRefused},
+			check:        wantRefusal(`account "210987654321"`),
+		},
+		{
+			name: "event of another Region: refused, audited, nothing read or sent",
+			event: func(tb testing.TB) []byte {
+				return scanEvent(tb, ecrevent.EnvelopeInput{ID: "44444444-4444-4444-8444-444444444444", Account: testAccount, Region: "us-east-1", Time: testNow},
+					map[string]int64{"HIGH": 1})
+			},
+			registryTags: []string{"v1.3.0"},
+			wantAudit:    []string{audit.EventRefused},
+			check:        wantRefusal(`Region "us-east-1"`),
+		},
+		{
+			name: "Inspector scan naming another account's repository in our envelope: refused",
+			event: func(tb testing.TB) []byte {
+				return []byte(strings.ReplaceAll(string(inspectorScan(tb)), "arn:aws:ecr:"+testRegion+":"+testAccount, "arn:aws:ecr:"+testRegion+":210987654321"))
+			},
+			registryTags: []string{"v1.3.0"},
+			wantAudit:    []string{audit.EventRefused},
+			check:        wantRefusal(`account "210987654321"`),
+		},
+		{
+			name: "Inspector finding about another account's image: refused",
+			event: func(tb testing.TB) []byte {
+				return []byte(strings.ReplaceAll(string(inspectorFinding(tb, "CVE-2026-3000", "HIGH", "ACTIVE")), "arn:aws:ecr:"+testRegion+":"+testAccount, "arn:aws:ecr:eu-west-1:"+testAccount))
+			},
+			enhanced:  []ecrtypes.EnhancedImageScanFinding{enhancedFinding("CVE-2026-3000", "HIGH")},
+			wantAudit: []string{audit.EventRefused},
+			check:     wantRefusal(`Region "eu-west-1"`),
+		},
+		{
+			name:          "Inspector finding about an image our registry does not have: refused",
+			event:         func(tb testing.TB) []byte { return inspectorFinding(tb, "CVE-2026-3000", "HIGH", "ACTIVE") },
+			failPage:      1,
+			failErr:       &ecrtypes.ImageNotFoundException{Message: aws.String("The image with imageId {imageDigest:'sha256:1fe5'} does not exist")},
+			wantAudit:     []string{audit.EventRefused},
 			wantFindCalls: 1,
+			check:         wantRefusal("does not exist"),
+		},
+		{
+			name: "findings read IN_PROGRESS: retryable error, the gate stays shut, nothing sent",
+			event: func(tb testing.TB) []byte {
+				return scanEvent(tb, envelope("55555555-5555-4555-8555-555555555555"), map[string]int64{"CRITICAL": 7, "HIGH": 61})
+			},
+			readStatus:    ecrtypes.ScanStatusInProgress,
+			registryTags:  []string{"v1.3.0"},
+			wantErr:       rollout.ErrScanIncomplete,
+			wantFindCalls: 1,
+		},
+		{
+			name:          "enhanced findings read PENDING: retryable error",
+			event:         inspectorScan,
+			readStatus:    ecrtypes.ScanStatusPending,
+			registryTags:  []string{"v1.3.0"},
+			wantErr:       rollout.ErrScanIncomplete,
+			wantFindCalls: 1,
+		},
+		{
+			name:          "findings read FINDINGS_UNAVAILABLE with a finding: retryable error, no alert on a partial set",
+			event:         inspectorScan,
+			enhanced:      []ecrtypes.EnhancedImageScanFinding{enhancedFinding("CVE-2026-3000", "CRITICAL")},
+			readStatus:    ecrtypes.ScanStatusFindingsUnavailable,
+			registryTags:  []string{"v1.3.0"},
+			wantErr:       rollout.ErrScanIncomplete,
+			wantFindCalls: 1,
+		},
+		{
+			name: "event counts CRITICAL 7 and HIGH 61 but the complete read is empty: doubt, retryable error, the gate stays shut",
+			event: func(tb testing.TB) []byte {
+				return scanEvent(tb, envelope("55555555-5555-4555-8555-555555555555"), map[string]int64{"CRITICAL": 7, "HIGH": 61})
+			},
+			registryTags:  []string{"v1.3.0"},
+			wantErr:       errAny,
+			wantFindCalls: 1,
+			check: func(t *testing.T, r *rig) {
+				if err := r.h.Handle(invocation(), scanEvent(t, envelope("55555555-5555-4555-8555-555555555555"), map[string]int64{"CRITICAL": 7, "HIGH": 61})); err == nil ||
+					!strings.Contains(err.Error(), "counts 68 findings (CRITICAL 7, HIGH 61)") {
+					t.Errorf("err = %v, want one naming the event's counts", err)
+				}
+			},
+		},
+		{
+			name: "an empty complete read with zero counts releases the gate",
+			event: func(tb testing.TB) []byte {
+				return scanEvent(tb, envelope("55555555-5555-4555-8555-555555555555"), map[string]int64{"HIGH": 0})
+			},
+			registryTags:  []string{"v1.3.0"},
+			wantRolls:     []string{"mlops/retail-api:v1.3.0@" + testDigest + " pushed 2026-11-25T11:00:00Z -> retail-forecast/default/retail-forecast-api[api]"},
+			wantFindCalls: 1,
+		},
+		{
+			name:          "UNTRIAGED and UNDEFINED findings hold the gated rollout and say so; no findings alert",
+			event:         inspectorScan,
+			basic:         []ecrtypes.ImageScanFinding{basicFinding("CVE-2026-4001", "UNDEFINED")},
+			enhanced:      []ecrtypes.EnhancedImageScanFinding{enhancedFinding("CVE-2026-4000", "UNTRIAGED"), enhancedFinding("CVE-2026-2001", "MEDIUM")},
+			registryTags:  []string{"v1.3.0"},
+			wantKeys:      []string{"rollout-blocked#" + fingerprintOf("CVE-2026-4000", "CVE-2026-4001") + "#" + testTarget},
+			wantIDs:       [][]string{{}},
+			wantAudit:     []string{audit.RolloutBlocked},
+			wantFindCalls: 1,
+			check: func(t *testing.T, r *rig) {
+				a := r.alerts.deliveries[0].alert
+				var unknown []string
+				for _, f := range a.Findings.Unknown {
+					unknown = append(unknown, f.ID+" "+string(f.Severity))
+				}
+				if diff := cmp.Diff([]string{"CVE-2026-4000 UNTRIAGED", "CVE-2026-4001 UNDEFINED"}, unknown); diff != "" {
+					t.Errorf("unknown-severity findings in the alert (-want +got):\n%s", diff)
+				}
+				detail := r.audit.events[0].Detail.(map[string]any)
+				if detail["reason"] != "findings of unknown severity" || !slices.Equal(detail["findings"].([]string), []string{"CVE-2026-4000", "CVE-2026-4001"}) {
+					t.Errorf("RolloutBlocked detail = %v, want the unknown-severity reason and ids", detail)
+				}
+			},
 		},
 		{
 			name:          "Inspector finding event alerts with the full set",
@@ -514,11 +664,12 @@ func TestHandle(t *testing.T) {
 			r := newRig(t)
 			r.findings.basic, r.findings.enhanced = tt.basic, tt.enhanced
 			r.findings.pageSize, r.findings.failPage, r.findings.failErr = tt.pageSize, tt.failPage, tt.failErr
+			r.findings.status = tt.readStatus
 			r.images.tags = tt.registryTags
 			r.images.gone = slices.Equal(tt.registryTags, []string{"gone"})
 			r.alerts.err = tt.alertErr
 
-			err := r.h.Handle(context.Background(), tt.event(t))
+			err := r.h.Handle(invocation(), tt.event(t))
 			switch {
 			case tt.wantErr == nil && err != nil:
 				t.Fatalf("Handle: %v, want no error", err)
@@ -554,6 +705,11 @@ func TestHandle(t *testing.T) {
 					t.Errorf("RegistryId = %q, want %q", got, testAccount)
 				}
 			}
+			for _, in := range r.images.calls {
+				if got := aws.ToString(in.RegistryId); got != testAccount {
+					t.Errorf("DescribeImages RegistryId = %q, want our account %q", got, testAccount)
+				}
+			}
 			if tt.check != nil {
 				t.Run("check", func(t *testing.T) { tt.check(t, r) })
 			}
@@ -564,10 +720,47 @@ func TestHandle(t *testing.T) {
 // errAny matches any error in TestHandle.
 var errAny = errors.New("any error")
 
+// scanEvent is a basic scan of the test image, COMPLETE, with the given
+// envelope and severity counts.
+func scanEvent(tb testing.TB, env ecrevent.EnvelopeInput, counts map[string]int64) []byte {
+	tb.Helper()
+	return mustEvent(tb)(ecrevent.NewBasicScanEvent(ecrevent.ScanInput{EnvelopeInput: env,
+		Repository: testRepo, Digest: testDigest, Tags: []string{"v1.3.0"}, Status: "COMPLETE", SeverityCounts: counts}))
+}
+
+// wantRefusal checks that the one audit event is an EventRefused by onscan
+// whose reason contains reason, and that nothing was sent or rolled out.
+func wantRefusal(reason string) func(*testing.T, *rig) {
+	return func(t *testing.T, r *rig) {
+		t.Helper()
+		if len(r.audit.events) != 1 {
+			t.Fatalf("audit events = %v, want one EventRefused", r.auditTypes())
+		}
+		ref, ok := r.audit.events[0].Detail.(ecrevent.Refusal)
+		if !ok || ref.Function != "onscan" || !strings.Contains(ref.Reason, reason) || ref.EventID == "" {
+			t.Errorf("refusal = %+v, want onscan's, with a reason containing %q", r.audit.events[0].Detail, reason)
+		}
+		if len(r.alerts.deliveries) != 0 || len(r.roller.rolls) != 0 {
+			t.Errorf("a refused event sent %v and rolled %v", r.keys(), r.roller.rolls)
+		}
+	}
+}
+
+func TestHandleWithoutLambdaContext(t *testing.T) {
+	r := newRig(t)
+	err := r.h.Handle(context.Background(), basicScan(t, testRepo, "COMPLETE"))
+	if err == nil || !strings.Contains(err.Error(), "invoked function ARN") {
+		t.Fatalf("Handle without the Lambda context = %v, want an error: the function's own account is unknown", err)
+	}
+	if len(r.findings.calls)+len(r.images.calls)+len(r.alerts.deliveries) != 0 {
+		t.Errorf("calls made without knowing the account")
+	}
+}
+
 func TestHandleDedupe(t *testing.T) {
 	r := newRig(t)
 	r.findings.basic = []ecrtypes.ImageScanFinding{basicFinding("CVE-2026-2000", "HIGH")}
-	ctx := context.Background()
+	ctx := invocation()
 	ev := basicScan(t, testRepo, "COMPLETE")
 	for i := range 2 {
 		r.findings.calls = nil
@@ -644,7 +837,7 @@ func TestFixturesInvoke(t *testing.T) {
 			if err != nil {
 				t.Fatalf("classify: %v", err)
 			}
-			out, err := lambda.NewHandler(r.h.Handle).Invoke(context.Background(), raw)
+			out, err := lambda.NewHandler(r.h.Handle).Invoke(invocation(), raw)
 			if err != nil {
 				t.Fatalf("Invoke: %v", err)
 			}
@@ -658,6 +851,23 @@ func TestFixturesInvoke(t *testing.T) {
 			if acted && len(r.alerts.deliveries) != 1 {
 				t.Errorf("%v event: %d alerts, want 1 (findings or scan failed): %v", kind, len(r.alerts.deliveries), r.keys())
 			}
+			if !acted {
+				return
+			}
+			// The same sample in another account's envelope is refused.
+			var ev map[string]any
+			if err := json.Unmarshal(raw, &ev); err != nil {
+				t.Fatal(err)
+			}
+			ev["account"] = "210987654321"
+			foreign, _ := json.Marshal(ev)
+			r = newRig(t)
+			if _, err := lambda.NewHandler(r.h.Handle).Invoke(invocation(), foreign); err != nil {
+				t.Fatalf("Invoke in another account: %v, want nil (refused, not retried)", err)
+			}
+			if diff := cmp.Diff([]string{audit.EventRefused}, r.auditTypes()); diff != "" || len(r.alerts.deliveries)+len(r.findings.calls) != 0 {
+				t.Errorf("in another account: audit (-want +got):\n%s; %d alerts, %d findings reads", diff, len(r.alerts.deliveries), len(r.findings.calls))
+			}
 		})
 	}
 }
@@ -665,7 +875,7 @@ func TestFixturesInvoke(t *testing.T) {
 func TestHandleCanceled(t *testing.T) {
 	r := newRig(t)
 	r.findings.failPage, r.findings.failErr = 1, context.Canceled
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(invocation())
 	cancel()
 	err := r.h.Handle(ctx, basicScan(t, testRepo, "COMPLETE"))
 	if !errors.Is(err, context.Canceled) {

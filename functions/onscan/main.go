@@ -20,7 +20,7 @@ func main() {
 		log.Error("onscan init failed", "error", err)
 		os.Exit(1)
 	}
-	h := &handler{policy: d.Policy, scans: d.ECR, images: d.ECR, alerts: d.Alerts, audit: d.Audit, now: time.Now, log: log,
+	h := &handler{policy: d.Policy, scans: d.ECR, images: d.ECR, alerts: d.Alerts, audit: d.Audit, region: d.AWS.Region, now: time.Now, log: log,
 		roll: rollout.NewEngine(d.Clusters, rollout.ECRLookup{Client: d.ECR}, d.Audit, log),
 		discover: func(ctx context.Context, f *policy.File, repo string) ([]rollout.Target, []error, error) {
 			return rollout.Discover(ctx, d.Clusters, f, repo)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
 	"github.com/ecrwarden/ecrwarden/internal/findings"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
 )
@@ -83,6 +84,11 @@ const (
 	TagDeleted TagAction = "deleted"
 	// TagDeleteFailed: the policy said delete, but the delete failed.
 	TagDeleteFailed TagAction = "delete-failed"
+	// TagKept: the policy said delete, but something cast doubt on it (a
+	// dry run, a workload running the image, an in-use check that failed,
+	// a tag that no longer names the image): nothing was deleted, and
+	// TagRejection.Reason says why.
+	TagKept TagAction = "kept"
 )
 
 // TagRejection describes a pushed tag that no pattern allows.
@@ -95,6 +101,8 @@ type TagRejection struct {
 	Action TagAction `json:"action"`
 	// Error says why a delete failed, for TagDeleteFailed.
 	Error string `json:"error,omitempty"`
+	// Reason says why the tag was kept, for TagKept.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Rollout names the Deployment a blocked rollout would have patched.
@@ -190,15 +198,16 @@ func (a Alert) Level() policy.Severity {
 }
 
 // ConsoleURL links to the image in the ECR console, or to the repository when
-// the digest is unknown; "" without region, account or repository. The
-// format is the console's own:
+// the digest is unknown; "" without a valid region, account or repository
+// (the link is built from them, so none of them may carry a host, a path or
+// markup). The format is the console's own:
 // https://<region>.console.aws.amazon.com/ecr/repositories/private/<account>/<repo>/_/image/<digest>/details?region=<region>.
 func (a Alert) ConsoleURL() string {
-	if a.Region == "" || a.Account == "" || a.Repository == "" {
+	if !ecrevent.ValidRegion(a.Region) || !ecrevent.ValidAccount(a.Account) || ecrevent.CheckRepositoryName(a.Repository) != nil {
 		return ""
 	}
 	base := fmt.Sprintf("https://%s.console.aws.amazon.com/ecr/repositories/private/%s/%s", a.Region, a.Account, a.Repository)
-	if a.Digest == "" {
+	if a.Digest == "" || ecrevent.CheckDigest(a.Digest) != nil {
 		return base + "?region=" + a.Region
 	}
 	return base + "/_/image/" + a.Digest + "/details?region=" + a.Region

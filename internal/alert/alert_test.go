@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -103,9 +105,61 @@ func findingsAlert(t testing.TB, repo string, fs []findings.Finding, sp policy.S
 	}
 }
 
+// attackFindings are findings whose scanner-supplied text tries to ping a
+// channel, mention people, link a channel and smuggle links.
+func attackFindings() []findings.Finding {
+	return []findings.Finding{
+		{ID: "CVE-2026-0001", Severity: "CRITICAL", Score: 9.8, Source: findings.SourceEnhanced,
+			Title: "<!channel> rotate every key now, ask <@U012ABCDEF> in <#C024BE7LR|security>", URI: "javascript:alert(document.cookie)",
+			Packages: []findings.Package{{Name: "<!here>", InstalledVersion: "<!everyone>", FixedVersion: "&lt;!channel&gt;"}}},
+		{ID: "CVE-2026-0002|<!subteam^S0123>", Severity: "HIGH", Score: 8.1, Source: findings.SourceEnhanced,
+			Title: "see <https://evil.example/|the advisory>", URI: "https://nvd.nist.gov@evil.example/CVE-2026-0002"},
+		{ID: "CVE-2026-0003", Severity: "HIGH", Score: 7.5, Source: findings.SourceBasic,
+			Title: "@channel @here plain words", URI: "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg=="},
+		{ID: "CVE-2026-0004", Severity: "HIGH", Score: 7.4, Source: findings.SourceBasic,
+			Title: "an http advisory of the basic scanner", URI: "http://people.ubuntu.com/~ubuntu-security/cve/CVE-2026-0004"},
+		{ID: "CVE-2026-0005", Severity: "HIGH", Score: 7.3, Source: findings.SourceEnhanced,
+			Title: "a link with markup in it", URI: "https://nvd.nist.gov/vuln/detail/CVE-2026-0005?q=<!channel>|x"},
+		{ID: "CVE-2026-0006", Severity: "UNTRIAGED", Source: findings.SourceEnhanced,
+			Title: "<@W0123ABC> untriaged", URI: "slack://channel?team=T1&id=C1"},
+	}
+}
+
 func goldenCases(t testing.TB) map[string]Alert {
 	blocked := findings.Evaluate("mlops/retail-api", samplePolicy(t), sampleFindings(), now)
+	attack := findings.Evaluate("mlops/retail-api", policy.ScanPolicy{AlertAt: "HIGH"}, attackFindings(), now)
+	unknown := findings.Evaluate("mlops/retail-api", policy.ScanPolicy{AlertAt: "HIGH"}, []findings.Finding{
+		{ID: "CVE-2026-4000", Severity: "UNTRIAGED", Source: findings.SourceEnhanced, Packages: []findings.Package{{Name: "openssl", InstalledVersion: "3.0.13"}}},
+		{ID: "CVE-2026-4001", Severity: "UNDEFINED", Source: findings.SourceBasic},
+		{ID: "CVE-2026-2001", Severity: "MEDIUM", Source: findings.SourceBasic},
+	}, now)
 	return map[string]Alert{
+		"findings-attack": {
+			Kind: KindFindings, Repository: "mlops/retail-api", Tags: []string{"v1.4.2"}, Digest: digest,
+			Region: region, Account: account, Findings: &attack, Fingerprint: findings.Fingerprint("mlops/retail-api", digest, attack.Alerting),
+		},
+		"rollout-blocked-attack": {
+			Kind: KindRolloutBlocked, Repository: "mlops/retail-api", Tags: []string{"v1.4.2"}, Digest: digest,
+			Region: region, Account: account, Findings: &attack,
+			Rollout: &Rollout{Cluster: "retail-forecast", Namespace: "default", Deployment: "retail-forecast-api", Container: "api", Tag: "v1.4.2"},
+		},
+		"rollout-blocked-unknown-severity": {
+			Kind: KindRolloutBlocked, Repository: "mlops/retail-api", Tags: []string{"v1.4.3"}, Digest: digest,
+			Region: region, Account: account, Findings: &unknown,
+			Rollout: &Rollout{Cluster: "retail-forecast", Namespace: "default", Deployment: "retail-forecast-api", Container: "api", Tag: "v1.4.3"},
+		},
+		"tag-rejected-attack": {
+			Kind: KindTagRejected, Repository: "mlops/retail-api", Tags: []string{"Feature_X"}, Digest: digest,
+			Region: "evil.example/#", Account: account,
+			TagRejection: &TagRejection{Tag: "Feature_X", Action: TagKept, Allowed: []string{"v{semver}", "<!channel>"},
+				Reason: "in use: Deployment default/<!here> container <@U012ABCDEF> runs it: nothing deleted"},
+		},
+		"tag-rejected-kept": {
+			Kind: KindTagRejected, Repository: "mlops/scratch", Tags: []string{"Feature_X"}, Digest: digest,
+			Region: region, Account: account,
+			TagRejection: &TagRejection{Tag: "Feature_X", Action: TagKept, Allowed: []string{"v{semver}"},
+				Reason: "in use: Deployment default/batch container scorer in cluster retail-forecast runs 123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops/scratch:Feature_X: nothing deleted"},
+		},
 		"findings-expired-ignore": findingsAlert(t, "mlops/retail-api", sampleFindings(), samplePolicy(t)),
 		"findings-2000":           findingsAlert(t, "mlops/train-model", manyFindings(2000), policy.ScanPolicy{AlertAt: "LOW"}),
 		"scan-failed": {
@@ -343,6 +397,104 @@ func TestSlackEscapesAndLinks(t *testing.T) {
 	}
 }
 
+// TestSlackNeverRendersMentionsOrUnsafeLinks: whatever a finding, a tag
+// rejection or a region says, no text of a Slack message can open a
+// control sequence (<!channel>, <!here>, <@U…>, <#C…>, <!subteam^…>) or a
+// link the renderer did not write to an http(s) URL; every mrkdwn text is
+// verbatim; the fallback text and the header hold no < or >.
+func TestSlackNeverRendersMentionsOrUnsafeLinks(t *testing.T) {
+	linkRE := regexp.MustCompile(`<(https?://[^|<>\s]+)\|[^<>]*>`)
+	for _, name := range []string{"findings-attack", "rollout-blocked-attack", "tag-rejected-attack", "rollout-blocked-unknown-severity"} {
+		t.Run(name, func(t *testing.T) {
+			msg := Slack(goldenCases(t)[name])
+			if strings.ContainsAny(msg.Text, "<>") {
+				t.Errorf("fallback text holds markup: %q", msg.Text)
+			}
+			var texts []SlackText
+			for _, b := range msg.Blocks {
+				if b.Text != nil {
+					texts = append(texts, *b.Text)
+				}
+				texts = append(texts, b.Fields...)
+				texts = append(texts, b.Elements...)
+			}
+			for _, tx := range texts {
+				switch tx.Type {
+				case "plain_text":
+					if strings.ContainsAny(tx.Text, "<>") {
+						t.Errorf("plain_text holds markup: %q", tx.Text)
+					}
+				case "mrkdwn":
+					if !tx.Verbatim {
+						t.Errorf("mrkdwn text is not verbatim: %q", tx.Text)
+					}
+					rest := tx.Text
+					for _, m := range linkRE.FindAllStringSubmatch(tx.Text, -1) {
+						u, err := url.Parse(m[1])
+						if err != nil || u.User != nil || u.Host == "" || u.Host == "evil.example" {
+							t.Errorf("unsafe link %q in %q", m[1], tx.Text)
+						}
+						rest = strings.Replace(rest, m[0], "", 1)
+					}
+					if strings.ContainsAny(rest, "<>") {
+						t.Errorf("mrkdwn holds a control sequence outside the renderer's links: %q", tx.Text)
+					}
+				}
+			}
+			js, _ := json.Marshal(msg)
+			for _, bad := range []string{"javascript:", "data:text", "slack://", "evil.example/#"} {
+				if strings.Contains(string(js), bad) {
+					t.Errorf("message carries %q: %s", bad, js)
+				}
+			}
+		})
+	}
+}
+
+func TestSafeURL(t *testing.T) {
+	for _, tt := range []struct {
+		in string
+		ok bool
+	}{
+		{"https://nvd.nist.gov/vuln/detail/CVE-2024-3094", true},
+		{"HTTPS://NVD.NIST.GOV/x", true},
+		{"http://people.ubuntu.com/~ubuntu-security/cve/CVE-2024-1", true},
+		{" https://github.com/advisories/GHSA-r9hx-vwmv-q579 ", true},
+		{"javascript:alert(1)", false},
+		{"JavaScript://%0aalert(1)", false},
+		{"data:text/html,x", false},
+		{"vbscript:x", false},
+		{"slack://open", false},
+		{"file:///etc/passwd", false},
+		{"//evil.example/x", false},
+		{"/relative", false},
+		{"https://nvd.nist.gov@evil.example/x", false},
+		{"https://user:pass@nvd.nist.gov/", false},
+		{"https:evil", false},
+		{"https://nvd.nist.gov/\nx", false},
+		{"https://", false},
+		{"", false},
+		{"https://nvd.nist.gov/" + strings.Repeat("a", slackMaxURL), false},
+	} {
+		if _, ok := safeURL(tt.in); ok != tt.ok {
+			t.Errorf("safeURL(%q) ok = %v, want %v", tt.in, ok, tt.ok)
+		}
+	}
+}
+
+func TestSNSOmitsUnsafeLinks(t *testing.T) {
+	_, body, _ := SNS(goldenCases(t)["findings-attack"])
+	// Titles are plain text in SNS; links are lines of their own, safe ones only.
+	for _, bad := range []string{"javascript:", "data:text", "nvd.nist.gov@evil.example", "slack://"} {
+		if strings.Contains(body, bad) {
+			t.Errorf("SNS body carries %q:\n%s", bad, body)
+		}
+	}
+	if !strings.Contains(body, "http://people.ubuntu.com/~ubuntu-security/cve/CVE-2026-0004") {
+		t.Errorf("SNS body dropped a safe http link:\n%s", body)
+	}
+}
+
 func TestSNSSubject(t *testing.T) {
 	tests := []struct{ name, in, want string }{
 		{"plain", "[HIGH] ecrwarden: x", "[HIGH] ecrwarden: x"},
@@ -397,11 +549,16 @@ func TestConsoleURL(t *testing.T) {
 		a    Alert
 		want string
 	}{
-		{"image", Alert{Repository: "mlops/retail-api", Digest: "sha256:ab", Region: "us-east-1", Account: "123456789012"},
-			"https://us-east-1.console.aws.amazon.com/ecr/repositories/private/123456789012/mlops/retail-api/_/image/sha256:ab/details?region=us-east-1"},
+		{"image", Alert{Repository: "mlops/retail-api", Digest: digest, Region: "us-east-1", Account: "123456789012"},
+			"https://us-east-1.console.aws.amazon.com/ecr/repositories/private/123456789012/mlops/retail-api/_/image/" + digest + "/details?region=us-east-1"},
 		{"repository", Alert{Repository: "app", Region: "us-east-1", Account: "123456789012"},
 			"https://us-east-1.console.aws.amazon.com/ecr/repositories/private/123456789012/app?region=us-east-1"},
-		{"no account", Alert{Repository: "app", Digest: "sha256:ab", Region: "us-east-1"}, ""},
+		{"malformed digest: the repository", Alert{Repository: "app", Digest: "sha256:ab/../../x", Region: "us-east-1", Account: "123456789012"},
+			"https://us-east-1.console.aws.amazon.com/ecr/repositories/private/123456789012/app?region=us-east-1"},
+		{"no account", Alert{Repository: "app", Digest: digest, Region: "us-east-1"}, ""},
+		{"a region that is a host", Alert{Repository: "app", Region: "evil.example/#", Account: "123456789012"}, ""},
+		{"an account that is not one", Alert{Repository: "app", Region: "us-east-1", Account: "123@evil"}, ""},
+		{"a repository with markup", Alert{Repository: "app|<!channel>", Region: "us-east-1", Account: "123456789012"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

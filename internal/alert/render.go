@@ -114,7 +114,7 @@ func build(a Alert) doc {
 		d.sections = expiredSections(r)
 		d.findingsHeading = "Findings"
 		d.findings = r.Alerting
-		d.after = ignoredSections(r)
+		d.after = append(unknownSections(r), ignoredSections(r)...)
 	case KindRolloutBlocked:
 		r := a.Findings
 		if r == nil {
@@ -132,14 +132,16 @@ func build(a Alert) doc {
 			field{label: "Alerting", value: countsValue(r)},
 			field{label: "Threshold", value: string(r.Threshold)},
 		)
-		d.sections = append([]section{{
-			heading: "Why",
-			items: []string{fmt.Sprintf("The deploy rule requires a clean scan: nothing at or above %s after ignores. "+
-				"The rollout proceeds when a later scan of this image is clean.", r.Threshold)},
-		}}, expiredSections(r)...)
+		why := fmt.Sprintf("The deploy rule requires a clean scan: nothing at or above %s after ignores, and no finding of unknown severity. "+
+			"The rollout proceeds when a later scan of this image is clean.", r.Threshold)
+		if n := len(r.Unknown); n > 0 {
+			why += fmt.Sprintf(" Findings of unknown severity (%d, not ranked yet, such as UNTRIAGED or UNDEFINED) hold it too: "+
+				"doubt is never clean. They stop holding it once the scanner ranks them or an ignore entry accepts them.", n)
+		}
+		d.sections = append([]section{{heading: "Why", items: []string{why}}}, expiredSections(r)...)
 		d.findingsHeading = "Findings"
 		d.findings = r.Alerting
-		d.after = ignoredSections(r)
+		d.after = append(unknownSections(r), ignoredSections(r)...)
 	case KindScanFailed:
 		sf := ScanFailure{}
 		if a.ScanFailure != nil {
@@ -175,6 +177,9 @@ func build(a Alert) doc {
 		d.sections = []section{{heading: "Allowed patterns", items: tr.Allowed, code: true}}
 		if tr.Error != "" {
 			d.sections = append(d.sections, section{heading: "Delete failed", items: []string{tr.Error}})
+		}
+		if tr.Reason != "" {
+			d.sections = append(d.sections, section{heading: "Not deleted", items: []string{tr.Reason}})
 		}
 	case KindGCReport:
 		g := GCReport{}
@@ -238,6 +243,8 @@ func tagActionValue(a TagAction) string {
 		return "tag deleted"
 	case TagDeleteFailed:
 		return "delete failed (tag kept)"
+	case TagKept:
+		return "not deleted (tag kept)"
 	}
 	return string(a)
 }
@@ -259,6 +266,26 @@ func expiredSections(r *findings.Result) []section {
 		items[i] = fmt.Sprintf("%s: ignore entry expired after %s (reason: %s)", e.Finding.ID, e.Entry.Until, e.Entry.Reason)
 	}
 	return []section{{heading: "Ignore entries expired: alerting again", items: items}}
+}
+
+// unknownSections lists the findings of unknown severity, which hold
+// scan-gated rollouts.
+func unknownSections(r *findings.Result) []section {
+	if len(r.Unknown) == 0 {
+		return nil
+	}
+	items := make([]string, len(r.Unknown))
+	for i, f := range r.Unknown {
+		sev := string(f.Severity)
+		if sev == "" {
+			sev = "no severity"
+		}
+		items[i] = f.ID + " (" + sev + ")"
+		if p := packageText(f, "->"); p != "" {
+			items[i] += " " + p
+		}
+	}
+	return []section{{heading: "Unknown severity: holds scan-gated rollouts", items: items}}
 }
 
 func ignoredSections(r *findings.Result) []section {

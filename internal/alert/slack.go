@@ -1,6 +1,7 @@
 package alert
 
 import (
+	neturl "net/url"
 	"strings"
 	"unicode/utf8"
 
@@ -68,6 +69,11 @@ type SlackText struct {
 	Text string `json:"text"`
 	// Emoji lets plain_text render :emoji: codes.
 	Emoji bool `json:"emoji,omitempty"`
+	// Verbatim, on mrkdwn, stops Slack's automatic parsing of the text:
+	// no mention, channel name or bare URL in it becomes one. The
+	// renderer sets it on every mrkdwn text; only the links it writes
+	// itself are links.
+	Verbatim bool `json:"verbatim,omitempty"`
 }
 
 // TextLength returns the characters in all the blocks' texts, the figure
@@ -141,17 +147,54 @@ func code(s string, n int) string {
 // from absurd input) is dropped rather than cut into a broken link.
 const slackMaxURL = 1000
 
-// link renders <url|label>, the label cut to n characters; "|" and ">"
-// cannot appear in either part. Without a usable URL it is the label alone.
+// link renders <url|label>, the label cut to n characters, when url is a
+// safe link (safeURL); "|" and ">" cannot appear in either part. Without a
+// safe URL it is the label alone: a finding's javascript:, data: or
+// credential-carrying link never becomes a link.
 func link(url, label string, n int) string {
-	if url == "" || len(url) > slackMaxURL {
+	u, ok := safeURL(url)
+	if !ok {
 		return escTrunc(label, n)
 	}
-	url = strings.NewReplacer("|", "%7C", ">", "%3E", "<", "%3C", " ", "%20").Replace(url)
-	return "<" + url + "|" + escTrunc(strings.ReplaceAll(label, "|", "¦"), n) + ">"
+	u = strings.NewReplacer("|", "%7C", ">", "%3E", "<", "%3C", " ", "%20").Replace(u)
+	return "<" + u + "|" + escTrunc(strings.ReplaceAll(label, "|", "¦"), n) + ">"
 }
 
-func mrkdwn(s string) *SlackText { return &SlackText{Type: "mrkdwn", Text: s} }
+// safeURL returns u when it may be shown as a link: an absolute http or
+// https URL (advisories of the basic scanner still use http) with a host,
+// without user info (https://nvd.nist.gov@evil.example/ reads as one host
+// and goes to another), without control characters, and at most
+// slackMaxURL bytes. Every other scheme (javascript:, data:, file:,
+// slack:…) is refused.
+func safeURL(u string) (string, bool) {
+	u = strings.TrimSpace(u)
+	if u == "" || len(u) > slackMaxURL || strings.ContainsFunc(u, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return "", false
+	}
+	p, err := neturl.Parse(u)
+	if err != nil || p.User != nil || p.Host == "" || p.Opaque != "" {
+		return "", false
+	}
+	switch strings.ToLower(p.Scheme) {
+	case "https", "http":
+		return u, true
+	}
+	return "", false
+}
+
+// plainText makes s safe for a plain_text object (the header), which has
+// no escapes: the markup delimiters < and > become look-alikes that cannot
+// open a control sequence.
+var plainText = strings.NewReplacer("<", "‹", ">", "›")
+
+// mrkdwnText is a mrkdwn text object that Slack does not parse for
+// mentions, channel names or bare URLs (verbatim).
+func mrkdwnText(s string) SlackText { return SlackText{Type: "mrkdwn", Text: s, Verbatim: true} }
+
+func mrkdwn(s string) *SlackText {
+	t := mrkdwnText(s)
+	return &t
+}
 
 // Slack renders an alert as a Block Kit message within Slack's limits: a
 // header, the image's facts as fields, notes (expired ignores, allowed
@@ -161,11 +204,13 @@ func mrkdwn(s string) *SlackText { return &SlackText{Type: "mrkdwn", Text: s} }
 func Slack(a Alert) SlackMessage {
 	d := build(a)
 	level := string(a.Level())
-	msg := SlackMessage{Text: truncate("["+level+"] "+d.title, SlackMaxText)}
+	// The fallback text is mrkdwn too (the default for a message's text):
+	// escaped like every other text.
+	msg := SlackMessage{Text: escTrunc("["+level+"] "+d.title, SlackMaxText)}
 
 	head := []SlackBlock{{
 		Type: "header",
-		Text: &SlackText{Type: "plain_text", Text: truncate(d.emoji+" "+d.title, SlackMaxHeader), Emoji: true},
+		Text: &SlackText{Type: "plain_text", Text: truncate(plainText.Replace(d.emoji+" "+d.title), SlackMaxHeader), Emoji: true},
 	}}
 	if len(d.fields) > 0 {
 		b := SlackBlock{Type: "section"}
@@ -177,7 +222,7 @@ func Slack(a Alert) SlackMessage {
 			if f.value == "" {
 				v = "–"
 			}
-			b.Fields = append(b.Fields, SlackText{Type: "mrkdwn", Text: "*" + escTrunc(f.label, 50) + "*\n" + v})
+			b.Fields = append(b.Fields, mrkdwnText("*"+escTrunc(f.label, 50)+"*\n"+v))
 		}
 		head = append(head, b)
 	}
@@ -191,12 +236,12 @@ func Slack(a Alert) SlackMessage {
 	}
 	var ctx []SlackText
 	if d.link != "" {
-		ctx = append(ctx, SlackText{Type: "mrkdwn", Text: link(d.link, d.linkLabel, 100)})
+		ctx = append(ctx, mrkdwnText(link(d.link, d.linkLabel, 100)))
 	}
 	for _, f := range d.footer {
-		ctx = append(ctx, SlackText{Type: "mrkdwn", Text: escTrunc(f, 200)})
+		ctx = append(ctx, mrkdwnText(escTrunc(f, 200)))
 	}
-	ctx = append(ctx, SlackText{Type: "mrkdwn", Text: "ecrwarden · " + esc(string(a.Kind)) + " · " + esc(level)})
+	ctx = append(ctx, mrkdwnText("ecrwarden · "+esc(string(a.Kind))+" · "+esc(level)))
 	tail = append(tail, SlackBlock{Type: "context", Elements: ctx[:min(len(ctx), SlackMaxContextElements)]})
 
 	used := 0
@@ -232,7 +277,7 @@ func Slack(a Alert) SlackMessage {
 			if d.link != "" {
 				more += " in the " + link(d.link, "ECR console", 100)
 			}
-			msg.Blocks = append(msg.Blocks, SlackBlock{Type: "context", Elements: []SlackText{{Type: "mrkdwn", Text: more}}})
+			msg.Blocks = append(msg.Blocks, SlackBlock{Type: "context", Elements: []SlackText{mrkdwnText(more)}})
 		}
 	}
 	msg.Blocks = append(msg.Blocks, tail...)

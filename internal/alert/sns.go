@@ -129,9 +129,9 @@ func appendSNSFinding(b []byte, f findings.Finding) []byte {
 		b = append(b, truncate(f.Title, 200)...)
 		b = append(b, '\n')
 	}
-	if f.URI != "" && len(f.URI) <= snsMaxValue*2 {
+	if u, ok := safeURL(f.URI); ok && len(u) <= snsMaxValue*2 {
 		b = append(b, "      "...)
-		b = append(b, f.URI...)
+		b = append(b, u...)
 		b = append(b, '\n')
 	}
 	return b

@@ -24,6 +24,9 @@ const (
 	FindingsAlerted   = "FindingsAlerted"
 	RolloutBlocked    = "RolloutBlocked"
 	ImagesExpired     = "ImagesExpired"
+	// EventRefused: a function refused an event that does not name our
+	// account, our Region or an image that exists in our registry.
+	EventRefused = "EventRefused"
 )
 
 // PutEvents limits, from the EventBridge API reference (PutEvents) and

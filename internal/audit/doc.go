@@ -1,7 +1,7 @@
 // Package audit publishes ecrwarden's audit events — TagRejected,
-// DeploymentPatched, FindingsAlerted, RolloutBlocked, ImagesExpired — to the
-// ecrwarden EventBridge bus, so that other tools can subscribe to what the
-// suite did.
+// DeploymentPatched, FindingsAlerted, RolloutBlocked, ImagesExpired,
+// EventRefused — to the ecrwarden EventBridge bus, so that other tools can
+// subscribe to what the suite did.
 //
 // Entries go out in PutEvents batches of at most 10 entries and under
 // 256 KB in all (the API's limits); an entry EventBridge refuses in an

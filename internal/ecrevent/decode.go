@@ -39,17 +39,24 @@ type Scan struct {
 	// Enhanced scans add TOTAL, which also counts severities they do not list.
 	SeverityCounts map[string]int64
 	Enhanced       bool
+	// RepositoryARN is the repository ARN an "Inspector2 Scan" names in
+	// detail.repository-name; zero for a basic scan, which names only the
+	// repository. Its account and Region are checked like the envelope's.
+	RepositoryARN RepositoryARN
 }
 
 // Finding is the normalized content of an "Inspector2 Finding" event about an ECR image.
 type Finding struct {
-	EventID         string
-	Account         string
-	Region          string
-	Time            time.Time
-	Repository      string
-	Digest          string
-	Tags            []string
+	EventID    string
+	Account    string
+	Region     string
+	Time       time.Time
+	Repository string
+	Digest     string
+	Tags       []string
+	// RepositoryARN is the repository part of the ECR image resource id;
+	// its account and Region are checked like the envelope's.
+	RepositoryARN   RepositoryARN
 	FindingARN      string
 	VulnerabilityID string // CVE or vendor id; empty for findings that are not package vulnerabilities
 	Severity        string // INFORMATIONAL, LOW, MEDIUM, HIGH, CRITICAL or UNTRIAGED
@@ -147,9 +154,9 @@ func DecodeScan(raw []byte) (Scan, error) {
 	}
 	d := ev.Detail
 	repository := d.RepositoryName
+	var arn RepositoryARN
 	if k == KindInspectorScan {
-		arn, err := ParseRepositoryARN(d.RepositoryName)
-		if err != nil {
+		if arn, err = ParseRepositoryARN(d.RepositoryName); err != nil {
 			return Scan{}, fmt.Errorf("%s: %w", DetailTypeInspectorScan, err)
 		}
 		repository = arn.Name
@@ -181,6 +188,7 @@ func DecodeScan(raw []byte) (Scan, error) {
 		Status:         d.ScanStatus,
 		SeverityCounts: counts,
 		Enhanced:       k == KindInspectorScan,
+		RepositoryARN:  arn,
 	}, nil
 }
 
@@ -219,20 +227,21 @@ func DecodeFinding(raw []byte) (Finding, error) {
 		return Finding{}, fmt.Errorf("%w: %s on %s@%s lacks findingArn, severity or status", ErrMalformedEvent, DetailTypeInspectorFinding, arn.Name, digest)
 	}
 	f := Finding{
-		EventID:      ev.ID,
-		Account:      ev.Account,
-		Region:       ev.Region,
-		Time:         ev.Time,
-		Repository:   arn.Name,
-		Digest:       digest,
-		Tags:         slices.Clone(tags),
-		FindingARN:   d.FindingARN,
-		Severity:     d.Severity,
-		Status:       d.Status,
-		Type:         d.Type,
-		Title:        d.Title,
-		FixAvailable: d.FixAvailable,
-		UpdatedAt:    ParseInspectorTime(d.UpdatedAt),
+		EventID:       ev.ID,
+		Account:       ev.Account,
+		Region:        ev.Region,
+		Time:          ev.Time,
+		Repository:    arn.Name,
+		Digest:        digest,
+		Tags:          slices.Clone(tags),
+		RepositoryARN: arn,
+		FindingARN:    d.FindingARN,
+		Severity:      d.Severity,
+		Status:        d.Status,
+		Type:          d.Type,
+		Title:         d.Title,
+		FixAvailable:  d.FixAvailable,
+		UpdatedAt:     ParseInspectorTime(d.UpdatedAt),
 	}
 	if d.InspectorScore != nil {
 		f.InspectorScore = *d.InspectorScore

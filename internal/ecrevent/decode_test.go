@@ -58,6 +58,9 @@ func TestDecodeImageAction(t *testing.T) {
 	}
 }
 
+// exRepositoryARN is the repository ARN of the enhanced-scanning fixtures.
+var exRepositoryARN = RepositoryARN{Partition: "aws", Region: exRegion, Account: exAccount, Name: exRepository}
+
 func TestDecodeScan(t *testing.T) {
 	tests := []struct {
 		name string
@@ -79,12 +82,14 @@ func TestDecodeScan(t *testing.T) {
 			Time: mustTime(t, "2026-11-20T08:17:05Z"), Repository: exRepository, Digest: exDigest,
 			Tags: []string{"v1.3.0"}, Status: "INITIAL_SCAN_COMPLETE",
 			SeverityCounts: map[string]int64{"CRITICAL": 1, "HIGH": 3, "MEDIUM": 7, "TOTAL": 14}, Enhanced: true,
+			RepositoryARN: exRepositoryARN,
 		}},
 		{"enhanced clean", "inspector2-scan-ecr-clean.json", Scan{
 			EventID: "50e04ec4-c6bc-4c5e-99d3-1e94d63046fa", Account: exAccount, Region: exRegion,
 			Time: mustTime(t, "2026-11-24T10:41:52Z"), Repository: exRepository, Digest: exDigestOld,
 			Tags: []string{"v1.2.0"}, Status: "INITIAL_SCAN_COMPLETE",
 			SeverityCounts: map[string]int64{"CRITICAL": 0, "HIGH": 0, "MEDIUM": 0, "TOTAL": 0}, Enhanced: true,
+			RepositoryARN: exRepositoryARN,
 		}},
 	}
 	for _, tt := range tests {
@@ -109,7 +114,7 @@ func TestDecodeFinding(t *testing.T) {
 		{"current shape", "inspector2-finding-ecr.json", Finding{
 			EventID: "8d8cfd38-0b93-4223-aac6-922dc738af6a", Account: exAccount, Region: exRegion,
 			Time: mustTime(t, "2026-11-20T08:17:03Z"), Repository: exRepository, Digest: exDigest,
-			Tags:            []string{"v1.3.0"},
+			Tags: []string{"v1.3.0"}, RepositoryARN: exRepositoryARN,
 			FindingARN:      "arn:aws:inspector2:ap-southeast-1:123456789012:finding/8bf18252cb6dadd5f42fca108271e688",
 			VulnerabilityID: "CVE-2024-6119", Severity: "MEDIUM", Status: "ACTIVE", Type: "PACKAGE_VULNERABILITY",
 			Title: "CVE-2024-6119 - libssl3t64, openssl", FixAvailable: "YES",
@@ -122,7 +127,7 @@ func TestDecodeFinding(t *testing.T) {
 		{"2021 shape", "inspector2-finding-ecr-2021.json", Finding{
 			EventID: "a01c7c75-8582-4dde-a488-2b0188b15a46", Account: exAccount, Region: exRegion,
 			Time: mustTime(t, "2026-11-20T08:17:04Z"), Repository: exRepository, Digest: exDigest,
-			Tags:            []string{"v1.3.0"},
+			Tags: []string{"v1.3.0"}, RepositoryARN: exRepositoryARN,
 			FindingARN:      "arn:aws:inspector2:ap-southeast-1:123456789012:finding/7cba824311e0d9e258de9bc30596f912",
 			VulnerabilityID: "CVE-2019-17498", Severity: "MEDIUM", Status: "ACTIVE", Type: "PACKAGE_VULNERABILITY",
 			Title: "CVE-2019-17498 - libssh2", InspectorScore: 6.5,

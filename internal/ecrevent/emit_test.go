@@ -127,6 +127,9 @@ func TestEmitScans(t *testing.T) {
 				Digest: exDigest, Tags: []string{"v1.3.0"}, SeverityCounts: tt.counts, Enhanced: tt.kind == KindInspectorScan,
 				Status: map[Kind]string{KindBasicScan: "COMPLETE", KindInspectorScan: "INITIAL_SCAN_COMPLETE"}[tt.kind],
 			}
+			if tt.kind == KindInspectorScan {
+				want.RepositoryARN = exRepositoryARN
+			}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("decoded (-want +got):\n%s", diff)
 			}
@@ -185,7 +188,8 @@ func TestEmitFinding(t *testing.T) {
 	}
 	want := Finding{
 		EventID: in.ID, Account: exAccount, Region: exRegion, Time: in.Time, Repository: exRepository, Digest: exDigest,
-		Tags: []string{"v1.3.0"}, FindingARN: "arn:aws:inspector2:ap-southeast-1:123456789012:finding/8bf18252cb6dadd5f42fca108271e688",
+		Tags: []string{"v1.3.0"}, RepositoryARN: exRepositoryARN,
+		FindingARN:      "arn:aws:inspector2:ap-southeast-1:123456789012:finding/8bf18252cb6dadd5f42fca108271e688",
 		VulnerabilityID: "CVE-2024-6119", Severity: "HIGH", Status: "ACTIVE", Type: "PACKAGE_VULNERABILITY",
 		Title: "CVE-2024-6119 - libssl3t64, openssl", FixAvailable: "YES",
 		Packages: []Package{

@@ -79,9 +79,9 @@ func matchValue(t *testing.T, alternatives []any, v any) bool {
 
 func TestPatternsAreJSONData(t *testing.T) {
 	for name, p := range map[string]map[string]any{
-		"push":      PushPattern([]string{exRepository}),
-		"basic":     BasicScanPattern([]string{exRepository}),
-		"inspector": InspectorPattern([]string{exRepository}),
+		"push":      PushPattern(exAccount, []string{exRepository}),
+		"basic":     BasicScanPattern(exAccount, []string{exRepository}),
+		"inspector": InspectorPattern(exAccount, []string{exRepository}),
 	} {
 		t.Run(name, func(t *testing.T) {
 			b, err := json.Marshal(p)
@@ -116,17 +116,21 @@ func TestPatternsRouteFixtures(t *testing.T) {
 		pattern map[string]any
 		matches []string
 	}{
-		{"push", PushPattern(retail), []string{"ecr-image-action-push.json"}},
-		{"push other repository", PushPattern(other), nil},
-		{"push any repository", PushPattern(nil), []string{"ecr-image-action-push.json"}},
-		{"basic scan", BasicScanPattern(retail), []string{"ecr-image-scan-complete.json", "ecr-image-scan-failed.json"}},
-		{"basic scan other repository", BasicScanPattern(other), nil},
-		{"inspector", InspectorPattern(retail), []string{
+		{"push", PushPattern(exAccount, retail), []string{"ecr-image-action-push.json"}},
+		{"push other repository", PushPattern(exAccount, other), nil},
+		{"push any repository", PushPattern(exAccount, nil), []string{"ecr-image-action-push.json"}},
+		{"basic scan", BasicScanPattern(exAccount, retail), []string{"ecr-image-scan-complete.json", "ecr-image-scan-failed.json"}},
+		{"basic scan other repository", BasicScanPattern(exAccount, other), nil},
+		{"inspector", InspectorPattern(exAccount, retail), []string{
 			"inspector2-scan-ecr.json", "inspector2-scan-ecr-clean.json", "inspector2-finding-ecr.json", "inspector2-finding-ecr-2021.json"}},
-		{"inspector prefix of a repository name", InspectorPattern([]string{"mlops/retail"}), nil},
-		{"inspector parent repository", InspectorPattern([]string{"mlops"}), nil},
-		{"inspector any repository", InspectorPattern(nil), []string{
+		{"inspector prefix of a repository name", InspectorPattern(exAccount, []string{"mlops/retail"}), nil},
+		{"inspector parent repository", InspectorPattern(exAccount, []string{"mlops"}), nil},
+		{"inspector any repository", InspectorPattern(exAccount, nil), []string{
 			"inspector2-scan-ecr.json", "inspector2-scan-ecr-clean.json", "inspector2-finding-ecr.json", "inspector2-finding-ecr-2021.json"}},
+		{"push of another account", PushPattern("210987654321", retail), nil},
+		{"basic scan of another account", BasicScanPattern("210987654321", retail), nil},
+		{"inspector of another account", InspectorPattern("210987654321", retail), nil},
+		{"push of any account (tools only)", PushPattern("", retail), []string{"ecr-image-action-push.json"}},
 	}
 	for _, p := range patterns {
 		t.Run(p.name, func(t *testing.T) {
@@ -168,10 +172,10 @@ func TestPatternsRouteEmittedEvents(t *testing.T) {
 		pattern map[string]any
 		event   []byte
 	}{
-		{"push", PushPattern(retail), push},
-		{"basic scan", BasicScanPattern(retail), basic},
-		{"inspector scan", InspectorPattern(retail), enhanced},
-		{"inspector finding", InspectorPattern(retail), finding},
+		{"push", PushPattern(exAccount, retail), push},
+		{"basic scan", BasicScanPattern(exAccount, retail), basic},
+		{"inspector scan", InspectorPattern(exAccount, retail), enhanced},
+		{"inspector finding", InspectorPattern(exAccount, retail), finding},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -180,6 +184,14 @@ func TestPatternsRouteEmittedEvents(t *testing.T) {
 			}
 			if matchPattern(t, tt.pattern, generic(t, []byte(strings.ReplaceAll(string(tt.event), exRepository, "mlops/train-model")))) {
 				t.Error("the same event for another repository matches too")
+			}
+			var foreign map[string]any
+			if err := json.Unmarshal(tt.event, &foreign); err != nil {
+				t.Fatal(err)
+			}
+			foreign["account"] = "210987654321"
+			if matchPattern(t, tt.pattern, foreign) {
+				t.Error("the same event in another account's envelope matches too")
 			}
 		})
 	}

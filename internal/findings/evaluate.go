@@ -35,10 +35,31 @@ type Result struct {
 	// Expired are the alerting findings whose ignore entry has expired, by
 	// id; the alert says so.
 	Expired []Ignored `json:"expired,omitempty"`
+	// Unknown are the findings whose severity ranks nowhere (Inspector's
+	// UNTRIAGED, ECR's UNDEFINED, or anything else the scanner may send) and
+	// that no active ignore entry sets aside, by id. They do not alert by
+	// themselves, but they close a scan gate: see [Result.Clean].
+	Unknown []Finding `json:"unknown,omitempty"`
 	// Counts counts the alerting findings by severity.
 	Counts map[policy.Severity]int `json:"counts"`
-	// Below counts findings under the threshold (ignored or not).
+	// Below counts findings of a known severity under the threshold
+	// (ignored or not).
 	Below int `json:"below"`
+}
+
+// Clean reports whether the result opens a scan gate: nothing alerts and
+// no finding has an unknown severity. A finding nobody has ranked yet is
+// doubt, and doubt is never clean. Clean says nothing about whether the
+// scan was complete: callers check that first (rollout.ReadScan does).
+func (r Result) Clean() bool { return len(r.Alerting) == 0 && len(r.Unknown) == 0 }
+
+// Blocking returns the findings that keep a scan gate closed: the
+// alerting ones, then those of unknown severity.
+func (r Result) Blocking() []Finding {
+	if len(r.Unknown) == 0 {
+		return r.Alerting
+	}
+	return append(append(make([]Finding, 0, len(r.Alerting)+len(r.Unknown)), r.Alerting...), r.Unknown...)
 }
 
 // Highest returns the severity of the most severe alerting finding, or ""
@@ -60,9 +81,11 @@ func (r Result) IDs() []string {
 // A finding alerts when its severity is at or above sp.AlertAt (HIGH when
 // unset or unknown) and no active ignore entry names its id; an entry is
 // active through its until day (UTC), so a finding whose entry has expired
-// alerts again and is also listed in Expired. Ids are compared without regard
-// to case. Findings are merged by id first (see [Merge]), so pages of
-// findings may be passed concatenated.
+// alerts again and is also listed in Expired. A finding of unknown severity
+// (UNTRIAGED, UNDEFINED, anything unranked) that no active entry ignores is
+// listed in Unknown. Ids are compared without regard to case. Findings are
+// merged by id first (see [Merge]), so pages of findings may be passed
+// concatenated.
 func Evaluate(repo string, sp policy.ScanPolicy, fs []Finding, now time.Time) Result {
 	threshold := sp.AlertAt
 	if threshold.Rank() == 0 {
@@ -79,11 +102,19 @@ func Evaluate(repo string, sp policy.ScanPolicy, fs []Finding, now time.Time) Re
 	}
 	res := Result{Repository: repo, Threshold: threshold, Counts: map[policy.Severity]int{}}
 	for _, f := range Merge(fs) {
+		ig, listed := ignores[idKey(f.ID)]
+		if f.Severity.Rank() == 0 {
+			if listed && ig.Active(now) {
+				res.Ignored = append(res.Ignored, Ignored{Finding: f, Entry: ig})
+			} else {
+				res.Unknown = append(res.Unknown, f)
+			}
+			continue
+		}
 		if !f.Severity.AtLeast(threshold) {
 			res.Below++
 			continue
 		}
-		ig, listed := ignores[idKey(f.ID)]
 		switch {
 		case listed && ig.Active(now):
 			res.Ignored = append(res.Ignored, Ignored{Finding: f, Entry: ig})
@@ -157,4 +188,10 @@ func sortedIDs(fs []Finding) []string {
 	}
 	slices.Sort(ids)
 	return slices.Compact(ids)
+}
+
+// BlockingIDs returns the ids of Blocking as IDs does: upper case, sorted,
+// without duplicates.
+func (r Result) BlockingIDs() []string {
+	return sortedIDs(r.Blocking())
 }

@@ -50,7 +50,8 @@ func TestEvaluate(t *testing.T) {
 				Repository: "mlops/retail-api", Threshold: "HIGH",
 				Alerting: []Finding{crit, high, high2},
 				Counts:   map[policy.Severity]int{"CRITICAL": 1, "HIGH": 2},
-				Below:    4,
+				Unknown:  []Finding{undefined, untriaged},
+				Below:    2,
 			},
 		},
 		{
@@ -62,7 +63,8 @@ func TestEvaluate(t *testing.T) {
 				Repository: "mlops/retail-api", Threshold: "MEDIUM",
 				Alerting: []Finding{crit, high, high2, medium},
 				Counts:   map[policy.Severity]int{"CRITICAL": 1, "HIGH": 2, "MEDIUM": 1},
-				Below:    3,
+				Unknown:  []Finding{undefined, untriaged},
+				Below:    1,
 			},
 		},
 		{
@@ -75,7 +77,8 @@ func TestEvaluate(t *testing.T) {
 				Alerting: []Finding{crit, high2},
 				Ignored:  []Ignored{{Finding: high, Entry: ignore}},
 				Counts:   map[policy.Severity]int{"CRITICAL": 1, "HIGH": 1},
-				Below:    4,
+				Unknown:  []Finding{undefined, untriaged},
+				Below:    2,
 			},
 		},
 		{
@@ -88,7 +91,8 @@ func TestEvaluate(t *testing.T) {
 				Alerting: []Finding{crit, high, high2},
 				Expired:  []Ignored{{Finding: high, Entry: ignore}},
 				Counts:   map[policy.Severity]int{"CRITICAL": 1, "HIGH": 2},
-				Below:    4,
+				Unknown:  []Finding{undefined, untriaged},
+				Below:    2,
 			},
 		},
 		{
@@ -105,7 +109,8 @@ func TestEvaluate(t *testing.T) {
 				Alerting: []Finding{crit, high2},
 				Ignored:  []Ignored{{Finding: high, Entry: policy.Ignore{ID: "CVE-2024-0001", Until: day(t, "2027-01-01"), Reason: "renewed"}}},
 				Counts:   map[policy.Severity]int{"CRITICAL": 1, "HIGH": 1},
-				Below:    4,
+				Unknown:  []Finding{undefined, untriaged},
+				Below:    2,
 			},
 		},
 		{
@@ -116,6 +121,22 @@ func TestEvaluate(t *testing.T) {
 				Repository: "mlops/retail-api", Threshold: "HIGH",
 				Alerting: []Finding{{ID: "CVE-2024-0001", Severity: "CRITICAL"}, crit},
 				Counts:   map[policy.Severity]int{"CRITICAL": 2},
+			},
+		},
+		{
+			name: "unknown severities: an active ignore sets one aside, an expired one does not; lower case and blank count as unknown",
+			sp: policy.ScanPolicy{Ignore: []policy.Ignore{
+				{ID: "CVE-2024-0006", Until: day(t, "2027-01-01"), Reason: "triaged by hand: not reachable"},
+				{ID: "CVE-2024-0007", Until: day(t, "2025-01-01"), Reason: "expired"},
+			}},
+			fs:  []Finding{undefined, untriaged, {ID: "CVE-2024-0008", Severity: "whatever"}, {ID: "CVE-2024-0009"}, low},
+			now: dayAfter,
+			want: Result{
+				Repository: "mlops/retail-api", Threshold: "HIGH",
+				Ignored: []Ignored{{Finding: undefined, Entry: policy.Ignore{ID: "CVE-2024-0006", Until: day(t, "2027-01-01"), Reason: "triaged by hand: not reachable"}}},
+				Unknown: []Finding{untriaged, {ID: "CVE-2024-0008", Severity: "whatever"}, {ID: "CVE-2024-0009"}},
+				Counts:  map[policy.Severity]int{},
+				Below:   1,
 			},
 		},
 		{
@@ -130,6 +151,34 @@ func TestEvaluate(t *testing.T) {
 			got := Evaluate("mlops/retail-api", tt.sp, tt.fs, tt.now)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("Evaluate (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestResultClean: a gate opens only on a result with nothing alerting and
+// nothing of unknown severity; Blocking lists both.
+func TestResultClean(t *testing.T) {
+	high := Finding{ID: "CVE-2024-0001", Severity: "HIGH"}
+	untriaged := Finding{ID: "CVE-2024-0007", Severity: "UNTRIAGED"}
+	for _, tt := range []struct {
+		name      string
+		r         Result
+		wantClean bool
+		want      []Finding
+	}{
+		{"empty", Result{}, true, nil},
+		{"below and ignored only", Result{Below: 3, Ignored: []Ignored{{Finding: high}}}, true, nil},
+		{"alerting", Result{Alerting: []Finding{high}}, false, []Finding{high}},
+		{"unknown severity only", Result{Unknown: []Finding{untriaged}}, false, []Finding{untriaged}},
+		{"both", Result{Alerting: []Finding{high}, Unknown: []Finding{untriaged}}, false, []Finding{high, untriaged}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.r.Clean(); got != tt.wantClean {
+				t.Errorf("Clean() = %v, want %v", got, tt.wantClean)
+			}
+			if diff := cmp.Diff(tt.want, tt.r.Blocking()); diff != "" {
+				t.Errorf("Blocking() (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -97,6 +97,24 @@ func TestInUseSources(t *testing.T) {
 
 // TestParseErrors checks that each kind of mistake is reported with its
 // line, column and field path.
+// TestDeleteDryByDefault: onViolation delete only reports until dryRun is
+// set false.
+func TestDeleteDryByDefault(t *testing.T) {
+	for src, want := range map[string]bool{
+		"repositories: [{ name: app, tags: { allow: [\"v{semver}\"], onViolation: delete } }]":                false,
+		"repositories: [{ name: app, tags: { allow: [\"v{semver}\"], onViolation: delete, dryRun: true } }]":  false,
+		"repositories: [{ name: app, tags: { allow: [\"v{semver}\"], onViolation: delete, dryRun: false } }]": true,
+	} {
+		f, err := Parse("p.yaml", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if deletes := !f.Repositories[0].Tags.DeleteDry(); deletes != want {
+			t.Errorf("%s: deletes = %v, want %v", src, deletes, want)
+		}
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		name string
@@ -157,6 +175,21 @@ func TestParseErrors(t *testing.T) {
 			name: "deploy to unknown cluster",
 			yaml: "repositories:\n  - name: app\n    deploy:\n      - { cluster: prod, namespace: default, deployment: api, container: api, tags: \"v{semver}\" }\n",
 			want: []string{`4:20 repositories[0].deploy[0].cluster: unknown cluster "prod"`},
+		},
+		{
+			name: "tags.dryRun without onViolation delete",
+			yaml: "repositories:\n  - name: app\n    tags: { allow: [\"v{semver}\"], dryRun: false }\n",
+			want: []string{`3:43 repositories[0].tags.dryRun: only applies to onViolation: delete`},
+		},
+		{
+			name: "tag pin on a repository ecrwarden does not manage",
+			yaml: "clusters: [{ name: c, namespaces: [default] }]\nrepositories:\n  - name: app\n    deploy:\n      - { cluster: c, namespace: default, deployment: api, container: api, tags: \"v{semver}\", pin: tag }\n",
+			want: []string{`5:100 repositories[0].deploy[0].pin: pin: tag needs an immutable repository, and ecrwarden knows app is immutable only when it manages it (manage: true)`},
+		},
+		{
+			name: "tag pin on tags a mutable filter keeps mutable",
+			yaml: "clusters: [{ name: c, namespaces: [default] }]\nrepositories:\n  - name: app\n    manage: true\n    mutableTags: [latest, \"*-latest\"]\n    deploy:\n      - { cluster: c, namespace: default, deployment: api, container: api, tags: \"v{semver}\", pin: tag }\n",
+			want: []string{`7:100 repositories[0].deploy[0].pin: pin: tag needs immutable tags, but mutableTags "*-latest" keeps tags that "v{semver}" selects mutable (such as "v0.0.0-latest")`},
 		},
 		{
 			name: "deploy rule rejected by tag rules",

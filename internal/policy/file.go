@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"strings"
 	"time"
 )
@@ -208,6 +209,29 @@ type Repository struct {
 	Deploy []DeployRule `yaml:"deploy" doc:"Deployments to roll forward when a matching tag is pushed."`
 }
 
+// TagPinSafe says why a rollout that pins tags of this repository by tag
+// (pin: tag) could run an image other than the one checked (scanned,
+// forward-only compared) — a tag pushed again moves — or returns nil. A tag
+// pin needs an immutable repository: one ecrwarden manages (manage: true,
+// created with immutable tags) whose mutableTags can match no tag that
+// tags selects. An unmanaged repository's mutability is not ecrwarden's to
+// know (it may change outside the stack), so it is refused: pin by digest.
+func (r *Repository) TagPinSafe(tags Pattern) error {
+	if !r.Manage {
+		return fmt.Errorf("pin: tag needs an immutable repository, and ecrwarden knows %s is immutable only when it manages it (manage: true); pin by digest (the default) instead", r.Name)
+	}
+	for _, f := range r.MutableTags {
+		if ex, ok := tags.Overlaps(f); ok {
+			tag := ""
+			if ex != "" {
+				tag = fmt.Sprintf(" (such as %q)", ex)
+			}
+			return fmt.Errorf("pin: tag needs immutable tags, but mutableTags %q keeps tags that %q selects mutable%s: pushed again, such a tag would change the image behind the pin; pin by digest (the default) or narrow the filter", f, tags, tag)
+		}
+	}
+	return nil
+}
+
 // Access lists the principals allowed to use a managed repository.
 type Access struct {
 	// Pull names principals allowed to pull.
@@ -222,7 +246,13 @@ type TagRules struct {
 	Allow []Pattern `yaml:"allow" doc:"Accepted tag patterns; a tag is valid when any matches. Placeholders: {semver}, {sha} (7-40 lowercase hex), {date} (YYYYMMDD); * matches any run of tag characters." required:"true"`
 	// OnViolation is what happens to a pushed tag no pattern accepts.
 	OnViolation Action `yaml:"onViolation" doc:"alert (default): SNS + Slack; delete: remove the offending tag (the image stays if other tags reference it) and alert."`
+	// DryRun, with onViolation delete, reports the tag that would be
+	// deleted instead of deleting it. Defaults to true.
+	DryRun *bool `yaml:"dryRun" doc:"With onViolation: delete, only report the tag that would be deleted (the alert says so). Default true: set false deliberately. The stack's dryRun context forces it too."`
 }
+
+// DeleteDry reports whether onViolation delete only reports (the default).
+func (t *TagRules) DeleteDry() bool { return t.DryRun == nil || *t.DryRun }
 
 // Allowed reports whether tag is accepted and, if so, the first pattern
 // that accepts it.

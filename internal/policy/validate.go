@@ -211,6 +211,9 @@ func (v *validator) repository(path string, r *Repository, targets map[string]st
 	if r.Tags != nil && len(r.Tags.Allow) == 0 {
 		v.errorf(path+".tags.allow", "lists no pattern, so every push would be a violation")
 	}
+	if r.Tags != nil && r.Tags.OnViolation != ActionDelete && v.set(path+".tags.dryRun") {
+		v.errorf(path+".tags.dryRun", "only applies to onViolation: delete")
+	}
 	ids := map[string]bool{}
 	for i, ig := range r.Scan.Ignore {
 		ip := fmt.Sprintf("%s.scan.ignore[%d]", path, i)
@@ -345,6 +348,11 @@ func (v *validator) deploy(path string, r *Repository, d *DeployRule, targets ma
 	}
 	if d.Prerelease && !d.Tags.HasSemver() {
 		v.errorf(path+".prerelease", "only applies to {semver} tags")
+	}
+	if d.Pin == PinTag {
+		if err := r.TagPinSafe(d.Tags); err != nil {
+			v.errorf(path+".pin", "%v", err)
+		}
 	}
 	if r.Tags != nil {
 		if _, ok := r.Tags.Allowed(d.Tags.Example()); !ok {

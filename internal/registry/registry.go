@@ -200,12 +200,20 @@ func deleteBatch(ctx context.Context, client BatchDeleteImageAPI, registryID, re
 	return referenced, nil
 }
 
-// DeleteTag removes one tag. ECR deletes the image itself only when this
-// was its last tag; an image other tags still reference stays.
-func DeleteTag(ctx context.Context, client BatchDeleteImageAPI, registryID, repository, tag string) error {
+// ErrTagMoved reports that a tag DeleteTag was to remove no longer names
+// the digest it was checked against: someone pushed it again meanwhile.
+var ErrTagMoved = errors.New("the tag names another image now")
+
+// DeleteTag removes one tag, and only while it still names digest: the
+// request names both, so ECR refuses with ImageTagDoesNotMatchDigest
+// (ErrTagMoved) when the tag was pushed again in between, and the image the
+// tag names now is never touched. ECR deletes the image itself only when
+// this was its last tag; an image other tags still reference stays. A tag
+// that is already gone (ImageNotFound) is the outcome wanted: nil.
+func DeleteTag(ctx context.Context, client BatchDeleteImageAPI, registryID, repository, tag, digest string) error {
 	in := &ecr.BatchDeleteImageInput{
 		RepositoryName: aws.String(repository),
-		ImageIds:       []types.ImageIdentifier{{ImageTag: aws.String(tag)}},
+		ImageIds:       []types.ImageIdentifier{{ImageTag: aws.String(tag), ImageDigest: aws.String(digest)}},
 	}
 	if registryID != "" {
 		in.RegistryId = aws.String(registryID)
@@ -216,8 +224,11 @@ func DeleteTag(ctx context.Context, client BatchDeleteImageAPI, registryID, repo
 	}
 	if len(out.Failures) > 0 {
 		f := out.Failures[0]
-		if f.FailureCode == types.ImageFailureCodeImageNotFound {
+		switch f.FailureCode {
+		case types.ImageFailureCodeImageNotFound:
 			return nil // already gone: the outcome we wanted
+		case types.ImageFailureCodeImageTagDoesNotMatchDigest:
+			return fmt.Errorf("delete tag %s:%s of %s: %w (%s)", repository, tag, ShortDigest(digest), ErrTagMoved, aws.ToString(f.FailureReason))
 		}
 		return fmt.Errorf("delete tag %s:%s: %s: %s", repository, tag, f.FailureCode, aws.ToString(f.FailureReason))
 	}
@@ -276,13 +287,30 @@ func ShortDigest(d string) string {
 // FindingsPageSize is the largest page DescribeImageScanFindings returns.
 const FindingsPageSize = 1000
 
+// ScanComplete reports whether a scan status (of DescribeImageScanFindings
+// or of DescribeImages' imageScanStatus) says the finding set is final:
+// COMPLETE for basic scanning, ACTIVE for enhanced scanning (Inspector
+// monitors the image). Every other status — IN_PROGRESS, PENDING,
+// FINDINGS_UNAVAILABLE, SCAN_ELIGIBILITY_EXPIRED, FAILED, UNSUPPORTED_IMAGE,
+// LIMIT_EXCEEDED, IMAGE_ARCHIVED, a missing or an unknown one — is not: the
+// findings read with it are not the image's vulnerabilities, and an empty
+// list is not clean. This is the one rule of the scan gate, the reconcile
+// and onscan's alerts.
+func ScanComplete(status types.ScanStatus) bool {
+	return status == types.ScanStatusComplete || status == types.ScanStatusActive
+}
+
 // ScanFindings is an image's scan result with every page read.
 type ScanFindings struct {
-	// Complete reports that every page said the scan is COMPLETE (basic)
-	// or ACTIVE (enhanced).
+	// Complete reports that every page's status passed [ScanComplete].
 	Complete bool
-	Basic    []types.ImageScanFinding
-	Enhanced []types.EnhancedImageScanFinding
+	// Status is the status of the first page that failed ScanComplete
+	// ("" for a page without one), else the last page's status.
+	Status types.ScanStatus
+	// Description is the status description of that page, if any.
+	Description string
+	Basic       []types.ImageScanFinding
+	Enhanced    []types.EnhancedImageScanFinding
 }
 
 // DescribeScanFindings reads every page of DescribeImageScanFindings for one
@@ -305,8 +333,13 @@ func DescribeScanFindings(ctx context.Context, client ecr.DescribeImageScanFindi
 		if err != nil {
 			return ScanFindings{}, fmt.Errorf("describe scan findings of %s in %s, page %d: %w", digest, repository, page, err)
 		}
-		if st := out.ImageScanStatus; st == nil || (st.Status != types.ScanStatusComplete && st.Status != types.ScanStatusActive) {
-			res.Complete = false
+		var st types.ImageScanStatus
+		if out.ImageScanStatus != nil {
+			st = *out.ImageScanStatus
+		}
+		if res.Complete {
+			res.Status, res.Description = st.Status, aws.ToString(st.Description)
+			res.Complete = ScanComplete(st.Status)
 		}
 		if f := out.ImageScanFindings; f != nil {
 			res.Basic = append(res.Basic, f.Findings...)

@@ -208,11 +208,25 @@ func TestDeleteTag(t *testing.T) {
 	f := &fakeDelete{answer: func(batch []string, _ int) *ecr.BatchDeleteImageOutput {
 		return &ecr.BatchDeleteImageOutput{ImageIds: []types.ImageIdentifier{{ImageTag: aws.String(batch[0])}}}
 	}}
-	if err := DeleteTag(context.Background(), f, "", "repo", "Feature_X"); err != nil {
+	if err := DeleteTag(context.Background(), f, "", "repo", "Feature_X", digest(1)); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([][]string{{"Feature_X"}}, f.calls); diff != "" {
-		t.Errorf("DeleteTag must delete by tag only, never the digest (-want +got):\n%s", diff)
+	if diff := cmp.Diff([][]string{{digest(1) + "Feature_X"}}, f.calls); diff != "" {
+		t.Errorf("DeleteTag must name the tag and the digest it was checked against in one id (-want +got):\n%s", diff)
+	}
+	for _, tt := range []struct {
+		code    types.ImageFailureCode
+		wantErr error
+	}{
+		{types.ImageFailureCodeImageNotFound, nil},
+		{types.ImageFailureCodeImageTagDoesNotMatchDigest, ErrTagMoved},
+	} {
+		f := &fakeDelete{answer: func([]string, int) *ecr.BatchDeleteImageOutput {
+			return &ecr.BatchDeleteImageOutput{Failures: []types.ImageFailure{{FailureCode: tt.code, FailureReason: aws.String("no")}}}
+		}}
+		if err := DeleteTag(context.Background(), f, "", "repo", "Feature_X", digest(1)); !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+			t.Errorf("failure %s: err = %v, want %v", tt.code, err, tt.wantErr)
+		}
 	}
 }
 
@@ -238,6 +252,23 @@ func (f *fakeScanFindings) DescribeImageScanFindings(_ context.Context, in *ecr.
 	return &out, nil
 }
 
+// TestScanComplete: only COMPLETE (basic) and ACTIVE (enhanced) say the
+// finding set is final; every other status the API documents, a missing
+// one and an unknown one do not.
+func TestScanComplete(t *testing.T) {
+	for _, s := range types.ScanStatus("").Values() {
+		want := s == types.ScanStatusComplete || s == types.ScanStatusActive
+		if got := ScanComplete(s); got != want {
+			t.Errorf("ScanComplete(%s) = %v, want %v", s, got, want)
+		}
+	}
+	for _, s := range []types.ScanStatus{"", "complete", "SOMETHING_NEW"} {
+		if ScanComplete(s) {
+			t.Errorf("ScanComplete(%q) = true, want false", s)
+		}
+	}
+}
+
 func TestDescribeScanFindings(t *testing.T) {
 	page := func(status types.ScanStatus, names ...string) *ecr.DescribeImageScanFindingsOutput {
 		out := &ecr.DescribeImageScanFindingsOutput{ImageScanStatus: &types.ImageScanStatus{Status: status}, ImageScanFindings: &types.ImageScanFindings{}}
@@ -256,8 +287,8 @@ func TestDescribeScanFindings(t *testing.T) {
 	}
 
 	f = &fakeScanFindings{pages: []*ecr.DescribeImageScanFindingsOutput{page(types.ScanStatusComplete), page(types.ScanStatusInProgress)}, fail: -1}
-	if got, err := DescribeScanFindings(context.Background(), f, "", "repo", digest(1)); err != nil || got.Complete {
-		t.Errorf("got %+v, %v: a page saying IN_PROGRESS makes the scan incomplete", got, err)
+	if got, err := DescribeScanFindings(context.Background(), f, "", "repo", digest(1)); err != nil || got.Complete || got.Status != types.ScanStatusInProgress {
+		t.Errorf("got %+v, %v: a page saying IN_PROGRESS makes the scan incomplete and names the status", got, err)
 	}
 
 	f = &fakeScanFindings{pages: []*ecr.DescribeImageScanFindingsOutput{page(types.ScanStatusComplete, "CVE-1"), nil}, fail: 1}

@@ -8,14 +8,20 @@
 // ecrwarden.io/container, ecrwarden.io/pin, ecrwarden.io/prerelease,
 // ecrwarden.io/require-clean-scan).
 //
-// Forward only. The version of the image a container runs now is read, in
-// order, from ecrwarden's own annotations (when their digest is the running
-// one), from the image reference's tag, or from the registry (the tags of
-// the running digest or tag). The pushed tag rolls out only when it ranks
-// strictly newer in the target's order; a container running an image of
-// another repository, or one whose version cannot be told, has no version
-// and is moved forward. A registry lookup that fails is an error, never a
-// guess.
+// Forward only. The version of the image a container runs now is what the
+// registry says: the best tag, in the target's order, of the running digest
+// (or tag). ecrwarden's own ecrwarden.io/tag annotation counts only when it
+// describes the running image and the registry no longer tells a version.
+// The pushed tag rolls out only when it ranks strictly newer; a container
+// running another repository of our registry, or an image the registry no
+// longer has, has no version and is moved forward. A container running an
+// image of another registry is never moved (ErrForeignRegistry). A registry
+// lookup that fails is an error, never a guess.
+//
+// Hold and block. A held Deployment (ecrwarden.io/hold) is not moved; a
+// digest in ecrwarden.io/blocked-digests is never set on its container.
+// Rollback sets both; Release lifts the hold, Unblock one block. Scan gates
+// read findings with ReadScan, the one rule of onscan and the reconcile.
 //
 // Idempotent. A container already at the pushed digest is left alone, and
 // the patch carries the resourceVersion it was decided on: a duplicate

@@ -13,6 +13,12 @@ import (
 	"github.com/ecrwarden/ecrwarden/internal/registry"
 )
 
+// ErrForeignRegistry means the container runs an image from a registry other
+// than ours (another account, Region or host): ecrwarden never moves a
+// container between registries, since it cannot compare versions across
+// them and must not pin a workload to a registry an event named.
+var ErrForeignRegistry = errors.New("the container runs an image from another registry")
+
 // Image is a pushed image that may roll out.
 type Image struct {
 	// Registry is the registry host, such as 123456789012.dkr.ecr.ap-southeast-1.amazonaws.com.
@@ -160,6 +166,13 @@ func (e *Engine) decide(ctx context.Context, img Image, cand policy.Match, t Tar
 	if hold, ok := held(cur); ok {
 		return true, "held: " + hold, nil
 	}
+	blocks, err := Blocks(cur)
+	if err != nil {
+		return false, "", err
+	}
+	if b, ok := blockFor(blocks, t.Container, img.Digest); ok {
+		return true, fmt.Sprintf("blocked: %s is blocked for container %s (%s); `ecrwarden release --digest` unblocks it", img.Digest, t.Container, b.Reason), nil
+	}
 	image, _, ok := cur.ContainerImage(t.Container)
 	if !ok {
 		return false, "", fmt.Errorf("deployment %s/%s: container %q: %w", t.Namespace, t.Deployment, t.Container, kube.ErrContainerNotFound)
@@ -168,7 +181,14 @@ func (e *Engine) decide(ctx context.Context, img Image, cand policy.Match, t Tar
 	if err != nil {
 		return false, "", fmt.Errorf("deployment %s/%s container %s runs %q: %w", t.Namespace, t.Deployment, t.Container, image, err)
 	}
-	same := ref.Registry == img.Registry && ref.Repository == img.Repository
+	if !ref.InRegistry(img.Registry) {
+		// The running version cannot be told from our registry, and moving
+		// a container between registries is not a rollout: refuse and
+		// report (the invocation fails, so the DLQ alarm fires).
+		return false, "", fmt.Errorf("%w: deployment %s/%s container %s runs %s, from registry %s, not ours (%s); set it to an image of ours once by hand and ecrwarden takes over",
+			ErrForeignRegistry, t.Namespace, t.Deployment, t.Container, image, ref.Registry, img.Registry)
+	}
+	same := ref.Repository == img.Repository
 	if same && ref.Digest == img.Digest {
 		return true, "already at " + img.Digest, nil
 	}
@@ -176,7 +196,7 @@ func (e *Engine) decide(ctx context.Context, img Image, cand policy.Match, t Tar
 		return true, "already at tag " + img.Tag, nil
 	}
 	if !same {
-		return false, "", nil // another repository: no version to compare with
+		return false, "", nil // another repository of ours: no version to compare with
 	}
 	curMatch, curPushed, curDesc, err := e.currentVersion(ctx, t, cur, ref)
 	if err != nil {
@@ -189,14 +209,13 @@ func (e *Engine) decide(ctx context.Context, img Image, cand policy.Match, t Tar
 }
 
 // currentVersion finds the best version, in the target's order, of the
-// image the container runs.
+// image the container runs. The registry decides: the tags the running
+// digest (or tag) carries now. ecrwarden's own ecrwarden.io/tag annotation
+// only names the version when it describes the running image: its digest
+// is the running one, the registry still has that image, and none of the
+// image's tags tells a version (the tag was deleted since). An image the
+// registry no longer has has no version, whatever the annotations say.
 func (e *Engine) currentVersion(ctx context.Context, t Target, cur *kube.Deployment, ref kube.Ref) (policy.Match, time.Time, string, error) {
-	ann := cur.Metadata.Annotations
-	if t.Order != policy.OrderPushed && ref.Digest != "" && ann[kube.AnnotationDigest] == ref.Digest {
-		if m, ok := t.Tags.Match(ann[kube.AnnotationTag]); ok {
-			return m, time.Time{}, m.Tag, nil
-		}
-	}
 	info, err := e.lookup.Image(ctx, t.Repository, ref)
 	if err != nil {
 		return policy.Match{}, time.Time{}, "", fmt.Errorf("look up the running image %s: %w", ref, err)
@@ -207,11 +226,16 @@ func (e *Engine) currentVersion(ctx context.Context, t Target, cur *kube.Deploym
 	// The running image may be a pre-release the target would not roll out
 	// now: rank every tag the pattern matches.
 	best, found := t.best(info.Tags, info.PushedAt, t.Tags.Match)
-	desc := ref.String()
 	if found {
-		desc = best.Tag
+		return best, info.PushedAt, best.Tag, nil
 	}
-	return best, info.PushedAt, desc, nil
+	ann := cur.Metadata.Annotations
+	if t.Order != policy.OrderPushed && ref.Digest != "" && ann[kube.AnnotationDigest] == ref.Digest {
+		if m, ok := t.Tags.Match(ann[kube.AnnotationTag]); ok {
+			return m, info.PushedAt, m.Tag + " (from " + kube.AnnotationTag + ")", nil
+		}
+	}
+	return best, info.PushedAt, ref.String(), nil
 }
 
 func annotations(img Image) map[string]string {

@@ -38,6 +38,21 @@ func (f *fakeAPIServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/") // apis apps v1 namespaces NS deployments NAME
+	if len(parts) == 4 && parts[0] == "api" && parts[2] == "namespaces" && r.Method == http.MethodGet {
+		// Discover checks that the namespace exists.
+		json.NewEncoder(w).Encode(map[string]any{"kind": "Namespace", "metadata": map[string]any{"name": parts[3]}})
+		return
+	}
+	if len(parts) == 6 && r.Method == http.MethodGet { // a list
+		var items []kube.Deployment
+		for _, d := range f.deps {
+			if d.Metadata.Namespace == parts[4] {
+				items = append(items, *d)
+			}
+		}
+		json.NewEncoder(w).Encode(map[string]any{"kind": "DeploymentList", "metadata": map[string]any{}, "items": items})
+		return
+	}
 	if len(parts) != 7 {
 		http.Error(w, "not found", http.StatusNotFound)
 		return
@@ -226,10 +241,50 @@ func TestRoll(t *testing.T) {
 			wantPatch: true, wantImage: testRegistry + "/mlops/retail-api:v1.3.0",
 		},
 		{
-			name:    "image of another repository is replaced",
-			running: "public.ecr.aws/nginx/nginx:1.27",
+			name:    "image of another repository of ours is replaced",
+			running: testRegistry + "/mlops/placeholder:v9.0.0",
 			target:  semverTarget(), push: Image{Registry: testRegistry, Repository: "mlops/retail-api", Tag: "v0.1.0", Digest: digest('e')},
 			wantPatch: true, wantImage: testRegistry + "/mlops/retail-api@" + digest('e'),
+		},
+		{
+			name:    "a blocked digest is never rolled out, even forward",
+			running: testRegistry + "/mlops/retail-api@" + digest('b'),
+			ann:     map[string]string{AnnotationBlocked: `[{"container":"api","digest":"` + digest('c') + `","reason":"rollback by alice"}]`},
+			lookup:  map[string]ImageInfo{digest('b'): {Found: true, Tags: []string{"v1.2.9"}}},
+			target:  semverTarget(), push: Image{Registry: testRegistry, Repository: "mlops/retail-api", Tag: "v1.3.0", Digest: digest('c')},
+			reason: "blocked: " + digest('c') + " is blocked for container api (rollback by alice)",
+		},
+		{
+			name:    "a digest blocked for another container does not count",
+			running: testRegistry + "/mlops/retail-api@" + digest('b'),
+			ann:     map[string]string{AnnotationBlocked: `[{"container":"proxy","digest":"` + digest('c') + `","reason":"x"}]`},
+			lookup:  map[string]ImageInfo{digest('b'): {Found: true, Tags: []string{"v1.2.9"}}},
+			target:  semverTarget(), push: Image{Registry: testRegistry, Repository: "mlops/retail-api", Tag: "v1.3.0", Digest: digest('c')},
+			wantPatch: true, wantImage: testRegistry + "/mlops/retail-api@" + digest('c'),
+		},
+		{
+			name:    "the tag annotation of an image the registry no longer has is not trusted",
+			running: testRegistry + "/mlops/retail-api@" + digest('f'),
+			ann:     map[string]string{kube.AnnotationDigest: digest('f'), kube.AnnotationTag: "v9.0.0"},
+			lookup:  map[string]ImageInfo{},
+			target:  semverTarget(), push: Image{Registry: testRegistry, Repository: "mlops/retail-api", Tag: "v1.3.0", Digest: digest('c')},
+			wantPatch: true, wantImage: testRegistry + "/mlops/retail-api@" + digest('c'),
+		},
+		{
+			name:    "the registry's tags win over the tag annotation",
+			running: testRegistry + "/mlops/retail-api@" + digest('b'),
+			ann:     map[string]string{kube.AnnotationDigest: digest('b'), kube.AnnotationTag: "v9.0.0"},
+			lookup:  map[string]ImageInfo{digest('b'): {Found: true, Tags: []string{"v1.2.9"}}},
+			target:  semverTarget(), push: Image{Registry: testRegistry, Repository: "mlops/retail-api", Tag: "v1.3.0", Digest: digest('c')},
+			wantPatch: true, wantImage: testRegistry + "/mlops/retail-api@" + digest('c'),
+		},
+		{
+			name:    "the tag annotation still names an image whose tag was deleted",
+			running: testRegistry + "/mlops/retail-api@" + digest('b'),
+			ann:     map[string]string{kube.AnnotationDigest: digest('b'), kube.AnnotationTag: "v1.4.0"},
+			lookup:  map[string]ImageInfo{digest('b'): {Found: true}},
+			target:  semverTarget(), push: Image{Registry: testRegistry, Repository: "mlops/retail-api", Tag: "v1.3.0", Digest: digest('c')},
+			reason: "v1.3.0 is not newer than the running v1.4.0 (from ecrwarden.io/tag)",
 		},
 		{
 			name:    "running image gone from the testRegistry",
@@ -301,6 +356,26 @@ func TestRoll(t *testing.T) {
 	}
 }
 
+// TestRollRefusesToSwitchRegistries: a container that runs an image from
+// another registry (another account, Region or host) is never moved to
+// ours: the outcome is an error, so the invocation fails and is reported.
+func TestRollRefusesToSwitchRegistries(t *testing.T) {
+	for _, running := range []string{
+		"210987654321.dkr.ecr.ap-southeast-1.amazonaws.com/mlops/retail-api@" + digest('b'),
+		"123456789012.dkr.ecr.us-east-1.amazonaws.com/mlops/retail-api:v9.9.9",
+		"public.ecr.aws/nginx/nginx:1.27",
+	} {
+		t.Run(running, func(t *testing.T) {
+			srv, client := setup(t, running, nil)
+			e := NewEngine(staticClients{client}, &fakeLookup{}, nil, slog.New(slog.DiscardHandler))
+			out, err := e.Roll(context.Background(), Image{Registry: testRegistry, Repository: "mlops/retail-api", Tag: "v0.0.1", Digest: digest('c')}, []Target{semverTarget()})
+			if !errors.Is(err, ErrForeignRegistry) || len(out) != 1 || out[0].Patched || srv.patches != 0 {
+				t.Fatalf("Roll = %+v, %v after %d patches; want ErrForeignRegistry and nothing patched", out, err, srv.patches)
+			}
+		})
+	}
+}
+
 func TestRollTwiceIsOneRollout(t *testing.T) {
 	srv, client := setup(t, testRegistry+"/mlops/retail-api:latest", nil)
 	lookup := &fakeLookup{images: map[string]ImageInfo{"latest": {Found: true, Tags: []string{"latest"}}}}
@@ -325,7 +400,7 @@ func TestRollConflictRereads(t *testing.T) {
 		d.Metadata.Annotations = map[string]string{kube.AnnotationDigest: digest('d'), kube.AnnotationTag: "v1.4.0"}
 		srv.bump(d)
 	}
-	lookup := &fakeLookup{images: map[string]ImageInfo{digest('b'): {Found: true, Tags: []string{"v1.2.0"}}}}
+	lookup := &fakeLookup{images: map[string]ImageInfo{digest('b'): {Found: true, Tags: []string{"v1.2.0"}}, digest('d'): {Found: true, Tags: []string{"v1.4.0"}}}}
 	e := NewEngine(staticClients{client}, lookup, nil, slog.New(slog.DiscardHandler))
 	outs, err := e.Roll(context.Background(), Image{Registry: testRegistry, Repository: "mlops/retail-api", Tag: "v1.3.0", Digest: digest('c')}, []Target{semverTarget()})
 	if err != nil {
@@ -396,6 +471,42 @@ func TestAnnotationTarget(t *testing.T) {
 			}
 			if got.Container != tt.want.Container || got.Repository != tt.want.Repository || got.Order != tt.want.Order || got.Pin != tt.want.Pin || got.Prerelease != tt.want.Prerelease {
 				t.Errorf("target = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestDiscoverRefusesUnsafeTagPins: an annotation opt-in asking for
+// ecrwarden.io/pin: tag on a repository the policy cannot keep immutable is
+// reported and skipped, as the policy check refuses such a deploy rule.
+func TestDiscoverRefusesUnsafeTagPins(t *testing.T) {
+	for _, tt := range []struct {
+		name, repo string
+		wantBad    string
+	}{
+		{"unmanaged repository", "version: 1\nclusters: [{ name: c, namespaces: [default] }]\nrepositories: [{ name: mlops/retail-api }]\n", "manages it (manage: true)"},
+		{"mutable filter overlaps", "version: 1\nclusters: [{ name: c, namespaces: [default] }]\nrepositories: [{ name: mlops/retail-api, manage: true, mutableTags: [\"v*\"] }]\n", `mutableTags "v*"`},
+		{"immutable managed repository", "version: 1\nclusters: [{ name: c, namespaces: [default] }]\nrepositories: [{ name: mlops/retail-api, manage: true, mutableTags: [latest] }]\n", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := policy.Parse("p.yaml", []byte(tt.repo))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, client := setup(t, testRegistry+"/mlops/retail-api:v1.0.0", map[string]string{
+				kube.AnnotationTrack: "mlops/retail-api:v{semver}", AnnotationPin: "tag", AnnotationContainer: "api"})
+			targets, bad, err := Discover(context.Background(), staticClients{client}, f, "mlops/retail-api")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.wantBad == "" {
+				if len(bad) != 0 || len(targets) != 1 || targets[0].Pin != policy.PinTag {
+					t.Fatalf("targets %+v, bad %v; want the tag-pinned opt-in", targets, bad)
+				}
+				return
+			}
+			if len(targets) != 0 || len(bad) != 1 || !strings.Contains(bad[0].Error(), tt.wantBad) {
+				t.Fatalf("targets %+v, bad %v; want it skipped and reported (%q)", targets, bad, tt.wantBad)
 			}
 		})
 	}

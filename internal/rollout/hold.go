@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ecrwarden/ecrwarden/internal/kube"
@@ -55,16 +56,22 @@ type HoldResult struct {
 	To   string
 	// Hold is the hold set by a rollback, or the hold a release removed.
 	Hold string
+	// Blocked is the digest a rollback blocked for the container (see
+	// AnnotationBlocked); empty when the running image's digest is unknown.
+	Blocked string
 	// Changed is false when a dry run or a release found nothing to do.
 	Changed bool
 }
 
 // Rollback sets the container back to the image recorded in
-// ecrwarden.io/previous-image and holds the Deployment so that no later
-// push, scan or reconcile moves it forward again. It refuses when nothing
-// is recorded, or when the container no longer runs the image ecrwarden
-// last set (ecrwarden.io/digest, or ecrwarden.io/tag for a tag pin). The
-// patch records the replaced image as the new previous image, so a second
+// ecrwarden.io/previous-image, holds the Deployment so that no later push,
+// scan or reconcile moves it forward again, and blocks the digest it rolls
+// away from for that container (AnnotationBlocked): after `ecrwarden
+// release` the rollouts move forward again, but never to that digest until
+// `ecrwarden release --digest` unblocks it. It refuses when nothing is
+// recorded, or when the container no longer runs the image ecrwarden last
+// set (ecrwarden.io/digest, or ecrwarden.io/tag for a tag pin). The patch
+// records the replaced image as the new previous image, so a second
 // rollback undoes the first. It needs get and patch on deployments.
 func Rollback(ctx context.Context, client *kube.Client, req RollbackRequest) (HoldResult, error) {
 	cur, err := client.GetDeployment(ctx, req.Namespace, req.Deployment)
@@ -93,6 +100,16 @@ func Rollback(ctx context.Context, client *kube.Client, req RollbackRequest) (Ho
 	if prev == image {
 		return HoldResult{}, fmt.Errorf("%s: the previous image %s is the one it runs", where, prev)
 	}
+	blocks, err := Blocks(cur)
+	if err != nil {
+		return HoldResult{}, fmt.Errorf("%s: %w", where, err)
+	}
+	// The digest rolled away from: the running reference's, or for a tag
+	// pin the one ecrwarden recorded when it set the tag.
+	blocked := ann[kube.AnnotationDigest]
+	if ref, err := kube.ParseImageRef(image); err == nil && ref.Digest != "" {
+		blocked = ref.Digest
+	}
 	prevRef, err := kube.ParseImageRef(prev)
 	if err != nil {
 		return HoldResult{}, fmt.Errorf("%s: %s %q: %w", where, kube.AnnotationPreviousImage, prev, err)
@@ -105,7 +122,10 @@ func Rollback(ctx context.Context, client *kube.Client, req RollbackRequest) (Ho
 	if req.Reason != "" {
 		hold += ": " + req.Reason
 	}
-	res.From, res.To, res.Hold = image, prev, hold
+	if blocked == prevRef.Digest {
+		blocked = "" // never block the image put back
+	}
+	res.From, res.To, res.Hold, res.Blocked = image, prev, hold, blocked
 	if req.DryRun {
 		return res, nil
 	}
@@ -116,6 +136,21 @@ func Rollback(ctx context.Context, client *kube.Client, req RollbackRequest) (Ho
 		kube.AnnotationDigest: prevRef.Digest,
 		kube.AnnotationTag:    prevRef.Tag,
 		AnnotationHold:        hold,
+	}
+	// Putting an image back is an explicit decision: a block of that digest
+	// for this container (from an earlier rollback) goes.
+	kept := slices.DeleteFunc(slices.Clone(blocks), func(b Block) bool {
+		return b.Container == res.Container && b.Digest == prevRef.Digest && b.Digest != ""
+	})
+	if blocked != "" {
+		kept = append(kept, Block{Container: res.Container, Digest: blocked, Reason: hold})
+	}
+	if blocked != "" || len(kept) != len(blocks) {
+		v, err := encodeBlocks(kept)
+		if err != nil {
+			return HoldResult{}, fmt.Errorf("%s: %w", where, err)
+		}
+		annotations[AnnotationBlocked] = v
 	}
 	if _, err := client.SetImage(ctx, req.Namespace, req.Deployment, res.Container, prev, annotations, cur.Metadata.ResourceVersion); err != nil {
 		return HoldResult{}, fmt.Errorf("%s: %w", where, err)

@@ -38,22 +38,41 @@ func TestRollback(t *testing.T) {
 		want    HoldResult
 		wantErr error
 		errText string
+		// wantBlocks is the block list after a rollback that changed it.
+		wantBlocks []Block
 	}{
 		{
 			name: "puts the previous image back and holds", running: api + "@" + digest('b'), ann: setByUs,
-			req:  RollbackRequest{Container: "api", By: "alice", At: holdAt, Reason: "p99 doubled"},
-			want: HoldResult{Container: "api", From: api + "@" + digest('b'), To: api + "@" + digest('a'), Hold: "rollback by alice at 2026-11-25T11:00:00Z: p99 doubled", Changed: true},
+			req: RollbackRequest{Container: "api", By: "alice", At: holdAt, Reason: "p99 doubled"},
+			want: HoldResult{Container: "api", From: api + "@" + digest('b'), To: api + "@" + digest('a'), Hold: "rollback by alice at 2026-11-25T11:00:00Z: p99 doubled",
+				Blocked: digest('b'), Changed: true},
+			wantBlocks: []Block{{Container: "api", Digest: digest('b'), Reason: "rollback by alice at 2026-11-25T11:00:00Z: p99 doubled"}},
 		},
 		{
 			name: "dry run changes nothing", running: api + "@" + digest('b'), ann: setByUs,
 			req:  RollbackRequest{Container: "api", By: "alice", At: holdAt, DryRun: true},
-			want: HoldResult{Container: "api", From: api + "@" + digest('b'), To: api + "@" + digest('a'), Hold: "rollback by alice at 2026-11-25T11:00:00Z"},
+			want: HoldResult{Container: "api", From: api + "@" + digest('b'), To: api + "@" + digest('a'), Hold: "rollback by alice at 2026-11-25T11:00:00Z", Blocked: digest('b')},
 		},
 		{
-			name: "tag pin is checked against the tag annotation", running: api + ":v1.3.0",
-			ann:  map[string]string{kube.AnnotationPreviousImage: api + ":v1.2.0", kube.AnnotationDigest: digest('b'), kube.AnnotationTag: "v1.3.0"},
-			req:  RollbackRequest{Container: "api", By: "bob", At: holdAt},
-			want: HoldResult{Container: "api", From: api + ":v1.3.0", To: api + ":v1.2.0", Hold: "rollback by bob at 2026-11-25T11:00:00Z", Changed: true},
+			name: "tag pin is checked against the tag annotation and blocks the digest ecrwarden recorded", running: api + ":v1.3.0",
+			ann:        map[string]string{kube.AnnotationPreviousImage: api + ":v1.2.0", kube.AnnotationDigest: digest('b'), kube.AnnotationTag: "v1.3.0"},
+			req:        RollbackRequest{Container: "api", By: "bob", At: holdAt},
+			want:       HoldResult{Container: "api", From: api + ":v1.3.0", To: api + ":v1.2.0", Hold: "rollback by bob at 2026-11-25T11:00:00Z", Blocked: digest('b'), Changed: true},
+			wantBlocks: []Block{{Container: "api", Digest: digest('b'), Reason: "rollback by bob at 2026-11-25T11:00:00Z"}},
+		},
+		{
+			name: "earlier blocks are kept; the block of the image put back goes", running: api + "@" + digest('b'),
+			ann: map[string]string{kube.AnnotationPreviousImage: api + "@" + digest('a'), kube.AnnotationDigest: digest('b'), kube.AnnotationTag: "v1.3.0",
+				AnnotationBlocked: `[{"container":"api","digest":"` + digest('a') + `","reason":"first"},{"container":"proxy","digest":"` + digest('e') + `","reason":"other"}]`},
+			req: RollbackRequest{Container: "api", By: "carol", At: holdAt},
+			want: HoldResult{Container: "api", From: api + "@" + digest('b'), To: api + "@" + digest('a'), Hold: "rollback by carol at 2026-11-25T11:00:00Z",
+				Blocked: digest('b'), Changed: true},
+			wantBlocks: []Block{{Container: "api", Digest: digest('b'), Reason: "rollback by carol at 2026-11-25T11:00:00Z"}, {Container: "proxy", Digest: digest('e'), Reason: "other"}},
+		},
+		{
+			name: "a malformed block list is refused, not overwritten", running: api + "@" + digest('b'),
+			ann: map[string]string{kube.AnnotationPreviousImage: api + "@" + digest('a'), kube.AnnotationDigest: digest('b'), AnnotationBlocked: "sha256:aa"},
+			req: RollbackRequest{Container: "api"}, errText: "does not parse",
 		},
 		{
 			name: "nothing recorded", running: api + "@" + digest('b'),
@@ -104,6 +123,13 @@ func TestRollback(t *testing.T) {
 				ann := srv.deps["default/retail-forecast-api"].Metadata.Annotations
 				if ann[AnnotationHold] != tt.want.Hold || ann[kube.AnnotationPreviousImage] != tt.want.From {
 					t.Errorf("annotations %v, want the hold and the replaced image as previous", ann)
+				}
+				got, err := Blocks(srv.deps["default/retail-forecast-api"])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(tt.wantBlocks, got); diff != "" {
+					t.Errorf("blocked digests (-want +got):\n%s", diff)
 				}
 			}
 		})
@@ -173,7 +199,7 @@ func TestRollbackAndReleaseAgainstAPIServer(t *testing.T) {
 		t.Fatalf("rollback: %v", err)
 	}
 	want := HoldResult{Namespace: ns, Deployment: name, Container: "api", From: api + "@" + digest('b'), To: api + ":v1.0.0",
-		Hold: "rollback by alice at 2026-11-25T11:00:00Z: errors", Changed: true}
+		Hold: "rollback by alice at 2026-11-25T11:00:00Z: errors", Blocked: digest('b'), Changed: true}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("rollback (-want +got):\n%s", diff)
 	}
@@ -218,7 +244,65 @@ func TestRollbackAndReleaseAgainstAPIServer(t *testing.T) {
 	if again, err := Release(ctx, client, ns, name, false); err != nil || again.Changed {
 		t.Errorf("second release = %+v, %v; want nothing to do", again, err)
 	}
+	// The rolled-back digest never comes back by itself: a push or the
+	// reconcile offering it again is refused, though it is newer than
+	// v1.0.0 and the hold is gone.
+	if o := roll("v1.1.0", 'b'); o.Patched || !strings.HasPrefix(o.Reason, "blocked: "+digest('b')) {
+		t.Errorf("the rolled-back digest after release: %+v, want blocked", o)
+	}
 	if o := roll("v1.2.0", 'c'); !o.Patched {
 		t.Errorf("after release: %+v, want rolled forward", o)
+	}
+	if _, err := Unblock(ctx, client, UnblockRequest{Namespace: ns, Deployment: name, Digest: digest('c')}); !errors.Is(err, ErrNotBlocked) {
+		t.Errorf("unblock of a digest never blocked: %v, want ErrNotBlocked", err)
+	}
+	before, err := client.GetDeployment(ctx, ns, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Unblock(ctx, client, UnblockRequest{Namespace: ns, Deployment: name, Digest: digest('b')})
+	if err != nil || b.Container != "api" || b.Reason != want.Hold {
+		t.Fatalf("unblock = %+v, %v", b, err)
+	}
+	unblocked, err := client.GetDeployment(ctx, ns, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := unblocked.Metadata.Annotations[AnnotationBlocked]; ok {
+		t.Errorf("%s after the last unblock = %q, want it removed", AnnotationBlocked, v)
+	}
+	if diff := cmp.Diff(before.Spec.Template, unblocked.Spec.Template); diff != "" {
+		t.Errorf("unblock changed the Pod template (-before +after):\n%s", diff)
+	}
+}
+
+// TestUnblockKeepsOtherBlocks: unblocking one digest rewrites the list
+// through the container's current image; nothing else changes.
+func TestUnblockKeepsOtherBlocks(t *testing.T) {
+	api := testRegistry + "/mlops/retail-api"
+	list := `[{"container":"api","digest":"` + digest('b') + `","reason":"one"},{"container":"api","digest":"` + digest('c') + `","reason":"two"},` +
+		`{"container":"gone","digest":"` + digest('c') + `","reason":"three"}]`
+	srv, client := setup(t, api+"@"+digest('a'), map[string]string{AnnotationBlocked: list})
+	if _, err := Unblock(context.Background(), client, UnblockRequest{Namespace: "default", Deployment: "retail-forecast-api", Digest: digest('c')}); err == nil ||
+		!strings.Contains(err.Error(), "several containers") {
+		t.Fatalf("ambiguous unblock: %v, want an error asking for the container", err)
+	}
+	if _, err := Unblock(context.Background(), client, UnblockRequest{Namespace: "default", Deployment: "retail-forecast-api", Container: "gone", Digest: digest('c'), DryRun: true}); err != nil || srv.patches != 0 {
+		t.Fatalf("dry run: %v after %d patches", err, srv.patches)
+	}
+	b, err := Unblock(context.Background(), client, UnblockRequest{Namespace: "default", Deployment: "retail-forecast-api", Container: "api", Digest: digest('b')})
+	if err != nil || b.Reason != "one" {
+		t.Fatalf("unblock = %+v, %v", b, err)
+	}
+	got, err := Blocks(srv.deps["default/retail-forecast-api"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Block{{Container: "api", Digest: digest('c'), Reason: "two"}, {Container: "gone", Digest: digest('c'), Reason: "three"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("blocks (-want +got):\n%s", diff)
+	}
+	if img := srv.image("default", "retail-forecast-api", "api"); img != api+"@"+digest('a') || srv.patches != 1 {
+		t.Errorf("image %s after %d patches, want it unchanged after one", img, srv.patches)
 	}
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 
-	"github.com/ecrwarden/ecrwarden/internal/findings"
+	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
 	"github.com/ecrwarden/ecrwarden/internal/registry"
 )
@@ -39,12 +39,8 @@ type Reconciler struct {
 	// Policy names the repositories, their tag rules, scan policies and deploy rules.
 	Policy *policy.File
 	// Images lists the repositories; Scans confirms gated candidates.
-	Images ecr.DescribeImagesAPIClient
-	Scans  ecr.DescribeImageScanFindingsAPIClient
-	// RegistryID is the account whose registry is listed; empty means the caller's.
-	RegistryID string
-	// Region is the registry's region, for the image references set.
-	Region   string
+	Images   ecr.DescribeImagesAPIClient
+	Scans    ecr.DescribeImageScanFindingsAPIClient
 	Discover DiscoverFunc
 	Roll     Roller
 	// Now is the clock ignore entries are judged by.
@@ -77,7 +73,8 @@ type candidate struct {
 	pushed time.Time
 }
 
-// Reconcile lists each repository of the policy that has targets once, picks
+// Reconcile lists each repository of the policy that has targets once, in
+// the registry of origin (the function's own account and Region), picks
 // per target the newest image whose tags the target selects and the
 // repository's tag rules allow (clean-scanned only for gated targets), and
 // rolls it out with the engine's rules (forward only, idempotent, holds
@@ -85,12 +82,12 @@ type candidate struct {
 // ("reconcile:<runID>"). A repository that cannot be discovered or listed
 // patches nothing; the error joins every failure, and the results say what
 // happened to each target.
-func (r *Reconciler) Reconcile(ctx context.Context, runID string) ([]TargetResult, error) {
+func (r *Reconciler) Reconcile(ctx context.Context, origin ecrevent.Origin, runID string) ([]TargetResult, error) {
 	var results []TargetResult
 	var errs []error
 	for i := range r.Policy.Repositories {
 		repo := &r.Policy.Repositories[i]
-		res, err := r.repository(ctx, runID, repo)
+		res, err := r.repository(ctx, origin, runID, repo)
 		results = append(results, res...)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("reconcile %s: %w", repo.Name, err))
@@ -99,7 +96,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, runID string) ([]TargetResul
 	return results, errors.Join(errs...)
 }
 
-func (r *Reconciler) repository(ctx context.Context, runID string, repo *policy.Repository) ([]TargetResult, error) {
+func (r *Reconciler) repository(ctx context.Context, origin ecrevent.Origin, runID string, repo *policy.Repository) ([]TargetResult, error) {
 	log := r.Log.With("repository", repo.Name, "run", runID)
 	targets, bad, err := r.Discover(ctx, r.Policy, repo.Name)
 	for _, e := range bad {
@@ -112,7 +109,7 @@ func (r *Reconciler) repository(ctx context.Context, runID string, repo *policy.
 	if len(targets) == 0 {
 		return nil, nil
 	}
-	images, err := registry.List(ctx, r.Images, r.RegistryID, repo.Name, nil)
+	images, err := registry.List(ctx, r.Images, origin.Account, repo.Name, nil)
 	if err != nil {
 		results := make([]TargetResult, len(targets))
 		for i, t := range targets {
@@ -125,7 +122,7 @@ func (r *Reconciler) repository(ctx context.Context, runID string, repo *policy.
 	var results []TargetResult
 	var errs []error
 	for _, t := range targets {
-		res, err := r.target(ctx, runID, repo, t, images, clean)
+		res, err := r.target(ctx, origin, runID, repo, t, images, clean)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", t, err))
 		}
@@ -148,7 +145,7 @@ func (r *Reconciler) logResult(log *slog.Logger, res TargetResult) {
 }
 
 // target picks the newest allowed image of one target and rolls it out.
-func (r *Reconciler) target(ctx context.Context, runID string, repo *policy.Repository, t Target, images []ecrtypes.ImageDetail, clean map[string]bool) (TargetResult, error) {
+func (r *Reconciler) target(ctx context.Context, origin ecrevent.Origin, runID string, repo *policy.Repository, t Target, images []ecrtypes.ImageDetail, clean map[string]bool) (TargetResult, error) {
 	res := TargetResult{Target: t}
 	cands := candidates(repo, t, images)
 	if len(cands) == 0 {
@@ -160,7 +157,7 @@ func (r *Reconciler) target(ctx context.Context, runID string, repo *policy.Repo
 		var reason string
 		var ok bool
 		var err error
-		best, ok, reason, err = r.newestClean(ctx, repo, cands, clean)
+		best, ok, reason, err = r.newestClean(ctx, origin, repo, cands, clean)
 		if err != nil {
 			res.Result, res.Reason = ReconcileFailed, err.Error()
 			return res, err
@@ -171,7 +168,7 @@ func (r *Reconciler) target(ctx context.Context, runID string, repo *policy.Repo
 		}
 	}
 	img := Image{
-		Registry:   aws.ToString(best.detail.RegistryId) + ".dkr.ecr." + r.Region + ".amazonaws.com",
+		Registry:   origin.RegistryHost(),
 		Repository: repo.Name, Tag: best.match.Tag, Digest: aws.ToString(best.detail.ImageDigest),
 		PushedAt: best.pushed, EventID: "reconcile:" + runID,
 	}
@@ -245,7 +242,7 @@ func candidates(repo *policy.Repository, t Target, images []ecrtypes.ImageDetail
 // clean under repo's scan policy. The summary DescribeImages returned skips
 // unscanned, failed and obviously dirty images without a call; the rest are
 // confirmed with their full findings, at most maxScanConfirmations of them.
-func (r *Reconciler) newestClean(ctx context.Context, repo *policy.Repository, cands []candidate, clean map[string]bool) (candidate, bool, string, error) {
+func (r *Reconciler) newestClean(ctx context.Context, origin ecrevent.Origin, repo *policy.Repository, cands []candidate, clean map[string]bool) (candidate, bool, string, error) {
 	now := r.now()
 	threshold := repo.Scan.AlertAt
 	if threshold.Rank() == 0 {
@@ -271,7 +268,7 @@ func (r *Reconciler) newestClean(ctx context.Context, repo *policy.Repository, c
 			return candidate{}, false, fmt.Sprintf("no clean image among the %d newest scanned candidates (skipped %v)", confirmed, skipped), nil
 		}
 		confirmed++
-		ok, err := r.scanClean(ctx, repo, digest, now)
+		ok, err := r.scanClean(ctx, origin, repo, digest, now)
 		if err != nil {
 			return candidate{}, false, "", err
 		}
@@ -290,9 +287,7 @@ func summarySkip(d ecrtypes.ImageDetail, threshold policy.Severity, activeIgnore
 	if d.ImageScanStatus == nil || d.ImageScanFindingsSummary == nil {
 		return "unscanned"
 	}
-	switch d.ImageScanStatus.Status {
-	case ecrtypes.ScanStatusComplete, ecrtypes.ScanStatusActive:
-	default:
+	if !registry.ScanComplete(d.ImageScanStatus.Status) {
 		return "scan " + string(d.ImageScanStatus.Status)
 	}
 	if activeIgnores {
@@ -303,22 +298,26 @@ func summarySkip(d ecrtypes.ImageDetail, threshold policy.Severity, activeIgnore
 			return "dirty"
 		}
 	}
+	for sev, n := range d.ImageScanFindingsSummary.FindingSeverityCounts {
+		if n > 0 && policy.Severity(sev).Rank() == 0 && sev != "TOTAL" {
+			return "unknown severity"
+		}
+	}
 	return ""
 }
 
-// scanClean fetches every page of an image's findings and evaluates them
-// against repo's scan policy. An image without findings (ScanNotFound) is
-// not clean; any other error fails the check.
-func (r *Reconciler) scanClean(ctx context.Context, repo *policy.Repository, digest string, now time.Time) (bool, error) {
-	sf, err := registry.DescribeScanFindings(ctx, r.Scans, r.RegistryID, repo.Name, digest)
-	if nf := (*ecrtypes.ScanNotFoundException)(nil); errors.As(err, &nf) {
+// scanClean reads an image's findings with ReadScan, the gate rule onscan
+// uses too. An image without findings (ScanNotFound) or whose scan is not
+// complete is not clean; any other error fails the check.
+func (r *Reconciler) scanClean(ctx context.Context, origin ecrevent.Origin, repo *policy.Repository, digest string, now time.Time) (bool, error) {
+	sc, err := ReadScan(ctx, r.Scans, origin.Account, repo, digest, now)
+	if nf := (*ecrtypes.ScanNotFoundException)(nil); errors.As(err, &nf) || errors.Is(err, ErrScanIncomplete) {
 		return false, nil
 	}
-	if err != nil || !sf.Complete {
+	if err != nil {
 		return false, err
 	}
-	fs := append(findings.FromBasic(sf.Basic), findings.FromEnhanced(sf.Enhanced)...)
-	return len(findings.Evaluate(repo.Name, repo.Scan, fs, now).Alerting) == 0, nil
+	return sc.Clean(), nil
 }
 
 func (r *Reconciler) now() time.Time {

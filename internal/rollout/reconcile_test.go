@@ -15,6 +15,7 @@ import (
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
 	"github.com/ecrwarden/ecrwarden/internal/kube"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
 )
@@ -24,7 +25,9 @@ type fakeECR struct {
 	images   []ecrtypes.ImageDetail
 	listErr  error // returned for the second page
 	findings map[string][]ecrtypes.ImageScanFinding
-	scanned  []string // digests whose findings were read
+	// status overrides the findings read's COMPLETE status by digest.
+	status  map[string]ecrtypes.ScanStatus
+	scanned []string // digests whose findings were read
 }
 
 func (f *fakeECR) DescribeImages(_ context.Context, in *ecr.DescribeImagesInput, _ ...func(*ecr.Options)) (*ecr.DescribeImagesOutput, error) {
@@ -50,8 +53,12 @@ func (f *fakeECR) DescribeImageScanFindings(_ context.Context, in *ecr.DescribeI
 	if !ok {
 		return nil, &ecrtypes.ScanNotFoundException{Message: aws.String("no scan")}
 	}
+	status := ecrtypes.ScanStatusComplete
+	if st, ok := f.status[d]; ok {
+		status = st
+	}
 	return &ecr.DescribeImageScanFindingsOutput{
-		ImageScanStatus:   &ecrtypes.ImageScanStatus{Status: ecrtypes.ScanStatusComplete},
+		ImageScanStatus:   &ecrtypes.ImageScanStatus{Status: status},
 		ImageScanFindings: &ecrtypes.ImageScanFindings{Findings: fs},
 	}, nil
 }
@@ -82,6 +89,9 @@ func detail(d string, pushed time.Time, s *scan, tags ...string) ecrtypes.ImageD
 func high(id string) ecrtypes.ImageScanFinding {
 	return ecrtypes.ImageScanFinding{Name: aws.String(id), Severity: ecrtypes.FindingSeverityHigh}
 }
+
+// testOrigin is the function's own registry: testRegistry.
+var testOrigin = ecrevent.Origin{Partition: "aws", Account: "123456789012", Region: "ap-southeast-1"}
 
 func TestReconcile(t *testing.T) {
 	api := testRegistry + "/mlops/retail-api@"
@@ -182,6 +192,28 @@ func TestReconcile(t *testing.T) {
 			wantScans: []string{digest('f'), digest('i'), digest('h')},
 		},
 		{
+			name:    "gated target passes over a candidate whose findings read is not complete, and one with an unknown severity",
+			running: api + digest('b'), lookup: map[string]ImageInfo{digest('b'): {Found: true, Tags: []string{"v1.2.0"}}},
+			target: gated,
+			ecr: &fakeECR{
+				images: []ecrtypes.ImageDetail{
+					detail(digest('f'), t0, cleanScan, "v1.4.0"),
+					detail(digest('i'), t0, cleanScan, "v1.3.8"),
+					detail(digest('k'), t0, &scan{status: ecrtypes.ScanStatusComplete, counts: map[string]int32{"UNDEFINED": 1}}, "v1.3.6"),
+					detail(digest('h'), t0, cleanScan, "v1.3.2"),
+				},
+				findings: map[string][]ecrtypes.ImageScanFinding{
+					digest('f'): {},
+					digest('i'): {{Name: aws.String("CVE-9"), Severity: ecrtypes.FindingSeverityUndefined}},
+					digest('h'): {},
+				},
+				status: map[string]ecrtypes.ScanStatus{digest('f'): ecrtypes.ScanStatusInProgress},
+			},
+			want:      TargetResult{Result: ReconcilePatched, Image: "mlops/retail-api:v1.3.2@" + digest('h')},
+			wantImage: api + digest('h'),
+			wantScans: []string{digest('f'), digest('i'), digest('h')},
+		},
+		{
 			name:      "gated target without a clean image is skipped",
 			running:   api + digest('b'),
 			target:    gated,
@@ -220,7 +252,7 @@ func TestReconcile(t *testing.T) {
 				Scan: policy.ScanPolicy{AlertAt: policy.SeverityHigh, Ignore: tt.ignore}}
 			r := &Reconciler{
 				Policy: &policy.File{Repositories: []policy.Repository{repo, {Name: "mlops/untracked"}}},
-				Images: tt.ecr, Scans: tt.ecr, Region: "ap-southeast-1",
+				Images: tt.ecr, Scans: tt.ecr,
 				Discover: func(_ context.Context, _ *policy.File, name string) ([]Target, []error, error) {
 					if name == repo.Name {
 						return []Target{tt.target}, nil, nil
@@ -230,7 +262,7 @@ func TestReconcile(t *testing.T) {
 				Roll: NewEngine(staticClients{client}, lookup, nil, log),
 				Now:  func() time.Time { return t0 }, Log: log,
 			}
-			got, err := r.Reconcile(context.Background(), "2026-11-25T10:15:00Z")
+			got, err := r.Reconcile(context.Background(), testOrigin, "2026-11-25T10:15:00Z")
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
 			}
@@ -272,7 +304,7 @@ func TestReconcileDiscoverErrorPatchesNothing(t *testing.T) {
 		Discover: func(context.Context, *policy.File, string) ([]Target, []error, error) { return nil, nil, boom },
 		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
-	if _, err := r.Reconcile(context.Background(), "run"); !errors.Is(err, boom) {
+	if _, err := r.Reconcile(context.Background(), testOrigin, "run"); !errors.Is(err, boom) {
 		t.Fatalf("err = %v, want the discover error", err)
 	}
 }

@@ -144,7 +144,9 @@ func containerFor(d *kube.Deployment, repo string) (string, error) {
 // Discover returns the targets of repository: the policy's deploy rules and
 // the Deployments that opt in by annotation in the namespaces each cluster
 // of the policy lists. A cluster that cannot be listed is an error; a
-// Deployment with broken annotations is reported in bad and skipped.
+// Deployment with broken annotations, or asking for a tag pin the policy's
+// repository cannot keep (policy.Repository.TagPinSafe), is reported in bad
+// and skipped.
 func Discover(ctx context.Context, clients Clients, f *policy.File, repository string) (targets []Target, bad []error, err error) {
 	targets = PolicyTargets(f, repository)
 	for _, c := range f.Clusters {
@@ -158,6 +160,9 @@ func Discover(ctx context.Context, clients Clients, f *policy.File, repository s
 		}
 		for i := range deps {
 			t, ok, err := AnnotationTarget(c.Name, &deps[i])
+			if err == nil && ok && t.Repository == repository && t.Pin == policy.PinTag {
+				err = tagPinSafe(f, t)
+			}
 			switch {
 			case err != nil:
 				bad = append(bad, err)
@@ -167,6 +172,19 @@ func Discover(ctx context.Context, clients Clients, f *policy.File, repository s
 		}
 	}
 	return targets, bad, nil
+}
+
+// tagPinSafe applies the policy's tag-pin rule (policy.Repository.TagPinSafe)
+// to an annotation opt-in with ecrwarden.io/pin: tag.
+func tagPinSafe(f *policy.File, t Target) error {
+	repo, ok := f.Repository(t.Repository)
+	if !ok {
+		return fmt.Errorf("deployment %s/%s annotation %s: tag: %s is not in the policy", t.Namespace, t.Deployment, AnnotationPin, t.Repository)
+	}
+	if err := repo.TagPinSafe(t.Tags); err != nil {
+		return fmt.Errorf("deployment %s/%s annotation %s: %w", t.Namespace, t.Deployment, AnnotationPin, err)
+	}
+	return nil
 }
 
 // covered reports whether a policy rule already targets t's container: the

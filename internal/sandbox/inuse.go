@@ -27,8 +27,7 @@ import (
 // motoServices are the SDK service ids moto serves the functions: gc's
 // fan-out queue (SQS) and its in-use sources (ECS, Lambda, SageMaker,
 // Batch). AWS_ENDPOINT_URL_<ID> points the functions at the proxies in front
-// of moto. Not STS: the functions only presign GetCallerIdentity for their
-// EKS tokens, whose URL must name the real STS host the token webhook checks.
+// of moto. Not STS (see startFunctions).
 var motoServices = []string{"SQS", "ECS", "Lambda", "SageMaker", "Batch"}
 
 // startMoto resets the cluster's moto_server, so that each sandbox starts

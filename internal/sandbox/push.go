@@ -3,7 +3,9 @@ package sandbox
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -48,6 +50,27 @@ func (sb *Sandbox) Push(ctx context.Context, repo, tag string, findings ...ecr.F
 		return "", err
 	}
 	return digest, sb.PutImage(ctx, repo, tag, manifest)
+}
+
+// WithField returns a copy of the EventBridge event raw with one field set
+// to v: an envelope key ("account", "region"), or a detail key written
+// "detail.<key>". Tests craft the events a direct invoke, another account's
+// bus or a stale redrive would deliver with it.
+func WithField(raw []byte, key string, v any) ([]byte, error) {
+	var ev map[string]any
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		return nil, fmt.Errorf("craft event: %w", err)
+	}
+	if k, ok := strings.CutPrefix(key, "detail."); ok {
+		detail, ok := ev["detail"].(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("craft event: no detail object")
+		}
+		detail[k] = v
+	} else {
+		ev[key] = v
+	}
+	return json.Marshal(ev)
 }
 
 // LogBuffer collects the functions' logs; safe for their concurrent writes.

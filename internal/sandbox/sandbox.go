@@ -328,11 +328,16 @@ func (sb *Sandbox) startFunctions(ctx context.Context, o Options, root string) e
 			endpoints[k] = v
 		}
 	}
-	// Not STS: the functions only presign GetCallerIdentity for their EKS tokens, whose
-	// URL must name the real STS host the token webhook checks.
 	for _, svc := range motoServices {
 		endpoints["AWS_ENDPOINT_URL_"+strings.ToUpper(svc)] = sb.proxy.URL
 	}
+	// STS: the functions only presign GetCallerIdentity for their EKS tokens, whose URL
+	// must name the real regional STS host the token webhook checks (as the SDK names
+	// it by default), not the unreachable AWS_ENDPOINT_URL testenv gives every service
+	// without an emulator. Presigning sends nothing; should a function ever call STS,
+	// or any host but loopback, the proxy it must go through refuses at once.
+	endpoints["AWS_ENDPOINT_URL_STS"] = "https://sts." + Region + ".amazonaws.com"
+	endpoints["HTTPS_PROXY"] = "http://127.0.0.1:9"
 	// The Slack sink serves https with a CA of its own, as Slack serves
 	// https only: the functions trust it the standard way, through
 	// SSL_CERT_FILE, with no exception for plain http in the code.

@@ -303,6 +303,11 @@ func (f *Function) env() []string {
 		"AWS_ACCESS_KEY_ID":     "AKIDTESTENVLAMBDA",
 		"AWS_SECRET_ACCESS_KEY": "testenv-secret",
 		"AWS_SESSION_TOKEN":     "testenv-session",
+		// Every service a test does not point at an emulator
+		// (AWS_ENDPOINT_URL_<SERVICE>) goes to a closed loopback port: a
+		// test never reaches a real AWS endpoint, and a forgotten endpoint
+		// fails at once instead of waiting on DNS.
+		"AWS_ENDPOINT_URL": unreachableEndpoint,
 	}
 	for k, v := range f.opts.Env {
 		env[k] = v
@@ -313,6 +318,9 @@ func (f *Function) env() []string {
 	}
 	return out
 }
+
+// unreachableEndpoint is a loopback URL nothing listens on (port 9, discard).
+const unreachableEndpoint = "http://127.0.0.1:9"
 
 // startProcessLocked starts a new runtime process; f.mu is held.
 func (f *Function) startProcessLocked() (*process, error) {

@@ -12,8 +12,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsecr "github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/ecrwarden/ecrwarden/internal/alert"
 	"github.com/ecrwarden/ecrwarden/internal/audit"
@@ -21,6 +26,7 @@ import (
 	"github.com/ecrwarden/ecrwarden/internal/emulator/eventbridge"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/fault"
 	"github.com/ecrwarden/ecrwarden/internal/kube"
+	"github.com/ecrwarden/ecrwarden/internal/rollout"
 	"github.com/ecrwarden/ecrwarden/internal/sandbox"
 	"github.com/ecrwarden/ecrwarden/internal/testenv"
 )
@@ -615,5 +621,189 @@ func TestIntegrationOptInAnnotation(t *testing.T) {
 	slices.Sort(sources)
 	if diff := cmp.Diff([]string{deployment, optIn}, sources); diff != "" {
 		t.Errorf("DeploymentPatched deployments (-want +got):\n%s", diff)
+	}
+}
+
+// craft returns a copy of the event raw with one field set (sandbox.WithField).
+func (e *env) craft(raw []byte, key string, v any) []byte {
+	e.tb.Helper()
+	b, err := sandbox.WithField(raw, key, v)
+	if err != nil {
+		e.tb.Fatal(err)
+	}
+	return b
+}
+
+// TestIntegrationRefusedEvents: events that do not name our account, our
+// Region and an image of our registry that carries their tag are refused by
+// the compiled function, however they arrive (a direct invoke, a forward
+// from another account's bus, a DLQ redrive): one attempt, nothing in the
+// DLQ, an EventRefused audit event, and the Deployment untouched.
+func TestIntegrationRefusedEvents(t *testing.T) {
+	e := startSandbox(t)
+	e.startAt()
+	ctx := context.Background()
+	valid := e.lastPushEvent(apiRepo, "v1.2.0")
+
+	// v1.4.0 is pushed, its event lost, and the image deleted: the event
+	// is redriven afterwards.
+	gone := e.push(apiRepo, "v1.4.0")
+	old := e.lastPushEvent(apiRepo, "v1.4.0")
+	if _, err := e.sb.ECR.BatchDeleteImage(ctx, &awsecr.BatchDeleteImageInput{RepositoryName: aws.String(apiRepo),
+		ImageIds: []ecrtypes.ImageIdentifier{{ImageDigest: aws.String(gone)}}}); err != nil {
+		t.Fatal(err)
+	}
+	// v1.5.0 is pushed twice: the tag moves to the second image and the
+	// first push's event arrives late.
+	e.push(apiRepo, "v1.5.0")
+	moved := e.lastPushEvent(apiRepo, "v1.5.0")
+	e.push(apiRepo, "v1.5.0")
+	e.deliver() // the rule routes them: the late and the deleted push are refused, v1.5.0 rolls out
+	generation := e.deployment(deployment).Metadata.Generation
+	image := e.deployment(deployment).images()["api"]
+	before := len(e.auditEvents(audit.EventRefused))
+
+	tests := []struct {
+		name       string
+		event      []byte
+		wantReason string
+	}{
+		{"another account", e.craft(e.craft(valid, "account", "210987654321"), "detail.image-tag", "v9.0.0"), `account "210987654321"`},
+		{"another Region", e.craft(e.craft(valid, "region", "us-east-1"), "detail.image-tag", "v9.0.0"), `Region "us-east-1"`},
+		{"a digest our registry never had", e.craft(e.craft(valid, "detail.image-digest", "sha256:"+strings.Repeat("ab", 32)), "detail.image-tag", "v9.0.0"), "is not in our registry"},
+		{"a redriven event of a deleted image", old, "is not in our registry"},
+		{"a late event whose tag moved to another image", moved, "no longer names"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := e.sb.Invoke(ctx, "onpush", tt.event)
+			if err != nil || d.Err != nil || d.Attempts != 1 {
+				t.Fatalf("invoke: %v, function error %v after %d attempts; want success at once (not retried)", err, d.Err, d.Attempts)
+			}
+			refused := e.auditEvents(audit.EventRefused)
+			if len(refused) != before+i+1 {
+				t.Fatalf("EventRefused events = %d, want %d", len(refused), before+i+1)
+			}
+			last := refused[len(refused)-1]
+			if last["function"] != "onpush" || !strings.Contains(fmt.Sprint(last["reason"]), tt.wantReason) {
+				t.Errorf("EventRefused detail = %v, want onpush's with a reason containing %q", last, tt.wantReason)
+			}
+			dep := e.deployment(deployment)
+			if dep.Metadata.Generation != generation || dep.images()["api"] != image {
+				t.Errorf("the Deployment changed: generation %d, images %v", dep.Metadata.Generation, dep.images())
+			}
+		})
+	}
+	if dlq := e.sb.DLQ(); len(dlq) != 0 {
+		t.Errorf("DLQ holds %d events, want none: a refused event is not retried", len(dlq))
+	}
+	if !strings.HasPrefix(image, e.sb.Registry+"/") {
+		t.Errorf("the api container runs %s, outside our registry %s", image, e.sb.Registry)
+	}
+}
+
+// TestIntegrationDeleteOnViolationSafety: onViolation delete removes a
+// rejected tag only while it names the event's digest and no workload runs
+// the image; otherwise the tag stays and the alert says why.
+func TestIntegrationDeleteOnViolationSafety(t *testing.T) {
+	e := startSandbox(t)
+
+	// A workload runs the image by digest: its rejected tag stays.
+	manifest, used := e.sb.NewManifest()
+	e.put(scratchRepo, "v2.0.0", manifest)
+	e.deliverOne("push v2.0.0")
+	e.createDeployment("scratch-user", nil, container{"worker", e.sb.Registry + "/" + scratchRepo + "@" + used})
+	e.put(scratchRepo, "Feature_X", manifest)
+	e.deliverOne("push Feature_X on a running image")
+	if diff := cmp.Diff(map[string][]string{used: {"Feature_X", "v2.0.0"}}, e.sb.Suite.ECR.Images(scratchRepo), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+		t.Errorf("a rejected tag of a running image was deleted (-want +got):\n%s", diff)
+	}
+	rejected := e.auditEvents(audit.TagRejected)
+	if len(rejected) != 1 || rejected[0]["action"] != string(alert.TagKept) ||
+		!strings.Contains(fmt.Sprint(rejected[0]["reason"]), "in use: Deployment "+e.ns+"/scratch-user container worker") {
+		t.Fatalf("TagRejected = %v, want one kept because scratch-user runs it", rejected)
+	}
+	if text := string(e.sb.Suite.Slack.Payloads()[0].Body); !strings.Contains(text, "scratch-user") {
+		t.Errorf("Slack does not say which workload kept the tag: %s", text)
+	}
+
+	// Feature_Y is pushed on one image, then moved to another before the
+	// first event arrives: the late event deletes nothing, the second
+	// deletes the tag it names.
+	first, firstDigest := e.sb.NewManifest()
+	second, secondDigest := e.sb.NewManifest()
+	e.put(scratchRepo, "Feature_Y", first)
+	e.put(scratchRepo, "Feature_Y", second)
+	ds := e.deliver()
+	if len(ds) != 2 {
+		t.Fatalf("deliveries = %d, want 2", len(ds))
+	}
+	rejected = e.auditEvents(audit.TagRejected)
+	if len(rejected) != 3 || rejected[1]["digest"] != firstDigest || rejected[1]["action"] != string(alert.TagKept) ||
+		rejected[2]["digest"] != secondDigest || rejected[2]["action"] != string(alert.TagDeleted) {
+		t.Fatalf("TagRejected = %v, want the late event kept and the current one deleted", rejected[1:])
+	}
+	images := e.sb.Suite.ECR.Images(scratchRepo)
+	if _, ok := images[secondDigest]; ok {
+		t.Errorf("Feature_Y (the second image's only tag) is still there: %v", images)
+	}
+	if tags, ok := images[firstDigest]; !ok || len(tags) != 0 {
+		t.Errorf("the first image = %v (present %v), want it kept untagged: the late event must not delete what the tag names now", tags, ok)
+	}
+	for _, r := range e.auditEvents(audit.EventRefused) {
+		// onscan refuses the scan event of the image the delete removed.
+		if r["function"] == "onpush" {
+			t.Errorf("onpush refused %v: a rejected tag under onViolation delete is alerted, never silently refused", r)
+		}
+	}
+}
+
+// TestIntegrationRolledBackImageNeverComesBack: after `ecrwarden rollback`
+// and `ecrwarden release`, neither the scheduled reconcile nor a redelivered
+// push event puts the rolled-back digest back; a newer push rolls out.
+func TestIntegrationRolledBackImageNeverComesBack(t *testing.T) {
+	e := startSandbox(t)
+	e.startAt()
+	ctx := context.Background()
+	d130 := e.push(apiRepo, "v1.3.0")
+	pushed := e.deliverOne("push v1.3.0")
+	if got := e.deployment(deployment).images()["api"]; got != e.ref(d130) {
+		t.Fatalf("api runs %s after v1.3.0, want %s", got, e.ref(d130))
+	}
+
+	// The operator rolls back and releases, as the CLI does.
+	client, err := kube.New(kube.Config{Host: e.kube.Admin.Host, CAData: e.kube.Admin.CAData, Token: kube.StaticToken(e.kube.Admin.Token)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := rollout.Rollback(ctx, client, rollout.RollbackRequest{Namespace: e.ns, Deployment: deployment, Container: "api", By: "alice", At: time.Now(), Reason: "p99 doubled"})
+	if err != nil || res.Blocked != d130 {
+		t.Fatalf("rollback = %+v, %v; want %s blocked", res, err, d130)
+	}
+	if _, err := rollout.Release(ctx, client, e.ns, deployment, false); err != nil {
+		t.Fatal(err)
+	}
+	generation := e.deployment(deployment).Metadata.Generation
+
+	d, err := e.sb.Invoke(ctx, "onpush", []byte(`{"action":"reconcile","runId":"after-rollback"}`))
+	if err != nil || d.Err != nil {
+		t.Fatalf("reconcile: %v %v", err, d.Err)
+	}
+	if d, err := e.sb.Invoke(ctx, "onpush", pushed.Event); err != nil || d.Err != nil {
+		t.Fatalf("redelivered v1.3.0 push: %v %v", err, d.Err)
+	}
+	dep := e.deployment(deployment)
+	if got := dep.images()["api"]; got != e.tagRef("v1.2.0") || dep.Metadata.Generation != generation {
+		t.Fatalf("after release, the reconcile and a redelivered push: api runs %s (generation %d, was %d), want it kept at %s",
+			got, dep.Metadata.Generation, generation, e.tagRef("v1.2.0"))
+	}
+	if !strings.Contains(e.logs.String(), `blocked: `+d130+` is blocked for container api`) {
+		t.Errorf("the functions' logs do not say the digest is blocked")
+	}
+
+	d140 := e.push(apiRepo, "v1.4.0")
+	e.deliverOne("push v1.4.0")
+	if got := e.deployment(deployment).images()["api"]; got != e.ref(d140) {
+		t.Errorf("a newer push after the rollback: api runs %s, want %s", got, e.ref(d140))
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/ecrwarden/ecrwarden/internal/alert"
+	"github.com/ecrwarden/ecrwarden/internal/audit"
 	"github.com/ecrwarden/ecrwarden/internal/dedupe"
 	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
 	ecremu "github.com/ecrwarden/ecrwarden/internal/emulator/ecr"
@@ -309,23 +310,7 @@ func TestIntegrationSlackDown(t *testing.T) {
 // alone by onpush, rolled forward by a clean scan and held by a dirty one
 // and by a failed one.
 func TestIntegrationGatedRollout(t *testing.T) {
-	testenv.RequireControlPlane(t, cluster != nil)
-	k := cluster.Kube
-	ns := k.Namespace
-	policyText := `version: 1
-clusters:
-  - name: ` + clusterName + `
-    namespaces: [` + ns + `]
-notify: { slackSecret: ecrwarden/slack-webhook }
-repositories:
-  - name: mlops/retail-api
-    scan: { alertAt: HIGH }
-    deploy:
-      - { cluster: ` + clusterName + `, namespace: ` + ns + `, deployment: gated-api, container: api, tags: "v{semver}", requireCleanScan: true }
-`
-	e := startSandbox(t, policyText, ecremu.ScanBasic)
-	base := e.sb.Registry + "/mlops/retail-api"
-	createDeployment(t, k, ns, "gated-api", base+":v1.0.0")
+	e, k, ns, base := startGated(t)
 
 	clean := e.push("mlops/retail-api", "v1.1.0", finding("CVE-2026-2001", "MEDIUM"))
 	e.deliver(false)
@@ -399,4 +384,172 @@ func deploymentImage(t *testing.T, k *testenv.Kube, ns, name string) string {
 		t.Fatalf("decode deployment %s: %v %s", name, err, out)
 	}
 	return d.Spec.Template.Spec.Containers[0].Image
+}
+
+// startGated starts a sandbox whose policy rolls gated-api (created here,
+// running v1.0.0) only after a clean scan, and returns it with the control
+// plane, its namespace and the repository's image base.
+func startGated(t *testing.T) (e *env, k *testenv.Kube, ns, base string) {
+	t.Helper()
+	testenv.RequireControlPlane(t, cluster != nil)
+	k, ns = cluster.Kube, cluster.Kube.Namespace
+	e = startSandbox(t, gatedPolicy(ns), ecremu.ScanBasic)
+	base = e.sb.Registry + "/mlops/retail-api"
+	createDeployment(t, k, ns, "gated-api", base+":v1.0.0")
+	return e, k, ns, base
+}
+
+// gatedPolicy is a policy whose deploy rule waits for a clean scan.
+func gatedPolicy(ns string) string {
+	return `version: 1
+clusters:
+  - name: ` + clusterName + `
+    namespaces: [` + ns + `]
+notify: { slackSecret: ecrwarden/slack-webhook }
+repositories:
+  - name: mlops/retail-api
+    scan: { alertAt: HIGH }
+    deploy:
+      - { cluster: ` + clusterName + `, namespace: ` + ns + `, deployment: gated-api, container: api, tags: "v{semver}", requireCleanScan: true }
+`
+}
+
+// scanEvent returns the last "ECR Image Scan" event of digest on the default bus.
+func (e *env) scanEvent(digest string) []byte {
+	e.t.Helper()
+	evs := e.sb.Suite.EventBridge.Events("default")
+	for i := len(evs) - 1; i >= 0; i-- {
+		if k, err := ecrevent.Classify(evs[i]); err != nil || k != ecrevent.KindBasicScan {
+			continue
+		}
+		if s, err := ecrevent.DecodeScan(evs[i]); err == nil && s.Digest == digest {
+			return evs[i]
+		}
+	}
+	e.t.Fatalf("no scan event of %s", digest)
+	return nil
+}
+
+// TestIntegrationIncompleteScanKeepsTheGateShut: a findings read that is
+// not complete (IN_PROGRESS after the scan event went out) is an error the
+// compiled function fails on, retried and sent to the DLQ; the gated
+// Deployment does not move. Once the read completes clean, the redriven
+// event releases it.
+func TestIntegrationIncompleteScanKeepsTheGateShut(t *testing.T) {
+	e, k, ns, base := startGated(t)
+
+	digest := e.push("mlops/retail-api", "v1.1.0")
+	if err := e.sb.Suite.ECR.SetScanStatus("mlops/retail-api", digest, "IN_PROGRESS", "The scan is in progress."); err != nil {
+		t.Fatal(err)
+	}
+	ds := e.deliver(true)
+	if len(ds) != 1 || ds[0].Err == nil || ds[0].Attempts != 3 || !strings.Contains(ds[0].Err.Error(), "scan not complete (IN_PROGRESS") {
+		t.Fatalf("deliveries = %+v, want one failing 3 times on the incomplete scan", ds)
+	}
+	if got, want := deploymentImage(t, k, ns, "gated-api"), base+":v1.0.0"; got != want {
+		t.Fatalf("an incomplete scan moved the gated Deployment to %s, want it at %s", got, want)
+	}
+	e.wantCounts("incomplete scan", "sns findings=0 scan-failed=0 rollout-blocked=0, slack=0")
+
+	if err := e.sb.Suite.ECR.SetScanStatus("mlops/retail-api", digest, "COMPLETE", "The scan was completed successfully."); err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.sb.Invoke(context.Background(), "onscan", e.sb.DLQ()[0].Event)
+	if err != nil || d.Err != nil {
+		t.Fatalf("redrive: %v %v", err, d.Err)
+	}
+	if got, want := deploymentImage(t, k, ns, "gated-api"), base+"@"+digest; got != want {
+		t.Fatalf("after the scan completed clean the image is %s, want %s", got, want)
+	}
+}
+
+// TestIntegrationUnknownSeverityHoldsTheGate: a finding of UNDEFINED
+// severity does not alert by itself, but it holds the gated rollout and
+// the rollout-blocked alert names it.
+func TestIntegrationUnknownSeverityHoldsTheGate(t *testing.T) {
+	e, k, ns, base := startGated(t)
+
+	e.push("mlops/retail-api", "v1.1.0", finding("CVE-2026-2001", "MEDIUM"), finding("CVE-2026-4242", "UNDEFINED"))
+	e.deliver(false)
+	if got, want := deploymentImage(t, k, ns, "gated-api"), base+":v1.0.0"; got != want {
+		t.Fatalf("a finding of unknown severity let the gated Deployment move to %s", got)
+	}
+	e.wantCounts("unknown severity", "sns findings=0 scan-failed=0 rollout-blocked=1, slack=1")
+	body := e.sns()[alert.KindRolloutBlocked][0]
+	if !strings.Contains(body, "CVE-2026-4242") || !strings.Contains(body, "unknown severity") {
+		t.Errorf("rollout-blocked alert does not name the finding of unknown severity:\n%s", body)
+	}
+}
+
+// TestIntegrationEventCountsDisagreeWithAnEmptyRead: a scan event that
+// counts CRITICAL 7 and HIGH 61 while the complete findings read is empty
+// is doubt: the invocation fails (retried, then the DLQ) and releases
+// nothing. The genuine event of the same clean scan then releases the gate.
+func TestIntegrationEventCountsDisagreeWithAnEmptyRead(t *testing.T) {
+	e, k, ns, base := startGated(t)
+
+	digest := e.push("mlops/retail-api", "v1.1.0")
+	crafted, err := sandbox.WithField(e.scanEvent(digest), "detail.finding-severity-counts", map[string]any{"CRITICAL": 7, "HIGH": 61})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.sb.Invoke(context.Background(), "onscan", crafted)
+	if err != nil || d.Err == nil || d.Attempts != 3 || !strings.Contains(d.Err.Error(), "counts 68 findings (CRITICAL 7, HIGH 61)") {
+		t.Fatalf("crafted event: %v, function error %v after %d attempts; want it failed on the disagreement", err, d.Err, d.Attempts)
+	}
+	if got, want := deploymentImage(t, k, ns, "gated-api"), base+":v1.0.0"; got != want {
+		t.Fatalf("the disagreeing event moved the gated Deployment to %s", got)
+	}
+	e.deliver(false) // the genuine push and scan events
+	if got, want := deploymentImage(t, k, ns, "gated-api"), base+"@"+digest; got != want {
+		t.Fatalf("the genuine clean scan left the image at %s, want %s", got, want)
+	}
+}
+
+// TestIntegrationRefusedScanEvents: scan events of another account or
+// Region, and of an image our registry does not have, are refused by the
+// compiled function: one attempt, EventRefused on the bus, nothing sent.
+func TestIntegrationRefusedScanEvents(t *testing.T) {
+	e := startSandbox(t, basicPolicy(""), ecremu.ScanBasic)
+	digest := e.push("mlops/retail-api", "v1.0.0", finding("CVE-2026-2000", "CRITICAL"))
+	genuine := e.scanEvent(digest)
+	craft := func(key string, v any) []byte {
+		b, err := sandbox.WithField(genuine, key, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for i, tt := range []struct {
+		name, reason string
+		event        []byte
+	}{
+		{"another account", `account "210987654321"`, craft("account", "210987654321")},
+		{"another Region", `Region "eu-west-1"`, craft("region", "eu-west-1")},
+		{"an image our registry does not have", "is not in our registry", craft("detail.image-digest", "sha256:"+strings.Repeat("cd", 32))},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := e.sb.Invoke(context.Background(), "onscan", tt.event)
+			if err != nil || d.Err != nil || d.Attempts != 1 {
+				t.Fatalf("invoke: %v, function error %v after %d attempts; want success at once", err, d.Err, d.Attempts)
+			}
+			var refused []map[string]any
+			for _, raw := range e.sb.Suite.EventBridge.Events(e.sb.EventBus) {
+				var a struct {
+					DetailType string         `json:"detail-type"`
+					Detail     map[string]any `json:"detail"`
+				}
+				if json.Unmarshal(raw, &a) == nil && a.DetailType == audit.EventRefused {
+					refused = append(refused, a.Detail)
+				}
+			}
+			if len(refused) != i+1 || refused[i]["function"] != "onscan" || !strings.Contains(fmt.Sprint(refused[i]["reason"]), tt.reason) {
+				t.Fatalf("EventRefused = %v, want %d, the last onscan's with a reason containing %q", refused, i+1, tt.reason)
+			}
+			e.wantCounts(tt.name, "sns findings=0 scan-failed=0 rollout-blocked=0, slack=0")
+		})
+	}
+	if dlq := e.sb.DLQ(); len(dlq) != 0 {
+		t.Errorf("DLQ holds %d, want none", len(dlq))
+	}
 }

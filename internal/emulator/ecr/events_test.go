@@ -221,7 +221,9 @@ func TestEventsEnhancedScanning(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantScan := ecrevent.Scan{Repository: repo, Digest: d, Tags: []string{"v1.3.0"}, Status: "INITIAL_SCAN_COMPLETE", Enhanced: true,
-		SeverityCounts: map[string]int64{"CRITICAL": 1, "HIGH": 1, "MEDIUM": 1, "TOTAL": 3}}
+		SeverityCounts: map[string]int64{"CRITICAL": 1, "HIGH": 1, "MEDIUM": 1, "TOTAL": 3},
+		// The repository ARN names the emulator's own account and Region, as the functions require.
+		RepositoryARN: ecrevent.RepositoryARN{Partition: "aws", Region: e.srv.Region(), Account: e.srv.Account(), Name: repo}}
 	if diff := cmp.Diff(wantScan, scan, cmpIgnoreEnvelope()); diff != "" {
 		t.Errorf("inspector scan (-want +got):\n%s", diff)
 	}

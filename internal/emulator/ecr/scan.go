@@ -140,6 +140,35 @@ func (s *Server) SetScanFailure(repo, digest, reason string) error {
 	return nil
 }
 
+// scanStatuses are the statuses of DescribeImageScanFindings' imageScanStatus
+// (the API reference's ScanStatus).
+var scanStatuses = []string{"IN_PROGRESS", "COMPLETE", "FAILED", "UNSUPPORTED_IMAGE", "ACTIVE", "PENDING",
+	"SCAN_ELIGIBILITY_EXPIRED", "FINDINGS_UNAVAILABLE", "LIMIT_EXCEEDED", "IMAGE_ARCHIVED"}
+
+// SetScanStatus changes the status (and its description) that
+// DescribeImageScanFindings and DescribeImages report for the scanned image
+// digest, without an event: the scanner re-evaluating it (IN_PROGRESS),
+// Inspector no longer having its findings (PENDING, FINDINGS_UNAVAILABLE)
+// and the like, after the scan event went out. The findings are kept and
+// still returned with every status but FAILED.
+func (s *Server) SetScanStatus(repo, digest, status, description string) error {
+	if !slices.Contains(scanStatuses, status) {
+		return fmt.Errorf("set scan status: unknown status %q", status)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.repos[repo]
+	if !ok {
+		return fmt.Errorf("set scan status in %s: repository not found", repo)
+	}
+	sc, ok := r.scans[digest]
+	if !ok {
+		return fmt.Errorf("set scan status of %s@%s: not scanned", repo, digest)
+	}
+	sc.status, sc.description = status, description
+	return nil
+}
+
 // Rescan simulates the scanner re-evaluating an already scanned image
 // against findings (new CVE data). In an ENHANCED repository it emits one
 // "Inspector2 Finding" event per finding whose name the previous scan did not

@@ -222,3 +222,37 @@ func TestEnhancedScanFindings(t *testing.T) {
 		t.Errorf("StartImageScan on enhanced repository = %v, want ValidationException", err)
 	}
 }
+
+// TestSetScanStatus: a status set after the scan is what the findings read
+// and DescribeImages report, with the findings kept.
+func TestSetScanStatus(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	const repo = "mlops/retail-api"
+	e.createRepo(t, repo, func(in *awsecr.CreateRepositoryInput) {
+		in.ImageScanningConfiguration = &types.ImageScanningConfiguration{ScanOnPush: true}
+	})
+	m := manifest(1, 100)
+	if err := e.srv.SetFindings(repo, ecr.Digest([]byte(m)), findings(2)); err != nil {
+		t.Fatal(err)
+	}
+	d := e.push(t, repo, m, "v1")
+	if err := e.srv.SetScanStatus(repo, d, "IN_PROGRESS", "The scan is in progress."); err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.client.DescribeImageScanFindings(ctx, &awsecr.DescribeImageScanFindingsInput{RepositoryName: aws.String(repo),
+		ImageId: &types.ImageIdentifier{ImageDigest: aws.String(d)}})
+	if err != nil || out.ImageScanStatus.Status != types.ScanStatusInProgress || len(out.ImageScanFindings.Findings) != 2 {
+		t.Fatalf("findings read = %+v, %v; want IN_PROGRESS with the 2 findings", out, err)
+	}
+	di, err := e.client.DescribeImages(ctx, &awsecr.DescribeImagesInput{RepositoryName: aws.String(repo)})
+	if err != nil || di.ImageDetails[0].ImageScanStatus.Status != types.ScanStatusInProgress {
+		t.Fatalf("DescribeImages = %+v, %v; want IN_PROGRESS", di, err)
+	}
+	if err := e.srv.SetScanStatus(repo, d, "DONE", ""); err == nil {
+		t.Error("an unknown status was accepted")
+	}
+	if err := e.srv.SetScanStatus(repo, "sha256:"+fmt.Sprintf("%064d", 0), "PENDING", ""); err == nil {
+		t.Error("a status was set on an image never scanned")
+	}
+}
