@@ -308,6 +308,10 @@ func (f *Function) env() []string {
 		// test never reaches a real AWS endpoint, and a forgotten endpoint
 		// fails at once instead of waiting on DNS.
 		"AWS_ENDPOINT_URL": unreachableEndpoint,
+		// STS keeps its real regional endpoint: the functions only presign
+		// GetCallerIdentity URLs with it (EKS tokens, verified by the
+		// cluster's token webhook by their STS host), they never call it.
+		"AWS_ENDPOINT_URL_STS": "https://sts." + f.opts.Region + ".amazonaws.com",
 	}
 	for k, v := range f.opts.Env {
 		env[k] = v
