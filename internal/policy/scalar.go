@@ -57,6 +57,18 @@ const (
 	OrderDate   Order = "date"
 )
 
+// Disposal is what a retention rule does to the images it expires.
+type Disposal string
+
+// Disposals.
+const (
+	// DisposalDelete deletes the image (BatchDeleteImage).
+	DisposalDelete Disposal = "delete"
+	// DisposalArchive moves the image to the ECR archive storage class
+	// (UpdateImageStorageClass); it cannot be pulled until restored.
+	DisposalArchive Disposal = "archive"
+)
+
 // Pin is how a rollout names the image: by digest or by tag.
 type Pin string
 
@@ -101,6 +113,7 @@ var enumValues = map[string][]string{
 	"Action":        {"alert", "delete"},
 	"Order":         {"pushed", "semver", "date"},
 	"Pin":           {"digest", "tag"},
+	"Disposal":      {"delete", "archive"},
 	"Encryption":    {"AES256", "KMS"},
 	"ScanType":      {"BASIC", "ENHANCED"},
 	"ScanFrequency": {"SCAN_ON_PUSH", "CONTINUOUS_SCAN", "MANUAL"},
