@@ -1,10 +1,10 @@
 package policy
 
 import (
-	"math"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"reflect"
 	"regexp"
