@@ -29,6 +29,7 @@ var commands = map[string]command{
 	"emulate":       {"run the AWS emulators and a Slack sink on loopback until Ctrl-C", emulate},
 	"rollback":      {"set a Deployment's container back to the image ecrwarden replaced, and hold it", rollbackCmd},
 	"release":       {"remove the hold `ecrwarden rollback` set, so that ecrwarden rolls forward again", releaseCmd},
+	"restore":       {"restore an archived image to standard storage (REPOSITORY:TAG or REPOSITORY@DIGEST)", restoreCmd},
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {

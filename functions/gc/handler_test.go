@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/ecrwarden/ecrwarden/internal/alert"
 	"github.com/ecrwarden/ecrwarden/internal/audit"
@@ -156,17 +157,18 @@ func TestScheduledRunInline(t *testing.T) {
 			t.Errorf("%s: %d images left, want the tagged one", repo, n)
 		}
 	}
+	// 6 MiB at $0.10 per GB-month.
 	want := []delivery{{Key: "gc#run-1", Alert: alert.Alert{Kind: alert.KindGCReport, Region: "ap-southeast-1", Account: "123456789012",
-		GC: &alert.GCReport{Cap: 10, Repositories: []alert.GCRepository{
+		GC: &alert.GCReport{Cap: 10, MonthlySavings: 6.0 / 1024 * 0.10, Prices: gc.DefaultPrices.Source, Repositories: []alert.GCRepository{
 			{Name: "team/api", Images: 3, Bytes: 3 << 20}, {Name: "team/worker", Images: 3, Bytes: 3 << 20}}}}}}
-	if diff := cmp.Diff(want, e.alerts.sent); diff != "" {
+	if diff := cmp.Diff(want, e.alerts.sent, cmpopts.EquateApprox(0, 1e-12)); diff != "" {
 		t.Errorf("alerts (-want +got):\n%s", diff)
 	}
 	if len(e.audit.events) != 2 || e.audit.events[0].DetailType != audit.ImagesExpired {
 		t.Errorf("audit events = %+v, want two ImagesExpired", e.audit.events)
 	}
-	if n := strings.Count(e.logs.String(), `"msg":"gc decision"`); n != 8 {
-		t.Errorf("%d decision log lines, want 8 (one per image)", n)
+	if n := strings.Count(e.logs.String(), `"msg":"gc decision"`); n != 6 {
+		t.Errorf("%d decision log lines, want 6 (one per image deleted; kept ones are counted in the plan line)", n)
 	}
 }
 

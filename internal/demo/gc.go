@@ -121,7 +121,7 @@ func (d *director) gc(ctx context.Context) (Step, error) {
 	if err := plan.Err(); err != nil {
 		return Step{}, fmt.Errorf("gc plan: %w", err)
 	}
-	if err := gc.WriteTable(d.w, plan); err != nil {
+	if err := gc.WriteTable(d.w, plan, gc.PricesFor(d.sb.Policy)); err != nil {
 		return Step{}, err
 	}
 	d.say("\n   the scheduled gc function runs (not a dry run):")

@@ -98,11 +98,7 @@ func Load(ctx context.Context, log *slog.Logger) (*Deps, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithRetryer(func() aws.Retryer {
-		// SNS throttles with its own modelled "Throttled" error, which the
-		// standard retryer does not know (measured in internal/emulator/sns).
-		return retry.AddWithErrorCodes(retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 8 }), "Throttled")
-	}))
+	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithRetryer(NewRetryer))
 	if err != nil {
 		return nil, fmt.Errorf("aws configuration: %w", err)
 	}
@@ -124,4 +120,30 @@ func Load(ctx context.Context, log *slog.Logger) (*Deps, error) {
 		Clusters: kube.NewEKSResolver(awsCfg),
 		Log:      log,
 	}, nil
+}
+
+// MaxAttempts is how many times every AWS call of ecrwarden is tried.
+const MaxAttempts = 8
+
+// NewRetryer is the one retry configuration of ecrwarden's AWS clients, the
+// functions' and the CLI's (`ecrwarden gc plan` must not give up where the
+// function would retry): the SDK's standard retryer (throttling, 5xx and
+// broken connections retried with jittered exponential backoff) with
+// MaxAttempts attempts. SNS throttles with its own modelled "Throttled"
+// error, which the standard retryer does not know (measured in
+// internal/emulator/sns), so it is added.
+func NewRetryer() aws.Retryer {
+	return retry.AddWithErrorCodes(retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = MaxAttempts }), "Throttled")
+}
+
+// ArchiveOptions are the options of gc's UpdateImageStorageClass calls, one
+// per image: the SDK's adaptive retry mode, whose client-side token bucket
+// slows the calls down when ECR throttles instead of spending every attempt
+// at full speed; one retryer for the whole run, so what it learns carries
+// from one image to the next.
+func ArchiveOptions() []func(*ecr.Options) {
+	adaptive := retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
+		o.StandardOptions = append(o.StandardOptions, func(so *retry.StandardOptions) { so.MaxAttempts = MaxAttempts })
+	})
+	return []func(*ecr.Options){func(o *ecr.Options) { o.Retryer = adaptive }}
 }
