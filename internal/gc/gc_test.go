@@ -350,7 +350,7 @@ func TestAuditEvents(t *testing.T) {
 	want := []audit.Event{
 		{DetailType: audit.ImagesExpired, Resources: []string{"arn:aws:ecr:ap-southeast-1:123456789012:repository/app"},
 			Detail: map[string]any{"repository": "app", "runId": "run-1", "images": 2, "bytes": int64(10 * mib), "failed": 0,
-				"digests": []string{u1, v3}, // plan order: newest first
+				"digests":  []string{u1, v3}, // plan order: newest first
 				"archived": 0, "archivedBytes": int64(0), "monthlySavingsUSD": 0.0, "prices": DefaultPrices.Source}},
 		{DetailType: audit.ImagesExpired, Resources: []string{"arn:aws:ecr:ap-southeast-1:123456789012:repository/tools"},
 			Detail: map[string]any{"repository": "tools", "runId": "run-1", "images": 2, "bytes": int64(2 * mib), "failed": 0,
