@@ -77,6 +77,9 @@ func (b *DynamoBudget) Reserve(ctx context.Context, runID, repository string, n,
 	if need <= 0 {
 		return true, 0, nil // an earlier delivery of this message reserved enough
 	}
+	if need > limit {
+		return false, 0, nil // over the cap on its own, whatever the run has used
+	}
 	_, err = b.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                           aws.String(b.Table),
 		Key:                                 map[string]dbtypes.AttributeValue{budgetKey: &dbtypes.AttributeValueMemberS{Value: "gc#" + runID + "#count"}},
