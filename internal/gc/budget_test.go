@@ -40,13 +40,13 @@ func TestDynamoBudget(t *testing.T) {
 	}{
 		{"r1", "a", 60, true, 0},
 		{"r1", "b", 30, true, 0},
-		{"r1", "a", 60, true, 0},  // redelivered: already reserved
+		{"r1", "a", 60, true, 0},   // redelivered: already reserved
 		{"r1", "c", 20, false, 90}, // 90 + 20 > 100
 		{"r1", "c", 10, true, 0},   // exactly the cap
 		{"r1", "d", 1, false, 100},
 		{"r1", "b", 35, false, 100}, // a redelivery planning more needs room for 5
 		{"r2", "a", 100, true, 0},
-		{"r2", "b", 101, false, 0}, // over the cap on its own: not even counted
+		{"r2", "b", 101, false, 0},   // over the cap on its own: not even counted
 		{"r3", "big", 101, false, 0}, // over the cap alone
 	}
 	for i, s := range steps {
