@@ -169,8 +169,19 @@ func TestScheduledRunInline(t *testing.T) {
 	if len(e.audit.events) != 2 || e.audit.events[0].DetailType != audit.ImagesExpired {
 		t.Errorf("audit events = %+v, want two ImagesExpired", e.audit.events)
 	}
-	if n := strings.Count(e.logs.String(), `"msg":"gc decision"`); n != 6 {
-		t.Errorf("%d decision log lines, want 6 (one per image deleted; kept ones are counted in the plan line)", n)
+	var logged []string
+	for _, l := range strings.Split(e.logs.String(), "\n") {
+		var rec struct {
+			Msg     string   `json:"msg"`
+			Action  string   `json:"action"`
+			Digests []string `json:"digests"`
+		}
+		if json.Unmarshal([]byte(l), &rec) == nil && rec.Msg == "gc decisions" && rec.Action == "delete" {
+			logged = append(logged, rec.Digests...)
+		}
+	}
+	if len(logged) != 6 {
+		t.Errorf("%d digests logged as deleted, want 6 (every deletion; kept images are counted in the plan line)", len(logged))
 	}
 }
 
@@ -185,10 +196,10 @@ func TestDryRunLogsTheSamePlan(t *testing.T) {
 		var lines []string
 		for _, l := range strings.Split(e.logs.String(), "\n") {
 			var rec map[string]any
-			if json.Unmarshal([]byte(l), &rec) != nil || rec["msg"] != "gc decision" {
+			if json.Unmarshal([]byte(l), &rec) != nil || rec["msg"] != "gc decisions" {
 				continue
 			}
-			lines = append(lines, fmt.Sprint(rec["repository"], rec["digest"], rec["tags"], rec["action"], rec["reason"]))
+			lines = append(lines, fmt.Sprint(rec["repository"], rec["digests"], rec["action"], rec["rule"], rec["firstReason"]))
 		}
 		plans[dry] = strings.Join(lines, "\n")
 		left := e.imageCount("team/api")

@@ -403,6 +403,17 @@ func (r *Runner) list(ctx context.Context, o *Outcome, repo types.Repository) ([
 	}
 	var imgs []retention.Image
 	var indexes []string
+	// ECR repeats a handful of media types and statuses 100,000 times;
+	// keep one copy of each.
+	interned := map[string]string{}
+	intern := func(p *string) string {
+		s := aws.ToString(p)
+		if v, ok := interned[s]; ok {
+			return v
+		}
+		interned[s] = s
+		return s
+	}
 	_, err := registry.EachPage(ctx, r.ECR, "", o.Repository, func(page []types.ImageDetail) error {
 		if imgs == nil {
 			imgs = make([]retention.Image, 0, len(page))
@@ -414,10 +425,10 @@ func (r *Runner) list(ctx context.Context, o *Outcome, repo types.Repository) ([
 				Tags:       d.ImageTags,
 				PushedAt:   aws.ToTime(d.ImagePushedAt),
 				Size:       aws.ToInt64(d.ImageSizeInBytes),
-				MediaType:  aws.ToString(d.ImageManifestMediaType),
+				MediaType:  intern(d.ImageManifestMediaType),
 				Subject:    aws.ToString(d.SubjectManifestDigest),
 				LastPulled: aws.ToTime(d.LastRecordedPullTime),
-				Status:     string(d.ImageStatus),
+				Status:     intern((*string)(&d.ImageStatus)),
 				ArchivedAt: aws.ToTime(d.LastArchivedAt),
 			}
 			// Archived indexes cannot be read (BatchGetImage refuses what
@@ -525,26 +536,77 @@ func warnings(o *Outcome) []Warning {
 	return out
 }
 
-// logPlan writes one structured line per decision that acts (delete or
-// archive) and per warning, and a summary line: the same lines in a dry run
-// and a real one. Kept images are counted, not listed: a 100,000-image
-// repository would otherwise log 100,000 lines per run.
+// Log limits: MaxDecisionLines decisions of a repository are logged one a
+// line with their reason; the deletions and archivals past them go in lines
+// of MaxLoggedDigests digests.
+const (
+	MaxDecisionLines = 1000
+	MaxLoggedDigests = 500
+)
+
+// logPlan logs what the plan does, the same lines in a dry run and a real
+// one: one "gc decision" line with its reason for each image deleted or
+// archived, and for each image a protection keeps although a rule expires
+// it (in use, protected tag, grace: the reason names what protects it), up
+// to MaxDecisionLines; the deletions and archivals past that in "gc
+// decisions" lines of up to MaxLoggedDigests digests per rule and action;
+// then the warnings and a summary line. Every digest deleted or archived is
+// logged; images kept by the rules are counted. One line per decision made
+// a 100,000-image plan log 87,000 lines and 29 MB per run, a third of the
+// function's CPU time.
 func (r *Runner) logPlan(o *Outcome, dryRun bool) {
 	if o.Plan == nil || r.Log == nil {
 		return
 	}
-	for _, d := range o.Plan.Decisions {
-		action := ""
+	type group struct {
+		action string
+		rule   int
+		reason string
+		bytes  int64
+		digest []string
+	}
+	var groups []*group
+	byKey := map[[2]int]*group{}
+	lines := 0
+	for i := range o.Plan.Decisions {
+		d := &o.Plan.Decisions[i]
+		action, kind := "", 0
 		switch {
 		case d.Delete:
 			action = "delete"
 		case d.Archive:
-			action = "archive"
+			action, kind = "archive", 1
+		case d.Protection != retention.ProtectionNone && d.Rule >= 0:
+			action, kind = "keep", -1
 		default:
 			continue
 		}
-		r.Log.Info("gc decision", "repository", o.Repository, "digest", d.Digest, "tags", d.Tags,
-			"action", action, "reason", d.Reason, "dryRun", dryRun)
+		if lines < MaxDecisionLines {
+			lines++
+			r.Log.Info("gc decision", "repository", o.Repository, "digest", d.Digest, "tags", d.Tags,
+				"action", action, "reason", d.Reason, "dryRun", dryRun)
+			continue
+		}
+		if kind < 0 {
+			continue // counted in the summary line
+		}
+		g := byKey[[2]int{kind, d.Rule}]
+		if g == nil {
+			g = &group{action: action, rule: d.Rule, reason: d.Reason}
+			byKey[[2]int{kind, d.Rule}] = g
+			groups = append(groups, g)
+		}
+		g.digest = append(g.digest, d.Digest)
+		if !d.Lists {
+			g.bytes += d.Size
+		}
+	}
+	for _, g := range groups {
+		for start := 0; start < len(g.digest); start += MaxLoggedDigests {
+			chunk := g.digest[start:min(start+MaxLoggedDigests, len(g.digest))]
+			r.Log.Info("gc decisions", "repository", o.Repository, "action", g.action, "rule", g.rule, "images", len(g.digest),
+				"bytes", g.bytes, "firstReason", g.reason, "from", start, "digests", chunk, "dryRun", dryRun)
+		}
 	}
 	for _, w := range o.Warnings {
 		r.Log.Warn("gc warning", "repository", o.Repository, "kind", w.Kind, "digest", w.Digest, "tags", w.Tags, "detail", w.Detail)

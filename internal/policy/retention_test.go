@@ -102,3 +102,25 @@ func TestSignatureSubject(t *testing.T) {
 		}
 	}
 }
+
+// TestDurationString: a duration writes back the way the policy file
+// writes it (30m once came out as "3").
+func TestDurationString(t *testing.T) {
+	for _, tc := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{30 * time.Minute, "30m"}, {90 * time.Minute, "1h30m"}, {2 * time.Hour, "2h"}, {36 * time.Hour, "1d12h"},
+		{36*time.Hour + 30*time.Minute, "1d12h30m"}, {30 * 24 * time.Hour, "30d"}, {10 * time.Second, "10s"}, {0, "0"},
+	} {
+		if got := Duration(tc.d).String(); got != tc.want {
+			t.Errorf("Duration(%v).String() = %q, want %q", tc.d, got, tc.want)
+		}
+		if tc.d > 0 {
+			back, err := ParseDuration(tc.want)
+			if err != nil || back.Std() != tc.d {
+				t.Errorf("ParseDuration(%q) = %v, %v", tc.want, back, err)
+			}
+		}
+	}
+}

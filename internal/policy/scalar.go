@@ -139,9 +139,15 @@ func (d Duration) String() string {
 		b.WriteString(strconv.FormatInt(int64(days), 10) + "d")
 	}
 	if rest > 0 {
+		// time.Duration.String writes 1h30m0s: drop the zero seconds, then
+		// the zero minutes of a whole hour (1h0m), never the 0 of 30m.
 		s := rest.String()
-		s = strings.TrimSuffix(s, "0s")
-		s = strings.TrimSuffix(s, "0m")
+		if strings.HasSuffix(s, "m0s") {
+			s = strings.TrimSuffix(s, "0s")
+		}
+		if strings.HasSuffix(s, "h0m") {
+			s = strings.TrimSuffix(s, "0m")
+		}
 		b.WriteString(s)
 	}
 	return b.String()

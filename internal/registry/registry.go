@@ -53,7 +53,7 @@ func List(ctx context.Context, client ecr.DescribeImagesAPIClient, registryID, r
 	var all []types.ImageDetail
 	pages := ecr.NewDescribeImagesPaginator(client, in)
 	for pages.HasMorePages() {
-		out, err := pages.NextPage(ctx)
+		out, err := pages.NextPage(ctx, withListingDecoder)
 		if err != nil {
 			return nil, fmt.Errorf("describe images in %s (after %d images): %w", repository, len(all), err)
 		}
@@ -72,7 +72,9 @@ func List(ctx context.Context, client ecr.DescribeImagesAPIClient, registryID, r
 // whole when any page (or fn) fails: callers that delete must never act on a
 // partial listing. Paging instead of collecting lets a caller convert each
 // page and drop it, so a 100,000-image repository never holds 100,000 SDK
-// structures at once.
+// structures at once. Pages are decoded by listingProtocol (describe.go),
+// which fills every ImageDetail field but the scan status and findings
+// summary.
 func EachPage(ctx context.Context, client ecr.DescribeImagesAPIClient, registryID, repository string, fn func([]types.ImageDetail) error) (int, error) {
 	in := &ecr.DescribeImagesInput{
 		RepositoryName: aws.String(repository),
@@ -85,7 +87,7 @@ func EachPage(ctx context.Context, client ecr.DescribeImagesAPIClient, registryI
 	n := 0
 	pages := ecr.NewDescribeImagesPaginator(client, in)
 	for pages.HasMorePages() {
-		out, err := pages.NextPage(ctx)
+		out, err := pages.NextPage(ctx, withListingDecoder)
 		if err != nil {
 			return n, fmt.Errorf("describe images in %s (after %d images): %w", repository, n, err)
 		}

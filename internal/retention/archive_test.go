@@ -223,3 +223,12 @@ func TestPlanArchiveTotals(t *testing.T) {
 			res.Archives, res.ArchiveBytes, res.Deletes, res.ReclaimBytes)
 	}
 }
+
+func TestAppendAgoMatchesAgo(t *testing.T) {
+	for _, d := range []time.Duration{-time.Hour, 0, 30 * time.Second, time.Minute, 45 * time.Minute, 3 * time.Hour,
+		2*time.Hour + 30*time.Minute + 10*time.Second, 24 * time.Hour, 24*time.Hour + 59*time.Minute, 90*24*time.Hour + 12*time.Hour + 5*time.Minute, 800 * 24 * time.Hour} {
+		if got, want := string(appendAgo(nil, d)), ago(d); got != want {
+			t.Errorf("appendAgo(%v) = %q, ago = %q", d, got, want)
+		}
+	}
+}

@@ -120,9 +120,12 @@ func (p Protection) String() string {
 	}
 }
 
-// Decision is the planner's verdict on one image.
+// Decision is the planner's verdict on one image. It points to the image
+// in the slice given to Plan (or the planner's merged copy), which the
+// caller must not change afterwards: a 100,000-image plan would otherwise
+// hold every image twice.
 type Decision struct {
-	Image
+	*Image
 	// Delete is true when gc deletes the image.
 	Delete bool
 	// Archive is true when gc moves the image to the archive storage class.
@@ -208,6 +211,9 @@ type planner struct {
 	rankOf     [][]int32
 	protection []Protection
 	protReason []string
+
+	// buf builds reasons.
+	buf []byte
 }
 
 type unit struct {
@@ -220,11 +226,6 @@ type unit struct {
 	early   int
 	rule    int
 	reason  string
-	// pulled is the latest recorded pull of the unit (see unitPulled);
-	// status and archivedAt are the parent's.
-	pulled     time.Time
-	status     string
-	archivedAt time.Time
 }
 
 // rule is a retention rule with what matching needs precomputed.
@@ -416,13 +417,12 @@ func (p *planner) group() {
 		return strings.Compare(p.imgs[a.root].Digest, p.imgs[b.root].Digest)
 	})
 	for u := range p.units {
-		un := &p.units[u]
-		un.tags = p.unitTags(u)
-		root := &p.imgs[un.root]
-		un.status, un.archivedAt = root.status(), root.ArchivedAt
-		un.pulled = p.unitPulled(u)
+		p.units[u].tags = p.unitTags(u)
 	}
 }
+
+// status is the unit's storage status, its parent's.
+func (p *planner) status(u int) string { return p.imgs[p.units[u].root].status() }
 
 // subjectOf is the digest img is attached to: ECR's SubjectManifestDigest,
 // or the subject a cosign tag names (sha256-<hex>.sig, .att, .sbom).
@@ -542,7 +542,7 @@ units:
 				"grace: untagged, pushed "+ago(age)+" ago, protect.untaggedNewerThan "+untaggedGrace.String()
 			continue
 		}
-		if un.status == StatusActivating {
+		if p.status(u) == StatusActivating {
 			p.protection[u], p.protReason[u] = ProtectionRestoring, "restoring: ACTIVATING, back from the archive soon"
 		}
 	}
@@ -560,7 +560,7 @@ func (p *planner) rank(r int) {
 	var best []policy.Match
 	var has []bool
 	for u := range p.units {
-		if !ru.inClass(p.units[u].status) {
+		if !ru.inClass(p.status(u)) {
 			continue
 		}
 		tags := p.units[u].tags
@@ -653,59 +653,68 @@ func (p *planner) selects(ru *rule, tags []string) bool {
 
 // decide applies the rules and protections to every unit.
 func (p *planner) decide() {
-	var kept []string
+	var kept []int
 	for u := range p.units {
 		un := &p.units[u]
 		un.rule = -1
-		expiredBy, expiredWhy := -1, ""
-		deleteBy, deleteWhy := -1, ""
+		expiredBy, deleteBy := -1, -1
 		kept = kept[:0]
-		firstKeep := -1
 		for r := range p.rules {
 			rank := p.rankOf[r][u]
 			if rank == 0 {
 				continue
 			}
 			ru := &p.rules[r]
-			if why, expired := p.expires(ru, un, rank); expired {
+			if _, expired := p.expires(ru, u, rank, false); expired {
 				if expiredBy < 0 {
-					expiredBy, expiredWhy = r, why
+					expiredBy = r
 				}
 				if deleteBy < 0 && ru.Disposal() == policy.DisposalDelete {
-					deleteBy, deleteWhy = r, why
+					deleteBy = r
 				}
-				continue
 			} else if expiredBy < 0 {
-				if firstKeep < 0 {
-					firstKeep = r
-				}
-				kept = append(kept, why)
+				kept = append(kept, r)
 			}
+		}
+		// Reasons are built only for what the decision names: most rules
+		// keep most units, and their words are never shown.
+		why := func(r int) string {
+			s, _ := p.expires(&p.rules[r], u, p.rankOf[r][u], true)
+			return s
 		}
 		switch {
 		case p.protection[u] != ProtectionNone:
 			un.reason = p.protReason[u]
 			if expiredBy >= 0 {
 				un.rule = expiredBy
-				un.reason += "; overrides " + expiredWhy
+				un.reason += "; overrides " + why(expiredBy)
 			}
 		case deleteBy >= 0:
 			// A rule that deletes wins over one that archives: every rule
 			// that expires a unit applies, and deletion is the most any asks.
-			un.delete, un.rule, un.reason = true, deleteBy, deleteWhy
-			if un.status == StatusArchived {
-				if days := int(p.now.Sub(un.archivedAt) / oneDay); days < policy.MinArchiveDays {
+			un.delete, un.rule, un.reason = true, deleteBy, why(deleteBy)
+			if root := &p.imgs[un.root]; root.status() == StatusArchived {
+				if days := int(p.now.Sub(root.ArchivedAt) / oneDay); days < policy.MinArchiveDays {
 					un.early = policy.MinArchiveDays - days
 					un.reason += "; " + strconv.Itoa(un.early) + "d of the 90-day archive minimum are still charged"
 				}
 			}
 		case expiredBy >= 0:
-			un.archive, un.rule, un.reason = true, expiredBy, expiredWhy
-		case firstKeep >= 0:
-			un.rule, un.reason = firstKeep, strings.Join(kept, "; ")
+			un.archive, un.rule, un.reason = true, expiredBy, why(expiredBy)
+		case len(kept) > 0:
+			un.rule = kept[0]
+			if len(kept) == 1 {
+				un.reason = why(kept[0])
+				break
+			}
+			parts := make([]string, len(kept))
+			for i, r := range kept {
+				parts[i] = why(r)
+			}
+			un.reason = strings.Join(parts, "; ")
 		default:
 			un.reason = "no rule selects it"
-			if un.status == StatusArchived {
+			if p.status(u) == StatusArchived {
 				un.reason = "archived; no rule with archivedFor selects it"
 			}
 		}
@@ -714,55 +723,144 @@ func (p *planner) decide() {
 
 const oneDay = 24 * time.Hour
 
-// expires applies rule ru to unit un of the given rank. It returns whether
-// the rule expires the unit and why, or, when it does not, why it keeps it.
-// A rule expires a unit when every condition it sets holds: beyond
-// keepNewest, older than maxAge, not pulled for notPulledFor; a rule with
-// archivedFor, when the unit has been archived longer.
-func (p *planner) expires(ru *rule, un *unit, rank int32) (string, bool) {
+// expires applies rule ru to unit u of the given rank. It returns whether
+// the rule expires the unit and, when words is set, why, or why it keeps
+// it (building the words costs allocations a 100,000-image plan avoids for
+// the rules no reason names). A rule expires a unit when every condition
+// it sets holds: beyond keepNewest, older than maxAge, not pulled for
+// notPulledFor; a rule with archivedFor, when the unit has been archived
+// longer.
+func (p *planner) expires(ru *rule, u int, rank int32, words bool) (string, bool) {
+	un := &p.units[u]
 	if ru.SelectsArchived() {
-		if un.archivedAt.IsZero() {
+		archivedAt := p.imgs[un.root].ArchivedAt
+		if archivedAt.IsZero() {
+			if !words {
+				return "", false
+			}
 			return ru.head + "archive time unknown, archivedFor " + ru.archived, false
 		}
-		age := p.now.Sub(un.archivedAt)
-		if age > ru.ArchivedFor.Std() {
+		age := p.now.Sub(archivedAt)
+		expired := age > ru.ArchivedFor.Std()
+		switch {
+		case !words:
+			return "", expired
+		case expired:
 			return ru.head + "archived " + ago(age) + " ago, archivedFor " + ru.archived + " " + ru.label, true
 		}
 		return ru.head + "archived " + ago(age) + " ago, within archivedFor " + ru.archived, false
 	}
 	age := p.now.Sub(un.pushed)
-	var parts []string
-	keep := ""
-	if ru.KeepNewest != nil {
-		if int(rank) > *ru.KeepNewest {
-			parts = append(parts, "rank "+strconv.Itoa(int(rank))+" beyond keepNewest "+ru.keepStr)
-		} else {
-			keep = "rank " + strconv.Itoa(int(rank)) + " of keepNewest " + ru.keepStr
-		}
-	}
-	if ru.MaxAge > 0 {
-		if age > ru.MaxAge.Std() {
-			parts = append(parts, "pushed "+ago(age)+" ago, maxAge "+ru.maxAge)
-		} else if keep == "" {
-			keep = "pushed " + ago(age) + " ago, within maxAge " + ru.maxAge
-		}
-	}
+	beyond := ru.KeepNewest != nil && int(rank) > *ru.KeepNewest
+	old := ru.MaxAge > 0 && age > ru.MaxAge.Std()
+	var seen time.Time
+	stale := false
 	if ru.NotPulledFor > 0 {
-		seen, what := un.pulled, "last pulled "
-		if seen.IsZero() {
-			seen, what = un.pushed, "never pulled, pushed "
+		if seen = p.unitPulled(u); seen.IsZero() {
+			seen = un.pushed
 		}
-		idle := p.now.Sub(seen)
-		if idle > ru.NotPulledFor.Std()+PullRecordLag {
-			parts = append(parts, what+ago(idle)+" ago, notPulledFor "+ru.pulled)
-		} else if keep == "" {
-			keep = what + ago(idle) + " ago, within notPulledFor " + ru.pulled + " (+1d ECR record lag)"
+		stale = p.now.Sub(seen) > ru.NotPulledFor.Std()+PullRecordLag
+	}
+	expired := (ru.KeepNewest == nil || beyond) && (ru.MaxAge == 0 || old) && (ru.NotPulledFor == 0 || stale) &&
+		(ru.KeepNewest != nil || ru.MaxAge > 0 || ru.NotPulledFor > 0)
+	if !words {
+		return "", expired
+	}
+	// The words go into one reused buffer and become one string.
+	b := append(p.buf[:0], ru.head...)
+	n := 0 // conditions written
+	cond := func() {
+		if n > 0 {
+			b = append(b, " and "...)
+		}
+		n++
+	}
+	if expired {
+		if ru.KeepNewest != nil {
+			cond()
+			b = append(b, "rank "...)
+			b = strconv.AppendInt(b, int64(rank), 10)
+			b = append(b, " beyond keepNewest "...)
+			b = append(b, ru.keepStr...)
+		}
+		if ru.MaxAge > 0 {
+			cond()
+			b = append(b, "pushed "...)
+			b = appendAgo(b, age)
+			b = append(b, " ago, maxAge "...)
+			b = append(b, ru.maxAge...)
+		}
+		if ru.NotPulledFor > 0 {
+			cond()
+			b = p.appendPulled(b, u, seen)
+			b = append(b, ", notPulledFor "...)
+			b = append(b, ru.pulled...)
+		}
+		b = append(b, ' ')
+		b = append(b, ru.label...)
+	} else {
+		// Name the first condition that keeps the unit.
+		switch {
+		case ru.KeepNewest != nil && !beyond:
+			b = append(b, "rank "...)
+			b = strconv.AppendInt(b, int64(rank), 10)
+			b = append(b, " of keepNewest "...)
+			b = append(b, ru.keepStr...)
+		case ru.MaxAge > 0 && !old:
+			b = append(b, "pushed "...)
+			b = appendAgo(b, age)
+			b = append(b, " ago, within maxAge "...)
+			b = append(b, ru.maxAge...)
+		case ru.NotPulledFor > 0 && !stale:
+			b = p.appendPulled(b, u, seen)
+			b = append(b, ", within notPulledFor "...)
+			b = append(b, ru.pulled...)
+			b = append(b, " (+1d ECR record lag)"...)
 		}
 	}
-	if keep != "" || len(parts) == 0 {
-		return ru.head + keep, false
+	p.buf = b
+	return string(b), expired
+}
+
+// appendPulled appends "last pulled 3d ago" or "never pulled, pushed 3d ago".
+func (p *planner) appendPulled(b []byte, u int, seen time.Time) []byte {
+	if p.unitPulled(u).IsZero() {
+		b = append(b, "never pulled, pushed "...)
+	} else {
+		b = append(b, "last pulled "...)
 	}
-	return ru.head + strings.Join(parts, " and ") + " " + ru.label, true
+	b = appendAgo(b, p.now.Sub(seen))
+	return append(b, " ago"...)
+}
+
+// appendAgo appends ago(d) without allocating.
+func appendAgo(b []byte, d time.Duration) []byte {
+	switch {
+	case d < 0:
+		return append(b, "0m"...)
+	case d >= 24*time.Hour:
+		d = d.Truncate(time.Hour)
+	default:
+		d = d.Truncate(time.Minute)
+	}
+	days, rest := d/(24*time.Hour), d%(24*time.Hour)
+	hours, minutes := rest/time.Hour, (rest%time.Hour)/time.Minute
+	if days == 0 && hours == 0 && minutes == 0 {
+		return append(b, "0m"...)
+	}
+	if days > 0 {
+		b = strconv.AppendInt(b, int64(days), 10)
+		b = append(b, 'd')
+	}
+	if hours > 0 {
+		b = strconv.AppendInt(b, int64(hours), 10)
+		b = append(b, 'h')
+	}
+	if minutes > 0 {
+		b = strconv.AppendInt(b, int64(minutes), 10)
+		b = append(b, 'm')
+	}
+	return b
 }
 
 // ago formats an age the way the policy file writes durations, to the hour
@@ -808,7 +906,7 @@ func (p *planner) result() *Result {
 				continue
 			}
 			d := Decision{
-				Image:      p.imgs[m],
+				Image:      &p.imgs[m],
 				Delete:     un.delete,
 				Archive:    un.archive,
 				EarlyDays:  un.early,
