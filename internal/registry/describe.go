@@ -3,8 +3,8 @@ package registry
 import (
 	"bytes"
 	"context"
-	json "github.com/goccy/go-json"
 	"fmt"
+	json "github.com/goccy/go-json"
 	"io"
 	"strings"
 	"sync"
