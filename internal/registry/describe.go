@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	json "github.com/goccy/go-json"
 	"io"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	smithy "github.com/aws/smithy-go"
 	smithytime "github.com/aws/smithy-go/time"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+	json "github.com/goccy/go-json"
 )
 
 // Why this file exists: the pinned SDK (service/ecr v1.67.6, smithy-go
