@@ -87,6 +87,10 @@ func WriteTable(w io.Writer, res *Result, prices Prices) error {
 	fmt.Fprintf(bw, "TOTAL: %d repositories, %d images kept, %d to delete, %s reclaimed, %d to archive (%s)\n",
 		len(res.Outcomes), keeps, deletes, HumanBytes(bytes), archives, HumanBytes(archBytes))
 	fmt.Fprintf(bw, "COST: saves %s at %s\n", res.Savings(prices), prices.Source)
+	if archives > 0 && prices.Archive >= prices.Standard {
+		fmt.Fprintln(bw, "      archiving saves nothing on storage at these prices (the archive class costs what standard does below")
+		fmt.Fprintln(bw, "      150 TB a month); it still keeps the images out of pulls, and restoring one is charged per GB")
+	}
 	return bw.Flush()
 }
 
