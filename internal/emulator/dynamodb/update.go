@@ -49,11 +49,25 @@ type updateAction struct {
 	kind string // SET, ADD, REMOVE
 	attr string
 	// SET: l [op r], or ifNotExists(l.attr, r) when ifNotExists.
-	l, r        operand
+	l, r        updOperand
 	op          string
 	ifNotExists bool
 	// ADD: the value to add.
 	add json.RawMessage
+}
+
+// updOperand is a top-level attribute (attr set) or an expression value.
+type updOperand struct {
+	attr string
+	val  json.RawMessage
+}
+
+func (o updOperand) resolve(item map[string]json.RawMessage) (json.RawMessage, bool) {
+	if o.attr != "" {
+		v, ok := item[o.attr]
+		return v, ok
+	}
+	return o.val, true
 }
 
 func (s *Server) updateItem(body []byte) (any, *apiError) {
@@ -80,40 +94,67 @@ func (s *Server) updateItem(body []byte) (any, *apiError) {
 	if in.UpdateExpression == nil && in.ConditionExpression == nil && (in.ExpressionAttributeNames != nil || in.ExpressionAttributeValues != nil) {
 		return nil, validation("ExpressionAttributeNames and ExpressionAttributeValues can only be specified when using expressions")
 	}
-	for name, raw := range in.ExpressionAttributeValues {
-		if _, _, err := parseValue(raw, "ExpressionAttributeValues."+name, 1); err != nil {
-			return nil, err
+	if in.ExpressionAttributeNames != nil && len(in.ExpressionAttributeNames) == 0 {
+		return nil, validation("ExpressionAttributeNames must not be empty")
+	}
+	if in.ExpressionAttributeValues != nil && len(in.ExpressionAttributeValues) == 0 {
+		return nil, validation("ExpressionAttributeValues must not be empty")
+	}
+	for _, k := range sortedKeys(in.ExpressionAttributeNames) {
+		if !nameKeyRE.MatchString(k) {
+			return nil, validation("ExpressionAttributeNames contains invalid key: Syntax error; key: %q", k)
 		}
 	}
-	p := &condParser{names: in.ExpressionAttributeNames, values: in.ExpressionAttributeValues, usedNames: map[string]bool{}, usedValues: map[string]bool{}}
+	literals := make(map[string]attr, len(in.ExpressionAttributeValues))
+	for _, k := range sortedKeys(in.ExpressionAttributeValues) {
+		if !valueKeyRE.MatchString(k) {
+			return nil, validation("ExpressionAttributeValues contains invalid key: Syntax error; key: %q", k)
+		}
+		v, typ, aerr := parseValue(in.ExpressionAttributeValues[k], k, 1)
+		if aerr != nil {
+			return nil, validation("ExpressionAttributeValues contains invalid value: %s for key %s", aerr.msg, k)
+		}
+		literals[k] = attr{typ: typ, v: v}
+	}
+	usedNames, usedValues := map[string]bool{}, map[string]bool{}
 	var cond condition
 	if in.ConditionExpression != nil {
-		if strings.TrimSpace(*in.ConditionExpression) == "" {
+		// The condition grammar is condition.go's; only the bookkeeping of
+		// used names and values is shared with the update expression.
+		expr := *in.ConditionExpression
+		if strings.TrimSpace(expr) == "" {
 			return nil, validation("Invalid ConditionExpression: The expression can not be empty;")
 		}
-		toks, err := tokenize(*in.ConditionExpression)
-		if err == nil {
-			p.toks, p.pos = toks, 0
-			cond, err = p.or()
-			if err == nil && p.pos < len(p.toks) {
-				err = fmt.Errorf("Syntax error; token: %q", p.toks[p.pos])
-			}
+		toks, err := tokenize(expr)
+		if err != nil {
+			return nil, validation("Invalid ConditionExpression: %s", err)
+		}
+		p := &condParser{src: expr, toks: toks, names: in.ExpressionAttributeNames, values: literals, usedNames: usedNames, usedValues: usedValues}
+		cond, err = p.or()
+		if err == nil && p.peek().kind != tEOF {
+			err = p.syntax(p.pos)
 		}
 		if err != nil {
 			return nil, validation("Invalid ConditionExpression: %s", err)
 		}
+		for _, msg := range p.errs {
+			if msg != "" {
+				return nil, validation("Invalid ConditionExpression: %s", msg)
+			}
+		}
 	}
 	var actions []updateAction
 	if in.UpdateExpression != nil {
+		u := &updParser{names: in.ExpressionAttributeNames, values: in.ExpressionAttributeValues, usedNames: usedNames, usedValues: usedValues}
 		var err error
-		if actions, err = parseUpdate(p, *in.UpdateExpression); err != nil {
+		if actions, err = u.parse(*in.UpdateExpression); err != nil {
 			return nil, validation("Invalid UpdateExpression: %s", err)
 		}
 	}
-	if unused := unusedKeys(in.ExpressionAttributeNames, p.usedNames); unused != "" {
+	if unused := unusedKeys(in.ExpressionAttributeNames, usedNames); unused != "" {
 		return nil, validation("Value provided in ExpressionAttributeNames unused in expressions: keys: {%s}", unused)
 	}
-	if unused := unusedKeys(in.ExpressionAttributeValues, p.usedValues); unused != "" {
+	if unused := unusedKeys(in.ExpressionAttributeValues, usedValues); unused != "" {
 		return nil, validation("Value provided in ExpressionAttributeValues unused in expressions: keys: {%s}", unused)
 	}
 
@@ -187,10 +228,79 @@ func (s *Server) updateItem(body []byte) (any, *apiError) {
 	return out, nil
 }
 
-// parseUpdate parses an update expression with the condition parser's
-// tokens, aliases and values (so unused names and values are found across
-// both expressions).
-func parseUpdate(p *condParser, expr string) ([]updateAction, error) {
+// updParser parses an update expression.
+type updParser struct {
+	toks                  []string
+	pos                   int
+	names                 map[string]string
+	values                map[string]json.RawMessage
+	usedNames, usedValues map[string]bool
+}
+
+func (p *updParser) peek() string {
+	if p.pos < len(p.toks) {
+		return p.toks[p.pos]
+	}
+	return ""
+}
+
+func (p *updParser) next() string {
+	t := p.peek()
+	if t != "" {
+		p.pos++
+	}
+	return t
+}
+
+func (p *updParser) expect(t string) error {
+	if got := p.next(); got != t {
+		return fmt.Errorf("Syntax error; token: %q, expected %q", got, t)
+	}
+	return nil
+}
+
+// path parses a top-level attribute name or #alias.
+func (p *updParser) path() (string, error) {
+	t := p.next()
+	switch {
+	case t == "":
+		return "", fmt.Errorf("Syntax error; expected an attribute at the end of the expression")
+	case strings.HasPrefix(t, "#"):
+		real, ok := p.names[t]
+		if !ok {
+			return "", fmt.Errorf("An expression attribute name used in the document path is not defined; attribute name: %s", t)
+		}
+		p.usedNames[t] = true
+		return real, nil
+	case strings.HasPrefix(t, ":") || !isIdentByte(t[0]) || t[0] >= '0' && t[0] <= '9':
+		return "", fmt.Errorf("Syntax error; token: %q, expected an attribute name", t)
+	case reservedWords[strings.ToUpper(t)]:
+		return "", fmt.Errorf("Attribute name is a reserved keyword; reserved keyword: %s", t)
+	}
+	return t, nil
+}
+
+// value parses :name.
+func (p *updParser) value() (json.RawMessage, error) {
+	t := p.next()
+	raw, ok := p.values[t]
+	if !strings.HasPrefix(t, ":") || !ok {
+		return nil, fmt.Errorf("An expression attribute value used in expression is not defined; attribute value: %s", t)
+	}
+	p.usedValues[t] = true
+	return raw, nil
+}
+
+func (p *updParser) operand() (updOperand, error) {
+	if strings.HasPrefix(p.peek(), ":") {
+		v, err := p.value()
+		return updOperand{val: v}, err
+	}
+	a, err := p.path()
+	return updOperand{attr: a}, err
+}
+
+func (p *updParser) parse(expr string) ([]updateAction, error) {
 	if strings.TrimSpace(expr) == "" {
 		return nil, fmt.Errorf("The expression can not be empty;")
 	}
@@ -255,13 +365,9 @@ func parseUpdate(p *condParser, expr string) ([]updateAction, error) {
 					}
 				}
 			case "ADD":
-				v := p.next()
-				raw, ok := p.values[v]
-				if !strings.HasPrefix(v, ":") || !ok {
-					return nil, fmt.Errorf("An expression attribute value used in expression is not defined; attribute value: %s", v)
+				if a.add, err = p.value(); err != nil {
+					return nil, err
 				}
-				p.usedValues[v] = true
-				a.add = raw
 			}
 			for _, prev := range actions {
 				if prev.attr == a.attr {
@@ -278,27 +384,28 @@ func parseUpdate(p *condParser, expr string) ([]updateAction, error) {
 	return actions, nil
 }
 
-// tokenizeUpdate is tokenize with + and - as tokens of their own.
+// tokenizeUpdate splits an update expression into names, #aliases,
+// :values and the punctuation ( ) , = + -.
 func tokenizeUpdate(s string) ([]string, error) {
 	var toks []string
-	start := 0
-	for i := 0; i <= len(s); i++ {
-		if i < len(s) && s[i] != '+' && s[i] != '-' {
-			continue
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			i++
+		case strings.IndexByte("(),=+-", c) >= 0:
+			toks = append(toks, s[i:i+1])
+			i++
+		case c == '#' || c == ':' || isIdentByte(c):
+			j := i + 1
+			for j < len(s) && isIdentByte(s[j]) {
+				j++
+			}
+			toks = append(toks, s[i:j])
+			i = j
+		default:
+			return nil, fmt.Errorf("Syntax error; token: %q, near: %q", string(c), s[max(0, i-5):min(len(s), i+5)])
 		}
-		// A - inside a name (tokenize keeps "a-b" whole) stays there.
-		if i < len(s) && s[i] == '-' && i > 0 && (s[i-1] == '_' || isAlnum(s[i-1])) && i+1 < len(s) && (s[i+1] == '_' || isAlnum(s[i+1])) {
-			continue
-		}
-		part, err := tokenize(s[start:i])
-		if err != nil {
-			return nil, err
-		}
-		toks = append(toks, part...)
-		if i < len(s) {
-			toks = append(toks, string(s[i]))
-		}
-		start = i + 1
 	}
 	return toks, nil
 }

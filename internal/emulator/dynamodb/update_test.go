@@ -3,6 +3,7 @@ package dynamodb
 import (
 	"context"
 	"errors"
+	"sort"
 	"strings"
 	"testing"
 
@@ -12,6 +13,8 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	emuhttp "github.com/ecrwarden/ecrwarden/internal/emulator"
 )
 
 // TestUpdateItem drives UpdateItem through the SDK the way a run-wide
@@ -70,18 +73,18 @@ func TestUpdateItem(t *testing.T) {
 	// SET with arithmetic and if_not_exists, REMOVE, and set ADD.
 	_, err = c.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String("t"), Key: key,
-		UpdateExpression:          aws.String("SET planned = planned - :two, first = if_not_exists(first, :now), ratio = :half ADD repos :r REMOVE expiresAt"),
+		UpdateExpression:          aws.String("SET planned = planned - :two, firstAt = if_not_exists(firstAt, :now), part = :half ADD repoSet :r REMOVE expiresAt"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":two": num(2), ":now": num(7), ":half": &types.AttributeValueMemberN{Value: "0.50"}, ":r": &types.AttributeValueMemberSS{Value: []string{"a", "b"}}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	item := get()
-	if item["planned"].(*types.AttributeValueMemberN).Value != "88" || item["first"].(*types.AttributeValueMemberN).Value != "7" ||
-		item["ratio"].(*types.AttributeValueMemberN).Value != "0.50" || item["expiresAt"] != nil {
+	if item["planned"].(*types.AttributeValueMemberN).Value != "88" || item["firstAt"].(*types.AttributeValueMemberN).Value != "7" ||
+		item["part"].(*types.AttributeValueMemberN).Value != "0.50" || item["expiresAt"] != nil {
 		t.Errorf("item after SET/REMOVE = %#v", item)
 	}
-	if ss := item["repos"].(*types.AttributeValueMemberSS).Value; !cmp.Equal(ss, []string{"a", "b"}) {
+	if ss := item["repoSet"].(*types.AttributeValueMemberSS).Value; !cmp.Equal(ss, []string{"a", "b"}) {
 		t.Errorf("repos = %v", ss)
 	}
 }
@@ -129,4 +132,85 @@ func TestUpdateItemErrors(t *testing.T) {
 	if n := s.ItemCount("t"); n != 0 {
 		t.Errorf("%d items after refused updates", n)
 	}
+}
+
+// TestUpdateItemAgainstMoto plays the same updates on the emulator and on
+// moto in server mode (the second opinion) and compares each outcome and
+// the item after it.
+func TestUpdateItemAgainstMoto(t *testing.T) {
+	if moto == nil {
+		t.Skip("moto runs outside -short")
+	}
+	ctx := context.Background()
+	s := start(t, Options{})
+	clients := map[string]*dynamodb.Client{"emulator": client(s, 1), "moto": dynamodb.NewFromConfig(emuhttp.ClientConfig(moto.URL, 1))}
+	type step struct {
+		update, cond string
+		names        map[string]string
+		values       map[string]types.AttributeValue
+	}
+	steps := []step{
+		{update: "ADD #n :n SET #e = :e", cond: "attribute_not_exists(#n) OR #n <= :room", names: map[string]string{"#n": "planned", "#e": "expiresAt"},
+			values: vals(":n", num(60), ":room", num(40), ":e", num(1900000000))},
+		{update: "ADD #n :n", cond: "attribute_not_exists(#n) OR #n <= :room", names: map[string]string{"#n": "planned"}, values: vals(":n", num(30), ":room", num(70))},
+		{update: "ADD #n :n", cond: "attribute_not_exists(#n) OR #n <= :room", names: map[string]string{"#n": "planned"}, values: vals(":n", num(20), ":room", num(80))},
+		{update: "SET planned = planned - :two, firstAt = if_not_exists(firstAt, :now) REMOVE expiresAt", values: vals(":two", num(2), ":now", num(7))},
+		{update: "SET firstAt = if_not_exists(firstAt, :later) ADD repoSet :r", values: vals(":later", num(9), ":r", &types.AttributeValueMemberSS{Value: []string{"a"}})},
+		{update: "ADD repoSet :r", values: vals(":r", &types.AttributeValueMemberSS{Value: []string{"b", "a"}})},
+	}
+	results := map[string][]string{}
+	for name, c := range clients {
+		if _, err := c.CreateTable(ctx, &dynamodb.CreateTableInput{
+			TableName:            aws.String("updates"),
+			KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash}},
+			AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS}},
+			BillingMode:          types.BillingModePayPerRequest,
+		}); err != nil {
+			t.Fatalf("%s: create table: %v", name, err)
+		}
+		key := map[string]types.AttributeValue{"pk": str("run#1")}
+		for _, st := range steps {
+			in := &dynamodb.UpdateItemInput{TableName: aws.String("updates"), Key: key, UpdateExpression: aws.String(st.update),
+				ExpressionAttributeNames: st.names, ExpressionAttributeValues: st.values}
+			if st.cond != "" {
+				in.ConditionExpression = aws.String(st.cond)
+			}
+			_, err := c.UpdateItem(ctx, in)
+			outcome := "ok"
+			var ccf *types.ConditionalCheckFailedException
+			if errors.As(err, &ccf) {
+				outcome = "condition failed"
+			} else if err != nil {
+				outcome = "error " + err.Error()
+			}
+			out, gerr := c.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String("updates"), Key: key})
+			if gerr != nil {
+				t.Fatalf("%s: get: %v", name, gerr)
+			}
+			results[name] = append(results[name], outcome+" "+describeItem(out.Item))
+		}
+	}
+	if diff := cmp.Diff(results["moto"], results["emulator"]); diff != "" {
+		t.Errorf("emulator and moto disagree (-moto +emulator):\n%s", diff)
+	}
+}
+
+// describeItem renders an item's attributes in name order.
+func describeItem(item map[string]types.AttributeValue) string {
+	var parts []string
+	for _, k := range sortedKeys(item) {
+		switch v := item[k].(type) {
+		case *types.AttributeValueMemberN:
+			parts = append(parts, k+"=N:"+v.Value)
+		case *types.AttributeValueMemberS:
+			parts = append(parts, k+"=S:"+v.Value)
+		case *types.AttributeValueMemberSS:
+			ss := append([]string(nil), v.Value...)
+			sort.Strings(ss)
+			parts = append(parts, k+"=SS:"+strings.Join(ss, ","))
+		default:
+			parts = append(parts, k+"=?")
+		}
+	}
+	return strings.Join(parts, " ")
 }
