@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"syscall"
-	"text/tabwriter"
 	"runtime"
 	"runtime/debug"
+	"syscall"
 	"testing"
+	"text/tabwriter"
 	"time"
 )
 
