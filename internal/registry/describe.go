@@ -46,21 +46,22 @@ func withListingDecoder(o *ecr.Options) {
 var pageBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // detailJSON is the part of an ImageDetail gc reads; the scan status and
-// findings summary are skipped.
+// findings summary are skipped. Value fields, not pointers: an absent
+// member reads as its zero value, which ImageDetail renders as nil.
 type detailJSON struct {
-	RegistryID             *string  `json:"registryId"`
-	RepositoryName         *string  `json:"repositoryName"`
-	ImageDigest            *string  `json:"imageDigest"`
+	RegistryID             string   `json:"registryId"`
+	RepositoryName         string   `json:"repositoryName"`
+	ImageDigest            string   `json:"imageDigest"`
 	ImageTags              []string `json:"imageTags"`
 	ImageSizeInBytes       *int64   `json:"imageSizeInBytes"`
-	ImagePushedAt          *float64 `json:"imagePushedAt"`
-	ImageManifestMediaType *string  `json:"imageManifestMediaType"`
-	ArtifactMediaType      *string  `json:"artifactMediaType"`
-	SubjectManifestDigest  *string  `json:"subjectManifestDigest"`
+	ImagePushedAt          float64  `json:"imagePushedAt"`
+	ImageManifestMediaType string   `json:"imageManifestMediaType"`
+	ArtifactMediaType      string   `json:"artifactMediaType"`
+	SubjectManifestDigest  string   `json:"subjectManifestDigest"`
 	ImageStatus            string   `json:"imageStatus"`
-	LastRecordedPullTime   *float64 `json:"lastRecordedPullTime"`
-	LastArchivedAt         *float64 `json:"lastArchivedAt"`
-	LastActivatedAt        *float64 `json:"lastActivatedAt"`
+	LastRecordedPullTime   float64  `json:"lastRecordedPullTime"`
+	LastArchivedAt         float64  `json:"lastArchivedAt"`
+	LastActivatedAt        float64  `json:"lastActivatedAt"`
 }
 
 type pageJSON struct {
@@ -87,64 +88,93 @@ func (p listingProtocol) DeserializeResponse(ctx context.Context, schema *smithy
 	if err := json.Unmarshal(buf.Bytes(), &raw); err != nil {
 		return &smithy.DeserializationError{Err: fmt.Errorf("decode DescribeImages response: %w", err), Snapshot: snapshot(buf.Bytes())}
 	}
-	page.NextToken = clonePtr(raw.NextToken, nil)
-	page.ImageDetails = make([]types.ImageDetail, len(raw.ImageDetails))
+	if raw.NextToken != nil {
+		page.NextToken = &[]string{strings.Clone(*raw.NextToken)}[0]
+	}
+	n := len(raw.ImageDetails)
+	page.ImageDetails = make([]types.ImageDetail, n)
 	// go-json's strings point into its copy of the page: every string kept
 	// is cloned, so a digest kept for the plan does not pin 600 KiB of
-	// JSON. Values that repeat on every image are cloned once a page.
-	same := map[string]*string{}
+	// JSON. Values that repeat on every image are cloned once a page; the
+	// pointers ImageDetail wants point into one array per page each.
+	a := &pageArena{same: map[string]*string{}, strs: make([]string, 0, 2*n), times: make([]time.Time, 0, 2*n)}
 	for i := range raw.ImageDetails {
 		d := &raw.ImageDetails[i]
-		tags := make([]string, len(d.ImageTags))
-		for j, t := range d.ImageTags {
-			tags[j] = strings.Clone(t)
-		}
-		if len(tags) == 0 {
-			tags = nil
+		var tags []string
+		if len(d.ImageTags) > 0 {
+			tags = make([]string, len(d.ImageTags))
+			for j, t := range d.ImageTags {
+				tags[j] = strings.Clone(t)
+			}
 		}
 		page.ImageDetails[i] = types.ImageDetail{
-			RegistryId:             clonePtr(d.RegistryID, same),
-			RepositoryName:         clonePtr(d.RepositoryName, same),
-			ImageDigest:            clonePtr(d.ImageDigest, nil),
+			RegistryId:             a.shared(d.RegistryID),
+			RepositoryName:         a.shared(d.RepositoryName),
+			ImageDigest:            a.str(d.ImageDigest),
 			ImageTags:              tags,
 			ImageSizeInBytes:       d.ImageSizeInBytes,
-			ImagePushedAt:          epochTime(d.ImagePushedAt),
-			ImageManifestMediaType: clonePtr(d.ImageManifestMediaType, same),
-			ArtifactMediaType:      clonePtr(d.ArtifactMediaType, same),
-			SubjectManifestDigest:  clonePtr(d.SubjectManifestDigest, nil),
-			ImageStatus:            types.ImageStatus(*clonePtr(&d.ImageStatus, same)),
-			LastRecordedPullTime:   epochTime(d.LastRecordedPullTime),
-			LastArchivedAt:         epochTime(d.LastArchivedAt),
-			LastActivatedAt:        epochTime(d.LastActivatedAt),
+			ImagePushedAt:          a.time(d.ImagePushedAt),
+			ImageManifestMediaType: a.shared(d.ImageManifestMediaType),
+			ArtifactMediaType:      a.shared(d.ArtifactMediaType),
+			SubjectManifestDigest:  a.str(d.SubjectManifestDigest),
+			ImageStatus:            types.ImageStatus(a.sharedValue(d.ImageStatus)),
+			LastRecordedPullTime:   a.time(d.LastRecordedPullTime),
+			LastArchivedAt:         a.time(d.LastArchivedAt),
+			LastActivatedAt:        a.time(d.LastActivatedAt),
 		}
 	}
 	return nil
 }
 
-// clonePtr returns a pointer to a copy of *p, shared through same when set.
-func clonePtr(p *string, same map[string]*string) *string {
-	if p == nil {
+// pageArena holds the values one page's ImageDetails point to.
+type pageArena struct {
+	same  map[string]*string
+	strs  []string
+	times []time.Time
+}
+
+// str returns a pointer to a copy of s; nil for "".
+func (a *pageArena) str(s string) *string {
+	if s == "" {
 		return nil
 	}
-	if same != nil {
-		if c, ok := same[*p]; ok {
-			return c
-		}
+	if len(a.strs) == cap(a.strs) {
+		a.strs = make([]string, 0, max(cap(a.strs), 16)) // earlier pointers keep the full array alive
 	}
-	c := strings.Clone(*p)
-	if same != nil {
-		same[c] = &c
+	a.strs = append(a.strs, strings.Clone(s))
+	return &a.strs[len(a.strs)-1]
+}
+
+// shared returns a pointer to one copy of s per page; nil for "".
+func (a *pageArena) shared(s string) *string {
+	if s == "" {
+		return nil
 	}
+	if p, ok := a.same[s]; ok {
+		return p
+	}
+	c := strings.Clone(s)
+	a.same[c] = &c
 	return &c
 }
 
-// epochTime converts awsJson's epoch seconds as the SDK does.
-func epochTime(f *float64) *time.Time {
-	if f == nil {
+func (a *pageArena) sharedValue(s string) string {
+	if p := a.shared(s); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// time converts awsJson's epoch seconds as the SDK does (0: absent).
+func (a *pageArena) time(f float64) *time.Time {
+	if f == 0 {
 		return nil
 	}
-	t := smithytime.ParseEpochSeconds(*f)
-	return &t
+	if len(a.times) == cap(a.times) {
+		a.times = make([]time.Time, 0, max(cap(a.times), 16))
+	}
+	a.times = append(a.times, smithytime.ParseEpochSeconds(f))
+	return &a.times[len(a.times)-1]
 }
 
 func snapshot(b []byte) []byte {
