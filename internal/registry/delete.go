@@ -81,7 +81,8 @@ type DeleteAPI interface {
 // error; refused images are reported in Failed, not as an error.
 func Delete(ctx context.Context, client DeleteAPI, registryID, repository string, planned []Planned) (Report, error) {
 	var r Report
-	current, err := recheck(ctx, client, registryID, repository, digestsOf(planned), &r.Checks)
+	ready, gone, kept, err := recheckPlanned(ctx, client, registryID, repository, planned, &r.Checks)
+	r.Gone, r.Kept = gone, kept
 	if err != nil {
 		return r, err
 	}
@@ -95,16 +96,8 @@ func Delete(ctx context.Context, client DeleteAPI, registryID, repository string
 	}
 	states := map[string]*state{}
 	var ids []types.ImageIdentifier
-	for _, p := range planned {
-		cur, ok := current[p.Digest]
-		if !ok {
-			r.Gone = append(r.Gone, p.Digest)
-			continue
-		}
-		if why := changed(p, cur); why != "" {
-			r.Kept = append(r.Kept, Change{Digest: p.Digest, Why: why})
-			continue
-		}
+	for _, p := range ready {
+		cur := p.current
 		st := &state{}
 		states[p.Digest] = st
 		if len(cur.ImageTags) == 0 {
@@ -235,6 +228,34 @@ func digestsOf(planned []Planned) []string {
 		out[i] = p.Digest
 	}
 	return out
+}
+
+// readyImage is a planned image the re-check found unchanged, with what
+// it is now.
+type readyImage struct {
+	Planned
+	current types.ImageDetail
+}
+
+// recheckPlanned re-checks the planned images (recheck) and sorts them:
+// ready to act on, gone, or left alone because they changed (changed).
+func recheckPlanned(ctx context.Context, client ecr.DescribeImagesAPIClient, registryID, repository string, planned []Planned, calls *int) (ready []readyImage, gone []string, kept []Change, err error) {
+	current, err := recheck(ctx, client, registryID, repository, digestsOf(planned), calls)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for _, p := range planned {
+		cur, ok := current[p.Digest]
+		switch {
+		case !ok:
+			gone = append(gone, p.Digest)
+		case changed(p, cur) != "":
+			kept = append(kept, Change{Digest: p.Digest, Why: changed(p, cur)})
+		default:
+			ready = append(ready, readyImage{Planned: p, current: cur})
+		}
+	}
+	return ready, gone, kept, nil
 }
 
 // recheck describes the given images by digest, 100 a call, and returns

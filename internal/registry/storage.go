@@ -52,20 +52,12 @@ type StorageReport struct {
 // fails after the SDK's retries stops Archive, which returns what it did.
 func Archive(ctx context.Context, client ArchiveAPI, registryID, repository string, planned []Planned, optFns ...func(*ecr.Options)) (StorageReport, error) {
 	var r StorageReport
-	current, err := recheck(ctx, client, registryID, repository, digestsOf(planned), &r.Checks)
+	ready, gone, kept, err := recheckPlanned(ctx, client, registryID, repository, planned, &r.Checks)
+	r.Gone, r.Kept = gone, kept
 	if err != nil {
 		return r, err
 	}
-	for _, p := range planned {
-		cur, ok := current[p.Digest]
-		if !ok {
-			r.Gone = append(r.Gone, p.Digest)
-			continue
-		}
-		if why := changed(p, cur); why != "" {
-			r.Kept = append(r.Kept, Change{Digest: p.Digest, Why: why})
-			continue
-		}
+	for _, p := range ready {
 		r.Calls++
 		_, err := UpdateStorageClass(ctx, client, registryID, repository, types.ImageIdentifier{ImageDigest: aws.String(p.Digest)}, types.TargetStorageClassArchive, optFns...)
 		var ns *types.ImageStorageClassUpdateNotSupportedException

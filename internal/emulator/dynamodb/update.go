@@ -94,53 +94,15 @@ func (s *Server) updateItem(body []byte) (any, *apiError) {
 	if in.UpdateExpression == nil && in.ConditionExpression == nil && (in.ExpressionAttributeNames != nil || in.ExpressionAttributeValues != nil) {
 		return nil, validation("ExpressionAttributeNames and ExpressionAttributeValues can only be specified when using expressions")
 	}
-	if in.ExpressionAttributeNames != nil && len(in.ExpressionAttributeNames) == 0 {
-		return nil, validation("ExpressionAttributeNames must not be empty")
-	}
-	if in.ExpressionAttributeValues != nil && len(in.ExpressionAttributeValues) == 0 {
-		return nil, validation("ExpressionAttributeValues must not be empty")
-	}
-	for _, k := range sortedKeys(in.ExpressionAttributeNames) {
-		if !nameKeyRE.MatchString(k) {
-			return nil, validation("ExpressionAttributeNames contains invalid key: Syntax error; key: %q", k)
-		}
-	}
-	literals := make(map[string]attr, len(in.ExpressionAttributeValues))
-	for _, k := range sortedKeys(in.ExpressionAttributeValues) {
-		if !valueKeyRE.MatchString(k) {
-			return nil, validation("ExpressionAttributeValues contains invalid key: Syntax error; key: %q", k)
-		}
-		v, typ, aerr := parseValue(in.ExpressionAttributeValues[k], k, 1)
-		if aerr != nil {
-			return nil, validation("ExpressionAttributeValues contains invalid value: %s for key %s", aerr.msg, k)
-		}
-		literals[k] = attr{typ: typ, v: v}
+	literals, aerr := expressionValues(in.ExpressionAttributeNames, in.ExpressionAttributeValues)
+	if aerr != nil {
+		return nil, aerr
 	}
 	usedNames, usedValues := map[string]bool{}, map[string]bool{}
 	var cond condition
 	if in.ConditionExpression != nil {
-		// The condition grammar is condition.go's; only the bookkeeping of
-		// used names and values is shared with the update expression.
-		expr := *in.ConditionExpression
-		if strings.TrimSpace(expr) == "" {
-			return nil, validation("Invalid ConditionExpression: The expression can not be empty;")
-		}
-		toks, err := tokenize(expr)
-		if err != nil {
-			return nil, validation("Invalid ConditionExpression: %s", err)
-		}
-		p := &condParser{src: expr, toks: toks, names: in.ExpressionAttributeNames, values: literals, usedNames: usedNames, usedValues: usedValues}
-		cond, err = p.or()
-		if err == nil && p.peek().kind != tEOF {
-			err = p.syntax(p.pos)
-		}
-		if err != nil {
-			return nil, validation("Invalid ConditionExpression: %s", err)
-		}
-		for _, msg := range p.errs {
-			if msg != "" {
-				return nil, validation("Invalid ConditionExpression: %s", msg)
-			}
+		if cond, aerr = parseConditionExpr(*in.ConditionExpression, in.ExpressionAttributeNames, literals, usedNames, usedValues); aerr != nil {
+			return nil, aerr
 		}
 	}
 	var actions []updateAction
@@ -151,11 +113,8 @@ func (s *Server) updateItem(body []byte) (any, *apiError) {
 			return nil, validation("Invalid UpdateExpression: %s", err)
 		}
 	}
-	if unused := unusedKeys(in.ExpressionAttributeNames, usedNames); unused != "" {
-		return nil, validation("Value provided in ExpressionAttributeNames unused in expressions: keys: {%s}", unused)
-	}
-	if unused := unusedKeys(in.ExpressionAttributeValues, usedValues); unused != "" {
-		return nil, validation("Value provided in ExpressionAttributeValues unused in expressions: keys: {%s}", unused)
+	if aerr := checkUnused(in.ExpressionAttributeNames, in.ExpressionAttributeValues, usedNames, usedValues); aerr != nil {
+		return nil, aerr
 	}
 
 	s.mu.Lock()
