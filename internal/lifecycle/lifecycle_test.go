@@ -242,3 +242,18 @@ func TestWildcard(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParse: any text is a policy or an error, never a panic, and a policy
+// evaluates.
+func FuzzParse(f *testing.F) {
+	f.Add(`{"rules":[{"rulePriority":1,"selection":{"tagStatus":"tagged","tagPatternList":["prod*"],"countType":"sinceImagePushed","countUnit":"days","countNumber":14},"action":{"type":"expire"}}]}`)
+	f.Add(`{"rules":[{"rulePriority":2,"selection":{"tagStatus":"any","storageClass":"archive","countType":"sinceImageTransitioned","countUnit":"days","countNumber":365},"action":{"type":"expire"}},{"rulePriority":1,"selection":{"tagStatus":"untagged","countType":"imageCountMoreThan","countNumber":1},"action":{"type":"transition","targetStorageClass":"archive"}}]}`)
+	f.Add(`{"rules":[]}`)
+	f.Fuzz(func(t *testing.T, text string) {
+		p, err := Parse(text)
+		if err != nil {
+			return
+		}
+		p.Evaluate([]Image{{Digest: "a", Tags: []string{"prod-1"}, PushedAt: daysAgo(30)}, {Digest: "b", Status: Archived, ArchivedAt: daysAgo(400)}}, now)
+	})
+}
