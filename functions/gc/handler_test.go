@@ -174,9 +174,16 @@ func TestScheduledRunInline(t *testing.T) {
 		var rec struct {
 			Msg     string   `json:"msg"`
 			Action  string   `json:"action"`
+			Digest  string   `json:"digest"`
 			Digests []string `json:"digests"`
 		}
-		if json.Unmarshal([]byte(l), &rec) == nil && rec.Msg == "gc decisions" && rec.Action == "delete" {
+		if json.Unmarshal([]byte(l), &rec) != nil || rec.Action != "delete" {
+			continue
+		}
+		switch rec.Msg {
+		case "gc decision":
+			logged = append(logged, rec.Digest)
+		case "gc decisions":
 			logged = append(logged, rec.Digests...)
 		}
 	}
@@ -196,10 +203,12 @@ func TestDryRunLogsTheSamePlan(t *testing.T) {
 		var lines []string
 		for _, l := range strings.Split(e.logs.String(), "\n") {
 			var rec map[string]any
-			if json.Unmarshal([]byte(l), &rec) != nil || rec["msg"] != "gc decisions" {
+			if json.Unmarshal([]byte(l), &rec) != nil || rec["msg"] != "gc decision" && rec["msg"] != "gc decisions" {
 				continue
 			}
-			lines = append(lines, fmt.Sprint(rec["repository"], rec["digests"], rec["action"], rec["rule"], rec["firstReason"]))
+			delete(rec, "time")
+			delete(rec, "dryRun")
+			lines = append(lines, fmt.Sprint(rec))
 		}
 		plans[dry] = strings.Join(lines, "\n")
 		left := e.imageCount("team/api")

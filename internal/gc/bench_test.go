@@ -76,7 +76,7 @@ func (w *writeCounter) Write(p []byte) (int, error) { w.calls++; w.bytes += len(
 func BenchmarkWritePlan100k(b *testing.B) {
 	f := largeRepository(100_000)
 	p := mustPolicy(b, testPolicy)
-	res := (&Runner{ECR: f, InUse: baseClusters().list}).Plan(context.Background(), p, []string{"app"}, now)
+	res := (&Runner{ECR: f, Sources: baseClusters().sources(b)}).Plan(context.Background(), p, []string{"app"}, now)
 	if err := res.Err(); err != nil {
 		b.Fatal(err)
 	}
