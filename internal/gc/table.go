@@ -42,10 +42,14 @@ func WriteTable(w io.Writer, res *Result, prices Prices) error {
 		for j := range o.Plan.Decisions {
 			tagsW = max(tagsW, tagsWidth(&o.Plan.Decisions[j]))
 		}
-		widths := []int{6, 19, tagsW, len(timeLayout), len(timeLayout), 9, 10}
+		widths := []int{len("ARCHIVE"), len("sha256:") + 12, tagsW, len(timeLayout), len(timeLayout), len("restoring"), len("1023.9 MiB")}
 		header := []string{"ACTION", "DIGEST", "TAGS", "PUSHED", "PULLED", "CLASS", "SIZE"}
 		if native {
-			widths = append(widths, 14)
+			nativeW := len("NATIVE")
+			for digest := range o.Native.Verdicts {
+				nativeW = max(nativeW, len(nativeCell(o.Native, digest)))
+			}
+			widths = append(widths, nativeW)
 			header = append(header, "NATIVE")
 		}
 		row = appendRow(row[:0], widths, append(header, "REASON"))
