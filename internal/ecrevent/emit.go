@@ -70,16 +70,26 @@ type ImageActionInput struct {
 	Tag string
 }
 
-func newImageActionEvent(in ImageActionInput, action, result string) ([]byte, error) {
-	env, err := in.normalize()
+// checkImageAction validates the envelope, repository and digest of an
+// "ECR Image Action" event of action, and returns the normalized envelope.
+func checkImageAction(e EnvelopeInput, repository, digest, action string) (EnvelopeInput, error) {
+	env, err := e.normalize()
+	if err == nil {
+		err = CheckRepositoryName(repository)
+	}
+	if err == nil {
+		err = CheckDigest(digest)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("emit %s %s: %w", DetailTypeImageAction, action, err)
+		return env, fmt.Errorf("emit %s %s: %w", DetailTypeImageAction, action, err)
 	}
-	if err := CheckRepositoryName(in.Repository); err != nil {
-		return nil, fmt.Errorf("emit %s %s: %w", DetailTypeImageAction, action, err)
-	}
-	if err := CheckDigest(in.Digest); err != nil {
-		return nil, fmt.Errorf("emit %s %s: %w", DetailTypeImageAction, action, err)
+	return env, nil
+}
+
+func newImageActionEvent(in ImageActionInput, action, result string) ([]byte, error) {
+	env, err := checkImageAction(in.EnvelopeInput, in.Repository, in.Digest, action)
+	if err != nil {
+		return nil, err
 	}
 	if in.Tag != "" {
 		if err := CheckTag(in.Tag); err != nil {
@@ -157,15 +167,9 @@ type storageClassDetail struct {
 // an image is archived or restored. It carries no image-tag.
 func NewStorageClassEvent(in StorageClassInput) ([]byte, error) {
 	const action = "UPDATE_STORAGE_CLASS"
-	env, err := in.normalize()
+	env, err := checkImageAction(in.EnvelopeInput, in.Repository, in.Digest, action)
 	if err != nil {
-		return nil, fmt.Errorf("emit %s %s: %w", DetailTypeImageAction, action, err)
-	}
-	if err := CheckRepositoryName(in.Repository); err != nil {
-		return nil, fmt.Errorf("emit %s %s: %w", DetailTypeImageAction, action, err)
-	}
-	if err := CheckDigest(in.Digest); err != nil {
-		return nil, fmt.Errorf("emit %s %s: %w", DetailTypeImageAction, action, err)
+		return nil, err
 	}
 	if in.TargetStorageClass != "ARCHIVE" && in.TargetStorageClass != "STANDARD" {
 		return nil, fmt.Errorf("emit %s %s: target storage class %q: want ARCHIVE or STANDARD", DetailTypeImageAction, action, in.TargetStorageClass)
