@@ -160,13 +160,16 @@ func newStack(scope constructs.Construct, id string, p stackProps) (awscdk.Stack
 
 	names := p.policy.RepositoryNames()
 	repoARNs := b.repositoryARNs(names)
-	var deleteOnViolation, retained []string
+	var deleteOnViolation, retained, archived []string
 	for _, r := range p.policy.Repositories {
 		if r.Tags != nil && r.Tags.OnViolation == policy.ActionDelete {
 			deleteOnViolation = append(deleteOnViolation, b.repositoryARN(r.Name))
 		}
 		if len(r.Retention) > 0 {
 			retained = append(retained, b.repositoryARN(r.Name))
+		}
+		if slices.ContainsFunc(r.Retention, func(rr policy.RetentionRule) bool { return rr.Disposal() == policy.DisposalArchive }) {
+			archived = append(archived, b.repositoryARN(r.Name))
 		}
 	}
 
@@ -222,12 +225,21 @@ func newStack(scope constructs.Construct, id string, p stackProps) (awscdk.Stack
 	dryRun := p.policy.GC.Dry() || p.cfg.dryRun
 	gcStatements := []awsiam.PolicyStatement{
 		// BatchGetImage reads the manifests of multi-arch indexes, whose
-		// children are kept or deleted with them.
-		allow([]string{"ecr:BatchGetImage", "ecr:DescribeImages", "ecr:DescribeRepositories"}, repoARNs...),
+		// children are kept or deleted with them; GetLifecyclePolicy reads
+		// the native policy gc shows beside its own plan.
+		allow([]string{"ecr:BatchGetImage", "ecr:DescribeImages", "ecr:DescribeRepositories", "ecr:GetLifecyclePolicy"}, repoARNs...),
 		allow([]string{"sqs:SendMessage"}, *gcQueue.QueueArn()),
+		// The fan-out's run-wide cap: a conditional UpdateItem on the run's
+		// counter, GetItem of a repository's reservation (PutItem is in the
+		// dedupe statement every function has).
+		allow([]string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, *b.table.TableArn()),
 	}
 	if len(retained) > 0 {
 		gcStatements = append(gcStatements, allow([]string{"ecr:BatchDeleteImage"}, retained...))
+	}
+	if len(archived) > 0 {
+		// Only repositories with a rule whose action is archive.
+		gcStatements = append(gcStatements, allow([]string{"ecr:UpdateImageStorageClass"}, archived...))
 	}
 	inUse, inUseWildcards := b.inUseStatements(p.policy.GC.InUse.Enabled())
 	gcStatements = append(gcStatements, inUse...)

@@ -420,8 +420,10 @@ func TestFunctionPermissions(t *testing.T) {
 		// Neither onpush nor onscan reads a manifest: no ecr:BatchGetImage.
 		{"onpush", append([]string{"ecr:DescribeImageScanFindings", "ecr:DescribeImages", "inspector2:ListFindings"}, shared...)},
 		{"onscan", append([]string{"ecr:DescribeImageScanFindings", "ecr:DescribeImages", "inspector2:ListFindings"}, shared...)},
-		// The worked example reads every in-use source (gc.inUse).
+		// The worked example reads every in-use source (gc.inUse) and
+		// archives releases of mlops/retail-api only.
 		{"gc", append(append([]string{"ecr:BatchDeleteImage", "ecr:BatchGetImage", "ecr:DescribeImages", "ecr:DescribeRepositories",
+			"ecr:GetLifecyclePolicy", "ecr:UpdateImageStorageClass", "dynamodb:GetItem", "dynamodb:UpdateItem",
 			"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage"}, shared...), inUseActions...)},
 	}
 	for _, tt := range tests {
@@ -459,6 +461,16 @@ func TestFunctionPermissions(t *testing.T) {
 			for _, r := range got["eks:DescribeCluster"] {
 				if s := fmt.Sprint(r); !strings.Contains(s, ":cluster/retail-forecast") {
 					t.Errorf("eks:DescribeCluster on %s, want the named cluster", s)
+				}
+			}
+			if rs := got["ecr:UpdateImageStorageClass"]; len(rs) > 0 && (len(rs) != 1 || !strings.Contains(fmt.Sprint(rs[0]), ":repository/mlops/retail-api")) {
+				t.Errorf("ecr:UpdateImageStorageClass on %v, want only mlops/retail-api (the repository with an archive rule)", rs)
+			}
+			for _, a := range []string{"dynamodb:GetItem", "dynamodb:UpdateItem"} {
+				for _, r := range got[a] {
+					if s := fmt.Sprint(r); !strings.Contains(s, "Dedupe") {
+						t.Errorf("%s on %s, want the dedupe table", a, s)
+					}
 				}
 			}
 		})

@@ -30,6 +30,7 @@ var commands = map[string]command{
 	"rollback":      {"set a Deployment's container back to the image ecrwarden replaced, and hold it", rollbackCmd},
 	"release":       {"remove the hold `ecrwarden rollback` set, so that ecrwarden rolls forward again", releaseCmd},
 	"rbac":          {"print the Kubernetes RBAC of the ecrwarden groups for kubectl apply -f -", rbacCmd},
+	"restore":       {"restore an archived image to standard storage (REPOSITORY:TAG or REPOSITORY@DIGEST)", restoreCmd},
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -2,20 +2,23 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
 
+	"github.com/ecrwarden/ecrwarden/internal/fnconfig"
 	"github.com/ecrwarden/ecrwarden/internal/gc"
 	"github.com/ecrwarden/ecrwarden/internal/inuse"
 	"github.com/ecrwarden/ecrwarden/internal/kube"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
+	"github.com/ecrwarden/ecrwarden/internal/registry"
 )
 
 // repeated is a flag that may be given several times.
@@ -23,6 +26,12 @@ type repeated []string
 
 func (r *repeated) String() string     { return strings.Join(*r, ",") }
 func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
+
+// awsConfig loads the default credentials chain with the functions' retry
+// configuration, so the CLI gives up exactly where they would.
+func awsConfig(ctx context.Context) (aws.Config, error) {
+	return config.LoadDefaultConfig(ctx, config.WithRetryer(fnconfig.NewRetryer))
+}
 
 // gcPlan prints what gc would delete in a real account: the same listing,
 // in-use discovery and planner as the function, never a deletion.
@@ -37,8 +46,9 @@ func gcPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: ecrwarden gc plan [--policy FILE] [--repository NAME]... [--json] [--no-clusters]")
 		fmt.Fprintln(stderr, "Lists the repositories with the default AWS credentials chain, lists the images in use in the")
-		fmt.Fprintln(stderr, "policy's clusters and in ECS, Lambda, SageMaker and Batch (unless gc.inUse turns one off),")
-		fmt.Fprintln(stderr, "and prints what gc would keep and delete, and why. It never deletes.")
+		fmt.Fprintln(stderr, "policy's clusters and in ECS, Lambda, SageMaker and Batch (unless gc.inUse turns one off), and")
+		fmt.Fprintln(stderr, "prints what gc would keep, delete and archive, and why, what each repository's native lifecycle")
+		fmt.Fprintln(stderr, "policy would do, and the monthly storage cost saved. It never deletes.")
 		fmt.Fprintln(stderr, "Exit 0 when every repository was planned; 1 when a listing failed (the others are printed).")
 		fs.PrintDefaults()
 	}
@@ -54,7 +64,7 @@ func gcPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ecrwarden: %v\n", err)
 		return exitFail
 	}
-	cfg, err := config.LoadDefaultConfig(ctx)
+	cfg, err := awsConfig(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "ecrwarden: aws configuration: %v\n", err)
 		return exitFail
@@ -76,13 +86,12 @@ func gcPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "listing images in use in %s (gc.inUse)…\n", strings.Join(on, ", "))
 	}
 	res := r.Plan(ctx, f, repos, time.Now())
+	write := gc.WriteTable
 	if *asJSON {
-		err = writePlanJSON(stdout, res)
-	} else {
-		err = gc.WriteTable(stdout, res)
+		write = gc.WriteJSON
 	}
-	if err != nil {
-		fmt.Fprintf(stderr, "ecrwarden: %v\n", err)
+	if err := write(stdout, res, gc.PricesFor(f)); err != nil {
+		fmt.Fprintf(stderr, "ecrwarden: write plan: %v\n", err)
 		return exitFail
 	}
 	if err := res.Err(); err != nil {
@@ -92,64 +101,77 @@ func gcPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// planJSON is the --json output.
-type planJSON struct {
-	Repositories []repositoryJSON `json:"repositories"`
-	Keep         int              `json:"keep"`
-	Delete       int              `json:"delete"`
-	ReclaimBytes int64            `json:"reclaimBytes"`
-}
-
-type repositoryJSON struct {
-	Name         string         `json:"name"`
-	Registry     string         `json:"registry,omitempty"`
-	Error        string         `json:"error,omitempty"`
-	Keep         int            `json:"keep"`
-	Delete       int            `json:"delete"`
-	ReclaimBytes int64          `json:"reclaimBytes"`
-	Decisions    []decisionJSON `json:"decisions"`
-}
-
-type decisionJSON struct {
-	Action   string    `json:"action"`
-	Digest   string    `json:"digest"`
-	Tags     []string  `json:"tags"`
-	PushedAt time.Time `json:"pushedAt"`
-	Size     int64     `json:"size"`
-	Reason   string    `json:"reason"`
-	Unit     string    `json:"unit,omitempty"`
-}
-
-func writePlanJSON(w io.Writer, res *gc.Result) error {
-	out := planJSON{Repositories: []repositoryJSON{}}
-	for _, o := range res.Outcomes {
-		r := repositoryJSON{Name: o.Repository, Registry: o.Registry, Decisions: []decisionJSON{}}
-		if o.Err != nil {
-			r.Error = o.Err.Error()
-		}
-		if o.Plan != nil {
-			r.Keep, r.Delete, r.ReclaimBytes = o.Plan.Keeps, o.Plan.Deletes, o.Plan.ReclaimBytes
-			for _, d := range o.Plan.Decisions {
-				dj := decisionJSON{Action: "keep", Digest: d.Digest, Tags: d.Tags, PushedAt: d.PushedAt.UTC(), Size: d.Size, Reason: d.Reason}
-				if d.Delete {
-					dj.Action = "delete"
-				}
-				if dj.Tags == nil {
-					dj.Tags = []string{}
-				}
-				if d.Unit != d.Digest {
-					dj.Unit = d.Unit
-				}
-				r.Decisions = append(r.Decisions, dj)
-			}
-		}
-		out.Keep, out.Delete, out.ReclaimBytes = out.Keep+r.Keep, out.Delete+r.Delete, out.ReclaimBytes+r.ReclaimBytes
-		out.Repositories = append(out.Repositories, r)
+// restoreCmd moves an archived image back to the standard storage class.
+func restoreCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: ecrwarden restore REPOSITORY:TAG | REPOSITORY@sha256:DIGEST")
+		fmt.Fprintln(stderr, "Restores an archived image to the standard storage class (UpdateImageStorageClass) with the")
+		fmt.Fprintln(stderr, "default AWS credentials chain. ECR makes it pullable again within about 20 minutes (ACTIVATING,")
+		fmt.Fprintln(stderr, "then ACTIVE) and charges per GB restored. Exit 0 when the restore started or the image is active.")
+		fs.PrintDefaults()
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(out); err != nil {
-		return fmt.Errorf("write plan: %w", err)
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
 	}
-	return nil
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return exitUsage
+	}
+	repo, id, err := parseImage(fs.Arg(0))
+	if err != nil {
+		fmt.Fprintf(stderr, "ecrwarden: %v\n", err)
+		return exitUsage
+	}
+	cfg, err := awsConfig(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "ecrwarden: aws configuration: %v\n", err)
+		return exitFail
+	}
+	client := ecr.NewFromConfig(cfg)
+	detail, found, err := registry.Describe(ctx, client, "", repo, id)
+	switch {
+	case err != nil:
+		fmt.Fprintf(stderr, "ecrwarden: %v\n", err)
+		return exitFail
+	case !found:
+		fmt.Fprintf(stderr, "ecrwarden: %s: no such image\n", fs.Arg(0))
+		return exitFail
+	}
+	digest := aws.ToString(detail.ImageDigest)
+	switch detail.ImageStatus {
+	case types.ImageStatusActive, "":
+		fmt.Fprintf(stdout, "%s@%s is already ACTIVE\n", repo, digest)
+		return exitOK
+	case types.ImageStatusActivating:
+		fmt.Fprintf(stdout, "%s@%s is already being restored (ACTIVATING)\n", repo, digest)
+		return exitOK
+	}
+	status, err := registry.UpdateStorageClass(ctx, client, "", repo, types.ImageIdentifier{ImageDigest: aws.String(digest)}, types.TargetStorageClassStandard)
+	if err != nil {
+		fmt.Fprintf(stderr, "ecrwarden: %v\n", err)
+		return exitFail
+	}
+	fmt.Fprintf(stdout, "%s@%s: restore started, now %s; ECR makes it pullable within about 20 minutes\n", repo, digest, status)
+	return exitOK
+}
+
+// parseImage splits REPOSITORY:TAG or REPOSITORY@DIGEST, with or without
+// an ECR registry host (<account>.dkr.ecr.<region>.amazonaws.com/) in front.
+func parseImage(s string) (string, types.ImageIdentifier, error) {
+	if host, rest, ok := strings.Cut(s, "/"); ok && strings.Contains(host, ".dkr.ecr") {
+		s = rest
+	}
+	if repo, digest, ok := strings.Cut(s, "@"); ok {
+		if !strings.HasPrefix(digest, "sha256:") || len(digest) != len("sha256:")+64 {
+			return "", types.ImageIdentifier{}, fmt.Errorf("%q: want a sha256:<64 hex> digest after @", s)
+		}
+		return repo, types.ImageIdentifier{ImageDigest: aws.String(digest)}, nil
+	}
+	i := strings.LastIndex(s, ":")
+	if i <= 0 || i == len(s)-1 || strings.Contains(s[i:], "/") {
+		return "", types.ImageIdentifier{}, fmt.Errorf("%q: want REPOSITORY:TAG or REPOSITORY@sha256:DIGEST", s)
+	}
+	return s[:i], types.ImageIdentifier{ImageTag: aws.String(s[i+1:])}, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	ecremu "github.com/ecrwarden/ecrwarden/internal/emulator/ecr"
 	eksemu "github.com/ecrwarden/ecrwarden/internal/emulator/eks"
+	"github.com/ecrwarden/ecrwarden/internal/emulator/fault"
 )
 
 // gcPolicy reads no AWS service for images in use (gc.inUse): these tests
@@ -90,9 +91,9 @@ func TestGCPlanTable(t *testing.T) {
 	var rows []string
 	for _, line := range strings.Split(out, "\n") {
 		cells := columns.Split(strings.TrimSpace(line), -1)
-		if len(cells) == 6 {
+		if len(cells) == 8 {
 			// ACTION TAGS SIZE REASON: digests and push times vary.
-			rows = append(rows, strings.Join([]string{cells[0], cells[2], cells[4], cells[5]}, " | "))
+			rows = append(rows, strings.Join([]string{cells[0], cells[2], cells[6], cells[7]}, " | "))
 		}
 	}
 	want := []string{
@@ -110,8 +111,11 @@ func TestGCPlanTable(t *testing.T) {
 	if diff := cmp.Diff(want, rows); diff != "" {
 		t.Errorf("table rows (-want +got):\n%s\nfull output:\n%s", diff, out)
 	}
-	if !strings.Contains(out, "TOTAL: 2 repositories, 1 images kept, 7 to delete, 28.0 MiB reclaimed") {
+	if !strings.Contains(out, "TOTAL: 2 repositories, 1 images kept, 7 to delete, 28.0 MiB reclaimed, 0 to archive (0 B)") {
 		t.Errorf("no totals line in:\n%s", out)
+	}
+	if !strings.Contains(out, "COST: saves $0.00/month at ECR pricing 2026-03") {
+		t.Errorf("no cost line in:\n%s", out)
 	}
 	if !strings.Contains(errOut, "team/api: listed 5 images…") || !strings.Contains(errOut, "team/worker: listed 3 images…") {
 		t.Errorf("no progress on stderr:\n%s", errOut)
@@ -130,7 +134,15 @@ func TestGCPlanJSON(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d; stderr:\n%s", code, errOut)
 	}
-	var plan planJSON
+	var plan struct {
+		Repositories []struct {
+			Name, Registry string
+			Decisions      []struct{ Action, Digest string }
+		}
+		Keep, Delete int
+		ReclaimBytes int64
+		Savings      float64 `json:"monthlySavingsUSD"`
+	}
 	if err := json.Unmarshal([]byte(out), &plan); err != nil {
 		t.Fatalf("stdout is not JSON: %v\n%s", err, out)
 	}
@@ -199,4 +211,103 @@ func closedAddr(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
+}
+
+// TestGCPlanPullArchiveNative: pull-based and archive decisions, an
+// archived image, the native lifecycle policy side by side, and the cost.
+func TestGCPlanPullArchiveNative(t *testing.T) {
+	s := gcEmulator(t)
+	day := 24 * time.Hour
+	if err := s.CreateRepository("team/ml", ecremu.RepositoryOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	seed := func(img ecremu.Image) {
+		t.Helper()
+		if _, err := s.SeedImage("team/ml", img); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now()
+	seed(ecremu.Image{Tags: []string{"v3"}, PushedAt: now.Add(-200 * day), LastPulled: now.Add(-2 * day), Size: 1 << 30})
+	seed(ecremu.Image{Tags: []string{"v2"}, PushedAt: now.Add(-300 * day), LastPulled: now.Add(-150 * day), Size: 2 << 30})
+	seed(ecremu.Image{Tags: []string{"v1"}, PushedAt: now.Add(-400 * day), ArchivedAt: now.Add(-200 * day), Size: 4 << 30})
+	if err := s.SetLifecyclePolicy("team/ml", `{"rules":[{"rulePriority":1,"selection":{"tagStatus":"any","countType":"sinceImagePushed","countUnit":"days","countNumber":250},"action":{"type":"expire"}}]}`); err != nil {
+		t.Fatal(err)
+	}
+	policy := `version: 1
+gc:
+  prices: { standardPerGBMonth: 0.10, archivePerGBMonth: 0.07 }
+  inUse: { ecs: false, lambda: false, sagemaker: false, batch: false }
+repositories:
+  - name: team/ml
+    retention:
+      - { match: "v*", notPulledFor: 90d, action: archive }
+      - { match: "v*", archivedFor: 180d }
+`
+	code, out, errOut := runCLI(t, "gc", "plan", "--policy", writePolicy(t, policy))
+	if code != exitOK {
+		t.Fatalf("exit %d; stderr:\n%s", code, errOut)
+	}
+	for _, want := range []string{
+		"NATIVE",
+		"ARCHIVE", "retention[0]: last pulled 150d ago, notPulledFor 90d (v*)",
+		"DELETE", "archived", "retention[1]: archived 200d ago, archivedFor 180d (v*)",
+		"expire (rule 1)",
+		"1 kept, 1 to delete (4.0 GiB reclaimed), 1 to archive (2.0 GiB); native lifecycle policy: expires 1, archives 0",
+		// 4 GiB archived deleted at $0.07 + 2 GiB archived at $0.10 - $0.07.
+		"COST: saves $0.34/month at gc.prices in the policy (standard $0.1, archive $0.07)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan lacks %q:\n%s", want, out)
+		}
+	}
+	if n := s.Log().Count("UpdateImageStorageClass") + s.Log().Count("BatchDeleteImage"); n != 0 {
+		t.Errorf("gc plan changed the registry (%d calls)", n)
+	}
+}
+
+// TestGCPlanRetriesLikeTheFunction: gc plan gives up after the functions'
+// 8 attempts, not the SDK default of 3.
+func TestGCPlanRetriesLikeTheFunction(t *testing.T) {
+	s := gcEmulator(t)
+	s.Faults().Set("DescribeRepositories", fault.Rule{ServerError: 7})
+	code, _, errOut := runCLI(t, "gc", "plan", "--policy", writePolicy(t, gcPolicy))
+	if code != exitOK {
+		t.Fatalf("exit %d after 7 server errors, want success on the 8th attempt; stderr:\n%s", code, errOut)
+	}
+	if n := s.Log().Count("DescribeRepositories"); n != 8 {
+		t.Errorf("DescribeRepositories attempts = %d, want 8", n)
+	}
+}
+
+func TestRestore(t *testing.T) {
+	s := gcEmulator(t)
+	d, err := s.SeedImage("team/api", ecremu.Image{Tags: []string{"v0.9.0"}, ArchivedAt: time.Now().Add(-time.Hour), Size: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, "restore", "123456789012.dkr.ecr.ap-southeast-1.amazonaws.com/team/api:v0.9.0")
+	if code != exitOK || !strings.Contains(out, "restore started, now ACTIVATING") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if st, _ := s.State("team/api", d); st.Status != ecremu.StatusActivating {
+		t.Errorf("image is %s after restore, want ACTIVATING", st.Status)
+	}
+	code, out, _ = runCLI(t, "restore", "team/api@"+d)
+	if code != exitOK || !strings.Contains(out, "already being restored") {
+		t.Errorf("second restore: exit %d, %q", code, out)
+	}
+	for _, tc := range []struct {
+		arg  string
+		code int
+		want string
+	}{
+		{"team/api", exitUsage, "want REPOSITORY:TAG"},
+		{"team/api@sha256:abc", exitUsage, "sha256:<64 hex>"},
+		{"team/api:nope", exitFail, "no such image"},
+	} {
+		if code, _, errOut := runCLI(t, "restore", tc.arg); code != tc.code || !strings.Contains(errOut, tc.want) {
+			t.Errorf("restore %s: exit %d, stderr %q; want %d and %q", tc.arg, code, errOut, tc.code, tc.want)
+		}
+	}
 }

@@ -10,6 +10,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/ecrwarden/ecrwarden/internal/alert"
 	"github.com/ecrwarden/ecrwarden/internal/audit"
@@ -42,10 +45,21 @@ type handler struct {
 	queueURL string
 	// dryRun is ECRWARDEN_DRY_RUN; the policy's gc.dryRun applies too.
 	dryRun bool
+	// budget counts a fanned-out run's deletions against the cap across
+	// messages; nil counts within one invocation only.
+	budget gc.Budget
 	alerts alerter
 	audit  auditor
 	now    func() time.Time
 	log    *slog.Logger
+}
+
+// fanOut makes the scheduled run send one SQS message per repository to
+// queueURL, and the messages count against one run-wide cap kept in the
+// dedupe table.
+func (h *handler) fanOut(cfg aws.Config, queueURL, table string) {
+	h.queue, h.queueURL = sqs.NewFromConfig(cfg), queueURL
+	h.budget = &gc.DynamoBudget{Client: dynamodb.NewFromConfig(cfg), Table: table}
 }
 
 // runRequest is the payload of the scheduled invocation (EventBridge
@@ -100,7 +114,7 @@ func (h *handler) Handle(ctx context.Context, raw json.RawMessage) (any, error) 
 		log.Info("gc fanned out", "repositories", len(names))
 		return nil, nil
 	}
-	return nil, h.collect(ctx, log, req.RunID, "gc#"+req.RunID, names)
+	return nil, h.collect(ctx, log, req.RunID, "gc#"+req.RunID, names, nil)
 }
 
 // messages runs one repository per fan-out message and names the messages
@@ -113,7 +127,7 @@ func (h *handler) messages(ctx context.Context, ev events.SQSEvent) events.SQSEv
 		m, err := gc.DecodeMessage(rec.Body)
 		if err == nil {
 			log = log.With("run", m.RunID, "repository", m.Repository)
-			err = h.collect(ctx, log, m.RunID, "gc#"+m.RunID+"#"+m.Repository, []string{m.Repository})
+			err = h.collect(ctx, log, m.RunID, "gc#"+m.RunID+"#"+m.Repository, []string{m.Repository}, h.budget)
 		}
 		if err != nil {
 			log.Error("gc message failed", "error", err)
@@ -124,25 +138,28 @@ func (h *handler) messages(ctx context.Context, ev events.SQSEvent) events.SQSEv
 }
 
 // collect runs gc over names and reports: an alert under key (once) and
-// the ImagesExpired audit events. The per-run cap applies to names together.
-func (h *handler) collect(ctx context.Context, log *slog.Logger, runID, key string, names []string) error {
-	opts := gc.Options{DryRun: h.dryRun || h.policy.GC.Dry(), Cap: h.policy.GC.MaxDeletesPerRun, Now: h.now()}
+// the ImagesExpired audit events. The per-run cap applies to names together,
+// and with a budget to every repository of the run (the fan-out).
+func (h *handler) collect(ctx context.Context, log *slog.Logger, runID, key string, names []string, budget gc.Budget) error {
+	opts := gc.Options{DryRun: h.dryRun || h.policy.GC.Dry(), Cap: h.policy.GC.MaxDeletesPerRun, Now: h.now(), RunID: runID, Budget: budget}
+	prices := gc.PricesFor(h.policy)
 	res := h.run.Run(ctx, h.policy, names, opts)
 	// A cap refusal is reported, not failed: retrying would plan the same.
 	errs := []error{res.Err()}
 	if res.Noteworthy() {
-		if _, err := h.alerts.Deliver(ctx, key, res.Alert()); err != nil {
+		if _, err := h.alerts.Deliver(ctx, key, res.Alert(prices)); err != nil {
 			errs = append(errs, fmt.Errorf("report: %w", err))
 		}
 	}
-	if evs := res.AuditEvents(runID); len(evs) > 0 {
+	if evs := res.AuditEvents(runID, prices); len(evs) > 0 {
 		if err := h.audit.Publish(ctx, evs...); err != nil {
 			errs = append(errs, fmt.Errorf("audit: %w", err))
 		}
 	}
-	images, bytes := res.Alert().GC.Totals()
+	report := res.Alert(prices).GC
+	images, bytes := report.Totals()
 	log.Info("gc run done", "repositories", len(names), "planned", res.Planned, "images", images, "bytes", bytes,
-		"dryRun", opts.DryRun, "capRefused", res.CapRefused)
+		"monthlySavingsUSD", report.MonthlySavings, "dryRun", opts.DryRun, "capRefused", res.CapRefused)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("gc run %s: %w", runID, err)
 	}

@@ -15,14 +15,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/ecrwarden/ecrwarden/internal/alert"
 	"github.com/ecrwarden/ecrwarden/internal/audit"
 	emuhttp "github.com/ecrwarden/ecrwarden/internal/emulator"
+	dynamoemu "github.com/ecrwarden/ecrwarden/internal/emulator/dynamodb"
 	ecremu "github.com/ecrwarden/ecrwarden/internal/emulator/ecr"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/fault"
 	"github.com/ecrwarden/ecrwarden/internal/gc"
@@ -156,17 +159,36 @@ func TestScheduledRunInline(t *testing.T) {
 			t.Errorf("%s: %d images left, want the tagged one", repo, n)
 		}
 	}
+	// 6 MiB at $0.10 per GB-month.
 	want := []delivery{{Key: "gc#run-1", Alert: alert.Alert{Kind: alert.KindGCReport, Region: "ap-southeast-1", Account: "123456789012",
-		GC: &alert.GCReport{Cap: 10, Repositories: []alert.GCRepository{
+		GC: &alert.GCReport{Cap: 10, MonthlySavings: 6.0 / 1024 * 0.10, Prices: gc.DefaultPrices.Source, Repositories: []alert.GCRepository{
 			{Name: "team/api", Images: 3, Bytes: 3 << 20}, {Name: "team/worker", Images: 3, Bytes: 3 << 20}}}}}}
-	if diff := cmp.Diff(want, e.alerts.sent); diff != "" {
+	if diff := cmp.Diff(want, e.alerts.sent, cmpopts.EquateApprox(0, 1e-12)); diff != "" {
 		t.Errorf("alerts (-want +got):\n%s", diff)
 	}
 	if len(e.audit.events) != 2 || e.audit.events[0].DetailType != audit.ImagesExpired {
 		t.Errorf("audit events = %+v, want two ImagesExpired", e.audit.events)
 	}
-	if n := strings.Count(e.logs.String(), `"msg":"gc decision"`); n != 8 {
-		t.Errorf("%d decision log lines, want 8 (one per image)", n)
+	var logged []string
+	for _, l := range strings.Split(e.logs.String(), "\n") {
+		var rec struct {
+			Msg     string   `json:"msg"`
+			Action  string   `json:"action"`
+			Digest  string   `json:"digest"`
+			Digests []string `json:"digests"`
+		}
+		if json.Unmarshal([]byte(l), &rec) != nil || rec.Action != "delete" {
+			continue
+		}
+		switch rec.Msg {
+		case "gc decision":
+			logged = append(logged, rec.Digest)
+		case "gc decisions":
+			logged = append(logged, rec.Digests...)
+		}
+	}
+	if len(logged) != 6 {
+		t.Errorf("%d digests logged as deleted, want 6 (every deletion; kept images are counted in the plan line)", len(logged))
 	}
 }
 
@@ -181,10 +203,12 @@ func TestDryRunLogsTheSamePlan(t *testing.T) {
 		var lines []string
 		for _, l := range strings.Split(e.logs.String(), "\n") {
 			var rec map[string]any
-			if json.Unmarshal([]byte(l), &rec) != nil || rec["msg"] != "gc decision" {
+			if json.Unmarshal([]byte(l), &rec) != nil || rec["msg"] != "gc decision" && rec["msg"] != "gc decisions" {
 				continue
 			}
-			lines = append(lines, fmt.Sprint(rec["repository"], rec["digest"], rec["tags"], rec["action"], rec["reason"]))
+			delete(rec, "time")
+			delete(rec, "dryRun")
+			lines = append(lines, fmt.Sprint(rec))
 		}
 		plans[dry] = strings.Join(lines, "\n")
 		left := e.imageCount("team/api")
@@ -278,5 +302,47 @@ func TestUnknownEvent(t *testing.T) {
 		if _, err := e.invoke(t, payload); err == nil {
 			t.Errorf("Invoke(%v) succeeded, want an error", payload)
 		}
+	}
+}
+
+// TestFanOutCapIsPerRun: gc.maxDeletesPerRun bounds the run across its
+// fanned-out messages. Each repository plans 6 deletions under a cap of 10:
+// the first message deletes, the second is refused and alerts, and a
+// redelivery of the first does not count its 6 again.
+func TestFanOutCapIsPerRun(t *testing.T) {
+	e := newEnv(t, testPolicy, 6)
+	db := dynamoemu.New(dynamoemu.Options{Now: func() time.Time { return now }})
+	if _, err := db.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	if err := db.CreateTable("dedupe", "pk", "S"); err != nil {
+		t.Fatal(err)
+	}
+	e.h.budget = &gc.DynamoBudget{Client: dynamodb.NewFromConfig(emuhttp.ClientConfig(db.URL(), 3)), Table: "dedupe"}
+	message := func(id, repo string) events.SQSEvent {
+		return events.SQSEvent{Records: []events.SQSMessage{{MessageId: id, EventSource: "aws:sqs",
+			Body: `{"runId":"run-cap","repository":"` + repo + `"}`}}}
+	}
+	for _, m := range []events.SQSEvent{message("m1", "team/api"), message("m2", "team/worker")} {
+		if _, err := e.invoke(t, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if api, worker := e.imageCount("team/api"), e.imageCount("team/worker"); api != 1 || worker != 7 {
+		t.Errorf("images left: api %d worker %d; want 1 (6 deleted) and 7 (refused: 6 + 6 > 10)", api, worker)
+	}
+	if len(e.alerts.sent) != 2 || !e.alerts.sent[1].Alert.GC.CapRefused ||
+		!strings.Contains(e.alerts.sent[1].Alert.GC.Repositories[0].Error, "the run has used 6 of its cap of 10") {
+		t.Errorf("alerts = %+v, want the second message refused", e.alerts.sent)
+	}
+	// A redelivery of m1 (say its first invocation timed out after deleting)
+	// plans nothing now and reserves nothing more; the budget stays at 6.
+	if _, err := e.invoke(t, message("m1", "team/api")); err != nil {
+		t.Fatal(err)
+	}
+	ok, used, err := e.h.budget.Reserve(context.Background(), "run-cap", "team/other", 5, 10)
+	if err != nil || ok || used != 6 {
+		t.Errorf("after the redelivery: reserve 5 more = %v, used %d, %v; want refused at 6", ok, used, err)
 	}
 }

@@ -17,7 +17,9 @@ import (
 // TestCompiledFunction runs the compiled gc binary through the Lambda
 // Runtime API (internal/testenv) with its real SDK clients pointed at the
 // emulators by AWS_ENDPOINT_URL_*: ECR, SNS for the report, EventBridge for
-// the audit event and DynamoDB for notify.Once's records.
+// the audit event and DynamoDB for notify.Once's records. The policy turns
+// the AWS in-use sources off: this stack runs no moto (the sandbox tests in
+// ./integration read them).
 func TestCompiledFunction(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the function binary")

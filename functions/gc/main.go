@@ -1,5 +1,4 @@
-// Command gc is the Lambda function that expires images by the policy's retention rules, never
-// one in use; with ECRWARDEN_GC_QUEUE_URL it fans out one SQS message per repository.
+// Command gc expires and archives images by the policy's retention rules, never one in use.
 package main
 
 import (
@@ -9,7 +8,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/ecrwarden/ecrwarden/internal/fnconfig"
 	"github.com/ecrwarden/ecrwarden/internal/gc"
@@ -24,9 +22,10 @@ func main() {
 		os.Exit(1)
 	}
 	h := &handler{policy: d.Policy, dryRun: d.Config.DryRun, alerts: d.Alerts, audit: d.Audit, now: time.Now, log: log,
-		run: &gc.Runner{ECR: d.ECR, Sources: inuse.Sources(d.Policy, inuse.NewClients(d.AWS, d.Clusters)), Log: log}}
+		run: &gc.Runner{ECR: d.ECR, Sources: inuse.Sources(d.Policy, inuse.NewClients(d.AWS, d.Clusters)), Log: log,
+			ArchiveOptions: fnconfig.ArchiveOptions()}}
 	if d.Config.GCQueueURL != "" {
-		h.queue, h.queueURL = sqs.NewFromConfig(d.AWS), d.Config.GCQueueURL
+		h.fanOut(d.AWS, d.Config.GCQueueURL, d.Config.DedupeTable)
 	}
 	lambda.Start(h.Handle)
 }

@@ -126,6 +126,14 @@ type GCReport struct {
 	CapRefused bool `json:"capRefused,omitempty"`
 	// Repositories are the per-repository figures, in the order given.
 	Repositories []GCRepository `json:"repositories"`
+	// MonthlySavings is the storage cost, in US dollars a month, the run
+	// removes (or would remove), at Prices.
+	MonthlySavings float64 `json:"monthlySavings,omitempty"`
+	// MinimumCharge is what ECR still bills once for archived images
+	// deleted before their 90-day minimum, in US dollars.
+	MinimumCharge float64 `json:"minimumCharge,omitempty"`
+	// Prices names the prices the savings are stated at.
+	Prices string `json:"prices,omitempty"`
 }
 
 // GCRepository is what gc did, or planned, in one repository.
@@ -140,6 +148,16 @@ type GCRepository struct {
 	Failed int `json:"failed,omitempty"`
 	// Error is why nothing was deleted here (a listing failed), if so.
 	Error string `json:"error,omitempty"`
+	// Archived is how many images were archived (or planned to be), and
+	// ArchivedBytes their size.
+	Archived      int   `json:"archived,omitempty"`
+	ArchivedBytes int64 `json:"archivedBytes,omitempty"`
+	// Kept counts planned images left alone because they changed since
+	// planning (a new tag, another status).
+	Kept int `json:"kept,omitempty"`
+	// Warnings are hazards a person must act on: an image in use that is
+	// archived, or that the native lifecycle policy will expire.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Totals returns the images and bytes summed over the repositories.
@@ -156,7 +174,7 @@ func (g GCReport) troubled() bool {
 		return true
 	}
 	for _, r := range g.Repositories {
-		if r.Error != "" || r.Failed > 0 {
+		if r.Error != "" || r.Failed > 0 || len(r.Warnings) > 0 {
 			return true
 		}
 	}

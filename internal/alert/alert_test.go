@@ -202,6 +202,18 @@ func goldenCases(t testing.TB) map[string]Alert {
 				{Name: "mlops/train-model", Images: 0, Bytes: 0, Error: "describe images: listing cut short after page 3"},
 			}},
 		},
+		"gc-archive-cost": {
+			Kind: KindGCReport, Region: region, Account: account,
+			GC: &GCReport{Cap: 100, MonthlySavings: 41.87, MinimumCharge: 2.5,
+				Prices: "ECR pricing 2026-03 (standard $0.10, archive $0.10 first 150 TB/month)",
+				Repositories: []GCRepository{
+					{Name: "mlops/train-model", Images: 4, Bytes: 4 * 2_345_678_901, Archived: 9, ArchivedBytes: 9 * 2_345_678_901, Kept: 1,
+						Warnings: []string{
+							"sha256:0a1b2c3d4e5f (exp-baseline): a workload references it but it is archived and cannot be pulled: restore it (ecrwarden restore)",
+							"sha256:5e5e5e5e5e5e (v1.2.0): in use, but the native lifecycle policy will expire it (rule 1: last pulled 120d ago, more than 90 days)",
+						}},
+				}},
+		},
 		"gc-cap-refused": {
 			Kind: KindGCReport, Repository: "mlops/train-model", Region: region, Account: account,
 			GC: &GCReport{Cap: 100, CapRefused: true, Repositories: []GCRepository{

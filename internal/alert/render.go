@@ -189,14 +189,30 @@ func build(a Alert) doc {
 		d.emoji = ":wastebasket:"
 		images, bytes := g.Totals()
 		repos := plural(len(g.Repositories), "repository", "repositories")
+		archived := 0
+		warned := 0
+		for _, r := range g.Repositories {
+			archived += r.Archived
+			warned += len(r.Warnings)
+		}
 		switch {
 		case g.CapRefused:
 			d.emoji = ":octagonal_sign:"
-			d.title = fmt.Sprintf("gc refused: %s planned, over the cap of %d; nothing deleted", plural(images, "image", "images"), g.Cap)
+			d.title = fmt.Sprintf("gc refused: %s planned, over the cap of %d; nothing deleted", plural(images+archived, "image", "images"), g.Cap)
 		case g.DryRun:
 			d.title = fmt.Sprintf("gc dry run: %s (%s) would be deleted in %s", plural(images, "image", "images"), humanBytes(bytes), repos)
 		default:
 			d.title = fmt.Sprintf("gc deleted %s (%s) in %s", plural(images, "image", "images"), humanBytes(bytes), repos)
+		}
+		if archived > 0 {
+			verb := "archived"
+			if g.DryRun || g.CapRefused {
+				verb = "to archive"
+			}
+			d.title += fmt.Sprintf(", %d %s", archived, verb)
+		}
+		if warned > 0 && !g.CapRefused {
+			d.emoji = ":warning:"
 		}
 		mode := "delete"
 		if g.DryRun {
@@ -208,14 +224,30 @@ func build(a Alert) doc {
 			{label: "Size", value: humanBytes(bytes)},
 			{label: "Cap per run", value: strconv.Itoa(g.Cap)},
 		}
+		if archived > 0 {
+			d.fields = append(d.fields, field{label: "Archived", value: strconv.Itoa(archived)})
+		}
+		if g.Prices != "" {
+			cost := fmt.Sprintf("saves $%.2f/month", g.MonthlySavings)
+			if g.MinimumCharge > 0 {
+				cost += fmt.Sprintf(", less $%.2f once (archive minimum)", g.MinimumCharge)
+			}
+			d.fields = append(d.fields, field{label: "Storage cost", value: cost + " at " + g.Prices})
+		}
 		if a.Repository != "" {
 			d.fields = append([]field{{label: "Repository", value: a.Repository, code: true}}, d.fields...)
 		}
 		items := make([]string, 0, len(g.Repositories))
 		for _, r := range g.Repositories {
 			s := fmt.Sprintf("%s: %s, %s", r.Name, plural(r.Images, "image", "images"), humanBytes(r.Bytes))
+			if r.Archived > 0 {
+				s += fmt.Sprintf("; %d archived, %s", r.Archived, humanBytes(r.ArchivedBytes))
+			}
 			if r.Failed > 0 {
 				s += fmt.Sprintf(", %d failed to delete", r.Failed)
+			}
+			if r.Kept > 0 {
+				s += fmt.Sprintf(", %d left alone (changed since planning)", r.Kept)
 			}
 			if r.Error != "" {
 				s += "; nothing deleted: " + r.Error
@@ -227,6 +259,15 @@ func build(a Alert) doc {
 			heading = "Planned"
 		}
 		d.sections = []section{{heading: heading + " by repository", items: items}}
+		var warnings []string
+		for _, r := range g.Repositories {
+			for _, w := range r.Warnings {
+				warnings = append(warnings, r.Name+": "+w)
+			}
+		}
+		if len(warnings) > 0 {
+			d.sections = append(d.sections, section{heading: "Needs attention", items: warnings})
+		}
 	default:
 		d.emoji = ":bell:"
 		d.title = fmt.Sprintf("%s in %s", a.Kind, a.Repository)

@@ -37,16 +37,20 @@ const (
 func (d *director) seedHistory(now time.Time) (int, error) {
 	day := 24 * time.Hour
 	type seed struct {
-		repo string
-		tags []string
-		age  time.Duration
-		kids int
+		repo   string
+		tags   []string
+		age    time.Duration
+		kids   int
+		pulled time.Duration // ago; 0: never pulled
 	}
 	var seeds []seed
 	for i := range 14 {
-		s := seed{repo: apiRepo, tags: []string{fmt.Sprintf("v0.%d.0", i+1)}, age: time.Duration(100-5*i) * day}
-		if i == 8 {
+		s := seed{repo: apiRepo, tags: []string{fmt.Sprintf("v0.%d.0", i+1)}, age: time.Duration(130-6*i) * day}
+		switch i {
+		case 8:
 			s.kids = 2 // a multi-arch release: the index and its two platform images live and die together
+		case 10:
+			s.pulled = 3 * day // a team still pulls v0.11.0: it stays in standard storage
 		}
 		seeds = append(seeds, s)
 	}
@@ -60,6 +64,7 @@ func (d *director) seedHistory(now time.Time) (int, error) {
 		seed{repo: apiRepo, age: 3 * day},
 		seed{repo: apiRepo, age: 2 * day},
 		seed{repo: apiRepo, age: 2 * time.Hour},
+		seed{repo: apiRepo, age: 20 * day},
 	)
 	for i, age := range []int{45, 41, 38, 33, 25, 12, 5, 1} {
 		tag := fmt.Sprintf("exp-lr-0.%02d", i+1)
@@ -75,6 +80,9 @@ func (d *director) seedHistory(now time.Time) (int, error) {
 	n := 0
 	for i, s := range seeds {
 		img := ecr.Image{Tags: s.tags, PushedAt: now.Add(-s.age), Size: int64(180+i*7) << 20, Manifest: d.manifest()}
+		if s.pulled > 0 {
+			img.LastPulled = now.Add(-s.pulled)
+		}
 		if s.kids > 0 {
 			img.Manifest = "" // the emulator writes the OCI index over the children
 		}
@@ -87,12 +95,17 @@ func (d *director) seedHistory(now time.Time) (int, error) {
 		}
 		n += 1 + s.kids
 	}
+	// The native backstop the CDK app puts on managed repositories.
+	if err := d.sb.Suite.ECR.SetLifecyclePolicy(apiRepo, `{"rules":[{"rulePriority":1,"description":"ecrwarden backstop: expire untagged images after 14 days","selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":14},"action":{"type":"expire"}}]}`); err != nil {
+		return n, err
+	}
 	return n, nil
 }
 
 // gc seeds a history, shows the plan, then runs the gc function for real.
 func (d *director) gc(ctx context.Context) (Step, error) {
-	d.say("\n-- gc: months of pushes are seeded; a nightly training CronJob still runs %s:%s", trainRepo, InUseTag)
+	d.say("\n-- gc: months of pushes are seeded; a nightly training CronJob still runs %s:%s;", trainRepo, InUseTag)
+	d.say("   releases beyond the 3 newest that nobody pulled for 60 days go to the archive storage class")
 	now := time.Now().UTC()
 	n, err := d.seedHistory(now)
 	if err != nil {
@@ -121,7 +134,7 @@ func (d *director) gc(ctx context.Context) (Step, error) {
 	if err := plan.Err(); err != nil {
 		return Step{}, fmt.Errorf("gc plan: %w", err)
 	}
-	if err := gc.WriteTable(d.w, plan); err != nil {
+	if err := gc.WriteTable(d.w, plan, gc.PricesFor(d.sb.Policy)); err != nil {
 		return Step{}, err
 	}
 	d.say("\n   the scheduled gc function runs (not a dry run), fanning out one message per repository, as deployed:")

@@ -70,16 +70,26 @@ type ImageActionInput struct {
 	Tag string
 }
 
-func newImageActionEvent(in ImageActionInput, action, result string) ([]byte, error) {
-	env, err := in.normalize()
+// checkImageAction validates the envelope, repository and digest of an
+// "ECR Image Action" event of action, and returns the normalized envelope.
+func checkImageAction(e EnvelopeInput, repository, digest, action string) (EnvelopeInput, error) {
+	env, err := e.normalize()
+	if err == nil {
+		err = CheckRepositoryName(repository)
+	}
+	if err == nil {
+		err = CheckDigest(digest)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("emit %s %s: %w", DetailTypeImageAction, action, err)
+		return env, fmt.Errorf("emit %s %s: %w", DetailTypeImageAction, action, err)
 	}
-	if err := CheckRepositoryName(in.Repository); err != nil {
-		return nil, fmt.Errorf("emit %s %s: %w", DetailTypeImageAction, action, err)
-	}
-	if err := CheckDigest(in.Digest); err != nil {
-		return nil, fmt.Errorf("emit %s %s: %w", DetailTypeImageAction, action, err)
+	return env, nil
+}
+
+func newImageActionEvent(in ImageActionInput, action, result string) ([]byte, error) {
+	env, err := checkImageAction(in.EnvelopeInput, in.Repository, in.Digest, action)
+	if err != nil {
+		return nil, err
 	}
 	if in.Tag != "" {
 		if err := CheckTag(in.Tag); err != nil {
@@ -120,6 +130,66 @@ func NewPushFailureEvent(in ImageActionInput) ([]byte, error) {
 // NewDeleteEvent returns the "ECR Image Action" event ECR sends after an image is deleted.
 func NewDeleteEvent(in ImageActionInput) ([]byte, error) {
 	return newImageActionEvent(in, "DELETE", "SUCCESS")
+}
+
+// StorageClassInput describes an "ECR Image Action" UPDATE_STORAGE_CLASS
+// event: an image archived (TargetStorageClass ARCHIVE) or restored
+// (STANDARD).
+type StorageClassInput struct {
+	EnvelopeInput
+	Repository string
+	Digest     string
+	// TargetStorageClass is ARCHIVE or STANDARD.
+	TargetStorageClass string
+	// ManifestMediaType and ArtifactMediaType describe the image.
+	ManifestMediaType, ArtifactMediaType string
+	// LastActivatedAt is when a restore completed; zero for an archival.
+	LastActivatedAt time.Time
+}
+
+// storageClassDetail is the detail of an UPDATE_STORAGE_CLASS event, in the
+// shape of the ECR user guide's samples ("Event for an image archival
+// action", "Event for an image restore action"). events.ECRImageActionEvent
+// has no field for target-storage-class or last-activated-at, so it cannot
+// write this event.
+type storageClassDetail struct {
+	ActionType         string `json:"action-type"`
+	TargetStorageClass string `json:"target-storage-class"`
+	ImageDigest        string `json:"image-digest"`
+	RepositoryName     string `json:"repository-name"`
+	Result             string `json:"result"`
+	ManifestMediaType  string `json:"manifest-media-type,omitempty"`
+	ArtifactMediaType  string `json:"artifact-media-type,omitempty"`
+	LastActivatedAt    string `json:"last-activated-at,omitempty"`
+}
+
+// NewStorageClassEvent returns the "ECR Image Action" event ECR sends after
+// an image is archived or restored. It carries no image-tag.
+func NewStorageClassEvent(in StorageClassInput) ([]byte, error) {
+	const action = "UPDATE_STORAGE_CLASS"
+	env, err := checkImageAction(in.EnvelopeInput, in.Repository, in.Digest, action)
+	if err != nil {
+		return nil, err
+	}
+	if in.TargetStorageClass != "ARCHIVE" && in.TargetStorageClass != "STANDARD" {
+		return nil, fmt.Errorf("emit %s %s: target storage class %q: want ARCHIVE or STANDARD", DetailTypeImageAction, action, in.TargetStorageClass)
+	}
+	d := storageClassDetail{
+		ActionType: action, TargetStorageClass: in.TargetStorageClass, ImageDigest: in.Digest,
+		RepositoryName: in.Repository, Result: "SUCCESS",
+		ManifestMediaType: in.ManifestMediaType, ArtifactMediaType: in.ArtifactMediaType,
+	}
+	if !in.LastActivatedAt.IsZero() {
+		d.LastActivatedAt = in.LastActivatedAt.UTC().Format(time.RFC3339Nano)
+	}
+	detail, err := json.Marshal(d)
+	if err != nil {
+		return nil, fmt.Errorf("emit %s %s: %w", DetailTypeImageAction, action, err)
+	}
+	return json.Marshal(events.CloudWatchEvent{
+		Version: "0", ID: env.ID, DetailType: DetailTypeImageAction, Source: SourceECR,
+		AccountID: env.Account, Time: env.Time, Region: env.Region, Resources: []string{}, Detail: detail,
+	})
 }
 
 // ScanInput describes a scan result event to emit.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -90,6 +91,9 @@ type Deps struct {
 // SDK's standard retryer (throttling and 5xx retried with backoff, up to
 // 8 attempts, SNS's Throttled included), and the rest.
 func Load(ctx context.Context, log *slog.Logger) (*Deps, error) {
+	if limit, ok := MemoryLimit(os.Getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"), os.Getenv("GOMEMLIMIT")); ok {
+		debug.SetMemoryLimit(limit)
+	}
 	c, err := FromEnv()
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
@@ -98,11 +102,7 @@ func Load(ctx context.Context, log *slog.Logger) (*Deps, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithRetryer(func() aws.Retryer {
-		// SNS throttles with its own modelled "Throttled" error, which the
-		// standard retryer does not know (measured in internal/emulator/sns).
-		return retry.AddWithErrorCodes(retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 8 }), "Throttled")
-	}))
+	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithRetryer(NewRetryer))
 	if err != nil {
 		return nil, fmt.Errorf("aws configuration: %w", err)
 	}
@@ -125,3 +125,61 @@ func Load(ctx context.Context, log *slog.Logger) (*Deps, error) {
 		Log:      log,
 	}, nil
 }
+
+// MaxAttempts is how many times every AWS call of ecrwarden is tried.
+const MaxAttempts = 8
+
+// NewRetryer is the one retry configuration of ecrwarden's AWS clients, the
+// functions' and the CLI's (`ecrwarden gc plan` must not give up where the
+// function would retry): the SDK's standard retryer (throttling, 5xx and
+// broken connections retried with jittered exponential backoff) with
+// MaxAttempts attempts. SNS throttles with its own modelled "Throttled"
+// error, which the standard retryer does not know (measured in
+// internal/emulator/sns), so it is added.
+func NewRetryer() aws.Retryer {
+	return retry.AddWithErrorCodes(retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = MaxAttempts }), "Throttled")
+}
+
+// ArchiveOptions are the options of gc's UpdateImageStorageClass calls, one
+// per image: the SDK's adaptive retry mode, whose client-side token bucket
+// slows the calls down when ECR throttles instead of spending every attempt
+// at full speed; one retryer for the whole run, so what it learns carries
+// from one image to the next.
+func ArchiveOptions() []func(*ecr.Options) {
+	adaptive := retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
+		o.StandardOptions = append(o.StandardOptions, func(so *retry.StandardOptions) { so.MaxAttempts = MaxAttempts })
+	})
+	return []func(*ecr.Options){func(o *ecr.Options) { o.Retryer = adaptive }}
+}
+
+// MemoryLimit is the soft memory limit a function sets itself, so the
+// process as a whole stays within half its Lambda memory
+// (AWS_LAMBDA_FUNCTION_MEMORY_SIZE, in MB): half the memory less
+// residentOverhead, the part of the resident set the Go runtime does not
+// count (the mapped binary, 17 MB measured for gc at rest). GOMEMLIMIT,
+// when set, wins (ok is false and the runtime's own reading of it stands).
+//
+// Why: the Go collector does not know Lambda's hard limit. With GOGC alone,
+// a gc run over 100,000 images let its heap reach twice its live size and
+// peaked at 160-250 MB of a 256 MB function (functions/gc/integration
+// BenchmarkGC100k). With this limit it peaked at 114-121 MB for about the
+// same CPU: the collector works harder only while the heap nears the limit,
+// and the other half of the memory stays headroom for a repository twice as
+// large. The limit is soft: past it the collector takes at most about half
+// the CPU; nothing fails.
+func MemoryLimit(memoryMB, gomemlimit string) (int64, bool) {
+	if gomemlimit != "" {
+		return 0, false
+	}
+	mb, err := strconv.Atoi(memoryMB)
+	if err != nil || mb <= 0 {
+		return 0, false
+	}
+	return max(int64(mb)<<20/2-residentOverhead, minMemoryLimit), true
+}
+
+// residentOverhead and minMemoryLimit bound MemoryLimit.
+const (
+	residentOverhead = 16 << 20
+	minMemoryLimit   = 32 << 20
+)

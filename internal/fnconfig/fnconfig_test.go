@@ -83,3 +83,24 @@ func TestLoadRefusesABrokenPolicy(t *testing.T) {
 		t.Errorf("err = %v, want the policy error with its position", err)
 	}
 }
+
+func TestMemoryLimit(t *testing.T) {
+	tests := []struct {
+		memory, gomemlimit string
+		want               int64
+		ok                 bool
+	}{
+		{"256", "", 112 << 20, true},
+		{"1024", "", 496 << 20, true},
+		{"64", "", 32 << 20, true},
+		{"256", "200MiB", 0, false},
+		{"", "", 0, false},
+		{"lots", "", 0, false},
+	}
+	for _, tc := range tests {
+		got, ok := MemoryLimit(tc.memory, tc.gomemlimit)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("MemoryLimit(%q, %q) = %d, %v; want %d, %v", tc.memory, tc.gomemlimit, got, ok, tc.want, tc.ok)
+		}
+	}
+}

@@ -34,13 +34,15 @@ type fakeECR struct {
 	refuse map[string]types.ImageFailureCode
 	// failDelete fails every BatchDeleteImage call.
 	failDelete error
+	// policies are native lifecycle policies by repository.
+	policies map[string]string
 
 	calls map[string]int
 }
 
 func newFakeECR() *fakeECR {
 	return &fakeECR{images: map[string][]types.ImageDetail{}, manifests: map[string]string{}, failPage: map[string]int{},
-		refuse: map[string]types.ImageFailureCode{}, calls: map[string]int{}}
+		refuse: map[string]types.ImageFailureCode{}, calls: map[string]int{}, policies: map[string]string{}}
 }
 
 func (f *fakeECR) add(repo string, digest string, pushed time.Time, size int64, tags ...string) {
@@ -68,6 +70,17 @@ func (f *fakeECR) DescribeRepositories(ctx context.Context, params *ecr.Describe
 func (f *fakeECR) DescribeImages(ctx context.Context, params *ecr.DescribeImagesInput, optFns ...func(*ecr.Options)) (*ecr.DescribeImagesOutput, error) {
 	f.calls["DescribeImages"]++
 	repo := aws.ToString(params.RepositoryName)
+	if params.ImageIds != nil {
+		var out ecr.DescribeImagesOutput
+		for _, id := range params.ImageIds {
+			i := f.find(repo, aws.ToString(id.ImageDigest))
+			if i < 0 {
+				return nil, &types.ImageNotFoundException{Message: aws.String("not found")}
+			}
+			out.ImageDetails = append(out.ImageDetails, f.images[repo][i])
+		}
+		return &out, nil
+	}
 	start := 0
 	if params.NextToken != nil {
 		start, _ = strconv.Atoi(*params.NextToken)
@@ -117,16 +130,49 @@ func (f *fakeECR) BatchDeleteImage(ctx context.Context, params *ecr.BatchDeleteI
 				FailureCode: code, FailureReason: aws.String("injected")})
 			continue
 		}
-		i := slices.IndexFunc(f.images[repo], func(img types.ImageDetail) bool { return aws.ToString(img.ImageDigest) == d })
+		i := f.find(repo, d)
 		if i < 0 {
 			out.Failures = append(out.Failures, types.ImageFailure{ImageId: &types.ImageIdentifier{ImageDigest: aws.String(d)},
 				FailureCode: types.ImageFailureCodeImageNotFound, FailureReason: aws.String("not found")})
 			continue
 		}
-		f.images[repo] = slices.Delete(f.images[repo], i, i+1)
-		out.ImageIds = append(out.ImageIds, types.ImageIdentifier{ImageDigest: aws.String(d)})
+		img := &f.images[repo][i]
+		if id.ImageTag != nil && len(img.ImageTags) > 1 {
+			img.ImageTags = slices.DeleteFunc(slices.Clone(img.ImageTags), func(t string) bool { return t == *id.ImageTag })
+		} else {
+			f.images[repo] = slices.Delete(f.images[repo], i, i+1)
+		}
+		out.ImageIds = append(out.ImageIds, id)
 	}
 	return &out, nil
+}
+
+func (f *fakeECR) find(repo, digest string) int {
+	return slices.IndexFunc(f.images[repo], func(img types.ImageDetail) bool { return aws.ToString(img.ImageDigest) == digest })
+}
+
+func (f *fakeECR) GetLifecyclePolicy(ctx context.Context, params *ecr.GetLifecyclePolicyInput, optFns ...func(*ecr.Options)) (*ecr.GetLifecyclePolicyOutput, error) {
+	f.calls["GetLifecyclePolicy"]++
+	text, ok := f.policies[aws.ToString(params.RepositoryName)]
+	if !ok {
+		return nil, &types.LifecyclePolicyNotFoundException{Message: aws.String("no lifecycle policy")}
+	}
+	return &ecr.GetLifecyclePolicyOutput{LifecyclePolicyText: aws.String(text), RepositoryName: params.RepositoryName}, nil
+}
+
+func (f *fakeECR) UpdateImageStorageClass(ctx context.Context, params *ecr.UpdateImageStorageClassInput, optFns ...func(*ecr.Options)) (*ecr.UpdateImageStorageClassOutput, error) {
+	f.calls["UpdateImageStorageClass"]++
+	repo := aws.ToString(params.RepositoryName)
+	i := f.find(repo, aws.ToString(params.ImageId.ImageDigest))
+	if i < 0 {
+		return nil, &types.ImageNotFoundException{Message: aws.String("not found")}
+	}
+	status := types.ImageStatusArchived
+	if params.TargetStorageClass == types.TargetStorageClassStandard {
+		status = types.ImageStatusActivating
+	}
+	f.images[repo][i].ImageStatus = status
+	return &ecr.UpdateImageStorageClassOutput{ImageId: params.ImageId, ImageStatus: status}, nil
 }
 
 // digests returns the digests left in repo, sorted.

@@ -207,7 +207,7 @@ func TestRun(t *testing.T) {
 				t.Errorf("BatchDeleteImage calls = %d, want %d", got, tc.deletes)
 			}
 			if tc.report != nil {
-				a := res.Alert()
+				a := res.Alert(DefaultPrices)
 				if diff := cmp.Diff(tc.report, a.GC.Repositories); diff != "" {
 					t.Errorf("report (-want +got):\n%s", diff)
 				}
@@ -335,7 +335,7 @@ func TestNothingToDo(t *testing.T) {
 	r := &Runner{ECR: f, Sources: baseClusters().sources(t)}
 	res := r.Run(context.Background(), mustPolicy(t, testPolicy), []string{"tools"}, Options{Now: now, Cap: 100})
 	if res.Noteworthy() {
-		t.Errorf("Noteworthy() = true for a run with nothing to delete: %+v", res.Alert().GC)
+		t.Errorf("Noteworthy() = true for a run with nothing to delete: %+v", res.Alert(DefaultPrices).GC)
 	}
 	if err := res.Err(); err != nil {
 		t.Errorf("Err() = %v", err)
@@ -346,20 +346,21 @@ func TestAuditEvents(t *testing.T) {
 	f, c := baseECR(), baseClusters()
 	r := &Runner{ECR: f, Sources: c.sources(t)}
 	res := r.Run(context.Background(), mustPolicy(t, testPolicy), nil, Options{Now: now, Cap: 100})
-	got := res.AuditEvents("run-1")
+	got := res.AuditEvents("run-1", DefaultPrices)
 	want := []audit.Event{
 		{DetailType: audit.ImagesExpired, Resources: []string{"arn:aws:ecr:ap-southeast-1:123456789012:repository/app"},
 			Detail: map[string]any{"repository": "app", "runId": "run-1", "images": 2, "bytes": int64(10 * mib), "failed": 0,
-				"digests": []string{u1, v3}}}, // plan order: newest first
+				"digests":  []string{u1, v3}, // plan order: newest first
+				"archived": 0, "archivedBytes": int64(0), "monthlySavingsUSD": 0.0, "prices": DefaultPrices.Source}},
 		{DetailType: audit.ImagesExpired, Resources: []string{"arn:aws:ecr:ap-southeast-1:123456789012:repository/tools"},
 			Detail: map[string]any{"repository": "tools", "runId": "run-1", "images": 2, "bytes": int64(2 * mib), "failed": 0,
-				"digests": []string{t2, t1}}},
+				"digests": []string{t2, t1}, "archived": 0, "archivedBytes": int64(0), "monthlySavingsUSD": 0.0, "prices": DefaultPrices.Source}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("audit events (-want +got):\n%s", diff)
 	}
 	dry := r.Run(context.Background(), mustPolicy(t, testPolicy), nil, Options{Now: now, Cap: 100, DryRun: true})
-	if ev := dry.AuditEvents("run-2"); len(ev) != 0 {
+	if ev := dry.AuditEvents("run-2", DefaultPrices); len(ev) != 0 {
 		t.Errorf("dry run audit events = %v, want none", ev)
 	}
 }

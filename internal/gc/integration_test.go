@@ -370,7 +370,7 @@ func TestClusterFailureDeletesNothing(t *testing.T) {
 			if diff := cmp.Diff(before, imagesOf(e, "mlops/retail-api")); diff != "" {
 				t.Errorf("images changed (-want +got):\n%s", diff)
 			}
-			if a := res.Alert(); a.GC.Repositories[0].Error == "" {
+			if a := res.Alert(DefaultPrices); a.GC.Repositories[0].Error == "" {
 				t.Errorf("report has no error: %+v", a.GC)
 			}
 		})
@@ -408,10 +408,13 @@ func TestExactCallCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := map[string]int{}
-	for _, op := range []string{"DescribeImages", "BatchDeleteImage", "BatchGetImage", "DescribeRepositories"} {
+	for _, op := range []string{"DescribeImages", "BatchDeleteImage", "BatchGetImage", "DescribeRepositories", "GetLifecyclePolicy"} {
 		got[op] = e.server.Log().Count(op)
 	}
-	want := map[string]int{"DescribeImages": 3, "BatchDeleteImage": 3, "BatchGetImage": 0, "DescribeRepositories": 1}
+	// DescribeImages: ceil(2500/1000) pages to list and ceil(250/100) to
+	// re-check the planned images before deleting them; GetLifecyclePolicy
+	// reads the native policy to show it beside the plan.
+	want := map[string]int{"DescribeImages": 3 + 3, "BatchDeleteImage": 3, "BatchGetImage": 0, "DescribeRepositories": 1, "GetLifecyclePolicy": 1}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ECR calls (-want +got):\n%s", diff)
 	}
@@ -503,7 +506,7 @@ func TestECRFaults(t *testing.T) {
 						t.Errorf("failure %+v, want KmsError", fl)
 					}
 				}
-				if rep := res.Alert().GC.Repositories[0]; rep.Failed != len(failed) || rep.Images != len(o.Deleted.Deleted) {
+				if rep := res.Alert(DefaultPrices).GC.Repositories[0]; rep.Failed != len(failed) || rep.Images != len(o.Deleted.Deleted) {
 					t.Errorf("report %+v, want %d failed and %d deleted", rep, len(failed), len(o.Deleted.Deleted))
 				}
 			}
@@ -522,7 +525,7 @@ func TestCapStopsRunawayPlan(t *testing.T) {
 	if n := e.server.Log().Count("BatchDeleteImage"); n != 0 {
 		t.Errorf("BatchDeleteImage calls = %d, want 0", n)
 	}
-	a := res.Alert()
+	a := res.Alert(DefaultPrices)
 	if !a.GC.CapRefused || a.GC.Repositories[0].Images != 150 {
 		t.Errorf("report = %+v, want the refused plan of 150", a.GC)
 	}

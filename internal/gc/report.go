@@ -1,8 +1,11 @@
 package gc
 
 import (
+	"strings"
+
 	"github.com/ecrwarden/ecrwarden/internal/alert"
 	"github.com/ecrwarden/ecrwarden/internal/audit"
+	"github.com/ecrwarden/ecrwarden/internal/registry"
 )
 
 // MaxAuditDigests is how many deleted digests one ImagesExpired event lists;
@@ -10,40 +13,59 @@ import (
 const MaxAuditDigests = 1000
 
 // Noteworthy reports whether the run has something to tell people: a
-// deletion done or planned, a refused delete, a failed listing or a cap
-// refusal. A run with nothing to delete and no error sends no report.
+// deletion or archival done or planned, a refused or raced delete, a
+// warning, a failed listing or a cap refusal. A run with nothing to do and
+// no error sends no report.
 func (r *Result) Noteworthy() bool {
 	if r.CapRefused || r.ClusterErr != nil || r.Planned > 0 {
 		return true
 	}
 	for _, o := range r.Outcomes {
-		if o.Err != nil || len(o.Deleted.Failed) > 0 {
+		if o.Err != nil || len(o.Deleted.Failed) > 0 || len(o.Deleted.Raced) > 0 || len(o.Warnings) > 0 || len(o.Archived.Failed) > 0 {
 			return true
 		}
 	}
 	return false
 }
 
-// Alert returns the run's KindGCReport alert: images and bytes deleted per
-// repository (planned ones in a dry run or a cap refusal), failures and
-// errors. Region and account come from the first repository read.
-func (r *Result) Alert() alert.Alert {
-	g := &alert.GCReport{DryRun: r.DryRun, Cap: r.Cap, CapRefused: r.CapRefused}
+// Alert returns the run's KindGCReport alert: images and bytes deleted and
+// archived per repository (planned ones in a dry run or a cap refusal), what
+// that saves at prices, failures, warnings and errors. Region and account
+// come from the first repository read.
+func (r *Result) Alert(prices Prices) alert.Alert {
+	g := &alert.GCReport{DryRun: r.DryRun, Cap: r.Cap, CapRefused: r.CapRefused, Prices: prices.Source}
+	s := r.Savings(prices)
+	g.MonthlySavings, g.MinimumCharge = s.Monthly, s.MinimumCharge
 	a := alert.Alert{Kind: alert.KindGCReport, GC: g}
 	executed := !r.DryRun && !r.CapRefused && r.ClusterErr == nil
-	for _, o := range r.Outcomes {
+	for i := range r.Outcomes {
+		o := &r.Outcomes[i]
 		if a.Region == "" && o.Region != "" {
 			a.Region, a.Account = o.Region, o.Account
 		}
-		rep := alert.GCRepository{Name: o.Repository, Failed: len(o.Deleted.Failed)}
+		rep := alert.GCRepository{Name: o.Repository, Failed: len(o.Deleted.Failed) + len(o.Archived.Failed),
+			Kept: len(o.Deleted.Kept) + len(o.Archived.Kept)}
 		switch {
-		case executed:
+		case executed && o.Acted():
 			rep.Images, rep.Bytes = len(o.Deleted.Deleted), o.ReclaimedBytes()
-		case o.Plan != nil:
+			rep.Archived, rep.ArchivedBytes = o.ArchivedImages(), o.ArchivedBytes()
+		case o.Plan != nil && (!executed || o.Refused != ""):
 			rep.Images, rep.Bytes = o.Plan.Deletes, o.Plan.ReclaimBytes
+			rep.Archived, rep.ArchivedBytes = o.Plan.Archives, o.Plan.ArchiveBytes
+		}
+		var errs []string
+		if o.Refused != "" {
+			errs = append(errs, "run-wide cap: "+o.Refused)
 		}
 		if o.Err != nil {
-			rep.Error = o.Err.Error()
+			errs = append(errs, o.Err.Error())
+		}
+		rep.Error = strings.Join(errs, "; ")
+		for _, w := range o.Warnings {
+			rep.Warnings = append(rep.Warnings, describe(w.Digest, w.Tags)+w.Detail)
+		}
+		for _, c := range o.Deleted.Raced {
+			rep.Warnings = append(rep.Warnings, registry.ShortDigest(c.Digest)+": "+c.Why)
 		}
 		g.Repositories = append(g.Repositories, rep)
 	}
@@ -53,12 +75,25 @@ func (r *Result) Alert() alert.Alert {
 	return a
 }
 
+func describe(digest string, tags []string) string {
+	if digest == "" {
+		return ""
+	}
+	s := registry.ShortDigest(digest)
+	if len(tags) > 0 {
+		s += " (" + strings.Join(tags, ", ") + ")"
+	}
+	return s + ": "
+}
+
 // AuditEvents returns one ImagesExpired event per repository in which images
-// were deleted; none for a dry run or a refused run.
-func (r *Result) AuditEvents(runID string) []audit.Event {
+// were deleted or archived; none for a dry run or a refused run.
+func (r *Result) AuditEvents(runID string, prices Prices) []audit.Event {
 	var events []audit.Event
-	for _, o := range r.Outcomes {
-		if len(o.Deleted.Deleted) == 0 {
+	for i := range r.Outcomes {
+		o := &r.Outcomes[i]
+		archived := o.ArchivedImages()
+		if len(o.Deleted.Deleted) == 0 && (len(o.Archived.Archived) == 0 || archived == 0) {
 			continue
 		}
 		digests := o.Deleted.Deleted
@@ -66,10 +101,22 @@ func (r *Result) AuditEvents(runID string) []audit.Event {
 		if truncated {
 			digests = digests[:MaxAuditDigests]
 		}
+		s := o.Savings(prices)
 		detail := map[string]any{
 			"repository": o.Repository, "runId": runID,
 			"images": len(o.Deleted.Deleted), "bytes": o.ReclaimedBytes(),
 			"failed": len(o.Deleted.Failed), "digests": digests,
+			"archived": archived, "archivedBytes": o.ArchivedBytes(),
+			"monthlySavingsUSD": round2(s.Monthly), "prices": prices.Source,
+		}
+		if s.MinimumCharge > 0 {
+			detail["minimumChargeUSD"] = round2(s.MinimumCharge)
+		}
+		if n := len(o.Deleted.Kept) + len(o.Archived.Kept); n > 0 {
+			detail["keptChanged"] = n
+		}
+		if n := len(o.Deleted.Raced); n > 0 {
+			detail["raced"] = n
 		}
 		if truncated {
 			detail["digestsTruncated"] = true
@@ -81,4 +128,8 @@ func (r *Result) AuditEvents(runID string) []audit.Event {
 		events = append(events, ev)
 	}
 	return events
+}
+
+func round2(f float64) float64 {
+	return float64(int64(f*100+0.5)) / 100
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"reflect"
 	"regexp"
@@ -223,6 +224,17 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		v.SetInt(i)
+	case reflect.Float64:
+		if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!float" && n.ShortTag() != "!!int") {
+			d.errorf(n, path, "want a number, got %s", kindName(n))
+			return
+		}
+		f, err := strconv.ParseFloat(n.Value, 64)
+		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+			d.errorf(n, path, "number %s out of range", n.Value)
+			return
+		}
+		v.SetFloat(f)
 	case reflect.Bool:
 		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
 			d.errorf(n, path, "want true or false, got %s", kindName(n))
@@ -253,6 +265,8 @@ func enumNoun(typeName string) string {
 		return "severity"
 	case "Action":
 		return "action"
+	case "Disposal":
+		return "retention action"
 	case "Order":
 		return "order"
 	case "Pin":
@@ -392,6 +406,10 @@ func (p *Pattern) unmarshalPolicy(n *yaml.Node) error {
 }
 
 func (d *Duration) unmarshalPolicy(n *yaml.Node) error {
+	if n.ShortTag() == "!!int" && n.Value == "0" {
+		*d = 0 // a bare 0 means none, as in "untaggedNewerThan: 0"
+		return nil
+	}
 	if n.ShortTag() != "!!str" {
 		return fmt.Errorf("want a duration such as 24h or 30d, got %s %s", kindName(n), n.Value)
 	}

@@ -137,12 +137,24 @@ type GC struct {
 	Schedule string `yaml:"schedule" doc:"EventBridge Scheduler expression: rate(...) or cron(...). Default rate(1 day)."`
 	// DryRun plans and reports without deleting. Defaults to true.
 	DryRun *bool `yaml:"dryRun" doc:"Plan and report without deleting. Default true: set false deliberately."`
-	// MaxDeletesPerRun caps how many images one run may delete; a plan
+	// MaxDeletesPerRun caps how many images one run may delete or archive,
+	// across every repository of the run (the fan-out included); a plan
 	// over the cap deletes nothing and alerts.
-	MaxDeletesPerRun int `yaml:"maxDeletesPerRun" doc:"A plan that would delete more images than this in one run deletes nothing and alerts instead. Default 100." minimum:"1"`
+	MaxDeletesPerRun int `yaml:"maxDeletesPerRun" doc:"A run that would delete or archive more images than this, over all its repositories (fanned out or not), deletes nothing more and alerts instead. Default 100." minimum:"1"`
 	// InUse chooses the AWS services gc reads for images in use, besides
 	// the clusters.
 	InUse InUseSources `yaml:"inUse" doc:"AWS services gc reads for images in use in the account and region, besides the clusters (which are always read). Each is read unless set false; a source that cannot be read stops every deletion of the run."`
+	// Prices override the ECR storage prices gc states savings in.
+	Prices Prices `yaml:"prices" doc:"ECR storage prices (USD per GB-month) the plan's savings are stated in. Defaults: the published prices the code carries (see docs/gc-scale.md), for your region and volume tier set them here."`
+}
+
+// Prices are ECR storage prices in US dollars per GB-month; nil fields
+// keep the built-in defaults.
+type Prices struct {
+	// StandardPerGBMonth is the price of the standard storage class.
+	StandardPerGBMonth *float64 `yaml:"standardPerGBMonth" doc:"Standard storage, USD per GB-month (default 0.10)." minimum:"0"`
+	// ArchivePerGBMonth is the price of the archive storage class.
+	ArchivePerGBMonth *float64 `yaml:"archivePerGBMonth" doc:"Archive storage, USD per GB-month (default 0.10: the first 150 TB of archive cost what standard does; 0.07 beyond)." minimum:"0"`
 }
 
 // Dry reports whether gc runs in dry-run mode (the default).
@@ -291,8 +303,30 @@ type RetentionRule struct {
 	KeepNewest *int `yaml:"keepNewest" doc:"Keep the N newest selected images (by order); the rest are expired by this rule unless maxAge keeps them." minimum:"0"`
 	// MaxAge expires selected images pushed longer ago than this.
 	MaxAge Duration `yaml:"maxAge" doc:"Expire selected images pushed longer ago than this (24h, 30d, 1d12h). With keepNewest, an image is expired only when it is both outside the N newest and older than maxAge."`
+	// NotPulledFor expires selected images not pulled for longer than this.
+	NotPulledFor Duration `yaml:"notPulledFor" doc:"Expire selected images not pulled for longer than this (ECR's lastRecordedPullTime; an image never pulled counts from its push; ECR may record a pull up to a day late, so gc counts a day less). With keepNewest or maxAge, every condition the rule sets must hold."`
 	// Order ranks images for KeepNewest. Defaults to pushed.
 	Order Order `yaml:"order" doc:"How keepNewest ranks images: pushed (push time, default), semver or date (from the pattern's placeholder; images whose tags carry none rank oldest)."`
+	// Action is what happens to the images the rule expires.
+	Action Disposal `yaml:"action" doc:"What happens to the images this rule expires: delete (default) or archive (UpdateImageStorageClass to the ECR archive storage class, where an image cannot be pulled until restored and is charged for at least 90 days)."`
+	// ArchivedFor makes the rule select archived images, and expires those
+	// archived longer ago than this.
+	ArchivedFor Duration `yaml:"archivedFor" doc:"Select archived images instead of active ones and delete those archived longer ago than this. Below 90d, set acceptArchiveMinimumCharge: ECR charges an archived image for 90 days even when it is deleted sooner."`
+	// AcceptArchiveMinimumCharge allows ArchivedFor below the 90-day
+	// minimum storage duration of the archive class.
+	AcceptArchiveMinimumCharge bool `yaml:"acceptArchiveMinimumCharge" doc:"Allow archivedFor below 90d, accepting that ECR still charges the rest of the 90-day minimum (the plan states the amount)."`
+}
+
+// SelectsArchived reports whether the rule selects archived images
+// (archivedFor) rather than active ones.
+func (r RetentionRule) SelectsArchived() bool { return r.ArchivedFor > 0 }
+
+// Disposal returns the rule's action, delete when unset.
+func (r RetentionRule) Disposal() Disposal {
+	if r.Action == "" {
+		return DisposalDelete
+	}
+	return r.Action
 }
 
 // Protect lists what gc never deletes.
@@ -301,6 +335,22 @@ type Protect struct {
 	Tags []Pattern `yaml:"tags" doc:"Images carrying a tag that matches one of these patterns are never deleted."`
 	// NewerThan protects every image younger than this.
 	NewerThan Duration `yaml:"newerThan" doc:"Images pushed more recently than this are never deleted (a grace period for images still being rolled out). Default 0."`
+	// UntaggedNewerThan protects untagged images younger than this; nil
+	// means DefaultUntaggedGrace.
+	UntaggedNewerThan *Duration `yaml:"untaggedNewerThan" doc:"Untagged images pushed more recently than this are never deleted or archived: a multi-arch push stores its platform images untagged before the index that lists them. Default 6h; 0 turns it off."`
+}
+
+// DefaultUntaggedGrace is protect.untaggedNewerThan when the policy leaves
+// it out: long enough for a multi-arch build that pushes its platform
+// images before its index (even from separate CI jobs) to finish.
+const DefaultUntaggedGrace = Duration(6 * time.Hour)
+
+// UntaggedGrace returns protect.untaggedNewerThan or its default.
+func (p Protect) UntaggedGrace() Duration {
+	if p.UntaggedNewerThan == nil {
+		return DefaultUntaggedGrace
+	}
+	return *p.UntaggedNewerThan
 }
 
 // DeployRule rolls a Deployment container forward when a matching tag is pushed.
@@ -331,3 +381,8 @@ type DeployRule struct {
 func (d DeployRule) EffectiveOrder() Order {
 	return d.Tags.defaultOrder(d.Order)
 }
+
+// MinArchiveDays is the minimum storage duration ECR charges an archived
+// image for: "Archived images have a minimum storage duration of 90 days"
+// (ECR user guide, "Archiving an image").
+const MinArchiveDays = 90

@@ -57,6 +57,18 @@ const (
 	OrderDate   Order = "date"
 )
 
+// Disposal is what a retention rule does to the images it expires.
+type Disposal string
+
+// Disposals.
+const (
+	// DisposalDelete deletes the image (BatchDeleteImage).
+	DisposalDelete Disposal = "delete"
+	// DisposalArchive moves the image to the ECR archive storage class
+	// (UpdateImageStorageClass); it cannot be pulled until restored.
+	DisposalArchive Disposal = "archive"
+)
+
 // Pin is how a rollout names the image: by digest or by tag.
 type Pin string
 
@@ -101,6 +113,7 @@ var enumValues = map[string][]string{
 	"Action":        {"alert", "delete"},
 	"Order":         {"pushed", "semver", "date"},
 	"Pin":           {"digest", "tag"},
+	"Disposal":      {"delete", "archive"},
 	"Encryption":    {"AES256", "KMS"},
 	"ScanType":      {"BASIC", "ENHANCED"},
 	"ScanFrequency": {"SCAN_ON_PUSH", "CONTINUOUS_SCAN", "MANUAL"},
@@ -126,9 +139,15 @@ func (d Duration) String() string {
 		b.WriteString(strconv.FormatInt(int64(days), 10) + "d")
 	}
 	if rest > 0 {
+		// time.Duration.String writes 1h30m0s: drop the zero seconds, then
+		// the zero minutes of a whole hour (1h0m), never the 0 of 30m.
 		s := rest.String()
-		s = strings.TrimSuffix(s, "0s")
-		s = strings.TrimSuffix(s, "0m")
+		if strings.HasSuffix(s, "m0s") {
+			s = strings.TrimSuffix(s, "0s")
+		}
+		if strings.HasSuffix(s, "h0m") {
+			s = strings.TrimSuffix(s, "0m")
+		}
 		b.WriteString(s)
 	}
 	return b.String()

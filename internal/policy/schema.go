@@ -104,6 +104,8 @@ func schemaFor(t reflect.Type, doc string) map[string]any {
 		}
 	case reflect.Int:
 		s["type"] = "integer"
+	case reflect.Float64:
+		s["type"] = "number"
 	case reflect.Bool:
 		s["type"] = "boolean"
 	}

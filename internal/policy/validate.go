@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Defaults applied to fields the file leaves out.
@@ -106,6 +107,14 @@ func (v *validator) validate() {
 		}
 	} else {
 		f.GC.MaxDeletesPerRun = DefaultMaxDeletesPerRun
+	}
+	for _, pr := range []struct {
+		key string
+		v   *float64
+	}{{"standardPerGBMonth", f.GC.Prices.StandardPerGBMonth}, {"archivePerGBMonth", f.GC.Prices.ArchivePerGBMonth}} {
+		if pr.v != nil && *pr.v < 0 {
+			v.errorf("gc.prices."+pr.key, "must not be negative (got %g)", *pr.v)
+		}
 	}
 	if len(f.Repositories) == 0 && v.set("repositories") {
 		v.errorf("repositories", "lists no repository")
@@ -284,14 +293,35 @@ func (v *validator) retention(path string, rr *RetentionRule) {
 	case len(rr.Match) == 0 && !rr.Untagged && !v.set(path+".match"):
 		v.errorf(path, "selects nothing: set match (tag patterns) or untagged: true")
 	}
-	if rr.KeepNewest == nil && !v.set(path+".maxAge") {
-		v.errorf(path, "has no effect: set keepNewest, maxAge or both")
+	if rr.KeepNewest == nil && !v.set(path+".maxAge") && !v.set(path+".notPulledFor") && !v.set(path+".archivedFor") {
+		v.errorf(path, "has no effect: set keepNewest, maxAge, notPulledFor or archivedFor")
 	}
 	if rr.KeepNewest != nil && *rr.KeepNewest < 0 {
 		v.errorf(path+".keepNewest", "must not be negative (got %d)", *rr.KeepNewest)
 	}
-	if v.set(path+".maxAge") && rr.MaxAge <= 0 {
-		v.errorf(path+".maxAge", "must be longer than 0")
+	for _, key := range []string{"maxAge", "notPulledFor", "archivedFor"} {
+		if v.set(path+"."+key) && v.durationAt(rr, key) <= 0 {
+			v.errorf(path+"."+key, "must be longer than 0")
+		}
+	}
+	if v.set(path+".notPulledFor") && rr.NotPulledFor > 0 && rr.NotPulledFor < Duration(48*time.Hour) {
+		v.errorf(path+".notPulledFor", "must be at least 2d: ECR may record a pull up to a day late (got %s)", rr.NotPulledFor)
+	}
+	if rr.ArchivedFor > 0 {
+		for _, key := range []string{"keepNewest", "maxAge", "notPulledFor"} {
+			if v.set(path + "." + key) {
+				v.errorf(path+"."+key, "archivedFor selects archived images, %s active ones: write two rules", key)
+			}
+		}
+		if rr.Action == DisposalArchive {
+			v.errorf(path+".action", "archived images can only be deleted")
+		}
+		if rr.ArchivedFor < Duration(MinArchiveDays*24*time.Hour) && !rr.AcceptArchiveMinimumCharge {
+			v.errorf(path+".archivedFor", "%s is below the %d-day minimum storage duration of archived images, which ECR charges even when they are deleted sooner; set acceptArchiveMinimumCharge: true to accept that", rr.ArchivedFor, MinArchiveDays)
+		}
+	}
+	if rr.AcceptArchiveMinimumCharge && rr.ArchivedFor == 0 {
+		v.errorf(path+".acceptArchiveMinimumCharge", "only applies with archivedFor")
 	}
 	if rr.Untagged && rr.Order != OrderPushed {
 		v.errorf(path+".order", "untagged images carry no tag to rank by %s; only pushed applies", rr.Order)
@@ -307,6 +337,18 @@ func (v *validator) retention(path string, rr *RetentionRule) {
 				v.errorf(path+".order", "date order needs a {date} placeholder in match")
 			}
 		}
+	}
+}
+
+// durationAt returns the named duration field of a retention rule.
+func (v *validator) durationAt(rr *RetentionRule, key string) Duration {
+	switch key {
+	case "maxAge":
+		return rr.MaxAge
+	case "notPulledFor":
+		return rr.NotPulledFor
+	default:
+		return rr.ArchivedFor
 	}
 }
 

@@ -37,8 +37,8 @@ func IsIndex(mediaType string) bool {
 	return mediaType == mediaOCIIndex || mediaType == mediaDockerML
 }
 
-// List returns every image of the repository, paging DescribeImages at
-// 1,000 images a page. It fails as a whole when any page fails: callers
+// List returns every ACTIVE image of the repository (the images that can
+// be pulled), paging DescribeImages at 1,000 images a page. It fails as a whole when any page fails: callers
 // that delete must never act on a partial listing. progress, if not nil,
 // is called after each page with the running total.
 func List(ctx context.Context, client ecr.DescribeImagesAPIClient, registryID, repository string, progress func(images int)) ([]types.ImageDetail, error) {
@@ -53,7 +53,7 @@ func List(ctx context.Context, client ecr.DescribeImagesAPIClient, registryID, r
 	var all []types.ImageDetail
 	pages := ecr.NewDescribeImagesPaginator(client, in)
 	for pages.HasMorePages() {
-		out, err := pages.NextPage(ctx)
+		out, err := pages.NextPage(ctx, withListingDecoder)
 		if err != nil {
 			return nil, fmt.Errorf("describe images in %s (after %d images): %w", repository, len(all), err)
 		}
@@ -63,6 +63,40 @@ func List(ctx context.Context, client ecr.DescribeImagesAPIClient, registryID, r
 		}
 	}
 	return all, nil
+}
+
+// EachPage pages DescribeImages over every image of the repository whatever
+// its status (ACTIVE, ARCHIVED and ACTIVATING: the default filter lists
+// ACTIVE images only), 1,000 a page, and hands each page to fn, which must
+// not keep the slice. It returns the number of images listed. It fails as a
+// whole when any page (or fn) fails: callers that delete must never act on a
+// partial listing. Paging instead of collecting lets a caller convert each
+// page and drop it, so a 100,000-image repository never holds 100,000 SDK
+// structures at once. Pages are decoded by listingProtocol (describe.go),
+// which fills every ImageDetail field but the scan status and findings
+// summary.
+func EachPage(ctx context.Context, client ecr.DescribeImagesAPIClient, registryID, repository string, fn func([]types.ImageDetail) error) (int, error) {
+	in := &ecr.DescribeImagesInput{
+		RepositoryName: aws.String(repository),
+		MaxResults:     aws.Int32(PageSize),
+		Filter:         &types.DescribeImagesFilter{TagStatus: types.TagStatusAny, ImageStatus: types.ImageStatusFilterAny},
+	}
+	if registryID != "" {
+		in.RegistryId = aws.String(registryID)
+	}
+	n := 0
+	pages := ecr.NewDescribeImagesPaginator(client, in)
+	for pages.HasMorePages() {
+		out, err := pages.NextPage(ctx, withListingDecoder)
+		if err != nil {
+			return n, fmt.Errorf("describe images in %s (after %d images): %w", repository, n, err)
+		}
+		n += len(out.ImageDetails)
+		if err := fn(out.ImageDetails); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // IndexChildren fetches the manifests of the given index digests and
@@ -110,94 +144,6 @@ func IndexChildren(ctx context.Context, client BatchGetImageAPI, registryID, rep
 		}
 	}
 	return children, nil
-}
-
-// Failure is an image ECR refused to delete.
-type Failure struct {
-	Digest string
-	Code   types.ImageFailureCode
-	Reason string
-}
-
-// Report is the outcome of Delete.
-type Report struct {
-	// Deleted are the digests ECR deleted.
-	Deleted []string
-	// Gone are digests that no longer existed (deleted by someone else).
-	Gone []string
-	// Failed are digests ECR refused, with its reason.
-	Failed []Failure
-	// Calls counts BatchDeleteImage calls.
-	Calls int
-
-	seen map[string]bool
-}
-
-// Delete deletes images by digest (with all their tags) in batches of 100,
-// in the order given: put indexes before their children. A child refused
-// because an index still referenced it is retried once after all batches.
-// On a failed call Delete stops and returns what it did so far with the
-// error; refused images are reported in Failed, not as an error.
-func Delete(ctx context.Context, client BatchDeleteImageAPI, registryID, repository string, digests []string) (Report, error) {
-	var r Report
-	var referenced []string
-	for start := 0; start < len(digests); start += MaxBatchIDs {
-		batch := digests[start:min(start+MaxBatchIDs, len(digests))]
-		refused, err := deleteBatch(ctx, client, registryID, repository, batch, &r)
-		if err != nil {
-			return r, err
-		}
-		referenced = append(referenced, refused...)
-	}
-	for start := 0; start < len(referenced); start += MaxBatchIDs {
-		batch := referenced[start:min(start+MaxBatchIDs, len(referenced))]
-		refused, err := deleteBatch(ctx, client, registryID, repository, batch, &r)
-		if err != nil {
-			return r, err
-		}
-		for _, d := range refused {
-			r.Failed = append(r.Failed, Failure{Digest: d, Code: types.ImageFailureCodeImageReferencedByManifestList,
-				Reason: "still referenced by an image index that is kept or was not deleted"})
-		}
-	}
-	return r, nil
-}
-
-func deleteBatch(ctx context.Context, client BatchDeleteImageAPI, registryID, repository string, batch []string, r *Report) (referenced []string, err error) {
-	in := &ecr.BatchDeleteImageInput{RepositoryName: aws.String(repository), ImageIds: digestIDs(batch)}
-	if registryID != "" {
-		in.RegistryId = aws.String(registryID)
-	}
-	r.Calls++
-	out, err := client.BatchDeleteImage(ctx, in)
-	if err != nil {
-		return nil, fmt.Errorf("delete %d images in %s (%d deleted before): %w", len(batch), repository, len(r.Deleted), err)
-	}
-	if r.seen == nil {
-		r.seen = map[string]bool{}
-	}
-	// ECR lists a deleted image once per tag it had.
-	for _, id := range out.ImageIds {
-		if d := aws.ToString(id.ImageDigest); !r.seen[d] {
-			r.seen[d] = true
-			r.Deleted = append(r.Deleted, d)
-		}
-	}
-	for _, f := range out.Failures {
-		d := ""
-		if f.ImageId != nil {
-			d = aws.ToString(f.ImageId.ImageDigest)
-		}
-		switch f.FailureCode {
-		case types.ImageFailureCodeImageNotFound:
-			r.Gone = append(r.Gone, d)
-		case types.ImageFailureCodeImageReferencedByManifestList:
-			referenced = append(referenced, d)
-		default:
-			r.Failed = append(r.Failed, Failure{Digest: d, Code: f.FailureCode, Reason: aws.ToString(f.FailureReason)})
-		}
-	}
-	return referenced, nil
 }
 
 // ErrTagMoved reports that a tag DeleteTag was to remove no longer names

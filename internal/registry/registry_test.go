@@ -62,104 +62,6 @@ func TestListAllOrNothing(t *testing.T) {
 	}
 }
 
-type fakeDelete struct {
-	calls  [][]string
-	answer func(batch []string, call int) *ecr.BatchDeleteImageOutput
-	err    error
-}
-
-func (f *fakeDelete) BatchDeleteImage(_ context.Context, in *ecr.BatchDeleteImageInput, _ ...func(*ecr.Options)) (*ecr.BatchDeleteImageOutput, error) {
-	var batch []string
-	for _, id := range in.ImageIds {
-		batch = append(batch, aws.ToString(id.ImageDigest)+aws.ToString(id.ImageTag))
-	}
-	f.calls = append(f.calls, batch)
-	if len(batch) > MaxBatchIDs {
-		return nil, errors.New("InvalidParameterException: too many image ids")
-	}
-	if f.err != nil && len(f.calls) == 2 {
-		return nil, f.err
-	}
-	return f.answer(batch, len(f.calls)), nil
-}
-
-func deleteAll(batch []string, _ int) *ecr.BatchDeleteImageOutput {
-	out := &ecr.BatchDeleteImageOutput{}
-	for _, d := range batch {
-		// ECR lists an image once per tag: simulate two tags each.
-		out.ImageIds = append(out.ImageIds, types.ImageIdentifier{ImageDigest: aws.String(d), ImageTag: aws.String("a")},
-			types.ImageIdentifier{ImageDigest: aws.String(d), ImageTag: aws.String("b")})
-	}
-	return out
-}
-
-func TestDeleteBatches(t *testing.T) {
-	var ds []string
-	for i := range 250 {
-		ds = append(ds, digest(i))
-	}
-	f := &fakeDelete{answer: deleteAll}
-	r, err := Delete(context.Background(), f, "", "repo", ds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.Calls != 3 || len(f.calls) != 3 || len(f.calls[0]) != 100 || len(f.calls[2]) != 50 {
-		t.Errorf("calls = %d, want ceil(250/100) = 3 of 100, 100, 50", len(f.calls))
-	}
-	if len(r.Deleted) != 250 {
-		t.Errorf("deleted = %d, want 250 (once each, whatever the tags)", len(r.Deleted))
-	}
-}
-
-func TestDeletePartialFailures(t *testing.T) {
-	ds := []string{digest(1), digest(2), digest(3), digest(4)}
-	f := &fakeDelete{answer: func(batch []string, call int) *ecr.BatchDeleteImageOutput {
-		out := &ecr.BatchDeleteImageOutput{}
-		for _, d := range batch {
-			switch {
-			case d == digest(2):
-				out.Failures = append(out.Failures, types.ImageFailure{ImageId: &types.ImageIdentifier{ImageDigest: aws.String(d)}, FailureCode: types.ImageFailureCodeImageNotFound, FailureReason: aws.String("Requested image not found")})
-			case d == digest(3):
-				out.Failures = append(out.Failures, types.ImageFailure{ImageId: &types.ImageIdentifier{ImageDigest: aws.String(d)}, FailureCode: types.ImageFailureCodeKmsError, FailureReason: aws.String("kms unavailable")})
-			case d == digest(4) && call == 1:
-				out.Failures = append(out.Failures, types.ImageFailure{ImageId: &types.ImageIdentifier{ImageDigest: aws.String(d)}, FailureCode: types.ImageFailureCodeImageReferencedByManifestList, FailureReason: aws.String("referenced")})
-			default:
-				out.ImageIds = append(out.ImageIds, types.ImageIdentifier{ImageDigest: aws.String(d)})
-			}
-		}
-		return out
-	}}
-	r, err := Delete(context.Background(), f, "", "repo", ds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := Report{
-		Deleted: []string{digest(1), digest(4)},
-		Gone:    []string{digest(2)},
-		Failed:  []Failure{{Digest: digest(3), Code: types.ImageFailureCodeKmsError, Reason: "kms unavailable"}},
-		Calls:   2,
-	}
-	if diff := cmp.Diff(want, r, cmp.AllowUnexported(Report{}), cmp.FilterPath(func(p cmp.Path) bool { return p.Last().String() == ".seen" }, cmp.Ignore())); diff != "" {
-		t.Errorf("report (-want +got):\n%s", diff)
-	}
-}
-
-func TestDeleteStopsOnCallError(t *testing.T) {
-	var ds []string
-	for i := range 300 {
-		ds = append(ds, digest(i))
-	}
-	boom := errors.New("ThrottlingException: retries exhausted")
-	f := &fakeDelete{answer: deleteAll, err: boom}
-	r, err := Delete(context.Background(), f, "", "repo", ds)
-	if !errors.Is(err, boom) {
-		t.Fatalf("err = %v", err)
-	}
-	if len(f.calls) != 2 || len(r.Deleted) != 100 {
-		t.Errorf("calls %d deleted %d: Delete must stop at the failed call and report what it did", len(f.calls), len(r.Deleted))
-	}
-}
-
 type fakeGet struct {
 	manifests map[string]string
 	calls     int
@@ -204,10 +106,28 @@ func TestIndexChildren(t *testing.T) {
 	}
 }
 
+// fakeTagDelete records the ids of BatchDeleteImage calls.
+// fakeTagDelete records each call's ids (digest+tag) and answers with
+// answer, or that the first id was deleted.
+type fakeTagDelete struct {
+	calls  [][]string
+	answer func(batch []string) *ecr.BatchDeleteImageOutput
+}
+
+func (f *fakeTagDelete) BatchDeleteImage(_ context.Context, in *ecr.BatchDeleteImageInput, _ ...func(*ecr.Options)) (*ecr.BatchDeleteImageOutput, error) {
+	var batch []string
+	for _, id := range in.ImageIds {
+		batch = append(batch, aws.ToString(id.ImageDigest)+aws.ToString(id.ImageTag))
+	}
+	f.calls = append(f.calls, batch)
+	if f.answer != nil {
+		return f.answer(batch), nil
+	}
+	return &ecr.BatchDeleteImageOutput{ImageIds: []types.ImageIdentifier{{ImageTag: aws.String(batch[0])}}}, nil
+}
+
 func TestDeleteTag(t *testing.T) {
-	f := &fakeDelete{answer: func(batch []string, _ int) *ecr.BatchDeleteImageOutput {
-		return &ecr.BatchDeleteImageOutput{ImageIds: []types.ImageIdentifier{{ImageTag: aws.String(batch[0])}}}
-	}}
+	f := &fakeTagDelete{}
 	if err := DeleteTag(context.Background(), f, "", "repo", "Feature_X", digest(1)); err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +141,7 @@ func TestDeleteTag(t *testing.T) {
 		{types.ImageFailureCodeImageNotFound, nil},
 		{types.ImageFailureCodeImageTagDoesNotMatchDigest, ErrTagMoved},
 	} {
-		f := &fakeDelete{answer: func([]string, int) *ecr.BatchDeleteImageOutput {
+		f := &fakeTagDelete{answer: func([]string) *ecr.BatchDeleteImageOutput {
 			return &ecr.BatchDeleteImageOutput{Failures: []types.ImageFailure{{FailureCode: tt.code, FailureReason: aws.String("no")}}}
 		}}
 		if err := DeleteTag(context.Background(), f, "", "repo", "Feature_X", digest(1)); !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {

@@ -11,7 +11,9 @@
 // Units. An image index (media type application/vnd.oci.image.index.v1+json
 // or application/vnd.docker.distribution.manifest.list.v2+json) and the child
 // manifests it lists form one unit; so do an image and its referrers
-// (artifacts whose subject names it: signatures, SBOMs). Any image that lists
+// (artifacts whose subject names it: signatures, SBOMs — by ECR's
+// subjectManifestDigest, or by a cosign tag sha256-<hex>.sig, .att or .sbom,
+// which names its subject; such tags are not the unit's tags). Any image that lists
 // child manifests is treated as an index, whatever its media type says. The
 // unit takes its parent's push time, and its parent's tags together with any
 // tag a member carries itself (normally none: children and referrers are
@@ -28,7 +30,17 @@
 //     (a workload references repo:tag); the reason names what references
 //     it when InUse says (DigestUses, TagUses);
 //   - protected tag: one of the unit's tags matches protect.tags;
-//   - grace: the unit was pushed less than protect.newerThan before now.
+//   - grace: the unit was pushed less than protect.newerThan before now;
+//   - untagged grace: the unit has no tags and was pushed less than
+//     protect.untaggedNewerThan (default 6h) before now: the platform images
+//     of a multi-arch push are stored untagged before their index;
+//   - restoring: the unit is ACTIVATING (UpdateImageStorageClass to STANDARD
+//     in progress).
+//
+// Storage. A unit has its parent's status: ACTIVE, ARCHIVED or ACTIVATING.
+// Rules with archivedFor look only at ARCHIVED units; every other rule only at
+// ACTIVE ones (so keepNewest counts active units only). No rule selects an
+// ACTIVATING unit.
 //
 // Selection. A rule with match selects the tagged units with at least one
 // tag matching any of its patterns ("*" selects every tagged unit; patterns
@@ -46,10 +58,31 @@
 // ranked beyond N are expired by the rule.
 //
 // maxAge D. A selected unit pushed more than D before now is expired by the
-// rule. When a rule has both keepNewest and maxAge, a unit is expired only
-// when it is beyond the N newest and older than D: keepNewest is a floor.
+// rule.
 //
-// Decision. A unit is deleted when at least one rule expires it and no
+// notPulledFor D. A selected unit whose last recorded pull (ECR's
+// lastRecordedPullTime; its push when never recorded) is more than D plus
+// PullRecordLag (a day: ECR records pulls up to a day late) before now is
+// expired by the rule. A unit's last pull is the latest of its members',
+// except that an index's own record is ignored when its children are listed:
+// gc's BatchGetImage of the index manifest counts as a pull, and every client
+// that pulls an index pulls a child too.
+//
+// A rule expires a unit only when every condition it sets holds: beyond the
+// N newest, older than maxAge, not pulled for notPulledFor (keepNewest is a
+// floor under the others).
+//
+// archivedFor D. A rule with archivedFor selects ARCHIVED units and expires
+// those archived (lastArchivedAt) more than D before now. Deleting a unit
+// archived less than 90 days ago is allowed only by a rule with
+// acceptArchiveMinimumCharge (the policy refuses archivedFor below 90d
+// otherwise); its reason says how many days of the minimum are still charged.
+//
+// Action. A rule's action is delete (default) or archive. A unit that at
+// least one delete rule expires is deleted; one that only archive rules
+// expire is archived (Decision.Archive); protections stop both.
+//
+// Decision. A unit is deleted (or archived) when at least one rule expires it and no
 // protection applies. The reason names the first expiring rule in file
 // order, as in
 //

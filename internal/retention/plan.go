@@ -27,6 +27,34 @@ type Image struct {
 	// Subject is the digest a referrer (signature, SBOM) refers to: ECR's
 	// SubjectManifestDigest.
 	Subject string
+	// LastPulled is ECR's lastRecordedPullTime; zero when never recorded.
+	LastPulled time.Time
+	// Status is the storage status: StatusActive (or empty), StatusArchived
+	// or StatusActivating.
+	Status string
+	// ArchivedAt is when the image was last archived (lastArchivedAt).
+	ArchivedAt time.Time
+}
+
+// Image statuses, as DescribeImages reports them.
+const (
+	StatusActive     = "ACTIVE"
+	StatusArchived   = "ARCHIVED"
+	StatusActivating = "ACTIVATING"
+)
+
+// PullRecordLag is how late ECR may record a pull: it "refreshes the last
+// image pull timestamp at least once every 24 hours" (ImageDetail,
+// lastRecordedPullTime). notPulledFor counts from the recorded pull plus
+// this lag, so a pull ECR has not recorded yet never expires an image.
+const PullRecordLag = 24 * time.Hour
+
+// status returns the image's status, ACTIVE when unset.
+func (im *Image) status() string {
+	if im.Status == "" {
+		return StatusActive
+	}
+	return im.Status
 }
 
 // InUse is what the configured clusters run from one repository.
@@ -65,6 +93,13 @@ const (
 	ProtectionTag
 	// ProtectionGrace: pushed within protect.newerThan.
 	ProtectionGrace
+	// ProtectionUntaggedGrace: an untagged unit pushed within
+	// protect.untaggedNewerThan (perhaps a platform image of an index still
+	// being pushed).
+	ProtectionUntaggedGrace
+	// ProtectionRestoring: the unit is ACTIVATING (being restored from the
+	// archive).
+	ProtectionRestoring
 )
 
 // String names the protection as reasons do.
@@ -76,16 +111,29 @@ func (p Protection) String() string {
 		return "protected tag"
 	case ProtectionGrace:
 		return "grace"
+	case ProtectionUntaggedGrace:
+		return "untagged grace"
+	case ProtectionRestoring:
+		return "restoring"
 	default:
 		return "none"
 	}
 }
 
-// Decision is the planner's verdict on one image.
+// Decision is the planner's verdict on one image. It points to the image
+// in the slice given to Plan (or the planner's merged copy), which the
+// caller must not change afterwards: a 100,000-image plan would otherwise
+// hold every image twice.
 type Decision struct {
-	Image
+	*Image
 	// Delete is true when gc deletes the image.
 	Delete bool
+	// Archive is true when gc moves the image to the archive storage class.
+	Archive bool
+	// EarlyDays is, for an archived image gc deletes, how many days of the
+	// 90-day archive minimum ECR still charges (a rule with
+	// acceptArchiveMinimumCharge); 0 otherwise.
+	EarlyDays int
 	// Reason says what decided, in the words of the policy file.
 	Reason string
 	// Rule is the index in the repository's retention list of the rule
@@ -98,6 +146,9 @@ type Decision struct {
 	// Unit is the digest of the unit's parent (the image's own digest when
 	// it is the parent).
 	Unit string
+	// Lists is true for an image index whose children are in the listing:
+	// ECR reports its size as its largest child's, so totals leave it out.
+	Lists bool
 }
 
 // Result is the plan for one repository.
@@ -107,11 +158,15 @@ type Result struct {
 	// Decisions holds one decision per distinct image, children included,
 	// in plan order.
 	Decisions []Decision
-	// Deletes and Keeps count the decisions of each kind.
-	Deletes, Keeps int
+	// Deletes, Archives and Keeps count the decisions of each kind.
+	Deletes, Archives, Keeps int
 	// ReclaimBytes sums the sizes of the deleted images. Layers shared with
-	// kept images are not freed, so ECR storage shrinks by at most this.
+	// kept images are not freed, so ECR storage shrinks by at most this. An
+	// index whose children are listed is not counted: ECR reports its size
+	// as its largest child's, which the child's own decision counts.
 	ReclaimBytes int64
+	// ArchiveBytes sums, the same way, the sizes of the images to archive.
+	ArchiveBytes int64
 }
 
 // Plan decides, for every image of the repository, whether gc keeps or
@@ -147,11 +202,18 @@ type planner struct {
 	downAt    []int32
 	hasParent []bool
 
+	// lists[i] is true when image i is an index whose children are listed:
+	// its reported size is a child's.
+	lists []bool
+
 	units      []unit
 	members    []int32 // members of unit u: members[units[u].at:units[u].end], parent first
 	rankOf     [][]int32
 	protection []Protection
 	protReason []string
+
+	// buf builds reasons.
+	buf []byte
 }
 
 type unit struct {
@@ -160,6 +222,8 @@ type unit struct {
 	pushed  time.Time
 	tags    []string
 	delete  bool
+	archive bool
+	early   int
 	rule    int
 	reason  string
 }
@@ -173,6 +237,8 @@ type rule struct {
 	head     string // "retention[1]: "
 	keepStr  string // "5", the keepNewest count
 	maxAge   string // "30d"
+	pulled   string // "90d", notPulledFor
+	archived string // "365d", archivedFor
 }
 
 func newPlanner(repo *policy.Repository, inUse InUse, now time.Time) *planner {
@@ -181,7 +247,8 @@ func newPlanner(repo *policy.Repository, inUse InUse, now time.Time) *planner {
 		p.repo = &policy.Repository{}
 	}
 	for i, rr := range p.repo.Retention {
-		r := rule{RetentionRule: rr, idx: i, head: "retention[" + strconv.Itoa(i) + "]: ", maxAge: rr.MaxAge.String()}
+		r := rule{RetentionRule: rr, idx: i, head: "retention[" + strconv.Itoa(i) + "]: ", maxAge: rr.MaxAge.String(),
+			pulled: rr.NotPulledFor.String(), archived: rr.ArchivedFor.String()}
 		if rr.KeepNewest != nil {
 			r.keepStr = strconv.Itoa(*rr.KeepNewest)
 		}
@@ -259,10 +326,19 @@ func (p *planner) link() {
 					f(int32(i), j)
 				}
 			}
-			if img.Subject != "" {
-				if j, ok := p.index[img.Subject]; ok && j != int32(i) {
+			if subject := subjectOf(img); subject != "" {
+				if j, ok := p.index[subject]; ok && j != int32(i) {
 					f(j, int32(i))
 				}
+			}
+		}
+	}
+	p.lists = make([]bool, n)
+	for i := range p.imgs {
+		for _, c := range p.imgs[i].Manifests {
+			if j, ok := p.index[c]; ok && j != int32(i) {
+				p.lists[i] = true
+				break
 			}
 		}
 	}
@@ -345,6 +421,40 @@ func (p *planner) group() {
 	}
 }
 
+// status is the unit's storage status, its parent's.
+func (p *planner) status(u int) string { return p.imgs[p.units[u].root].status() }
+
+// subjectOf is the digest img is attached to: ECR's SubjectManifestDigest,
+// or the subject a cosign tag names (sha256-<hex>.sig, .att, .sbom).
+func subjectOf(img *Image) string {
+	if img.Subject != "" {
+		return img.Subject
+	}
+	for _, t := range img.Tags {
+		if d, ok := policy.SignatureSubject(t); ok && d != img.Digest {
+			return d
+		}
+	}
+	return ""
+}
+
+// unitPulled is the latest recorded pull of any member of unit u. The
+// parent's own record is left out when it is an index with listed children:
+// gc reads index manifests with BatchGetImage, which ECR records as a pull,
+// while every client that pulls an index pulls one of its children too.
+func (p *planner) unitPulled(u int) time.Time {
+	var last time.Time
+	for i, m := range p.unitMembers(u) {
+		if i == 0 && p.lists[m] {
+			continue
+		}
+		if t := p.imgs[m].LastPulled; t.After(last) {
+			last = t
+		}
+	}
+	return last
+}
+
 // newer orders images newest first, then by digest.
 func (p *planner) newer(a, b int32) int {
 	if c := p.imgs[b].PushedAt.Compare(p.imgs[a].PushedAt); c != 0 {
@@ -363,9 +473,11 @@ func (p *planner) unitTags(u int) []string {
 	tags := p.imgs[ms[0]].Tags
 	extra := false
 	for _, m := range ms[1:] {
-		if len(p.imgs[m].Tags) > 0 {
-			extra = true
-			break
+		for _, t := range p.imgs[m].Tags {
+			if _, sig := policy.SignatureSubject(t); !sig {
+				extra = true
+				break
+			}
 		}
 	}
 	if !extra {
@@ -374,6 +486,9 @@ func (p *planner) unitTags(u int) []string {
 	tags = slices.Clone(tags)
 	for _, m := range ms[1:] {
 		for _, t := range p.imgs[m].Tags {
+			if _, sig := policy.SignatureSubject(t); sig {
+				continue // an artifact's tag names its subject, not a release
+			}
 			if !slices.Contains(tags, t) {
 				tags = append(tags, t)
 			}
@@ -388,6 +503,7 @@ func (p *planner) protect() {
 	p.protReason = make([]string, len(p.units))
 	protectTags := p.repo.Protect.Tags
 	grace := p.repo.Protect.NewerThan.Std()
+	untaggedGrace := p.repo.Protect.UntaggedGrace()
 units:
 	for u := range p.units {
 		un := &p.units[u]
@@ -415,9 +531,19 @@ units:
 				}
 			}
 		}
-		if age := p.now.Sub(un.pushed); grace > 0 && age < grace {
+		age := p.now.Sub(un.pushed)
+		if grace > 0 && age < grace {
 			p.protection[u], p.protReason[u] = ProtectionGrace,
 				"grace: pushed "+ago(age)+" ago, protect.newerThan "+p.repo.Protect.NewerThan.String()
+			continue
+		}
+		if len(un.tags) == 0 && untaggedGrace > 0 && age < untaggedGrace.Std() {
+			p.protection[u], p.protReason[u] = ProtectionUntaggedGrace,
+				"grace: untagged, pushed "+ago(age)+" ago, protect.untaggedNewerThan "+untaggedGrace.String()
+			continue
+		}
+		if p.status(u) == StatusActivating {
+			p.protection[u], p.protReason[u] = ProtectionRestoring, "restoring: ACTIVATING, back from the archive soon"
 		}
 	}
 }
@@ -434,6 +560,9 @@ func (p *planner) rank(r int) {
 	var best []policy.Match
 	var has []bool
 	for u := range p.units {
+		if !ru.inClass(p.status(u)) {
+			continue
+		}
 		tags := p.units[u].tags
 		if ru.Untagged {
 			if len(tags) == 0 {
@@ -501,6 +630,16 @@ func (p *planner) rank(r int) {
 	}
 }
 
+// inClass reports whether the rule looks at units of this status: rules
+// with archivedFor at ARCHIVED ones, the others at ACTIVE ones. No rule
+// selects a unit being restored.
+func (ru *rule) inClass(status string) bool {
+	if ru.SelectsArchived() {
+		return status == StatusArchived
+	}
+	return status == StatusActive
+}
+
 func (p *planner) selects(ru *rule, tags []string) bool {
 	for _, t := range tags {
 		for _, m := range ru.patterns {
@@ -514,78 +653,214 @@ func (p *planner) selects(ru *rule, tags []string) bool {
 
 // decide applies the rules and protections to every unit.
 func (p *planner) decide() {
-	var kept []string
+	var kept []int
 	for u := range p.units {
 		un := &p.units[u]
 		un.rule = -1
-		age := p.now.Sub(un.pushed)
-		expiredBy, expiredWhy := -1, ""
+		expiredBy, deleteBy := -1, -1
 		kept = kept[:0]
-		firstKeep := -1
 		for r := range p.rules {
 			rank := p.rankOf[r][u]
 			if rank == 0 {
 				continue
 			}
 			ru := &p.rules[r]
-			beyond := ru.KeepNewest != nil && int(rank) > *ru.KeepNewest
-			old := ru.MaxAge > 0 && age > ru.MaxAge.Std()
-			var expired bool
-			switch {
-			case ru.KeepNewest != nil && ru.MaxAge > 0:
-				expired = beyond && old
-			case ru.KeepNewest != nil:
-				expired = beyond
-			default:
-				expired = old
-			}
-			if expired {
+			if _, expired := p.expires(ru, u, rank, false); expired {
 				if expiredBy < 0 {
-					expiredBy, expiredWhy = r, p.expiry(ru, rank, age)
+					expiredBy = r
 				}
-				continue
-			}
-			if expiredBy < 0 {
-				if firstKeep < 0 {
-					firstKeep = r
+				if deleteBy < 0 && ru.Disposal() == policy.DisposalDelete {
+					deleteBy = r
 				}
-				kept = append(kept, p.keep(ru, rank, age))
+			} else if expiredBy < 0 {
+				kept = append(kept, r)
 			}
+		}
+		// Reasons are built only for what the decision names: most rules
+		// keep most units, and their words are never shown.
+		why := func(r int) string {
+			s, _ := p.expires(&p.rules[r], u, p.rankOf[r][u], true)
+			return s
 		}
 		switch {
 		case p.protection[u] != ProtectionNone:
 			un.reason = p.protReason[u]
 			if expiredBy >= 0 {
 				un.rule = expiredBy
-				un.reason += "; overrides " + expiredWhy
+				un.reason += "; overrides " + why(expiredBy)
+			}
+		case deleteBy >= 0:
+			// A rule that deletes wins over one that archives: every rule
+			// that expires a unit applies, and deletion is the most any asks.
+			un.delete, un.rule, un.reason = true, deleteBy, why(deleteBy)
+			if root := &p.imgs[un.root]; root.status() == StatusArchived {
+				if days := int(p.now.Sub(root.ArchivedAt) / oneDay); days < policy.MinArchiveDays {
+					un.early = policy.MinArchiveDays - days
+					un.reason += "; " + strconv.Itoa(un.early) + "d of the 90-day archive minimum are still charged"
+				}
 			}
 		case expiredBy >= 0:
-			un.delete, un.rule, un.reason = true, expiredBy, expiredWhy
-		case firstKeep >= 0:
-			un.rule, un.reason = firstKeep, strings.Join(kept, "; ")
+			un.archive, un.rule, un.reason = true, expiredBy, why(expiredBy)
+		case len(kept) > 0:
+			un.rule = kept[0]
+			if len(kept) == 1 {
+				un.reason = why(kept[0])
+				break
+			}
+			parts := make([]string, len(kept))
+			for i, r := range kept {
+				parts[i] = why(r)
+			}
+			un.reason = strings.Join(parts, "; ")
 		default:
 			un.reason = "no rule selects it"
+			if p.status(u) == StatusArchived {
+				un.reason = "archived; no rule with archivedFor selects it"
+			}
 		}
 	}
 }
 
-func (p *planner) expiry(ru *rule, rank int32, age time.Duration) string {
-	switch {
-	case ru.KeepNewest != nil && ru.MaxAge > 0:
-		return ru.head + "rank " + strconv.Itoa(int(rank)) + " beyond keepNewest " + ru.keepStr +
-			" and pushed " + ago(age) + " ago, maxAge " + ru.maxAge + " " + ru.label
-	case ru.KeepNewest != nil:
-		return ru.head + "rank " + strconv.Itoa(int(rank)) + " beyond keepNewest " + ru.keepStr + " " + ru.label
-	default:
-		return ru.head + "pushed " + ago(age) + " ago, maxAge " + ru.maxAge + " " + ru.label
+const oneDay = 24 * time.Hour
+
+// expires applies rule ru to unit u of the given rank. It returns whether
+// the rule expires the unit and, when words is set, why, or why it keeps
+// it (building the words costs allocations a 100,000-image plan avoids for
+// the rules no reason names). A rule expires a unit when every condition
+// it sets holds: beyond keepNewest, older than maxAge, not pulled for
+// notPulledFor; a rule with archivedFor, when the unit has been archived
+// longer.
+func (p *planner) expires(ru *rule, u int, rank int32, words bool) (string, bool) {
+	un := &p.units[u]
+	if ru.SelectsArchived() {
+		archivedAt := p.imgs[un.root].ArchivedAt
+		if archivedAt.IsZero() {
+			if !words {
+				return "", false
+			}
+			return ru.head + "archive time unknown, archivedFor " + ru.archived, false
+		}
+		age := p.now.Sub(archivedAt)
+		expired := age > ru.ArchivedFor.Std()
+		switch {
+		case !words:
+			return "", expired
+		case expired:
+			return ru.head + "archived " + ago(age) + " ago, archivedFor " + ru.archived + " " + ru.label, true
+		}
+		return ru.head + "archived " + ago(age) + " ago, within archivedFor " + ru.archived, false
 	}
+	age := p.now.Sub(un.pushed)
+	beyond := ru.KeepNewest != nil && int(rank) > *ru.KeepNewest
+	old := ru.MaxAge > 0 && age > ru.MaxAge.Std()
+	var seen time.Time
+	stale := false
+	if ru.NotPulledFor > 0 {
+		if seen = p.unitPulled(u); seen.IsZero() {
+			seen = un.pushed
+		}
+		stale = p.now.Sub(seen) > ru.NotPulledFor.Std()+PullRecordLag
+	}
+	expired := (ru.KeepNewest == nil || beyond) && (ru.MaxAge == 0 || old) && (ru.NotPulledFor == 0 || stale) &&
+		(ru.KeepNewest != nil || ru.MaxAge > 0 || ru.NotPulledFor > 0)
+	if !words {
+		return "", expired
+	}
+	// The words go into one reused buffer and become one string.
+	b := append(p.buf[:0], ru.head...)
+	n := 0 // conditions written
+	cond := func() {
+		if n > 0 {
+			b = append(b, " and "...)
+		}
+		n++
+	}
+	if expired {
+		if ru.KeepNewest != nil {
+			cond()
+			b = append(b, "rank "...)
+			b = strconv.AppendInt(b, int64(rank), 10)
+			b = append(b, " beyond keepNewest "...)
+			b = append(b, ru.keepStr...)
+		}
+		if ru.MaxAge > 0 {
+			cond()
+			b = append(b, "pushed "...)
+			b = appendAgo(b, age)
+			b = append(b, " ago, maxAge "...)
+			b = append(b, ru.maxAge...)
+		}
+		if ru.NotPulledFor > 0 {
+			cond()
+			b = p.appendPulled(b, u, seen)
+			b = append(b, ", notPulledFor "...)
+			b = append(b, ru.pulled...)
+		}
+		b = append(b, ' ')
+		b = append(b, ru.label...)
+	} else {
+		// Name the first condition that keeps the unit.
+		switch {
+		case ru.KeepNewest != nil && !beyond:
+			b = append(b, "rank "...)
+			b = strconv.AppendInt(b, int64(rank), 10)
+			b = append(b, " of keepNewest "...)
+			b = append(b, ru.keepStr...)
+		case ru.MaxAge > 0 && !old:
+			b = append(b, "pushed "...)
+			b = appendAgo(b, age)
+			b = append(b, " ago, within maxAge "...)
+			b = append(b, ru.maxAge...)
+		case ru.NotPulledFor > 0 && !stale:
+			b = p.appendPulled(b, u, seen)
+			b = append(b, ", within notPulledFor "...)
+			b = append(b, ru.pulled...)
+			b = append(b, " (+1d ECR record lag)"...)
+		}
+	}
+	p.buf = b
+	return string(b), expired
 }
 
-func (p *planner) keep(ru *rule, rank int32, age time.Duration) string {
-	if ru.KeepNewest != nil && int(rank) <= *ru.KeepNewest {
-		return ru.head + "rank " + strconv.Itoa(int(rank)) + " of keepNewest " + ru.keepStr
+// appendPulled appends "last pulled 3d ago" or "never pulled, pushed 3d ago".
+func (p *planner) appendPulled(b []byte, u int, seen time.Time) []byte {
+	if p.unitPulled(u).IsZero() {
+		b = append(b, "never pulled, pushed "...)
+	} else {
+		b = append(b, "last pulled "...)
 	}
-	return ru.head + "pushed " + ago(age) + " ago, within maxAge " + ru.maxAge
+	b = appendAgo(b, p.now.Sub(seen))
+	return append(b, " ago"...)
+}
+
+// appendAgo appends ago(d) without allocating.
+func appendAgo(b []byte, d time.Duration) []byte {
+	switch {
+	case d < 0:
+		return append(b, "0m"...)
+	case d >= 24*time.Hour:
+		d = d.Truncate(time.Hour)
+	default:
+		d = d.Truncate(time.Minute)
+	}
+	days, rest := d/(24*time.Hour), d%(24*time.Hour)
+	hours, minutes := rest/time.Hour, (rest%time.Hour)/time.Minute
+	if days == 0 && hours == 0 && minutes == 0 {
+		return append(b, "0m"...)
+	}
+	if days > 0 {
+		b = strconv.AppendInt(b, int64(days), 10)
+		b = append(b, 'd')
+	}
+	if hours > 0 {
+		b = strconv.AppendInt(b, int64(hours), 10)
+		b = append(b, 'h')
+	}
+	if minutes > 0 {
+		b = strconv.AppendInt(b, int64(minutes), 10)
+		b = append(b, 'm')
+	}
+	return b
 }
 
 // ago formats an age the way the policy file writes durations, to the hour
@@ -631,17 +906,28 @@ func (p *planner) result() *Result {
 				continue
 			}
 			d := Decision{
-				Image:      p.imgs[m],
+				Image:      &p.imgs[m],
 				Delete:     un.delete,
+				Archive:    un.archive,
+				EarlyDays:  un.early,
 				Reason:     un.reason,
 				Rule:       un.rule,
 				Protection: p.protection[u],
 				Unit:       p.imgs[un.root].Digest,
+				Lists:      p.lists[m],
 			}
-			if d.Delete {
+			size := d.Size
+			if d.Lists {
+				size = 0
+			}
+			switch {
+			case d.Delete:
 				res.Deletes++
-				res.ReclaimBytes += d.Size
-			} else {
+				res.ReclaimBytes += size
+			case d.Archive:
+				res.Archives++
+				res.ArchiveBytes += size
+			default:
 				res.Keeps++
 			}
 			res.Decisions = append(res.Decisions, d)

@@ -83,6 +83,15 @@ func drawScenario(t *rapid.T) scenario {
 		case 2: // a referrer
 			img.Subject = digest(rapid.IntRange(0, n+2).Draw(t, "subject"))
 		}
+		if rapid.IntRange(0, 2).Draw(t, "pulled") > 0 {
+			img.LastPulled = now.Add(-time.Duration(rapid.IntRange(0, 200).Draw(t, "pulledDaysAgo")) * day)
+		}
+		switch rapid.IntRange(0, 19).Draw(t, "status") {
+		case 0, 1, 2:
+			img.Status, img.ArchivedAt = StatusArchived, now.Add(-time.Duration(rapid.IntRange(0, 400).Draw(t, "archivedDaysAgo"))*day)
+		case 3:
+			img.Status = StatusActivating
+		}
 		images[i] = img
 	}
 
@@ -95,6 +104,18 @@ func drawScenario(t *rapid.T) scenario {
 			for _, src := range rapid.SliceOfNDistinct(rapid.SampledFrom(rulePatterns), 1, 3, rapid.ID[string]).Draw(t, "match") {
 				r.Match = append(r.Match, policy.MustCompilePattern(src))
 			}
+		}
+		if rapid.IntRange(0, 4).Draw(t, "archivedRule") == 0 {
+			r.ArchivedFor = policy.Duration(time.Duration(rapid.IntRange(1, 300).Draw(t, "archivedForDays")) * day)
+			r.Order = policy.OrderPushed
+			repo.Retention = append(repo.Retention, r)
+			continue
+		}
+		if rapid.IntRange(0, 3).Draw(t, "archiveAction") == 0 {
+			r.Action = policy.DisposalArchive
+		}
+		if rapid.IntRange(0, 2).Draw(t, "hasNotPulled") == 0 {
+			r.NotPulledFor = policy.Duration(time.Duration(rapid.IntRange(2, 120).Draw(t, "notPulledDays")) * day)
 		}
 		hasKeep := rapid.Bool().Draw(t, "hasKeep")
 		if hasKeep {
@@ -231,13 +252,33 @@ func TestPlanProperties(t *testing.T) {
 				t.Fatalf("two decisions for %s", d.Digest)
 			}
 			byDigest[d.Digest] = d
+			if d.Delete && d.Archive {
+				t.Fatalf("%s both deleted and archived", d.Digest)
+			}
+			if d.Delete || d.Archive {
+				if d.Protection != ProtectionNone || d.Rule < 0 {
+					t.Fatalf("acted on %s with protection %v, rule %d: %s", d.Digest, d.Protection, d.Rule, d.Reason)
+				}
+				ru := s.repo.Retention[d.Rule]
+				root := rootStatus(s.images, d.Unit)
+				switch {
+				case ru.SelectsArchived() && (root != StatusArchived || d.Archive):
+					t.Fatalf("archivedFor rule %d acted on %s (unit %s) with status %s", d.Rule, d.Digest, d.Unit, root)
+				case !ru.SelectsArchived() && root != StatusActive:
+					t.Fatalf("rule %d acted on %s (unit %s) with status %s", d.Rule, d.Digest, d.Unit, root)
+				case d.Archive && ru.Disposal() != policy.DisposalArchive:
+					t.Fatalf("rule %d (%s) archived %s", d.Rule, ru.Disposal(), d.Digest)
+				}
+			}
 			if d.Delete {
 				deletes++
-				reclaim += d.Size
+				if !d.Lists {
+					reclaim += d.Size
+				}
 				if d.Protection != ProtectionNone || d.Rule < 0 {
 					t.Fatalf("deleted %s with protection %v, rule %d: %s", d.Digest, d.Protection, d.Rule, d.Reason)
 				}
-			} else {
+			} else if !d.Archive {
 				keeps++
 			}
 		}
@@ -251,7 +292,7 @@ func TestPlanProperties(t *testing.T) {
 
 		// Nothing protected, in use, or belonging with either, is deleted.
 		for d := range mustKeep(s) {
-			if byDigest[d].Delete {
+			if byDigest[d].Delete || byDigest[d].Archive {
 				t.Fatalf("deleted protected %s: %s\n%s", d, byDigest[d].Reason, dump(s, res))
 			}
 		}
@@ -263,7 +304,7 @@ func TestPlanProperties(t *testing.T) {
 			if !ok {
 				t.Fatalf("%s reports unknown unit %s", d.Digest, d.Unit)
 			}
-			if d.Delete != u.Delete || d.Reason != u.Reason || d.Protection != u.Protection {
+			if d.Delete != u.Delete || d.Archive != u.Archive || d.Reason != u.Reason || d.Protection != u.Protection {
 				t.Fatalf("%s does not follow its unit %s", d.Digest, d.Unit)
 			}
 		}
@@ -318,6 +359,16 @@ func TestPlanProperties(t *testing.T) {
 			}
 		}
 	})
+}
+
+// rootStatus is the status of the unit parent's image.
+func rootStatus(images []Image, unit string) string {
+	for i := range images {
+		if images[i].Digest == unit {
+			return images[i].status()
+		}
+	}
+	return ""
 }
 
 // references lists who references whom among present images: an index its

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -719,4 +720,72 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// ProcessStats is what the function's runtime process has used, from
+// Linux's /proc: the figures a Lambda REPORT line gives as duration and
+// "Max Memory Used".
+type ProcessStats struct {
+	// CPU is user plus system CPU time since the process started.
+	CPU time.Duration
+	// PeakRSS is the peak resident set size in bytes (VmHWM) since the
+	// process started or since ResetPeakRSS.
+	PeakRSS int64
+}
+
+// ProcessStats reads the CPU time and peak RSS of the function's current
+// runtime process.
+func (f *Function) ProcessStats() (ProcessStats, error) {
+	pid, err := f.pid()
+	if err != nil {
+		return ProcessStats{}, err
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ProcessStats{}, fmt.Errorf("process stats of %s: %w", f.opts.Name, err)
+	}
+	// Fields after the parenthesised command: state is field 3, utime 14,
+	// stime 15 (proc(5)), in clock ticks of 100 Hz (USER_HZ on Linux).
+	rest := stat[bytes.LastIndexByte(stat, ')')+2:]
+	fields := strings.Fields(string(rest))
+	if len(fields) < 13 {
+		return ProcessStats{}, fmt.Errorf("process stats of %s: short /proc stat %q", f.opts.Name, stat)
+	}
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	st := ProcessStats{CPU: time.Duration(utime+stime) * (time.Second / 100)}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return ProcessStats{}, fmt.Errorf("process stats of %s: %w", f.opts.Name, err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			st.PeakRSS = kb << 10
+		}
+	}
+	return st, nil
+}
+
+// ResetPeakRSS resets the peak RSS of the function's process to its
+// current RSS (writing 5 to /proc/<pid>/clear_refs), so ProcessStats
+// measures one invocation.
+func (f *Function) ResetPeakRSS() error {
+	pid, err := f.pid()
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
+		return fmt.Errorf("reset peak RSS of %s: %w", f.opts.Name, err)
+	}
+	return nil
+}
+
+func (f *Function) pid() (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.proc == nil || f.proc.cmd.Process == nil {
+		return 0, fmt.Errorf("function %s has no process", f.opts.Name)
+	}
+	return f.proc.cmd.Process.Pid, nil
 }

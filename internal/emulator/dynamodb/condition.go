@@ -247,6 +247,25 @@ func parseCondition(expr *string, names map[string]string, values map[string]jso
 		}
 		return nil, nil
 	}
+	literals, aerr := expressionValues(names, values)
+	if aerr != nil {
+		return nil, aerr
+	}
+	usedNames, usedValues := map[string]bool{}, map[string]bool{}
+	c, aerr := parseConditionExpr(*expr, names, literals, usedNames, usedValues)
+	if aerr != nil {
+		return nil, aerr
+	}
+	if aerr := checkUnused(names, values, usedNames, usedValues); aerr != nil {
+		return nil, aerr
+	}
+	return c, nil
+}
+
+// expressionValues checks ExpressionAttributeNames and
+// ExpressionAttributeValues (not empty, well-formed keys, valid values) and
+// returns the values decoded.
+func expressionValues(names map[string]string, values map[string]json.RawMessage) (map[string]attr, *apiError) {
 	if names != nil && len(names) == 0 {
 		return nil, validation("ExpressionAttributeNames must not be empty")
 	}
@@ -269,20 +288,35 @@ func parseCondition(expr *string, names map[string]string, values map[string]jso
 		}
 		literals[k] = attr{typ: typ, v: v}
 	}
-	if strings.TrimSpace(*expr) == "" {
+	return literals, nil
+}
+
+// parseConditionExpr parses one ConditionExpression, recording the names
+// and values it uses in usedNames and usedValues (UpdateItem shares them
+// with its update expression).
+func parseConditionExpr(expr string, names map[string]string, literals map[string]attr, usedNames, usedValues map[string]bool) (condition, *apiError) {
+	if strings.TrimSpace(expr) == "" {
 		return nil, validation("Invalid ConditionExpression: The expression can not be empty;")
 	}
-	if len(*expr) > maxExpressionBytes {
-		return nil, validation("Invalid ConditionExpression: Expression size has exceeded the maximum allowed size; expression size: %d", len(*expr))
+	if len(expr) > maxExpressionBytes {
+		return nil, validation("Invalid ConditionExpression: Expression size has exceeded the maximum allowed size; expression size: %d", len(expr))
 	}
-	toks, err := tokenize(*expr)
+	toks, err := tokenize(expr)
 	if err != nil {
 		return nil, validation("Invalid ConditionExpression: %s", err)
 	}
-	p := &condParser{src: *expr, toks: toks, names: names, values: literals, usedNames: map[string]bool{}, usedValues: map[string]bool{}}
+	p := &condParser{src: expr, toks: toks, names: names, values: literals, usedNames: map[string]bool{}, usedValues: map[string]bool{}}
 	c, err := p.or()
 	if err == nil && p.peek().kind != tEOF {
 		err = p.syntax(p.pos)
+	}
+	// The parser swaps its sets when it backtracks (save, restore): copy
+	// the final ones out.
+	for k := range p.usedNames {
+		usedNames[k] = true
+	}
+	for k := range p.usedValues {
+		usedValues[k] = true
 	}
 	if err != nil {
 		return nil, validation("Invalid ConditionExpression: %s", err)
@@ -292,13 +326,18 @@ func parseCondition(expr *string, names map[string]string, values map[string]jso
 			return nil, validation("Invalid ConditionExpression: %s", msg)
 		}
 	}
-	if unused := unusedKeys(names, p.usedNames); unused != "" {
-		return nil, validation("Value provided in ExpressionAttributeNames unused in expressions: keys: {%s}", unused)
-	}
-	if unused := unusedKeys(values, p.usedValues); unused != "" {
-		return nil, validation("Value provided in ExpressionAttributeValues unused in expressions: keys: {%s}", unused)
-	}
 	return c, nil
+}
+
+// checkUnused refuses names and values no expression used.
+func checkUnused(names map[string]string, values map[string]json.RawMessage, usedNames, usedValues map[string]bool) *apiError {
+	if unused := unusedKeys(names, usedNames); unused != "" {
+		return validation("Value provided in ExpressionAttributeNames unused in expressions: keys: {%s}", unused)
+	}
+	if unused := unusedKeys(values, usedValues); unused != "" {
+		return validation("Value provided in ExpressionAttributeValues unused in expressions: keys: {%s}", unused)
+	}
+	return nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {

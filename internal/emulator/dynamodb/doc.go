@@ -7,7 +7,10 @@
 // validates by default.
 //
 // Operations: CreateTable, DescribeTable, UpdateTimeToLive,
-// DescribeTimeToLive, PutItem, GetItem and DeleteItem.
+// DescribeTimeToLive, PutItem, GetItem, DeleteItem and UpdateItem (update.go:
+// SET with + and - and if_not_exists, ADD on numbers and sets, REMOVE; the
+// ConditionExpression of the other writes; ReturnValues ALL_OLD, ALL_NEW,
+// UPDATED_OLD, UPDATED_NEW; gc's run-wide deletion counter uses it).
 //
 // Faithful:
 //   - Attribute values S, N, B, BOOL, NULL, M, L, SS, NS and BS; a value
@@ -51,7 +54,7 @@
 // [Options].LazyTTL to get that behaviour (expired items stay visible) and
 // test that code filters on the TTL itself.
 //
-// Not modelled: Query, Scan, UpdateItem, batch and transactional
+// Not modelled: Query, Scan, batch and transactional
 // operations, indexes, streams, ProjectionExpression, the legacy Expected
 // and ConditionalOperator parameters (→ ValidationException), capacity
 // accounting, and SigV4 (signatures are never verified).

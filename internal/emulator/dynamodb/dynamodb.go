@@ -227,6 +227,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		out, aerr = s.getItem(body)
 	case "DeleteItem":
 		out, aerr = s.deleteItem(body)
+	case "UpdateItem":
+		out, aerr = s.updateItem(body)
 	default:
 		aerr = &apiError{status: http.StatusBadRequest, typ: "UnknownOperationException", msg: fmt.Sprintf("operation %s is not supported by this emulator", op)}
 	}

@@ -25,13 +25,14 @@ func FuzzServeHTTP(f *testing.F) {
 	if err := s.SetTTL("t1", "ttl"); err != nil {
 		f.Fatal(err)
 	}
-	ops := []string{"PutItem", "GetItem", "DeleteItem", "CreateTable", "DescribeTable", "UpdateTimeToLive", "DescribeTimeToLive"}
+	ops := []string{"PutItem", "GetItem", "DeleteItem", "CreateTable", "DescribeTable", "UpdateTimeToLive", "DescribeTimeToLive", "UpdateItem"}
 	f.Add(uint8(0), `{"TableName":"t1","Item":{"pk":{"N":"1.50"},"ttl":{"N":"1e3"},"m":{"M":{"l":{"L":[{"NS":["1","2"]},{"BS":["AQ=="]}]}}}},"ConditionExpression":"attribute_not_exists(#k)","ExpressionAttributeNames":{"#k":"pk"},"ReturnValuesOnConditionCheckFailure":"ALL_OLD"}`)
 	f.Add(uint8(1), `{"TableName":"t1","Key":{"pk":{"N":"15e-1"}},"ConsistentRead":true}`)
 	f.Add(uint8(2), `{"TableName":"t1","Key":{"pk":{"N":"1"}},"ReturnValues":"ALL_OLD","ConditionExpression":"attribute_exists(pk)"}`)
 	f.Add(uint8(3), `{"TableName":"t2","KeySchema":[{"AttributeName":"a","KeyType":"HASH"},{"AttributeName":"b","KeyType":"RANGE"}],"AttributeDefinitions":[{"AttributeName":"a","AttributeType":"S"},{"AttributeName":"b","AttributeType":"B"}]}`)
 	f.Add(uint8(5), `{"TableName":"t1","TimeToLiveSpecification":{"AttributeName":"x","Enabled":false}}`)
 	f.Add(uint8(0), `{"TableName":"t1","Item":{"pk":{"N":"1"},"m":{"M":{"l":{"L":[{"S":"ab"}]}}}},"ConditionExpression":"(#m.l[0] BETWEEN :a AND :b) AND (size(m) IN (:a, :b) OR NOT contains(m.l, :s)) OR ((begins_with(m.l[0], :s)))","ExpressionAttributeNames":{"#m":"m"},"ExpressionAttributeValues":{":a":{"N":"1"},":b":{"N":"2"},":s":{"S":"a"}}}`)
+	f.Add(uint8(7), `{"TableName":"t1","Key":{"pk":{"N":"1"}},"UpdateExpression":"ADD #n :n SET #e = :e, c = c - :n, f = if_not_exists(f, :n) REMOVE g","ConditionExpression":"attribute_not_exists(#n) OR #n <= :n","ExpressionAttributeNames":{"#n":"planned","#e":"expiresAt"},"ExpressionAttributeValues":{":n":{"N":"3"},":e":{"N":"9"}},"ReturnValues":"UPDATED_NEW","ReturnValuesOnConditionCheckFailure":"ALL_OLD"}`)
 	f.Fuzz(func(t *testing.T, op uint8, body string) {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))

@@ -13,10 +13,34 @@
 //
 // # Faithful
 //
-//   - CreateRepository, DescribeRepositories, PutLifecyclePolicy (stored
-//     verbatim, readable with [Server.LifecyclePolicy]), PutImage,
-//     BatchGetImage, DescribeImages, ListImages, BatchDeleteImage,
-//     DescribeImageScanFindings and StartImageScan.
+//   - CreateRepository, DescribeRepositories, PutLifecyclePolicy,
+//     GetLifecyclePolicy and DeleteLifecyclePolicy (stored verbatim,
+//     validated with the documented grammar by internal/lifecycle, readable
+//     with [Server.LifecyclePolicy]; LifecyclePolicyNotFoundException when
+//     there is none), PutImage, BatchGetImage, DescribeImages, ListImages,
+//     BatchDeleteImage, UpdateImageStorageClass, DescribeImageScanFindings and
+//     StartImageScan.
+//   - Storage classes (ECR user guide, "Archiving an image in Amazon ECR",
+//     "Restoring an image"): UpdateImageStorageClass ARCHIVE makes an ACTIVE
+//     image ARCHIVED (lastArchivedAt); STANDARD makes an ARCHIVED image
+//     ACTIVATING and, after Config.ActivationDelay (default 20 minutes, "within
+//     20 minutes"; [Server.SetActivationDelay], [Server.Settle]), ACTIVE with
+//     lastActivatedAt. Each transition emits the "ECR Image Action"
+//     UPDATE_STORAGE_CLASS event of the documented samples (the restore event
+//     when the restore completes). DescribeImages and ListImages return ACTIVE
+//     images unless filter.imageStatus says ARCHIVED, ACTIVATING or ANY;
+//     DescribeImages by imageIds returns an image whatever its status.
+//     Archived and activating images cannot be pulled (BatchGetImage answers
+//     an ImageNotFound failure: pulls "fail with a 404 error") or scanned
+//     (ImageArchivedException); BatchDeleteImage deletes them; pushing an
+//     archived image again restores it at once.
+//   - lastRecordedPullTime: recorded by every successful BatchGetImage (the
+//     manifest fetch a docker pull makes) and [Server.RecordPull]. The
+//     documented lag ("refreshes the last image pull timestamp at least once
+//     every 24 hours") is not modelled by default; Config.PullTimeRefresh
+//     models it (a pull within that long of the recorded one is not recorded).
+//   - imageSizeInBytes of an image index is the largest child's, as the API
+//     reference says of manifest lists.
 //   - Documented limits (ECR API reference): maxResults 1..1000 with a
 //     default page of 100 for DescribeImages, ListImages,
 //     DescribeImageScanFindings and DescribeRepositories; imageIds 1..100 for
@@ -76,18 +100,25 @@
 //
 //   - SigV4 verification, IAM, cross-account registries (any registryId but
 //     the emulator's is InvalidParameterException), repository policies,
-//     tags on resources, KMS, replication, pull-through cache, layer uploads,
-//     image archival (every image is ACTIVE), lastRecordedPullTime.
+//     tags on resources, KMS, replication, pull-through cache, layer uploads
+//     and downloads (GetDownloadUrlForLayer: pull time is recorded by the
+//     manifest fetch), pull-time update exclusions, lifecycle evaluation.
+//   - Undocumented storage-class choices: archiving an index moves the
+//     children it lists with it (unless another index that stays ACTIVE lists
+//     them); a listed child cannot be moved alone; moving an image to the class
+//     it is in, or while it is ACTIVATING, answers
+//     ImageStorageClassUpdateNotSupportedException.
 //   - Scanning is instantaneous: StartImageScan answers IN_PROGRESS as AWS
 //     does, but the result is already there. AWS configures enhanced
 //     scanning per registry; here it is a per-repository option, and
 //     StartImageScan on an enhanced repository is refused with
 //     ValidationException "This feature is disabled" (the message users
 //     report; the error type is not documented).
-//   - Lifecycle policies are stored, never evaluated; their grammar is only
-//     checked for a non-empty "rules" array.
+//   - Lifecycle policies are stored and validated, never evaluated (gc
+//     evaluates them itself with internal/lifecycle to show them side by
+//     side).
 //   - acceptedMediaTypes of BatchGetImage is validated but no manifest
-//     conversion happens. Image indexes report no imageSizeInBytes.
+//     conversion happens.
 //   - A failed enhanced scan emits no event. Event delivery is synchronous
 //     and exactly once (AWS delivers on a best-effort basis).
 //   - Order of DescribeImages and ListImages results is push order; AWS does

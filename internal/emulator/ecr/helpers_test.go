@@ -77,8 +77,16 @@ type env struct {
 // shortened to 1ms so retry tests stay fast.
 func newEnv(t testing.TB, optFns ...func(*retry.StandardOptions)) *env {
 	t.Helper()
+	return newEnvWith(t, ecr.Config{}, optFns...)
+}
+
+// newEnvWith is newEnv with the emulator configured by cfg; its region,
+// clock, seed and emitter are the test's.
+func newEnvWith(t testing.TB, emu ecr.Config, optFns ...func(*retry.StandardOptions)) *env {
+	t.Helper()
 	e := &env{clock: newClock(), events: &recorder{}}
-	e.srv = ecr.New(ecr.Config{Region: region, Now: e.clock.Now, Seed: 1, Emitter: e.events.Emit})
+	emu.Region, emu.Now, emu.Seed, emu.Emitter = region, e.clock.Now, 1, e.events.Emit
+	e.srv = ecr.New(emu)
 	url, stop, err := e.srv.Start("")
 	if err != nil {
 		t.Fatalf("start emulator: %v", err)

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Manifest media types ECR accepts (PutImage's imageManifestMediaType).
@@ -173,6 +174,11 @@ func (s *Server) putImage(c *call, body []byte) (any, error) {
 // the push and scan-on-push events. The caller holds s.mu.
 func (s *Server) store(c *call, r *repository, im *image, tag string) error {
 	existing, known := r.images[im.digest]
+	if known && !existing.pullable() && (tag == "" || slices.Contains(existing.tags, tag)) {
+		s.restoreOnPush(c, r, existing)
+		c.events = append(c.events, s.imageActionEvent(r.name, existing.digest, tag, "PUSH"))
+		return nil
+	}
 	if known && (tag == "" || slices.Contains(existing.tags, tag)) {
 		return newError(http.StatusBadRequest, "ImageAlreadyExistsException",
 			"Image with digest '%s' and tag '%s' already exists in the repository with name '%s' in registry with id '%s'",
@@ -190,6 +196,9 @@ func (s *Server) store(c *call, r *repository, im *image, tag string) error {
 		}
 	}
 	target := existing
+	if known {
+		s.restoreOnPush(c, r, existing)
+	}
 	if !known {
 		s.seq++
 		im.seq = s.seq
@@ -300,6 +309,15 @@ func (s *Server) batchGetImage(_ *call, body []byte) (any, error) {
 			out.Failures = append(out.Failures, imageFailure{ImageID: id, FailureCode: res.code, FailureReason: res.reason})
 			continue
 		}
+		if !res.image.pullable() {
+			// "Archived images cannot be pulled. Requests to pull the
+			// archived image will fail with a 404 error" (ECR user guide);
+			// the failure code for the API call is not documented.
+			out.Failures = append(out.Failures, imageFailure{ImageID: id, FailureCode: "ImageNotFound",
+				FailureReason: "Requested image is " + res.image.statusName() + " and cannot be pulled"})
+			continue
+		}
+		s.recordPull(res.image)
 		rid := imageID{ImageDigest: ptr(res.image.digest), ImageTag: id.ImageTag}
 		out.Images = append(out.Images, imageOut{
 			RegistryID:             s.account,
@@ -322,7 +340,26 @@ func (s *Server) imageDetail(r *repository, im *image) imageDetailOut {
 		ImagePushedAt:          epoch(im.pushedAt),
 		ImageManifestMediaType: im.mediaType,
 		ArtifactMediaType:      im.artifactMediaType,
-		ImageStatus:            "ACTIVE",
+		ImageStatus:            im.statusName(),
+	}
+	if isIndex(im.mediaType) {
+		// "If the image is a manifest list, this will be the max size of all
+		// manifests in the list" (ImageDetail.imageSizeInBytes).
+		var largest *int64
+		for _, c := range im.children {
+			if ch, ok := r.images[c]; ok && ch.size != nil && (largest == nil || *ch.size > *largest) {
+				largest = ch.size
+			}
+		}
+		d.ImageSizeInBytes = largest
+	}
+	for _, t := range []struct {
+		at  time.Time
+		out **float64
+	}{{im.lastPulled, &d.LastRecordedPullTime}, {im.archivedAt, &d.LastArchivedAt}, {im.activatedAt, &d.LastActivatedAt}} {
+		if !t.at.IsZero() {
+			*t.out = ptr(epoch(t.at))
+		}
 	}
 	if sc, ok := r.scans[im.digest]; ok {
 		d.ImageScanStatus = &scanStatusOut{Status: sc.status, Description: sc.description}
@@ -352,15 +389,16 @@ func tagFilter(f *tagStatusFilter) (func(*image) bool, error) {
 			return nil, invalidParameter("filter.imageStatus", "Member must satisfy enum value set: [ACTIVE, ARCHIVED, ACTIVATING, ANY]")
 		}
 	}
-	// Every emulated image is ACTIVE; archival is not modelled.
-	active := imageStatus == "ACTIVE" || imageStatus == "ANY"
+	// DescribeImages and ListImages return ACTIVE images unless the filter
+	// asks for another status or ANY.
+	statusOK := func(im *image) bool { return imageStatus == "ANY" || im.statusName() == imageStatus }
 	switch status {
 	case "ANY":
-		return func(*image) bool { return active }, nil
+		return statusOK, nil
 	case "TAGGED":
-		return func(im *image) bool { return active && len(im.tags) > 0 }, nil
+		return func(im *image) bool { return statusOK(im) && len(im.tags) > 0 }, nil
 	case "UNTAGGED":
-		return func(im *image) bool { return active && len(im.tags) == 0 }, nil
+		return func(im *image) bool { return statusOK(im) && len(im.tags) == 0 }, nil
 	default:
 		return nil, invalidParameter("filter.tagStatus", "Member must satisfy enum value set: [TAGGED, UNTAGGED, ANY]")
 	}

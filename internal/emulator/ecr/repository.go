@@ -3,12 +3,15 @@ package ecr
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"path"
 	"slices"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/ecrwarden/ecrwarden/internal/lifecycle"
 )
 
 type repository struct {
@@ -60,6 +63,12 @@ type image struct {
 	pushedAt          time.Time
 	// children are the digests an image index references.
 	children []string
+	// status is "" (ACTIVE), ARCHIVED or ACTIVATING; archivedAt and
+	// activatedAt are the last transitions, activateAt when a restore in
+	// progress completes. lastPulled is lastRecordedPullTime.
+	status                  string
+	archivedAt, activatedAt time.Time
+	activateAt, lastPulled  time.Time
 	// seq orders images by arrival; paging cursors are built on it.
 	seq uint64
 }
@@ -249,12 +258,9 @@ func (s *Server) putLifecyclePolicy(_ *call, body []byte) (any, error) {
 	if n := len(*in.LifecyclePolicyText); n < 100 || n > 30720 {
 		return nil, invalidParameter("lifecyclePolicyText", "Member must have length between 100 and 30720")
 	}
-	var policy struct {
-		Rules []json.RawMessage `json:"rules"`
-	}
-	if err := json.Unmarshal([]byte(*in.LifecyclePolicyText), &policy); err != nil || len(policy.Rules) == 0 {
+	if _, err := lifecycle.Parse(*in.LifecyclePolicyText); err != nil {
 		return nil, newError(http.StatusBadRequest, "InvalidParameterException",
-			"Invalid parameter at 'LifecyclePolicyText' failed to satisfy constraint: 'Lifecycle policy validation failure: the policy must be a JSON object with a non-empty \"rules\" array'")
+			"Invalid parameter at 'LifecyclePolicyText' failed to satisfy constraint: 'Lifecycle policy validation failure: %v'", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -268,6 +274,71 @@ func (s *Server) putLifecyclePolicy(_ *call, body []byte) (any, error) {
 		RepositoryName      string `json:"repositoryName"`
 		LifecyclePolicyText string `json:"lifecyclePolicyText"`
 	}{s.account, r.name, r.lifecycle}, nil
+}
+
+type lifecyclePolicyOut struct {
+	RegistryID          string   `json:"registryId"`
+	RepositoryName      string   `json:"repositoryName"`
+	LifecyclePolicyText string   `json:"lifecyclePolicyText"`
+	LastEvaluatedAt     *float64 `json:"lastEvaluatedAt,omitempty"`
+}
+
+// lifecycleOf finds a repository's lifecycle policy or answers
+// LifecyclePolicyNotFoundException. The caller holds s.mu.
+func (s *Server) lifecycleOf(body []byte) (*repository, error) {
+	var in lifecyclePolicyInput
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	r, err := s.repository(in.RegistryID, in.RepositoryName)
+	if err != nil {
+		return nil, err
+	}
+	if r.lifecycle == "" {
+		return nil, newError(http.StatusBadRequest, "LifecyclePolicyNotFoundException",
+			"Lifecycle policy does not exist for the repository with name '%s' in the registry with id '%s'", r.name, s.account)
+	}
+	return r, nil
+}
+
+// getLifecyclePolicy answers the stored policy text. The emulator never
+// evaluates it, so lastEvaluatedAt is omitted.
+func (s *Server) getLifecyclePolicy(_ *call, body []byte) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.lifecycleOf(body)
+	if err != nil {
+		return nil, err
+	}
+	return lifecyclePolicyOut{RegistryID: s.account, RepositoryName: r.name, LifecyclePolicyText: r.lifecycle}, nil
+}
+
+func (s *Server) deleteLifecyclePolicy(_ *call, body []byte) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.lifecycleOf(body)
+	if err != nil {
+		return nil, err
+	}
+	out := lifecyclePolicyOut{RegistryID: s.account, RepositoryName: r.name, LifecyclePolicyText: r.lifecycle}
+	r.lifecycle = ""
+	return out, nil
+}
+
+// SetLifecyclePolicy stores a lifecycle policy without going through the
+// API; it must be valid (lifecycle.Parse).
+func (s *Server) SetLifecyclePolicy(repo, text string) error {
+	if _, err := lifecycle.Parse(text); err != nil {
+		return fmt.Errorf("set lifecycle policy of %s: %w", repo, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.repos[repo]
+	if !ok {
+		return fmt.Errorf("set lifecycle policy of %s: repository not found", repo)
+	}
+	r.lifecycle = text
+	return nil
 }
 
 // LifecyclePolicy returns the lifecycle policy text stored by

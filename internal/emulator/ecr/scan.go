@@ -236,6 +236,10 @@ func (s *Server) describeImageScanFindings(_ *call, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !im.pullable() {
+		return nil, newError(http.StatusBadRequest, "ImageArchivedException",
+			"The image %s is %s and cannot be scanned", im.digest, im.statusName())
+	}
 	sc, ok := r.scans[im.digest]
 	if !ok {
 		return nil, newError(http.StatusBadRequest, "ScanNotFoundException",
@@ -392,6 +396,10 @@ func (s *Server) startImageScan(c *call, body []byte) (any, error) {
 	im, err := s.lookup(r, *in.ImageID)
 	if err != nil {
 		return nil, err
+	}
+	if !im.pullable() {
+		return nil, newError(http.StatusBadRequest, "ImageArchivedException",
+			"The image %s is %s and cannot be scanned", im.digest, im.statusName())
 	}
 	if r.scanType == ScanEnhanced {
 		// StartImageScan starts basic scans only. Users report the message

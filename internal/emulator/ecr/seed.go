@@ -97,6 +97,11 @@ type Image struct {
 	Children []Image
 	// Findings are seeded for the image's scans (see SetFindings).
 	Findings []Finding
+	// LastPulled is the image's lastRecordedPullTime; zero: never pulled.
+	LastPulled time.Time
+	// ArchivedAt, when set, stores the image (and the children it lists)
+	// ARCHIVED since then.
+	ArchivedAt time.Time
 }
 
 // SeedImage stores img (and its children) in repo and returns its digest.
@@ -171,6 +176,12 @@ func (s *Server) seed(r *repository, img Image) (string, error) {
 	stored := r.images[im.digest]
 	if !img.PushedAt.IsZero() {
 		stored.pushedAt = img.PushedAt
+	}
+	stored.lastPulled = img.LastPulled
+	if !img.ArchivedAt.IsZero() {
+		for _, m := range s.members(r, stored) {
+			m.status, m.archivedAt = StatusArchived, img.ArchivedAt
+		}
 	}
 	return im.digest, nil
 }

@@ -64,6 +64,14 @@ type Config struct {
 	Seed uint64
 	// Emitter receives the EventBridge events; nil drops them.
 	Emitter Emitter
+	// ActivationDelay is how long a restore (UpdateImageStorageClass to
+	// STANDARD) keeps an image ACTIVATING; DefaultActivationDelay when zero
+	// (SetActivationDelay sets any value, zero included).
+	ActivationDelay time.Duration
+	// PullTimeRefresh models the lag of lastRecordedPullTime: a pull within
+	// this long of the recorded one is not recorded. Zero records every pull
+	// exactly; ECR documents a refresh "at least once every 24 hours".
+	PullTimeRefresh time.Duration
 }
 
 // Server is an in-process emulator of the Amazon ECR API (JSON 1.1 protocol)
@@ -85,6 +93,12 @@ type Server struct {
 	rng   *rand.Rand
 	repos map[string]*repository
 	seq   uint64
+
+	activationDelay time.Duration
+	pullRefresh     time.Duration
+	// activating counts ACTIVATING images, so settle costs nothing when
+	// there are none.
+	activating int
 }
 
 // New returns an empty registry.
@@ -98,6 +112,12 @@ func New(cfg Config) *Server {
 		emitter: cfg.Emitter,
 		rng:     rand.New(rand.NewPCG(cfg.Seed, 0x5eed)),
 		repos:   make(map[string]*repository),
+
+		activationDelay: cfg.ActivationDelay,
+		pullRefresh:     cfg.PullTimeRefresh,
+	}
+	if s.activationDelay <= 0 {
+		s.activationDelay = DefaultActivationDelay
 	}
 	if s.account == "" {
 		s.account = DefaultAccount
@@ -124,6 +144,14 @@ func (s *Server) SetEmitter(e Emitter) {
 	s.emitMu.Lock()
 	defer s.emitMu.Unlock()
 	s.emitter = e
+}
+
+// SetActivationDelay sets how long later restores keep images ACTIVATING;
+// zero restores at once.
+func (s *Server) SetActivationDelay(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.activationDelay = max(d, 0)
 }
 
 // Account returns the registry id.
@@ -159,6 +187,9 @@ var ops = map[string]opFunc{
 	"CreateRepository":          (*Server).createRepository,
 	"DescribeRepositories":      (*Server).describeRepositories,
 	"PutLifecyclePolicy":        (*Server).putLifecyclePolicy,
+	"GetLifecyclePolicy":        (*Server).getLifecyclePolicy,
+	"DeleteLifecyclePolicy":     (*Server).deleteLifecyclePolicy,
+	"UpdateImageStorageClass":   (*Server).updateImageStorageClass,
 	"PutImage":                  (*Server).putImage,
 	"BatchGetImage":             (*Server).batchGetImage,
 	"DescribeImages":            (*Server).describeImages,
@@ -196,6 +227,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := &call{}
+	s.mu.Lock()
+	s.settle(c)
+	s.mu.Unlock()
 	out, err := fn(s, c, body)
 	s.emit(r.Context(), c.events)
 	if err != nil {

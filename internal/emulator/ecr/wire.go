@@ -124,6 +124,9 @@ type imageDetailOut struct {
 	ImageManifestMediaType   string              `json:"imageManifestMediaType"`
 	ArtifactMediaType        string              `json:"artifactMediaType,omitempty"`
 	ImageStatus              string              `json:"imageStatus"`
+	LastRecordedPullTime     *float64            `json:"lastRecordedPullTime,omitempty"`
+	LastArchivedAt           *float64            `json:"lastArchivedAt,omitempty"`
+	LastActivatedAt          *float64            `json:"lastActivatedAt,omitempty"`
 }
 
 type scanInput struct {
