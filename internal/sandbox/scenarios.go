@@ -41,6 +41,7 @@ const ScenarioPolicy = "internal/sandbox/testdata/scenarios.yaml"
 const (
 	scenarioRepo       = "mlops/retail-api"
 	scenarioScratch    = "mlops/scratch"
+	scenarioTrainRepo  = "mlops/train-model"
 	scenarioNamespace  = "default"
 	scenarioDeployment = "scenario-api"
 )
@@ -55,6 +56,7 @@ var Scenarios = []Scenario{
 	{Name: "reconcile after lost events, enhanced scanning", ScanType: ecr.ScanEnhanced, Run: reconcileAfterLostEvents},
 	{Name: "gc fans out and deletes", Run: gcDeletes},
 	{Name: "gc keeps what ECS, Lambda, SageMaker and Batch run", Run: gcKeepsInUseElsewhere},
+	{Name: "gc archives releases nobody pulls", Run: gcArchives},
 	{Name: "alert retried, then dead-lettered", Run: alertDeadLettered},
 	{Name: "poison fan-out message dead-lettered", Run: poisonMessage},
 }
@@ -293,6 +295,59 @@ func gcDeletes(ctx context.Context, sb *Sandbox) error {
 		return fmt.Errorf("gc kept the untagged %s", untagged)
 	}
 	return sb.wantAlert("gc deleted")
+}
+
+// gcArchives: of five releases in a repository whose rule archives what nobody
+// pulled for 30 days beyond the 2 newest, the two unpulled old ones go to the
+// archive storage class (UpdateImageStorageClass) and the one a team still pulls
+// stays; gc reads the repository's native lifecycle policy beside its plan
+// (GetLifecyclePolicy) and keeps its run-wide deletion budget in the dedupe table.
+func gcArchives(ctx context.Context, sb *Sandbox) error {
+	const repo = scenarioTrainRepo
+	now := time.Now().UTC()
+	day := 24 * time.Hour
+	seed := func(tag string, pushed, pulled time.Duration) (string, error) {
+		m, _ := sb.NewManifest()
+		img := ecr.Image{Tags: []string{tag}, PushedAt: now.Add(-pushed), Size: 100 << 20, Manifest: m}
+		if pulled > 0 {
+			img.LastPulled = now.Add(-pulled)
+		}
+		return sb.Suite.ECR.SeedImage(repo, img)
+	}
+	want := map[string]string{}
+	for _, s := range []struct {
+		tag            string
+		pushed, pulled time.Duration
+		status         string
+	}{
+		{"v1.4.0", 2 * day, 0, ecr.StatusActive},
+		{"v1.3.0", 40 * day, 0, ecr.StatusActive},
+		{"v1.2.0", 80 * day, 3 * day, ecr.StatusActive},
+		{"v1.1.0", 100 * day, 0, ecr.StatusArchived},
+		{"v1.0.0", 120 * day, 90 * day, ecr.StatusArchived},
+	} {
+		d, err := seed(s.tag, s.pushed, s.pulled)
+		if err != nil {
+			return err
+		}
+		want[d] = s.status
+	}
+	if err := sb.Suite.ECR.SetLifecyclePolicy(repo, `{"rules":[{"rulePriority":1,"selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":14},"action":{"type":"expire"}}]}`); err != nil {
+		return err
+	}
+	if err := runGC(ctx, sb, "scenario-gc-archive"); err != nil {
+		return err
+	}
+	for d, status := range want {
+		st, ok := sb.Suite.ECR.State(repo, d)
+		if !ok {
+			return fmt.Errorf("gc deleted %s from %s, whose rule only archives", d, repo)
+		}
+		if st.Status != status {
+			return fmt.Errorf("%s in %s is %s after gc, want %s", d, repo, st.Status, status)
+		}
+	}
+	return sb.wantAlert("archived")
 }
 
 // gcKeepsInUseElsewhere: four expired releases are each still run by one AWS
