@@ -4,7 +4,6 @@
 // same run (and beside testdata/sdkonly, the minimal function with the AWS
 // SDK configuration and clients every function builds, which tells the
 // SDK's share from ecrwarden's), and its init time is reported as a ratio
-// to the minimal one's,
-// since absolute times on shared machines vary two to three times between
-// runs. See BenchmarkColdStart.
+// to the minimal one's, since absolute times on shared machines vary two
+// to three times between runs. See BenchmarkColdStart.
 package coldstart
