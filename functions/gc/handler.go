@@ -14,6 +14,7 @@ import (
 	"github.com/ecrwarden/ecrwarden/internal/alert"
 	"github.com/ecrwarden/ecrwarden/internal/audit"
 	"github.com/ecrwarden/ecrwarden/internal/gc"
+	"github.com/ecrwarden/ecrwarden/internal/metrics"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
 )
 
@@ -41,11 +42,12 @@ type handler struct {
 	queue    gc.SendMessageBatchAPI
 	queueURL string
 	// dryRun is ECRWARDEN_DRY_RUN; the policy's gc.dryRun applies too.
-	dryRun bool
-	alerts alerter
-	audit  auditor
-	now    func() time.Time
-	log    *slog.Logger
+	dryRun  bool
+	alerts  alerter
+	audit   auditor
+	metrics *metrics.Recorder
+	now     func() time.Time
+	log     *slog.Logger
 }
 
 // runRequest is the payload of the scheduled invocation (EventBridge
@@ -117,6 +119,7 @@ func (h *handler) messages(ctx context.Context, ev events.SQSEvent) events.SQSEv
 		}
 		if err != nil {
 			log.Error("gc message failed", "error", err)
+			h.metrics.Error(err) // the invocation succeeds: SQS redelivers the message
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
 		}
 	}
@@ -141,6 +144,11 @@ func (h *handler) collect(ctx context.Context, log *slog.Logger, runID, key stri
 		}
 	}
 	images, bytes := res.Alert().GC.Totals()
+	if !opts.DryRun && !res.CapRefused && res.ClusterErr == nil {
+		// Executed: the totals are what was deleted, not what was planned.
+		h.metrics.Add(metrics.GCImages, float64(images), metrics.ActionDeleted)
+		h.metrics.Add(metrics.GCBytes, float64(bytes), metrics.ActionDeleted)
+	}
 	log.Info("gc run done", "repositories", len(names), "planned", res.Planned, "images", images, "bytes", bytes,
 		"dryRun", opts.DryRun, "capRefused", res.CapRefused)
 	if err := errors.Join(errs...); err != nil {

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"path/filepath"
 	"testing"
+
+	"github.com/ecrwarden/ecrwarden/internal/metrics"
 )
 
 // BenchmarkLoad is the configuration part of a function's cold start:
@@ -26,7 +28,7 @@ func BenchmarkLoad(b *testing.B) {
 	}
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	for b.Loop() {
-		if _, err := Load(context.Background(), log); err != nil {
+		if _, err := Load(context.Background(), log, metrics.FunctionOnpush); err != nil {
 			b.Fatal(err)
 		}
 	}

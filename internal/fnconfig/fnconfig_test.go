@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ecrwarden/ecrwarden/internal/metrics"
 )
 
 func TestFromEnv(t *testing.T) {
@@ -78,7 +80,7 @@ func TestLoadRefusesABrokenPolicy(t *testing.T) {
 	t.Setenv("ECRWARDEN_POLICY", path)
 	t.Setenv("ECRWARDEN_EVENT_BUS", "ecrwarden")
 	t.Setenv("ECRWARDEN_DEDUPE_TABLE", "dedupe")
-	_, err := Load(context.Background(), slog.New(slog.DiscardHandler))
+	_, err := Load(context.Background(), slog.New(slog.DiscardHandler), metrics.FunctionOnscan)
 	if err == nil || !strings.Contains(err.Error(), path+":2:11") {
 		t.Errorf("err = %v, want the policy error with its position", err)
 	}

@@ -235,6 +235,7 @@ func TestErrorKind(t *testing.T) {
 		{"SNS throttled", &smithy.GenericAPIError{Code: "Throttled"}, KindThrottled},
 		{"ECR throttled", &smithy.GenericAPIError{Code: "ThrottlingException"}, KindThrottled},
 		{"access denied", &smithy.GenericAPIError{Code: "AccessDeniedException"}, KindAWS},
+		{"no answer", &smithy.OperationError{ServiceID: "Lambda", OperationName: "ListFunctions", Err: errors.New("dial tcp: no such host")}, KindAWS},
 		{"kubernetes", fmt.Errorf("patch: %w", &kube.StatusError{Code: 403}), KindKubernetes},
 		{"anything else", errors.New("boom"), KindOther},
 	}

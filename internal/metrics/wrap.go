@@ -43,10 +43,11 @@ func throttled(code string) bool {
 
 // ErrorKind classifies err for the Errors metric. Where err joins several
 // failures the first rule that matches any of them wins, in this order:
-// timeout, malformed event, dedupe lease, throttling, other AWS API error,
-// Kubernetes API error, other.
+// timeout, malformed event, dedupe lease, throttling, other AWS API error
+// (or an AWS call that got no answer), Kubernetes API error, other.
 func ErrorKind(err error) Dim {
 	var api smithy.APIError
+	var op *smithy.OperationError
 	var status *kube.StatusError
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
@@ -57,7 +58,7 @@ func ErrorKind(err error) Dim {
 		return KindLease
 	case errors.As(err, &api) && throttled(api.ErrorCode()):
 		return KindThrottled
-	case errors.As(err, &api):
+	case errors.As(err, &api), errors.As(err, &op): // an answer, or a call that got none
 		return KindAWS
 	case errors.As(err, &status):
 		return KindKubernetes
