@@ -23,6 +23,7 @@ import (
 	"github.com/ecrwarden/ecrwarden/internal/emulator/motoproxy"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/suite"
 	"github.com/ecrwarden/ecrwarden/internal/eventpattern"
+	"github.com/ecrwarden/ecrwarden/internal/metrics"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
 	"github.com/ecrwarden/ecrwarden/internal/testenv"
 )
@@ -93,6 +94,9 @@ type Sandbox struct {
 	ECR *awsecr.Client
 	// Region and Account of the emulated registry; Registry is its host.
 	Region, Account, Registry string
+	// Metrics reads the functions' EMF metrics out of their logs, as
+	// CloudWatch Logs does in AWS: the series the stack's dashboard plots.
+	Metrics *metrics.Collector
 	// InUse is the proxy in front of the cluster's moto_server through
 	// which the functions reach ECS, Lambda, SageMaker and Batch (gc's
 	// in-use sources): its call log counts their calls and its rules fail
@@ -136,7 +140,8 @@ func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
-	sb := &Sandbox{Cluster: o.Cluster, Policy: p, Functions: map[string]*testenv.Function{}, retries: 2, retryDelay: o.RetryDelay}
+	sb := &Sandbox{Cluster: o.Cluster, Policy: p, Functions: map[string]*testenv.Function{}, retries: 2, retryDelay: o.RetryDelay,
+		Metrics: metrics.NewCollector()}
 	if o.Retries != nil {
 		sb.retries = *o.Retries
 	}
@@ -221,9 +226,15 @@ func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
 		if err != nil {
 			return nil, err
 		}
+		// Each function's log stream feeds the metrics collector on its own,
+		// so that two functions' lines never interleave inside it.
+		logs := sb.Metrics.Writer()
+		if o.Logs != nil {
+			logs = io.MultiWriter(o.Logs, logs)
+		}
 		f, err := testenv.StartFunction(ctx, testenv.FunctionOptions{
 			Binary: bin, Name: "ecrwarden-" + name, Env: env, Region: sb.Region, AccountID: sb.Account,
-			Timeout: o.Timeout, MemoryMB: 256, Logs: o.Logs,
+			Timeout: o.Timeout, MemoryMB: 256, Logs: logs,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("sandbox: start %s: %w", name, err)
