@@ -22,6 +22,7 @@ import (
 	"github.com/ecrwarden/ecrwarden/internal/alert"
 	"github.com/ecrwarden/ecrwarden/internal/audit"
 	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
+	"github.com/ecrwarden/ecrwarden/internal/fnconfig"
 	"github.com/ecrwarden/ecrwarden/internal/kube"
 	"github.com/ecrwarden/ecrwarden/internal/metrics"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
@@ -133,7 +134,7 @@ func newFixture(t *testing.T, policyYAML string) *fixture {
 	f := &fixture{alerts: &fakeAlerts{}, audit: &fakeAudit{}, roll: &fakeRoller{},
 		ecr: &fakeECR{tags: []string{"v1.3.0", "Feature_X"}, pushedAt: testPushedAt}}
 	f.metrics = metrics.NewCollector()
-	f.rec = metrics.New(f.metrics.Writer(), metrics.FunctionOnpush)
+	f.rec = metrics.New(f.metrics.Writer(), metrics.FunctionOnpush, metrics.WithClassifier(fnconfig.ErrorKind))
 	f.h = &handler{policy: p, ecr: f.ecr, alerts: f.alerts, audit: f.audit, roll: f.roll, log: slog.New(slog.DiscardHandler), region: testRegion,
 		metrics: f.rec,
 		discover: func(_ context.Context, p *policy.File, repo string) ([]rollout.Target, []error, error) {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/ecrwarden/ecrwarden/internal/audit"
 	"github.com/ecrwarden/ecrwarden/internal/dedupe"
+	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
 	"github.com/ecrwarden/ecrwarden/internal/kube"
 	"github.com/ecrwarden/ecrwarden/internal/metrics"
 	"github.com/ecrwarden/ecrwarden/internal/notify"
@@ -119,7 +120,8 @@ func Load(ctx context.Context, log *slog.Logger, function metrics.Dim) (*Deps, e
 	if err != nil {
 		return nil, fmt.Errorf("aws configuration: %w", err)
 	}
-	rec := metrics.New(os.Stderr, function, metrics.WithNamespace(c.MetricsNamespace), metrics.WithLogger(log))
+	rec := metrics.New(os.Stderr, function, metrics.WithNamespace(c.MetricsNamespace), metrics.WithLogger(log),
+		metrics.WithClassifier(ErrorKind))
 	snsClient := sns.NewFromConfig(awsCfg)
 	n := notify.New(notify.WithSNS(snsClient, c.TopicARN), notify.WithSlack(secretsmanager.NewFromConfig(awsCfg), c.SlackSecret), notify.WithLogger(log))
 	// Leases follow each invocation's deadline (dedupe.Store), so they never
@@ -139,4 +141,20 @@ func Load(ctx context.Context, log *slog.Logger, function metrics.Dim) (*Deps, e
 		Metrics:  rec,
 		Log:      log,
 	}, nil
+}
+
+// ErrorKind classifies the errors of ecrwarden's own packages for the Errors
+// metric (metrics.WithClassifier): a malformed event, a dedupe lease held
+// elsewhere or out of time, a Kubernetes API error.
+func ErrorKind(err error) (metrics.Dim, bool) {
+	var status *kube.StatusError
+	switch {
+	case errors.Is(err, ecrevent.ErrMalformedEvent), errors.Is(err, ecrevent.ErrWrongKind):
+		return metrics.KindEvent, true
+	case errors.Is(err, dedupe.ErrInProgress), errors.Is(err, dedupe.ErrNoTime):
+		return metrics.KindLease, true
+	case errors.As(err, &status):
+		return metrics.KindKubernetes, true
+	}
+	return metrics.Dim{}, false
 }

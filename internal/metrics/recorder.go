@@ -37,6 +37,7 @@ type Recorder struct {
 	namespace string
 	function  Dim
 	now       func() time.Time
+	classify  func(error) (Dim, bool)
 
 	mu     sync.Mutex
 	groups map[string]*group
@@ -61,6 +62,11 @@ func WithNamespace(ns string) Option { return func(r *Recorder) { r.namespace = 
 
 // WithClock sets the clock of the documents' timestamps.
 func WithClock(now func() time.Time) Option { return func(r *Recorder) { r.now = now } }
+
+// WithClassifier adds kinds of errors the package cannot see (see
+// ErrorKind): c returns the kind of err and true, or false to leave it to
+// the generic rules.
+func WithClassifier(c func(error) (Dim, bool)) Option { return func(r *Recorder) { r.classify = c } }
 
 // WithLogger sets where refused records are reported (by default the
 // recorder's own writer, as JSON).
@@ -133,13 +139,13 @@ func (r *Recorder) Duration(name Name, d time.Duration, dims ...Dim) {
 	r.Add(name, float64(d)/float64(time.Millisecond), dims...)
 }
 
-// Error counts err in Errors under the recorder's function and the kind
-// ErrorKind gives it. A nil error counts nothing.
+// Error counts err in Errors under the recorder's function and its kind
+// (ErrorKind, and the recorder's classifier). A nil error counts nothing.
 func (r *Recorder) Error(err error) {
 	if r == nil || err == nil {
 		return
 	}
-	r.Add(Errors, 1, r.function, ErrorKind(err))
+	r.Add(Errors, 1, r.function, classify(err, r.classify))
 }
 
 // check validates a record against the metric's definition.

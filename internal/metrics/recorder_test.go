@@ -15,10 +15,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go"
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/ecrwarden/ecrwarden/internal/dedupe"
-	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
-	"github.com/ecrwarden/ecrwarden/internal/kube"
 )
 
 var clock = time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
@@ -210,8 +206,10 @@ func TestWrapCountsFailedInvocations(t *testing.T) {
 	}
 
 	buf.Reset()
+	errMalformed := errors.New("malformed event")
+	r.classify = func(err error) (Dim, bool) { return KindEvent, errors.Is(err, errMalformed) }
 	he := WrapError(r, func(context.Context, json.RawMessage) error {
-		return errors.Join(errors.New("alert failed"), fmt.Errorf("onscan: %w", ecrevent.ErrMalformedEvent))
+		return errors.Join(errors.New("alert failed"), fmt.Errorf("onscan: %w", errMalformed))
 	})
 	if err := he(context.Background(), nil); err == nil {
 		t.Fatal("the error was swallowed")
@@ -229,14 +227,10 @@ func TestErrorKind(t *testing.T) {
 		want Dim
 	}{
 		{"deadline", fmt.Errorf("describe images: %w", context.DeadlineExceeded), KindTimeout},
-		{"malformed event", fmt.Errorf("onpush: %w", ecrevent.ErrMalformedEvent), KindEvent},
-		{"lease held", fmt.Errorf("alert k: %w", dedupe.ErrInProgress), KindLease},
-		{"no time for the lease", dedupe.ErrNoTime, KindLease},
 		{"SNS throttled", &smithy.GenericAPIError{Code: "Throttled"}, KindThrottled},
 		{"ECR throttled", &smithy.GenericAPIError{Code: "ThrottlingException"}, KindThrottled},
 		{"access denied", &smithy.GenericAPIError{Code: "AccessDeniedException"}, KindAWS},
 		{"no answer", &smithy.OperationError{ServiceID: "Lambda", OperationName: "ListFunctions", Err: errors.New("dial tcp: no such host")}, KindAWS},
-		{"kubernetes", fmt.Errorf("patch: %w", &kube.StatusError{Code: 403}), KindKubernetes},
 		{"anything else", errors.New("boom"), KindOther},
 	}
 	for _, tt := range tests {

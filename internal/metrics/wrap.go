@@ -7,10 +7,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go"
-
-	"github.com/ecrwarden/ecrwarden/internal/dedupe"
-	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
-	"github.com/ecrwarden/ecrwarden/internal/kube"
 )
 
 // Wrap returns h with the invocation's metrics flushed when it returns, a
@@ -34,34 +30,38 @@ func WrapError(r *Recorder, h func(context.Context, json.RawMessage) error) func
 	}
 }
 
-// throttleCodes are the AWS error codes that mean throttling: the SDK's
+// throttled reports whether an AWS error code means throttling: the SDK's
 // own list and SNS's modelled "Throttled".
 func throttled(code string) bool {
 	_, ok := retry.DefaultThrottleErrorCodes[code]
 	return ok || code == "Throttled"
 }
 
-// ErrorKind classifies err for the Errors metric. Where err joins several
-// failures the first rule that matches any of them wins, in this order:
-// timeout, malformed event, dedupe lease, throttling, other AWS API error
-// (or an AWS call that got no answer), Kubernetes API error, other.
-func ErrorKind(err error) Dim {
+// ErrorKind classifies err for the Errors metric by what this package can
+// see without importing ecrwarden's own packages (which import it):
+// timeout, throttling, other AWS errors (an answer, or a call that got
+// none), other. A Recorder built WithClassifier asks its classifier after
+// the timeout rule (fnconfig.ErrorKind knows malformed events, dedupe
+// leases and Kubernetes errors). Where err joins several failures the first
+// rule that matches any of them wins.
+func ErrorKind(err error) Dim { return classify(err, nil) }
+
+func classify(err error, c func(error) (Dim, bool)) Dim {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return KindTimeout
+	}
+	if c != nil {
+		if d, ok := c(err); ok {
+			return d
+		}
+	}
 	var api smithy.APIError
 	var op *smithy.OperationError
-	var status *kube.StatusError
 	switch {
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return KindTimeout
-	case errors.Is(err, ecrevent.ErrMalformedEvent), errors.Is(err, ecrevent.ErrWrongKind):
-		return KindEvent
-	case errors.Is(err, dedupe.ErrInProgress), errors.Is(err, dedupe.ErrNoTime):
-		return KindLease
 	case errors.As(err, &api) && throttled(api.ErrorCode()):
 		return KindThrottled
-	case errors.As(err, &api), errors.As(err, &op): // an answer, or a call that got none
+	case errors.As(err, &api), errors.As(err, &op):
 		return KindAWS
-	case errors.As(err, &status):
-		return KindKubernetes
 	default:
 		return KindOther
 	}
