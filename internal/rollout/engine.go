@@ -68,8 +68,8 @@ type Outcome struct {
 	Patched  bool
 	Previous string
 	Image    string
-	// Held reports that the target is on hold (ecrwarden rollback) and
-	// was left alone.
+	// Held reports that the target is on hold (ecrwarden rollback) or
+	// blocks the image's digest, and was left alone.
 	Held bool
 	// Reason says why nothing was patched, or what was.
 	Reason string
@@ -171,7 +171,7 @@ func (e *Engine) roll(ctx context.Context, img Image, t Target) Outcome {
 		func(cur *kube.Deployment) (string, map[string]string, bool, error) {
 			var skip bool
 			var err error
-			_, o.Held = held(cur)
+			o.Held = heldOrBlocked(cur, t.Container, img.Digest)
 			skip, reason, err = e.decide(ctx, img, cand, t, cur)
 			if err != nil || skip {
 				return "", nil, skip, err
@@ -192,6 +192,20 @@ func (e *Engine) roll(ctx context.Context, img Image, t Target) Outcome {
 		o.Reason = "already at " + res.Image
 	}
 	return o
+}
+
+// heldOrBlocked reports whether cur is on hold or blocks digest for the
+// container (what decide refuses as "held: " and "blocked: ").
+func heldOrBlocked(cur *kube.Deployment, container, digest string) bool {
+	if _, ok := held(cur); ok {
+		return true
+	}
+	blocks, err := Blocks(cur)
+	if err != nil {
+		return false
+	}
+	_, ok := blockFor(blocks, container, digest)
+	return ok
 }
 
 // decide says whether the container of cur should move to img.

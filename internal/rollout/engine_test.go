@@ -548,6 +548,13 @@ func TestRollMetrics(t *testing.T) {
 	_, heldClient := setup(t, testRegistry+"/mlops/retail-api:latest", map[string]string{AnnotationHold: "rolled back by ops"})
 	NewEngine(staticClients{heldClient}, lookup, nil, slog.New(slog.DiscardHandler)).WithMetrics(rec).
 		Roll(context.Background(), img, []Target{semverTarget()})
+	blocked, err := encodeBlocks([]Block{{Container: "api", Digest: img.Digest, Reason: "rolled back"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, blockedClient := setup(t, testRegistry+"/mlops/retail-api:latest", map[string]string{AnnotationBlocked: blocked})
+	NewEngine(staticClients{blockedClient}, lookup, nil, slog.New(slog.DiscardHandler)).WithMetrics(rec).
+		Roll(context.Background(), img, []Target{semverTarget()})
 	_, failing := setup(t, testRegistry+"/mlops/retail-api@"+digest('b'), nil)
 	NewEngine(staticClients{failing}, &fakeLookup{err: errors.New("ThrottlingException")}, nil, slog.New(slog.DiscardHandler)).WithMetrics(rec).
 		Roll(context.Background(), img, []Target{semverTarget()})
@@ -558,7 +565,7 @@ func TestRollMetrics(t *testing.T) {
 		got[string(s.Name)+" "+s.DimString()] = s.Sum()
 	}
 	want := map[string]float64{
-		"Rollouts Outcome=patched": 1, "Rollouts Outcome=unchanged": 1, "Rollouts Outcome=held": 1, "Rollouts Outcome=failed": 1,
+		"Rollouts Outcome=patched": 1, "Rollouts Outcome=unchanged": 1, "Rollouts Outcome=held": 2, "Rollouts Outcome=failed": 1,
 		"PushToPatchLatency ": 90000,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
