@@ -506,10 +506,7 @@ func TestPushVerdictMetrics(t *testing.T) {
 	if err := handle(invocation(), []byte(`{"source":"aws.ecr","detail-type":"ECR Image Action"`)); err == nil {
 		t.Fatal("a truncated event was accepted")
 	}
-	got := map[string]float64{}
-	for _, s := range f.metrics.Series() {
-		got[string(s.Name)+" "+s.DimString()] = s.Sum()
-	}
+	got := f.metrics.Sums()
 	want := map[string]float64{
 		"Pushes Verdict=accepted": 1, "Pushes Verdict=rejected": 1, "Pushes Verdict=refused": 1, "Pushes Verdict=ignored": 2,
 		"Errors Function=onpush,Kind=event": 1,

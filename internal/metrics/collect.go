@@ -153,6 +153,16 @@ func (c *Collector) Series() []Series {
 	return out
 }
 
+// Sums returns the sum of every series, keyed "Name key=value,key=value"
+// ("Name " for a metric without dimensions): what tests compare.
+func (c *Collector) Sums() map[string]float64 {
+	out := map[string]float64{}
+	for _, s := range c.Series() {
+		out[string(s.Name)+" "+s.DimString()] = s.Sum()
+	}
+	return out
+}
+
 // Find returns the series of name with exactly dims (in any order).
 func (c *Collector) Find(name Name, dims ...Dim) (Series, bool) {
 	want := slices.Clone(dims)

@@ -48,6 +48,9 @@ func TestCollectorReadsFunctionLogs(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("series (-want +got):\n%s", diff)
 	}
+	if got := c.Sums()["Pushes Verdict=accepted"]; got != 2 {
+		t.Errorf("Sums: %v accepted pushes, want 2", got)
+	}
 	s, ok := c.Find(Pushes, VerdictAccepted)
 	if !ok || s.Sum() != 2 {
 		t.Errorf("Find(Pushes accepted) = %v %v, want a sum of 2", s, ok)

@@ -560,10 +560,7 @@ func TestRollMetrics(t *testing.T) {
 		Roll(context.Background(), img, []Target{semverTarget()})
 	rec.Flush(context.Background())
 
-	got := map[string]float64{}
-	for _, s := range c.Series() {
-		got[string(s.Name)+" "+s.DimString()] = s.Sum()
-	}
+	got := c.Sums()
 	want := map[string]float64{
 		"Rollouts Outcome=patched": 1, "Rollouts Outcome=unchanged": 1, "Rollouts Outcome=held": 2, "Rollouts Outcome=failed": 1,
 		"PushToPatchLatency ": 90000,
