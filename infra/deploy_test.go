@@ -18,6 +18,7 @@ import (
 // its account and Region. A second stack must not repeat any of them.
 var physicalNames = map[string]string{
 	"AWS::CloudWatch::Alarm":        "AlarmName",
+	"AWS::CloudWatch::Dashboard":    "DashboardName",
 	"AWS::DynamoDB::Table":          "TableName",
 	"AWS::ECR::Repository":          "RepositoryName",
 	"AWS::Events::EventBus":         "Name",

@@ -101,6 +101,8 @@ type builder struct {
 	// alarmNames are the names of every alarm in the stack: the topic and
 	// key policies let CloudWatch publish for exactly these.
 	alarmNames []string
+	// alarms are the alarms themselves, for the dashboard.
+	alarms []awscloudwatch.Alarm
 	// schedules is the stack's own schedule group (created on first use):
 	// the Scheduler roles trust only schedules of this group.
 	schedules awsscheduler.ScheduleGroup
@@ -323,6 +325,7 @@ func newStack(scope constructs.Construct, id string, p stackProps) (awscdk.Stack
 		b.registry()
 	}
 	b.publishers()
+	b.dashboard(gcQueue)
 	b.outputs(gcQueue)
 	return stack, nil
 }
@@ -454,7 +457,7 @@ func (b *builder) publishers() {
 func (b *builder) alarmOn(scope constructs.Construct, id, name, description string, m awscloudwatch.IMetric, threshold float64, periods int) {
 	full := *b.stack.StackName() + "-" + name
 	b.alarmNames = append(b.alarmNames, full)
-	awscloudwatch.NewAlarm(scope, jsii.String(id), &awscloudwatch.AlarmProps{
+	alarm := awscloudwatch.NewAlarm(scope, jsii.String(id), &awscloudwatch.AlarmProps{
 		AlarmName:          jsii.String(full),
 		AlarmDescription:   jsii.String(description),
 		Metric:             m,
@@ -462,7 +465,9 @@ func (b *builder) alarmOn(scope constructs.Construct, id, name, description stri
 		EvaluationPeriods:  jsii.Number(float64(periods)),
 		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
 		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
-	}).AddAlarmAction(b.alarm)
+	})
+	alarm.AddAlarmAction(b.alarm)
+	b.alarms = append(b.alarms, alarm)
 }
 
 // network places the Kubernetes-facing functions in the cluster's VPC and
@@ -560,6 +565,8 @@ func (b *builder) function(name string, spec functionSpec) *function {
 		envEventBus:    b.bus.EventBusName(),
 		envSlackSecret: jsii.String(b.secret),
 		envDedupeTable: b.table.TableName(),
+		// The functions' EMF metrics (internal/metrics), plotted by the dashboard.
+		envMetricsNamespace: jsii.String(b.metricsNamespace()),
 	}
 	for k, v := range spec.env {
 		env[k] = jsii.String(v)

@@ -17,6 +17,7 @@ import (
 	"github.com/ecrwarden/ecrwarden/internal/alert"
 	"github.com/ecrwarden/ecrwarden/internal/audit"
 	"github.com/ecrwarden/ecrwarden/internal/gc"
+	"github.com/ecrwarden/ecrwarden/internal/metrics"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
 )
 
@@ -47,11 +48,12 @@ type handler struct {
 	dryRun bool
 	// budget counts a fanned-out run's deletions against the cap across
 	// messages; nil counts within one invocation only.
-	budget gc.Budget
-	alerts alerter
-	audit  auditor
-	now    func() time.Time
-	log    *slog.Logger
+	budget  gc.Budget
+	alerts  alerter
+	audit   auditor
+	metrics *metrics.Recorder
+	now     func() time.Time
+	log     *slog.Logger
 }
 
 // fanOut makes the scheduled run send one SQS message per repository to
@@ -131,6 +133,7 @@ func (h *handler) messages(ctx context.Context, ev events.SQSEvent) events.SQSEv
 		}
 		if err != nil {
 			log.Error("gc message failed", "error", err)
+			h.metrics.Error(err) // the invocation succeeds: SQS redelivers the message
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
 		}
 	}
@@ -158,6 +161,21 @@ func (h *handler) collect(ctx context.Context, log *slog.Logger, runID, key stri
 	}
 	report := res.Alert(prices).GC
 	images, bytes := report.Totals()
+	if !opts.DryRun && !res.CapRefused && res.ClusterErr == nil {
+		// Executed: the totals are what was deleted and archived, not what
+		// was planned.
+		var archived int
+		var archivedBytes int64
+		for _, r := range report.Repositories {
+			archived += r.Archived
+			archivedBytes += r.ArchivedBytes
+		}
+		h.metrics.Add(metrics.GCImages, float64(images), metrics.ActionDeleted)
+		h.metrics.Add(metrics.GCBytes, float64(bytes), metrics.ActionDeleted)
+		h.metrics.Add(metrics.GCImages, float64(archived), metrics.ActionArchived)
+		h.metrics.Add(metrics.GCBytes, float64(archivedBytes), metrics.ActionArchived)
+		h.metrics.Add(metrics.GCMonthlyCostSaved, report.MonthlySavings)
+	}
 	log.Info("gc run done", "repositories", len(names), "planned", res.Planned, "images", images, "bytes", bytes,
 		"monthlySavingsUSD", report.MonthlySavings, "dryRun", opts.DryRun, "capRefused", res.CapRefused)
 	if err := errors.Join(errs...); err != nil {

@@ -29,6 +29,7 @@ import (
 	ecremu "github.com/ecrwarden/ecrwarden/internal/emulator/ecr"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/fault"
 	"github.com/ecrwarden/ecrwarden/internal/gc"
+	"github.com/ecrwarden/ecrwarden/internal/metrics"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
 )
 
@@ -96,6 +97,8 @@ type env struct {
 	audit  *fakeAudit
 	queue  *fakeQueue
 	logs   *bytes.Buffer
+	// metrics collects what the handler's recorder flushes.
+	metrics *metrics.Collector
 }
 
 func newEnv(t *testing.T, policyText string, untagged int) *env {
@@ -130,11 +133,20 @@ func newEnv(t *testing.T, policyText string, untagged int) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{ecr: s, alerts: &fakeAlerts{}, audit: &fakeAudit{}, queue: &fakeQueue{}, logs: &bytes.Buffer{}}
+	e := &env{ecr: s, alerts: &fakeAlerts{}, audit: &fakeAudit{}, queue: &fakeQueue{}, logs: &bytes.Buffer{}, metrics: metrics.NewCollector()}
 	log := slog.New(slog.NewJSONHandler(e.logs, nil))
 	e.h = &handler{policy: f, run: &gc.Runner{ECR: client, Log: log}, alerts: e.alerts, audit: e.audit,
-		now: func() time.Time { return now }, log: log}
+		now: func() time.Time { return now }, log: log, metrics: metrics.New(e.metrics.Writer(), metrics.FunctionGC)}
 	return e
+}
+
+// reclaimed returns the GCImages and GCBytes the handler recorded as deleted.
+func (e *env) reclaimed(t *testing.T) (images, bytes float64) {
+	t.Helper()
+	e.h.metrics.Flush(context.Background())
+	im, _ := e.metrics.Find(metrics.GCImages, metrics.ActionDeleted)
+	by, _ := e.metrics.Find(metrics.GCBytes, metrics.ActionDeleted)
+	return im.Sum(), by.Sum()
 }
 
 // invoke runs the handler through aws-lambda-go's decode path.
@@ -190,6 +202,9 @@ func TestScheduledRunInline(t *testing.T) {
 	if len(logged) != 6 {
 		t.Errorf("%d digests logged as deleted, want 6 (every deletion; kept images are counted in the plan line)", len(logged))
 	}
+	if images, bytes := e.reclaimed(t); images != 6 || bytes != 6<<20 {
+		t.Errorf("metrics: %v images and %v bytes deleted, want 6 and %d", images, bytes, 6<<20)
+	}
 }
 
 func TestDryRunLogsTheSamePlan(t *testing.T) {
@@ -217,6 +232,9 @@ func TestDryRunLogsTheSamePlan(t *testing.T) {
 		}
 		if e.alerts.sent[0].Alert.GC.DryRun != dry {
 			t.Errorf("dryRun %v: report says %v", dry, e.alerts.sent[0].Alert.GC.DryRun)
+		}
+		if images, _ := e.reclaimed(t); dry && images != 0 || !dry && images != 4 {
+			t.Errorf("dryRun %v: metrics say %v images deleted", dry, images)
 		}
 	}
 	if plans[true] == "" || plans[true] != plans[false] {

@@ -18,6 +18,7 @@ import (
 	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
 	"github.com/ecrwarden/ecrwarden/internal/fnconfig"
 	"github.com/ecrwarden/ecrwarden/internal/kube"
+	"github.com/ecrwarden/ecrwarden/internal/metrics"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
 	"github.com/ecrwarden/ecrwarden/internal/registry"
 	"github.com/ecrwarden/ecrwarden/internal/rollout"
@@ -74,13 +75,14 @@ type handler struct {
 	region string
 	// dryRun is ECRWARDEN_DRY_RUN (the stack's dryRun context): no tag is
 	// deleted, whatever the policy says.
-	dryRun bool
-	log    *slog.Logger
+	dryRun  bool
+	metrics *metrics.Recorder
+	log     *slog.Logger
 }
 
 // newHandler wires the handler and its reconciler from the shared dependencies.
 func newHandler(d *fnconfig.Deps, log *slog.Logger) *handler {
-	engine := rollout.NewEngine(d.Clusters, rollout.ECRLookup{Client: d.ECR}, d.Audit, log)
+	engine := rollout.NewEngine(d.Clusters, rollout.ECRLookup{Client: d.ECR}, d.Audit, log).WithMetrics(d.Metrics)
 	discover := func(ctx context.Context, f *policy.File, repo string) ([]rollout.Target, []error, error) {
 		return rollout.Discover(ctx, d.Clusters, f, repo)
 	}
@@ -92,7 +94,7 @@ func newHandler(d *fnconfig.Deps, log *slog.Logger) *handler {
 		return c.ListImagesInUse(ctx)
 	}
 	return &handler{policy: d.Policy, ecr: d.ECR, alerts: d.Alerts, audit: d.Audit, log: log, roll: engine, discover: discover,
-		inUse: inUse, region: d.AWS.Region, dryRun: d.Config.DryRun,
+		inUse: inUse, region: d.AWS.Region, dryRun: d.Config.DryRun, metrics: d.Metrics,
 		reconcile: &rollout.Reconciler{Policy: d.Policy, Images: d.ECR, Scans: d.ECR, Discover: discover, Roll: engine, Log: log}}
 }
 
@@ -128,6 +130,7 @@ func (h *handler) Handle(ctx context.Context, raw json.RawMessage) error {
 	}
 	if kind != ecrevent.KindPush {
 		h.log.Info("event ignored", "kind", kind.String(), "reason", reason)
+		h.metrics.Count(metrics.Pushes, metrics.VerdictIgnored)
 		return nil
 	}
 	push, err := ecrevent.DecodePush(raw)
@@ -157,10 +160,12 @@ func (h *handler) push(ctx context.Context, o ecrevent.Origin, push ecrevent.Ima
 	repo, ok := h.policy.Repository(push.Repository)
 	if !ok {
 		log.Info("event ignored: repository not in the policy")
+		h.metrics.Count(metrics.Pushes, metrics.VerdictIgnored)
 		return nil
 	}
 	if push.Tag == "" {
 		log.Info("push by digest: no tag to check or roll out")
+		h.metrics.Count(metrics.Pushes, metrics.VerdictIgnored)
 		return nil
 	}
 	detail, found, err := registry.Describe(ctx, h.ecr, o.Account, push.Repository,
@@ -180,6 +185,7 @@ func (h *handler) push(ctx context.Context, o ecrevent.Origin, push ecrevent.Ima
 	case !tagged:
 		return fmt.Errorf("%w: tag %s no longer names %s (its tags are now %v)", ecrevent.ErrRefused, push.Tag, registry.ShortDigest(push.Digest), detail.ImageTags)
 	}
+	h.metrics.Count(metrics.Pushes, metrics.VerdictAccepted)
 	targets, bad, err := h.discover(ctx, h.policy, push.Repository)
 	for _, e := range bad {
 		log.Warn("deployment opt-in skipped", "error", e)
@@ -219,6 +225,7 @@ func (h *handler) refuse(ctx context.Context, o ecrevent.Origin, push ecrevent.I
 		Account: push.Account, Region: push.Region, Repository: push.Repository, Digest: push.Digest, Tag: push.Tag, Reason: why.Error()}
 	h.log.Warn("event refused", "event", r.EventID, "account", r.Account, "region", r.Region,
 		"repository", r.Repository, "digest", r.Digest, "tag", r.Tag, "reason", r.Reason)
+	h.metrics.Count(metrics.Pushes, metrics.VerdictRefused)
 	if err := h.audit.Publish(ctx, audit.Event{DetailType: audit.EventRefused, Resources: []string{o.RepositoryARN(push.Repository)}, Detail: r}); err != nil {
 		return fmt.Errorf("onpush: refused event %s: audit: %w", push.EventID, err)
 	}
@@ -274,6 +281,7 @@ func (h *handler) reject(ctx context.Context, log *slog.Logger, o ecrevent.Origi
 		return fmt.Errorf("%w: tag %s no longer names %s", ecrevent.ErrRefused, push.Tag, registry.ShortDigest(push.Digest))
 	}
 	log.Warn("tag rejected", "action", string(action), "why", why)
+	h.metrics.Count(metrics.Pushes, metrics.VerdictRejected)
 	allowed := make([]string, len(repo.Tags.Allow))
 	for i, p := range repo.Tags.Allow {
 		allowed[i] = p.String()

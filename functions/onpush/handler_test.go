@@ -22,7 +22,9 @@ import (
 	"github.com/ecrwarden/ecrwarden/internal/alert"
 	"github.com/ecrwarden/ecrwarden/internal/audit"
 	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
+	"github.com/ecrwarden/ecrwarden/internal/fnconfig"
 	"github.com/ecrwarden/ecrwarden/internal/kube"
+	"github.com/ecrwarden/ecrwarden/internal/metrics"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
 	"github.com/ecrwarden/ecrwarden/internal/rollout"
 )
@@ -97,6 +99,9 @@ type fixture struct {
 	// inUse is what the cluster runs; inUseErr fails the listing.
 	inUse    []string
 	inUseErr error
+	// rec is the handler's recorder; its documents go to metrics.
+	rec     *metrics.Recorder
+	metrics *metrics.Collector
 }
 
 // Where the function runs, as its invoked function ARN says.
@@ -128,7 +133,10 @@ func newFixture(t *testing.T, policyYAML string) *fixture {
 	}
 	f := &fixture{alerts: &fakeAlerts{}, audit: &fakeAudit{}, roll: &fakeRoller{},
 		ecr: &fakeECR{tags: []string{"v1.3.0", "Feature_X"}, pushedAt: testPushedAt}}
+	f.metrics = metrics.NewCollector()
+	f.rec = metrics.New(f.metrics.Writer(), metrics.FunctionOnpush, metrics.WithClassifier(fnconfig.ErrorKind))
 	f.h = &handler{policy: p, ecr: f.ecr, alerts: f.alerts, audit: f.audit, roll: f.roll, log: slog.New(slog.DiscardHandler), region: testRegion,
+		metrics: f.rec,
 		discover: func(_ context.Context, p *policy.File, repo string) ([]rollout.Target, []error, error) {
 			return rollout.PolicyTargets(p, repo), nil, nil
 		},
@@ -476,5 +484,37 @@ func TestFixturesThroughLambda(t *testing.T) {
 				t.Errorf("in another account: audit %+v, %d rolls; want one EventRefused and no rollout", f.audit.events, len(f.roll.images))
 			}
 		})
+	}
+}
+
+// TestPushVerdictMetrics: every push event is counted by verdict, and a
+// malformed one as an error of its kind, through the wrapper main uses.
+func TestPushVerdictMetrics(t *testing.T) {
+	f := newFixture(t, policyWith("alert"))
+	handle := metrics.WrapError(f.rec, f.h.Handle)
+	for _, ev := range [][]byte{
+		pushEvent(t, "mlops/retail-api", "v1.3.0"),
+		pushEvent(t, "mlops/retail-api", "Feature_X"),
+		pushEvent(t, "mlops/retail-api", "v9.9.9"), // not a tag of the image: refused
+		pushEvent(t, "other/repo", "v1.0.0"),
+		readEvent(t, "ecr-image-action-delete.json"),
+	} {
+		if err := handle(invocation(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := handle(invocation(), []byte(`{"source":"aws.ecr","detail-type":"ECR Image Action"`)); err == nil {
+		t.Fatal("a truncated event was accepted")
+	}
+	got := f.metrics.Sums()
+	want := map[string]float64{
+		"Pushes Verdict=accepted": 1, "Pushes Verdict=rejected": 1, "Pushes Verdict=refused": 1, "Pushes Verdict=ignored": 2,
+		"Errors Function=onpush,Kind=event": 1,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("metrics (-want +got):\n%s", diff)
+	}
+	if p := f.metrics.Problems(); len(p) > 0 {
+		t.Errorf("invalid EMF: %v", p)
 	}
 }

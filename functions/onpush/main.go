@@ -15,14 +15,15 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/ecrwarden/ecrwarden/internal/fnconfig"
+	"github.com/ecrwarden/ecrwarden/internal/metrics"
 )
 
 func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	d, err := fnconfig.Load(context.Background(), log)
+	d, err := fnconfig.Load(context.Background(), log, metrics.FunctionOnpush)
 	if err != nil {
 		log.Error("onpush init failed", "error", err)
 		os.Exit(1)
 	}
-	lambda.Start(newHandler(d, log).Handle)
+	lambda.Start(metrics.WrapError(d.Metrics, newHandler(d, log).Handle))
 }

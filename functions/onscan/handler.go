@@ -19,6 +19,7 @@ import (
 	"github.com/ecrwarden/ecrwarden/internal/audit"
 	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
 	"github.com/ecrwarden/ecrwarden/internal/findings"
+	"github.com/ecrwarden/ecrwarden/internal/metrics"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
 	"github.com/ecrwarden/ecrwarden/internal/registry"
 	"github.com/ecrwarden/ecrwarden/internal/rollout"
@@ -55,9 +56,10 @@ type handler struct {
 	discover discoverer
 	// region is the function's AWS_REGION; with the invoked function ARN it
 	// makes the Origin whose events the handler acts on.
-	region string
-	now    func() time.Time
-	log    *slog.Logger
+	region  string
+	metrics *metrics.Recorder
+	now     func() time.Time
+	log     *slog.Logger
 }
 
 // image is the scanned image an event is about.
@@ -354,6 +356,8 @@ func (h *handler) failed(ctx context.Context, log *slog.Logger, o ecrevent.Origi
 		errs = append(errs, fmt.Errorf("scan-failed alert: %w", err))
 	case !sent:
 		log.Info("scan-failed alert already sent for this image")
+	case len(held) > 0:
+		h.metrics.Add(metrics.ScanGates, float64(len(held)), metrics.DecisionHeld)
 	}
 	return errors.Join(errs...)
 }
@@ -385,6 +389,7 @@ func (h *handler) gate(ctx context.Context, log *slog.Logger, o ecrevent.Origin,
 	}
 	for _, tag := range order {
 		log.Info("clean scan releases the rollout", "tag", tag, "targets", len(byTag[tag]))
+		h.metrics.Add(metrics.ScanGates, float64(len(byTag[tag])), metrics.DecisionReleased)
 		ri := rollout.Image{
 			Registry: o.RegistryHost(), Repository: img.repository,
 			Tag: tag, Digest: img.digest, PushedAt: pushedAt, EventID: img.eventID,
@@ -453,6 +458,7 @@ func (h *handler) block(ctx context.Context, log *slog.Logger, o ecrevent.Origin
 	}
 	log.Warn("rollout held: scan not clean", "target", t.String(), "tag", g.tag, "fingerprint", fp, "reason", reason,
 		"alerting", len(res.Alerting), "unknownSeverity", len(res.Unknown))
+	h.metrics.Count(metrics.ScanGates, metrics.DecisionHeld)
 	return nil
 }
 

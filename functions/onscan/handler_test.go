@@ -21,11 +21,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/ecrwarden/ecrwarden/internal/alert"
 	"github.com/ecrwarden/ecrwarden/internal/audit"
 	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
 	"github.com/ecrwarden/ecrwarden/internal/findings"
+	"github.com/ecrwarden/ecrwarden/internal/metrics"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
 	"github.com/ecrwarden/ecrwarden/internal/registry"
 	"github.com/ecrwarden/ecrwarden/internal/rollout"
@@ -198,14 +200,17 @@ type rig struct {
 	alerts   *fakeAlerts
 	audit    *fakeAudit
 	roller   *fakeRoller
+	metrics  *metrics.Collector
 }
 
 func newRig(tb testing.TB) *rig {
 	tb.Helper()
-	r := &rig{findings: &fakeFindings{}, images: &fakeImages{pushedAt: testNow.Add(-time.Hour)}, audit: &fakeAudit{}, roller: &fakeRoller{}}
+	r := &rig{findings: &fakeFindings{}, images: &fakeImages{pushedAt: testNow.Add(-time.Hour)}, audit: &fakeAudit{}, roller: &fakeRoller{},
+		metrics: metrics.NewCollector()}
 	r.alerts = &fakeAlerts{audit: r.audit}
 	r.h = &handler{
-		policy: loadPolicy(tb, testPolicy), scans: r.findings, images: r.images, alerts: r.alerts, audit: r.audit, roll: r.roller,
+		metrics: metrics.New(r.metrics.Writer(), metrics.FunctionOnscan),
+		policy:  loadPolicy(tb, testPolicy), scans: r.findings, images: r.images, alerts: r.alerts, audit: r.audit, roll: r.roller,
 		discover: func(_ context.Context, f *policy.File, repo string) ([]rollout.Target, []error, error) {
 			return rollout.PolicyTargets(f, repo), nil, nil
 		},
@@ -345,7 +350,9 @@ func TestHandle(t *testing.T) {
 		wantAudit     []string
 		wantRolls     []string
 		wantFindCalls int
-		check         func(t *testing.T, r *rig)
+		// wantGates is the ScanGates metric by decision.
+		wantGates map[string]float64
+		check     func(t *testing.T, r *rig)
 	}{
 		{name: "EC2 finding ignored", event: func(tb testing.TB) []byte { return fixture(tb, "inspector2-finding-ec2.json") }},
 		{name: "EC2 scan ignored", event: func(tb testing.TB) []byte { return fixture(tb, "inspector2-scan-ec2.json") }},
@@ -434,6 +441,7 @@ func TestHandle(t *testing.T) {
 			wantKeys:     []string{"scan-failed#" + testRepo + "#" + testDigest},
 			wantIDs:      [][]string{nil},
 			wantAudit:    []string{audit.RolloutBlocked},
+			wantGates:    map[string]float64{"held": 1},
 			check: func(t *testing.T, r *rig) {
 				reason := r.alerts.deliveries[0].alert.ScanFailure.Reason
 				if !strings.Contains(reason, "Held until a scan of this image completes clean: v1.3.0 to retail-forecast/default/retail-forecast-api[api]") {
@@ -467,6 +475,7 @@ func TestHandle(t *testing.T) {
 			registryTags:  []string{"latest", "v1.2.9", "v1.3.0", "dev-abcdef1"},
 			wantRolls:     []string{"mlops/retail-api:v1.3.0@" + testDigest + " pushed 2026-11-25T11:00:00Z -> retail-forecast/default/retail-forecast-api[api]"},
 			wantFindCalls: 1,
+			wantGates:     map[string]float64{"released": 1},
 		},
 		{
 			name:          "gated rollout blocked by a dirty scan",
@@ -477,6 +486,7 @@ func TestHandle(t *testing.T) {
 			wantIDs:       [][]string{{"CVE-2026-2000"}, {"CVE-2026-2000"}},
 			wantAudit:     []string{audit.FindingsAlerted, audit.RolloutBlocked},
 			wantFindCalls: 1,
+			wantGates:     map[string]float64{"held": 1},
 			check: func(t *testing.T, r *rig) {
 				want := &alert.Rollout{Cluster: "retail-forecast", Namespace: "default", Deployment: "retail-forecast-api", Container: "api", Tag: "v1.3.0"}
 				if diff := cmp.Diff(want, r.alerts.deliveries[1].alert.Rollout); diff != "" {
@@ -598,6 +608,7 @@ func TestHandle(t *testing.T) {
 			registryTags:  []string{"v1.3.0"},
 			wantRolls:     []string{"mlops/retail-api:v1.3.0@" + testDigest + " pushed 2026-11-25T11:00:00Z -> retail-forecast/default/retail-forecast-api[api]"},
 			wantFindCalls: 1,
+			wantGates:     map[string]float64{"released": 1},
 		},
 		{
 			name:          "UNTRIAGED and UNDEFINED findings hold the gated rollout and say so; no findings alert",
@@ -609,6 +620,7 @@ func TestHandle(t *testing.T) {
 			wantIDs:       [][]string{{}},
 			wantAudit:     []string{audit.RolloutBlocked},
 			wantFindCalls: 1,
+			wantGates:     map[string]float64{"held": 1},
 			check: func(t *testing.T, r *rig) {
 				a := r.alerts.deliveries[0].alert
 				var unknown []string
@@ -710,11 +722,27 @@ func TestHandle(t *testing.T) {
 					t.Errorf("DescribeImages RegistryId = %q, want our account %q", got, testAccount)
 				}
 			}
+			if diff := cmp.Diff(tt.wantGates, r.gates(t), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("ScanGates metric (-want +got):\n%s", diff)
+			}
 			if tt.check != nil {
 				t.Run("check", func(t *testing.T) { tt.check(t, r) })
 			}
 		})
 	}
+}
+
+// gates returns the ScanGates metric the handler recorded, by decision.
+func (r *rig) gates(t *testing.T) map[string]float64 {
+	t.Helper()
+	r.h.metrics.Flush(context.Background())
+	out := map[string]float64{}
+	for _, s := range r.metrics.Series() {
+		if s.Name == metrics.ScanGates {
+			out[s.Dims[0].Value] = s.Sum()
+		}
+	}
+	return out
 }
 
 // errAny matches any error in TestHandle.

@@ -6,16 +6,23 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/ecrwarden/ecrwarden/internal/emulator/ecr"
+	"github.com/ecrwarden/ecrwarden/internal/gc"
+	"github.com/ecrwarden/ecrwarden/internal/metrics"
 	"github.com/ecrwarden/ecrwarden/internal/registry"
 	"github.com/ecrwarden/ecrwarden/internal/sandbox"
 )
 
-// Report is what the story did, step by step.
+// Report is what the story did, step by step, and the metrics the
+// functions emitted while they did it.
 type Report struct {
 	Steps []Step
+	// Metrics are the series read back from the functions' EMF log lines.
+	Metrics []metrics.Series
 }
 
 // Step is one push (or the gc run) and its observable outcome.
@@ -30,6 +37,10 @@ type Step struct {
 	SNS   []string
 	// Deliveries are the function invocations the step caused.
 	Deliveries []sandbox.Delivery
+	// Removed counts the images that left the registry during the step, and
+	// PlannedBytes is what the plan said they would reclaim (gc).
+	Removed      int
+	PlannedBytes int64
 }
 
 // Step lookup for tests.
@@ -117,7 +128,41 @@ func (d *director) run(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	d.report.Steps = append(d.report.Steps, st)
+	if err := d.metricsSummary(); err != nil {
+		return nil, err
+	}
 	return &d.report, nil
+}
+
+// metricsSummary prints the series the functions emitted as EMF, read back
+// from their logs: what the stack's dashboard plots from the same lines.
+func (d *director) metricsSummary() error {
+	if p := d.sb.Metrics.Problems(); len(p) > 0 {
+		return fmt.Errorf("the functions wrote invalid EMF metrics: %s", strings.Join(p, "; "))
+	}
+	d.report.Metrics = d.sb.Metrics.Series()
+	d.say("\n-- metrics the functions emitted (embedded metric format in their logs; the dashboard plots these series)")
+	tw := tabwriter.NewWriter(d.w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "   metric\tdimensions\tvalue")
+	for _, s := range d.report.Metrics {
+		fmt.Fprintf(tw, "   %s\t%s\t%s\n", s.Name, s.DimString(), formatSeries(s))
+	}
+	return tw.Flush()
+}
+
+// formatSeries writes counters as their sum, latencies as count, p50 and
+// max, bytes in binary units and the cost saved in dollars.
+func formatSeries(s metrics.Series) string {
+	switch {
+	case s.Unit == metrics.Milliseconds:
+		return fmt.Sprintf("n=%d p50=%.0f ms max=%.0f ms", len(s.Values), s.Quantile(0.5), s.Quantile(1))
+	case s.Unit == metrics.Bytes:
+		return gc.HumanBytes(int64(s.Sum()))
+	case s.Name == metrics.GCMonthlyCostSaved:
+		return fmt.Sprintf("$%.2f a month", s.Sum())
+	default:
+		return strconv.FormatFloat(s.Sum(), 'f', -1, 64)
+	}
 }
 
 func (d *director) pushAndDeliver(ctx context.Context, title, tag string, findings []ecr.Finding) (Step, error) {

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ecrwarden/ecrwarden/internal/metrics"
 	"github.com/ecrwarden/ecrwarden/internal/sandbox"
 	"github.com/ecrwarden/ecrwarden/internal/testenv"
 )
@@ -131,5 +134,83 @@ func TestStory(t *testing.T) {
 	}
 	if dlq := sb.DLQ(); len(dlq) != 0 {
 		t.Errorf("DLQ: %+v", dlq)
+	}
+
+	checkMetrics(t, sb, report, []Step{v100, bad, crit, clean, gcStep})
+	if !strings.Contains(narration.String(), "-- metrics the functions emitted") {
+		t.Errorf("the demo does not end with its metrics summary:\n%s", narration.String())
+	}
+}
+
+// checkMetrics asserts the demo's metrics summary — the series the
+// dashboard plots, read back from the functions' EMF log lines — against
+// what the story did, step by step.
+func checkMetrics(t *testing.T, sb *sandbox.Sandbox, report *Report, steps []Step) {
+	t.Helper()
+	got := map[string]float64{}
+	var latencies []float64
+	for _, s := range report.Metrics {
+		got[string(s.Name)+" "+s.DimString()] = s.Sum()
+		if s.Name == metrics.PushToPatch {
+			latencies = s.Values
+		}
+	}
+	want := map[string]float64{}
+	add := func(v float64, name metrics.Name, dims ...metrics.Dim) {
+		if v == 0 {
+			return
+		}
+		parts := make([]string, len(dims))
+		for i, d := range dims {
+			parts[i] = d.String()
+		}
+		want[string(name)+" "+strings.Join(parts, ",")] += v
+	}
+	// Every push, the initial latest included, judged by the policy's tag rules.
+	repo, _ := sb.Policy.Repository(apiRepo)
+	for _, tag := range []string{"latest", "v1.0.0", "Feature_X", "v1.1.0", "v1.1.1"} {
+		if _, ok := repo.Tags.Allowed(tag); ok {
+			add(1, metrics.Pushes, metrics.VerdictAccepted)
+		} else {
+			add(1, metrics.Pushes, metrics.VerdictRejected)
+		}
+	}
+	// Every rollout is a gate a clean scan released, and patched the
+	// Deployment: one per change of the api container's image.
+	image, patched := sb.Registry+"/"+apiRepo+":latest", 0
+	var slack, sns, held int
+	for _, st := range steps {
+		if st.Image != "" && st.Image != image {
+			patched++
+			image = st.Image
+		}
+		slack, sns = slack+len(st.Slack), sns+len(st.SNS)
+		for _, m := range st.Slack {
+			held += strings.Count(m, "Rollout held")
+		}
+	}
+	add(float64(patched), metrics.Rollouts, metrics.OutcomePatched)
+	add(float64(patched), metrics.ScanGates, metrics.DecisionReleased)
+	add(float64(held), metrics.ScanGates, metrics.DecisionHeld)
+	add(float64(sns), metrics.Alerts, metrics.ChannelSNS, metrics.ResultSent)
+	add(float64(slack), metrics.Alerts, metrics.ChannelSlack, metrics.ResultSent)
+	gcStep := steps[len(steps)-1]
+	add(float64(gcStep.Removed), metrics.GCImages, metrics.ActionDeleted)
+	add(float64(gcStep.PlannedBytes), metrics.GCBytes, metrics.ActionDeleted)
+	if patched != 2 || held != 1 || gcStep.Removed == 0 {
+		t.Errorf("the story changed: %d rollouts, %d held, %d images removed", patched, held, gcStep.Removed)
+	}
+	lat := "PushToPatchLatency "
+	if len(latencies) != patched {
+		t.Errorf("%d push-to-patch observations, want one per rollout (%d)", len(latencies), patched)
+	}
+	for _, v := range latencies {
+		if v <= 0 {
+			t.Errorf("push-to-patch latency %v ms, want > 0", v)
+		}
+	}
+	delete(got, lat)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("metrics summary (-want +got):\n%s", diff)
 	}
 }

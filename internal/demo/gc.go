@@ -138,6 +138,7 @@ func (d *director) gc(ctx context.Context) (Step, error) {
 		return Step{}, err
 	}
 	d.say("\n   the scheduled gc function runs (not a dry run), fanning out one message per repository, as deployed:")
+	before := d.registryImages()
 	dl, err := d.sb.Invoke(ctx, "gc", []byte(`{"trigger":"demo","runId":"demo-gc"}`))
 	if err != nil {
 		return Step{}, err
@@ -148,7 +149,12 @@ func (d *director) gc(ctx context.Context) (Step, error) {
 	if err != nil {
 		return Step{}, err
 	}
-	st := Step{Title: StepGC, Deliveries: append([]sandbox.Delivery{dl}, more...)}
+	st := Step{Title: StepGC, Deliveries: append([]sandbox.Delivery{dl}, more...), Removed: before - d.registryImages()}
+	for _, o := range plan.Outcomes {
+		if o.Plan != nil {
+			st.PlannedBytes += o.Plan.ReclaimBytes
+		}
+	}
 	for _, x := range st.Deliveries {
 		if x.Err != nil {
 			d.say("   gc failed: %v", x.Err)
@@ -158,9 +164,13 @@ func (d *director) gc(ctx context.Context) (Step, error) {
 	for _, m := range st.Slack {
 		d.say("   Slack:\n%s", indent(m, "     │ "))
 	}
-	left := len(d.sb.Suite.ECR.Images(apiRepo)) + len(d.sb.Suite.ECR.Images(trainRepo))
-	d.say("   %d images remain in the registry", left)
+	d.say("   %d images remain in the registry", d.registryImages())
 	return st, nil
+}
+
+// registryImages counts the images of both repositories.
+func (d *director) registryImages() int {
+	return len(d.sb.Suite.ECR.Images(apiRepo)) + len(d.sb.Suite.ECR.Images(trainRepo))
 }
 
 func (d *director) createCronJob(ctx context.Context, image string) error {

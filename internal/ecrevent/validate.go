@@ -10,7 +10,9 @@ import (
 var repositoryNamePattern = regexp.MustCompile(`^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$`)
 
 // tagPattern is the OCI distribution-spec tag grammar.
-var tagPattern = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
+// The length (at most 128) is checked apart: {0,127} would unroll the
+// expression 127 times, compiled at every cold start.
+var tagPattern = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]*$`)
 
 // CheckDigest fails unless digest is "sha256:" followed by 64 lowercase hex digits.
 func CheckDigest(digest string) error {
@@ -38,7 +40,7 @@ func CheckRepositoryName(name string) error {
 
 // CheckTag fails unless tag is a valid image tag (OCI distribution grammar).
 func CheckTag(tag string) error {
-	if !tagPattern.MatchString(tag) {
+	if len(tag) > 128 || !tagPattern.MatchString(tag) {
 		return fmt.Errorf("%w: image tag %q is not a valid tag", ErrMalformedEvent, tag)
 	}
 	return nil

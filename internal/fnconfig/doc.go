@@ -12,6 +12,7 @@
 //	ECRWARDEN_DEDUPE_TABLE  DynamoDB table for exactly-once records (required)
 //	ECRWARDEN_DRY_RUN       gc only: "true" plans without deleting
 //	ECRWARDEN_GC_QUEUE_URL  gc only: the per-repository fan-out queue
+//	ECRWARDEN_METRICS_NAMESPACE  CloudWatch namespace of the EMF metrics (default ecrwarden)
 //
 // AWS endpoints follow the SDK's own AWS_ENDPOINT_URL_<SERVICE> variables,
 // which is how tests and the demo point the unmodified functions at the

@@ -21,7 +21,9 @@ import (
 
 	"github.com/ecrwarden/ecrwarden/internal/audit"
 	"github.com/ecrwarden/ecrwarden/internal/dedupe"
+	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
 	"github.com/ecrwarden/ecrwarden/internal/kube"
+	"github.com/ecrwarden/ecrwarden/internal/metrics"
 	"github.com/ecrwarden/ecrwarden/internal/notify"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
 )
@@ -35,6 +37,9 @@ type Config struct {
 	DedupeTable string
 	DryRun      bool
 	GCQueueURL  string
+	// MetricsNamespace is the CloudWatch namespace of the functions' EMF
+	// metrics (metrics.DefaultNamespace when unset).
+	MetricsNamespace string
 }
 
 // FromEnv reads the configuration; it names every missing or invalid
@@ -47,6 +52,11 @@ func FromEnv() (Config, error) {
 		EventBus:    os.Getenv("ECRWARDEN_EVENT_BUS"),
 		DedupeTable: os.Getenv("ECRWARDEN_DEDUPE_TABLE"),
 		GCQueueURL:  os.Getenv("ECRWARDEN_GC_QUEUE_URL"),
+
+		MetricsNamespace: os.Getenv(metrics.NamespaceEnv),
+	}
+	if c.MetricsNamespace == "" {
+		c.MetricsNamespace = metrics.DefaultNamespace
 	}
 	var errs []error
 	if c.PolicyPath == "" {
@@ -83,14 +93,18 @@ type Deps struct {
 	Dedupe   *dedupe.Store
 	Audit    *audit.Publisher
 	Clusters *kube.ClusterResolver
-	Log      *slog.Logger
+	// Metrics records the invocation's metrics; flush it per invocation
+	// (metrics.Wrap).
+	Metrics *metrics.Recorder
+	Log     *slog.Logger
 }
 
-// Load builds the collaborators from the environment: the policy (a broken
-// one is an init error naming every problem), the AWS clients with the
-// SDK's standard retryer (throttling and 5xx retried with backoff, up to
-// 8 attempts, SNS's Throttled included), and the rest.
-func Load(ctx context.Context, log *slog.Logger) (*Deps, error) {
+// Load builds the collaborators of function from the environment: the
+// policy (a broken one is an init error naming every problem), the AWS
+// clients with the SDK's standard retryer (throttling and 5xx retried with
+// backoff, up to 8 attempts, SNS's Throttled included), the metrics
+// recorder (EMF on stderr, beside the logs), and the rest.
+func Load(ctx context.Context, log *slog.Logger, function metrics.Dim) (*Deps, error) {
 	if limit, ok := MemoryLimit(os.Getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"), os.Getenv("GOMEMLIMIT")); ok {
 		debug.SetMemoryLimit(limit)
 	}
@@ -106,6 +120,8 @@ func Load(ctx context.Context, log *slog.Logger) (*Deps, error) {
 	if err != nil {
 		return nil, fmt.Errorf("aws configuration: %w", err)
 	}
+	rec := metrics.New(os.Stderr, function, metrics.WithNamespace(c.MetricsNamespace), metrics.WithLogger(log),
+		metrics.WithClassifier(ErrorKind))
 	snsClient := sns.NewFromConfig(awsCfg)
 	n := notify.New(notify.WithSNS(snsClient, c.TopicARN), notify.WithSlack(secretsmanager.NewFromConfig(awsCfg), c.SlackSecret), notify.WithLogger(log))
 	// Leases follow each invocation's deadline (dedupe.Store), so they never
@@ -118,10 +134,11 @@ func Load(ctx context.Context, log *slog.Logger) (*Deps, error) {
 		AWS:      awsCfg,
 		ECR:      ecr.NewFromConfig(awsCfg),
 		Notifier: n,
-		Alerts:   notify.NewOnce(n, store, notify.WithAuditPublisher(pub)),
+		Alerts:   notify.NewOnce(n, store, notify.WithAuditPublisher(pub), notify.WithMetrics(rec)),
 		Dedupe:   store,
 		Audit:    pub,
 		Clusters: kube.NewEKSResolver(awsCfg),
+		Metrics:  rec,
 		Log:      log,
 	}, nil
 }
@@ -183,3 +200,19 @@ const (
 	residentOverhead = 16 << 20
 	minMemoryLimit   = 32 << 20
 )
+
+// ErrorKind classifies the errors of ecrwarden's own packages for the Errors
+// metric (metrics.WithClassifier): a malformed event, a dedupe lease held
+// elsewhere or out of time, a Kubernetes API error.
+func ErrorKind(err error) (metrics.Dim, bool) {
+	var status *kube.StatusError
+	switch {
+	case errors.Is(err, ecrevent.ErrMalformedEvent), errors.Is(err, ecrevent.ErrWrongKind):
+		return metrics.KindEvent, true
+	case errors.Is(err, dedupe.ErrInProgress), errors.Is(err, dedupe.ErrNoTime):
+		return metrics.KindLease, true
+	case errors.As(err, &status):
+		return metrics.KindKubernetes, true
+	}
+	return metrics.Dim{}, false
+}

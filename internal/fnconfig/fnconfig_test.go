@@ -1,12 +1,20 @@
 package fnconfig
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ecrwarden/ecrwarden/internal/dedupe"
+	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
+	"github.com/ecrwarden/ecrwarden/internal/kube"
+	"github.com/ecrwarden/ecrwarden/internal/metrics"
 )
 
 func TestFromEnv(t *testing.T) {
@@ -78,7 +86,7 @@ func TestLoadRefusesABrokenPolicy(t *testing.T) {
 	t.Setenv("ECRWARDEN_POLICY", path)
 	t.Setenv("ECRWARDEN_EVENT_BUS", "ecrwarden")
 	t.Setenv("ECRWARDEN_DEDUPE_TABLE", "dedupe")
-	_, err := Load(context.Background(), slog.New(slog.DiscardHandler))
+	_, err := Load(context.Background(), slog.New(slog.DiscardHandler), metrics.FunctionOnscan)
 	if err == nil || !strings.Contains(err.Error(), path+":2:11") {
 		t.Errorf("err = %v, want the policy error with its position", err)
 	}
@@ -102,5 +110,31 @@ func TestMemoryLimit(t *testing.T) {
 		if got != tc.want || ok != tc.ok {
 			t.Errorf("MemoryLimit(%q, %q) = %d, %v; want %d, %v", tc.memory, tc.gomemlimit, got, ok, tc.want, tc.ok)
 		}
+	}
+}
+
+func TestErrorKind(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want metrics.Dim
+	}{
+		{"malformed event", fmt.Errorf("onpush: %w", ecrevent.ErrMalformedEvent), metrics.KindEvent},
+		{"lease held", fmt.Errorf("alert k: %w", dedupe.ErrInProgress), metrics.KindLease},
+		{"no time for the lease", dedupe.ErrNoTime, metrics.KindLease},
+		{"kubernetes", fmt.Errorf("patch: %w", &kube.StatusError{Code: 403}), metrics.KindKubernetes},
+		{"timeout first", errors.Join(dedupe.ErrInProgress, context.DeadlineExceeded), metrics.KindTimeout},
+		{"left to the generic rules", errors.New("boom"), metrics.KindOther},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			r := metrics.New(&out, metrics.FunctionOnpush, metrics.WithClassifier(ErrorKind))
+			r.Error(tt.err)
+			r.Flush(context.Background())
+			if want := `"Kind":"` + tt.want.Value + `"`; !strings.Contains(out.String(), want) {
+				t.Errorf("Errors of %v: %s, want %s", tt.err, out.String(), want)
+			}
+		})
 	}
 }

@@ -53,20 +53,33 @@ const (
 	refDomainName      = refDomainComponent + `(?:\.` + refDomainComponent + `)*`
 	refIPv6            = `\[(?:[a-fA-F0-9:]+)\]`
 	refDomainAndPort   = `(?:` + refDomainName + `|` + refIPv6 + `)(?::[0-9]+)?`
-	refTag             = `[\w][\w.-]{0,127}`
+	refTag             = `[\w][\w.-]*` // at most maxTagLength: checked apart (a {0,127} unrolls 127 times at init)
 	refDigest          = `[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*[:][[:xdigit:]]{32,}`
 )
 
 var (
 	refRegexp = regexp.MustCompile(`^(` + refDomainAndPort + `)/(` + refRemoteName + `)(?::(` + refTag + `))?(?:@(` + refDigest + `))?$`)
-	// digestHex holds the encodings go-digest accepts for the algorithms it registers.
-	digestHex = map[string]*regexp.Regexp{
-		"sha256": regexp.MustCompile(`^[a-f0-9]{64}$`),
-		"sha384": regexp.MustCompile(`^[a-f0-9]{96}$`),
-		"sha512": regexp.MustCompile(`^[a-f0-9]{128}$`),
-	}
-	identifierRegexp = regexp.MustCompile(`^[a-f0-9]{64}$`)
+	// digestHex holds the lengths of the lowercase hex encodings go-digest
+	// accepts for the algorithms it registers (checked by lowerHex, not by
+	// expressions whose counted repetitions cost milliseconds at init).
+	digestHex = map[string]int{"sha256": 64, "sha384": 96, "sha512": 128}
 )
+
+// maxTagLength is the longest tag of the distribution reference grammar.
+const maxTagLength = 128
+
+// lowerHex reports whether s is n lowercase hex digits.
+func lowerHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 const (
 	defaultRegistry       = "docker.io"
@@ -86,7 +99,7 @@ func ParseImageRef(s string) (Ref, error) {
 	if s == "" {
 		return Ref{}, fmt.Errorf("%w: empty", ErrInvalidImageRef)
 	}
-	if identifierRegexp.MatchString(s) {
+	if lowerHex(s, 64) {
 		return Ref{}, fmt.Errorf("%w %q: a 64-hex identifier is not a repository name", ErrInvalidImageRef, s)
 	}
 	registry, remainder := splitRegistry(s)
@@ -102,16 +115,19 @@ func ParseImageRef(s string) (Ref, error) {
 		return Ref{}, fmt.Errorf("%w %q", ErrInvalidImageRef, s)
 	}
 	ref := Ref{Registry: m[1], Repository: m[2], Tag: m[3], Digest: m[4]}
+	if len(ref.Tag) > maxTagLength {
+		return Ref{}, fmt.Errorf("%w %q", ErrInvalidImageRef, s)
+	}
 	if len(ref.Name()) > maxNameLength {
 		return Ref{}, fmt.Errorf("%w %q: name longer than %d characters", ErrInvalidImageRef, s, maxNameLength)
 	}
 	if ref.Digest != "" {
 		alg, hex, _ := strings.Cut(ref.Digest, ":")
-		re, ok := digestHex[alg]
+		n, ok := digestHex[alg]
 		if !ok {
 			return Ref{}, fmt.Errorf("%w %q: unsupported digest algorithm %q", ErrInvalidImageRef, s, alg)
 		}
-		if !re.MatchString(hex) {
+		if !lowerHex(hex, n) {
 			return Ref{}, fmt.Errorf("%w %q: malformed %s digest", ErrInvalidImageRef, s, alg)
 		}
 	}

@@ -36,6 +36,7 @@ func TestParseImageRef(t *testing.T) {
 		{name: "uppercase registry", in: "Registry.Example.com/app", want: Ref{Registry: "Registry.Example.com", Repository: "app"}},
 		{name: "separators", in: "gcr.io/a-b__c.d/e---f_g:T_a.g-1", want: Ref{Registry: "gcr.io", Repository: "a-b__c.d/e---f_g", Tag: "T_a.g-1"}},
 		{name: "sha512 digest", in: "app@sha512:" + strings.Repeat("0", 128), want: Ref{Registry: "docker.io", Repository: "library/app", Digest: "sha512:" + strings.Repeat("0", 128)}},
+		{name: "tag of 128", in: "nginx:" + strings.Repeat("t", 128), want: Ref{Registry: "docker.io", Repository: "library/nginx", Tag: strings.Repeat("t", 128)}},
 		{name: "empty", in: "", wantErr: true},
 		{name: "uppercase repository", in: "Nginx", wantErr: true},
 		{name: "uppercase repository path", in: ecr + "/MLops/api:v1", wantErr: true},

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/ecrwarden/ecrwarden/internal/alert"
 	"github.com/ecrwarden/ecrwarden/internal/audit"
@@ -25,6 +26,7 @@ import (
 	slackemu "github.com/ecrwarden/ecrwarden/internal/emulator/slack"
 	snsemu "github.com/ecrwarden/ecrwarden/internal/emulator/sns"
 	"github.com/ecrwarden/ecrwarden/internal/findings"
+	"github.com/ecrwarden/ecrwarden/internal/metrics"
 	"github.com/ecrwarden/ecrwarden/internal/notify"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
 )
@@ -175,6 +177,9 @@ type onceRig struct {
 	store     *dedupe.Store
 	audited   [][]audit.Event
 	failAudit bool
+	// rec records the Alerts metric into metrics (Flush first).
+	rec     *metrics.Recorder
+	metrics *metrics.Collector
 }
 
 func (r *onceRig) Publish(_ context.Context, events ...audit.Event) error {
@@ -209,8 +214,26 @@ func newOnceRig(t *testing.T) *onceRig {
 		notify.WithHTTPClient(r.e.slack.Client()),
 		notify.WithLogger(slog.New(slog.DiscardHandler)),
 	)
-	r.once = notify.NewOnce(n, r.store, notify.WithAuditPublisher(r))
+	r.metrics = metrics.NewCollector()
+	r.rec = metrics.New(r.metrics.Writer(), metrics.FunctionOnscan)
+	r.once = notify.NewOnce(n, r.store, notify.WithAuditPublisher(r), notify.WithMetrics(r.rec))
 	return r
+}
+
+// alerts returns the Alerts metric recorded so far, per "channel result".
+func (r *onceRig) alerts(t *testing.T) map[string]float64 {
+	t.Helper()
+	r.rec.Flush(t.Context())
+	if p := r.metrics.Problems(); len(p) > 0 {
+		t.Fatalf("invalid EMF: %v", p)
+	}
+	out := map[string]float64{}
+	for _, s := range r.metrics.Series() {
+		if s.Name == metrics.Alerts {
+			out[s.Dims[0].Value+" "+s.Dims[1].Value] = s.Sum()
+		}
+	}
+	return out
 }
 
 func (r *onceRig) counts() [2]int {
@@ -246,6 +269,10 @@ func TestOnceHeldLeaseIsAnError(t *testing.T) {
 	}
 	if d := r.once.Duplicates(); d != 1 {
 		t.Errorf("duplicates = %d, want 1: the dead invocation may have posted", d)
+	}
+	want := map[string]float64{"sns sent": 1, "slack failed": 1, "sns deduplicated": 1, "slack sent": 1}
+	if diff := cmp.Diff(want, r.alerts(t)); diff != "" {
+		t.Errorf("Alerts metric (-want +got):\n%s", diff)
 	}
 }
 

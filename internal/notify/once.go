@@ -10,6 +10,7 @@ import (
 	"github.com/ecrwarden/ecrwarden/internal/alert"
 	"github.com/ecrwarden/ecrwarden/internal/audit"
 	"github.com/ecrwarden/ecrwarden/internal/dedupe"
+	"github.com/ecrwarden/ecrwarden/internal/metrics"
 )
 
 // AuditPublisher publishes audit events (audit.Publisher).
@@ -27,6 +28,7 @@ type Once struct {
 	store      *dedupe.Store
 	audit      AuditPublisher
 	log        *slog.Logger
+	metrics    *metrics.Recorder
 	duplicates atomic.Int64
 }
 
@@ -35,6 +37,10 @@ type OnceOption func(*Once)
 
 // WithAuditPublisher publishes the audit events given to DeliverAudited.
 func WithAuditPublisher(p AuditPublisher) OnceOption { return func(o *Once) { o.audit = p } }
+
+// WithMetrics counts every channel's delivery in the Alerts metric: sent,
+// deduplicated (the channel had the alert already) or failed.
+func WithMetrics(r *metrics.Recorder) OnceOption { return func(o *Once) { o.metrics = r } }
 
 // NewOnce returns a deliverer that records deliveries in store; it logs with
 // the Notifier's logger.
@@ -67,18 +73,25 @@ func (o *Once) DeliverAudited(ctx context.Context, key string, a alert.Alert, ev
 	var errs []error
 	for _, ch := range []struct {
 		name    string
+		metric  metrics.Dim
 		enabled bool
 		send    func(context.Context) error
 	}{
-		{"sns", o.n.snsEnabled(), func(ctx context.Context) error { _, err := o.n.SendSNS(ctx, a); return err }},
-		{"slack", o.n.slackEnabled(), func(ctx context.Context) error { return o.n.SendSlack(ctx, a) }},
+		{"sns", metrics.ChannelSNS, o.n.snsEnabled(), func(ctx context.Context) error { _, err := o.n.SendSNS(ctx, a); return err }},
+		{"slack", metrics.ChannelSlack, o.n.slackEnabled(), func(ctx context.Context) error { return o.n.SendSlack(ctx, a) }},
 	} {
 		if !ch.enabled {
 			continue
 		}
 		ok, err := o.unit(ctx, key, ch.name, ch.send)
-		if err != nil {
+		switch {
+		case err != nil:
 			errs = append(errs, fmt.Errorf("alert %s: %w", key, err))
+			o.metrics.Count(metrics.Alerts, ch.metric, metrics.ResultFailed)
+		case ok:
+			o.metrics.Count(metrics.Alerts, ch.metric, metrics.ResultSent)
+		default:
+			o.metrics.Count(metrics.Alerts, ch.metric, metrics.ResultDeduplicated)
 		}
 		sent = sent || ok
 	}

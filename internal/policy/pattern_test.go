@@ -228,3 +228,41 @@ func BenchmarkPatternMatch(b *testing.B) {
 		}
 	}
 }
+
+// TestLengthLimits: the limits the expressions no longer count ({sha} 7 to
+// 40 digits, cluster names, DNS labels, IAM names) still hold, and a long
+// run of hex digits after "*" still parses with the shortest {sha}.
+func TestLengthLimits(t *testing.T) {
+	hex := func(n int) string { return strings.Repeat("a", n) }
+	tests := []struct {
+		name string
+		got  bool
+		want bool
+	}{
+		{"{sha} of 40", matches("dev-{sha}", "dev-"+hex(40)), true},
+		{"{sha} of 41", matches("dev-{sha}", "dev-"+hex(41)), false},
+		{"{sha} of 6", matches("dev-{sha}", "dev-"+hex(6)), false},
+		{"* then 60 hex digits", matches("*{sha}", hex(60)), true},
+		{"* - then 41", matches("feature-*-{sha}", "feature-x-"+hex(41)), false},
+		{"cluster name of 100", validClusterName("c" + hex(99)), true},
+		{"cluster name of 101", validClusterName("c" + hex(100)), false},
+		{"DNS label of 63", validDNSLabel(hex(63)), true},
+		{"DNS label of 64", validDNSLabel(hex(64)), false},
+		{"IAM name of 64", validIAMName("role/path/" + hex(64)), true},
+		{"IAM name of 65", validIAMName("role/path/" + hex(65)), false},
+		{"IAM path longer than 64", validIAMName("role/" + hex(80) + "/name"), true},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, tt.got, tt.want)
+		}
+	}
+	if m, _ := MustCompilePattern("*{sha}").Match(hex(60)); m.SHA != hex(7) {
+		t.Errorf("*{sha} on 60 digits: SHA %q, want the shortest (7)", m.SHA)
+	}
+}
+
+func matches(pattern, tag string) bool {
+	_, ok := MustCompilePattern(pattern).Match(tag)
+	return ok
+}

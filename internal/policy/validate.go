@@ -52,8 +52,11 @@ var (
 	// https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_CreateRepository.html
 	repositoryNameRE = regexp.MustCompile(`^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
 	// https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateCluster.html
-	clusterNameRE = regexp.MustCompile(`^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$`)
-	dnsLabelRE    = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+	// Lengths are checked apart (validClusterName and the others below): a
+	// counted repetition such as {0,99} compiles to a program 99 times its
+	// size, and these are compiled at every cold start.
+	clusterNameRE = regexp.MustCompile(`^[0-9A-Za-z][A-Za-z0-9_-]*$`)
+	dnsLabelRE    = regexp.MustCompile(`^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?$`)
 	dnsSubdomRE   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
 	iamARNRE      = regexp.MustCompile(`^arn:aws(?:-[a-z]+)*:iam::[0-9]{12}:(?:role|user)/[A-Za-z0-9+=,.@_/-]+$`)
 	regionRE      = regexp.MustCompile(`^[a-z]{2}(?:-[a-z]+)+-[0-9]$`)
@@ -63,7 +66,7 @@ var (
 	findingIDRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]*$`)
 
 	// A principal named without an account: role/name or user/path/name.
-	iamNameRE = regexp.MustCompile(`^(?:role|user)/(?:[A-Za-z0-9+=,.@_-]+/)*[A-Za-z0-9+=,.@_-]{1,64}$`)
+	iamNameRE = regexp.MustCompile(`^(?:role|user)/(?:[A-Za-z0-9+=,.@_-]+/)*[A-Za-z0-9+=,.@_-]+$`)
 )
 
 type validator struct {
@@ -92,7 +95,7 @@ func (v *validator) validate() {
 		v.errorf("version", "unsupported version %d: only 1 exists", f.Version)
 	}
 	for name, value := range f.Principals {
-		if value != "" && !iamARNRE.MatchString(value) && !iamNameRE.MatchString(value) {
+		if value != "" && !iamARNRE.MatchString(value) && !validIAMName(value) {
 			v.errorf(join("principals", name), "%q is neither an IAM role or user ARN (arn:aws:iam::123456789012:role/name) nor a role or user of the stack's account (role/name)", value)
 		}
 	}
@@ -137,7 +140,7 @@ func (v *validator) clusters() {
 	seen := map[string]bool{}
 	for i, c := range v.f.Clusters {
 		path := fmt.Sprintf("clusters[%d]", i)
-		if !clusterNameRE.MatchString(c.Name) {
+		if !validClusterName(c.Name) {
 			v.errorf(path+".name", "%q is not a valid EKS cluster name", c.Name)
 		}
 		if seen[c.Name] {
@@ -150,7 +153,7 @@ func (v *validator) clusters() {
 		ns := map[string]bool{}
 		for j, n := range c.Namespaces {
 			np := fmt.Sprintf("%s.namespaces[%d]", path, j)
-			if !dnsLabelRE.MatchString(n) {
+			if !validDNSLabel(n) {
 				v.errorf(np, "%q is not a valid namespace name", n)
 			}
 			if ns[n] {
@@ -372,7 +375,7 @@ func (v *validator) deploy(path string, r *Repository, d *DeployRule, targets ma
 	if !dnsSubdomRE.MatchString(d.Deployment) || len(d.Deployment) > 253 {
 		v.errorf(path+".deployment", "%q is not a valid Deployment name", d.Deployment)
 	}
-	if !dnsLabelRE.MatchString(d.Container) {
+	if !validDNSLabel(d.Container) {
 		v.errorf(path+".container", "%q is not a valid container name", d.Container)
 	}
 	if d.Tags.IsZero() {
@@ -415,4 +418,16 @@ func related(a, b string) bool {
 		a, b = b, a
 	}
 	return a == "" || a == b || strings.HasPrefix(b, a) && (b[len(a)] == '.' || b[len(a)] == '[')
+}
+
+// validClusterName: an EKS cluster name, 1 to 100 characters.
+func validClusterName(s string) bool { return len(s) <= 100 && clusterNameRE.MatchString(s) }
+
+// validDNSLabel: an RFC 1123 label, at most 63 characters.
+func validDNSLabel(s string) bool { return len(s) <= 63 && dnsLabelRE.MatchString(s) }
+
+// validIAMName: role/… or user/… with an optional path and a name of at most
+// 64 characters.
+func validIAMName(s string) bool {
+	return iamNameRE.MatchString(s) && len(s)-strings.LastIndexByte(s, '/')-1 <= 64
 }

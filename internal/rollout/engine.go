@@ -9,6 +9,7 @@ import (
 
 	"github.com/ecrwarden/ecrwarden/internal/audit"
 	"github.com/ecrwarden/ecrwarden/internal/kube"
+	"github.com/ecrwarden/ecrwarden/internal/metrics"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
 	"github.com/ecrwarden/ecrwarden/internal/registry"
 )
@@ -67,6 +68,9 @@ type Outcome struct {
 	Patched  bool
 	Previous string
 	Image    string
+	// Held reports that the target is on hold (ecrwarden rollback) or
+	// blocks the image's digest, and was left alone.
+	Held bool
 	// Reason says why nothing was patched, or what was.
 	Reason string
 	Err    error
@@ -78,11 +82,38 @@ type Engine struct {
 	lookup  Lookup
 	auditor Auditor
 	log     *slog.Logger
+	metrics *metrics.Recorder
+	now     func() time.Time
 }
 
 // NewEngine returns an engine. auditor may be nil to publish nothing.
 func NewEngine(clients Clients, lookup Lookup, auditor Auditor, log *slog.Logger) *Engine {
-	return &Engine{clients: clients, lookup: lookup, auditor: auditor, log: log}
+	return &Engine{clients: clients, lookup: lookup, auditor: auditor, log: log, now: time.Now}
+}
+
+// WithMetrics makes the engine count every target's outcome in Rollouts and
+// the push-to-patch latency of every patch (from the image's push time); it
+// returns e.
+func (e *Engine) WithMetrics(r *metrics.Recorder) *Engine {
+	e.metrics = r
+	return e
+}
+
+// record counts o in the metrics.
+func (e *Engine) record(img Image, o Outcome) {
+	switch {
+	case o.Err != nil:
+		e.metrics.Count(metrics.Rollouts, metrics.OutcomeFailed)
+	case o.Patched:
+		e.metrics.Count(metrics.Rollouts, metrics.OutcomePatched)
+		if !img.PushedAt.IsZero() {
+			e.metrics.Duration(metrics.PushToPatch, max(e.now().Sub(img.PushedAt), 0))
+		}
+	case o.Held:
+		e.metrics.Count(metrics.Rollouts, metrics.OutcomeHeld)
+	default:
+		e.metrics.Count(metrics.Rollouts, metrics.OutcomeUnchanged)
+	}
 }
 
 // Roll moves every target that selects img's tag forward to img. It
@@ -103,6 +134,7 @@ func (e *Engine) Roll(ctx context.Context, img Image, targets []Target) ([]Outco
 		default:
 			log.Info("no rollout", "reason", o.Reason)
 		}
+		e.record(img, o)
 		outcomes = append(outcomes, o)
 	}
 	var events []audit.Event
@@ -139,6 +171,7 @@ func (e *Engine) roll(ctx context.Context, img Image, t Target) Outcome {
 		func(cur *kube.Deployment) (string, map[string]string, bool, error) {
 			var skip bool
 			var err error
+			o.Held = heldOrBlocked(cur, t.Container, img.Digest)
 			skip, reason, err = e.decide(ctx, img, cand, t, cur)
 			if err != nil || skip {
 				return "", nil, skip, err
@@ -159,6 +192,20 @@ func (e *Engine) roll(ctx context.Context, img Image, t Target) Outcome {
 		o.Reason = "already at " + res.Image
 	}
 	return o
+}
+
+// heldOrBlocked reports whether cur is on hold or blocks digest for the
+// container (what decide refuses as "held: " and "blocked: ").
+func heldOrBlocked(cur *kube.Deployment, container, digest string) bool {
+	if _, ok := held(cur); ok {
+		return true
+	}
+	blocks, err := Blocks(cur)
+	if err != nil {
+		return false
+	}
+	_, ok := blockFor(blocks, container, digest)
+	return ok
 }
 
 // decide says whether the container of cur should move to img.

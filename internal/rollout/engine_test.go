@@ -15,8 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/ecrwarden/ecrwarden/internal/audit"
 	"github.com/ecrwarden/ecrwarden/internal/kube"
+	"github.com/ecrwarden/ecrwarden/internal/metrics"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
 )
 
@@ -523,5 +526,46 @@ func TestPolicyTargets(t *testing.T) {
 	}
 	if len(PolicyTargets(f, "mlops/train-model")) != 0 {
 		t.Error("train-model has no deploy rules")
+	}
+}
+
+// TestRollMetrics: every target's outcome is counted in Rollouts, and every
+// patch's push-to-patch latency is observed from the image's push time.
+func TestRollMetrics(t *testing.T) {
+	c := metrics.NewCollector()
+	rec := metrics.New(c.Writer(), metrics.FunctionOnpush)
+	lookup := &fakeLookup{images: map[string]ImageInfo{"latest": {Found: true, Tags: []string{"latest"}}}}
+	img := Image{Registry: testRegistry, Repository: "mlops/retail-api", Tag: "v1.3.0", Digest: digest('c'), PushedAt: t0}
+
+	_, client := setup(t, testRegistry+"/mlops/retail-api:latest", nil)
+	e := NewEngine(staticClients{client}, lookup, nil, slog.New(slog.DiscardHandler)).WithMetrics(rec)
+	e.now = func() time.Time { return t0.Add(90 * time.Second) }
+	for range 2 { // patched, then unchanged
+		if _, err := e.Roll(context.Background(), img, []Target{semverTarget()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, heldClient := setup(t, testRegistry+"/mlops/retail-api:latest", map[string]string{AnnotationHold: "rolled back by ops"})
+	NewEngine(staticClients{heldClient}, lookup, nil, slog.New(slog.DiscardHandler)).WithMetrics(rec).
+		Roll(context.Background(), img, []Target{semverTarget()})
+	blocked, err := encodeBlocks([]Block{{Container: "api", Digest: img.Digest, Reason: "rolled back"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, blockedClient := setup(t, testRegistry+"/mlops/retail-api:latest", map[string]string{AnnotationBlocked: blocked})
+	NewEngine(staticClients{blockedClient}, lookup, nil, slog.New(slog.DiscardHandler)).WithMetrics(rec).
+		Roll(context.Background(), img, []Target{semverTarget()})
+	_, failing := setup(t, testRegistry+"/mlops/retail-api@"+digest('b'), nil)
+	NewEngine(staticClients{failing}, &fakeLookup{err: errors.New("ThrottlingException")}, nil, slog.New(slog.DiscardHandler)).WithMetrics(rec).
+		Roll(context.Background(), img, []Target{semverTarget()})
+	rec.Flush(context.Background())
+
+	got := c.Sums()
+	want := map[string]float64{
+		"Rollouts Outcome=patched": 1, "Rollouts Outcome=unchanged": 1, "Rollouts Outcome=held": 2, "Rollouts Outcome=failed": 1,
+		"PushToPatchLatency ": 90000,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("metrics (-want +got):\n%s", diff)
 	}
 }

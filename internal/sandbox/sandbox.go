@@ -25,6 +25,7 @@ import (
 	"github.com/ecrwarden/ecrwarden/internal/emulator/motoproxy"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/suite"
 	"github.com/ecrwarden/ecrwarden/internal/eventpattern"
+	"github.com/ecrwarden/ecrwarden/internal/metrics"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
 	"github.com/ecrwarden/ecrwarden/internal/testenv"
 )
@@ -109,6 +110,9 @@ type Sandbox struct {
 	// TopicARN, EventBus and DedupeTable are the alert topic, the audit bus and the
 	// dedupe table the template gives the functions (from their environment).
 	TopicARN, EventBus, DedupeTable string
+	// Metrics reads the functions' EMF metrics out of their logs, as
+	// CloudWatch Logs does in AWS: the series the stack's dashboard plots.
+	Metrics *metrics.Collector
 	// InUse is the fault proxy in front of the cluster's moto_server, behind
 	// the authorizing proxy, through which the functions reach SQS, ECS,
 	// Lambda, SageMaker and Batch (gc's fan-out queue and in-use sources):
@@ -177,7 +181,8 @@ func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
 		return nil, fmt.Errorf("sandbox: template: %w", err)
 	}
 	sb := &Sandbox{Cluster: o.Cluster, Policy: p, Functions: map[string]*testenv.Function{},
-		Template: tmpl, Stack: dep.stack, dep: dep, queueURL: map[string]string{}, retries: o.Retries, retryDelay: o.RetryDelay}
+		Template: tmpl, Stack: dep.stack, dep: dep, queueURL: map[string]string{}, retries: o.Retries, retryDelay: o.RetryDelay,
+		Metrics: metrics.NewCollector()}
 	defer func() {
 		if err != nil {
 			sb.Close()
@@ -373,9 +378,15 @@ func (sb *Sandbox) startFunctions(ctx context.Context, o Options, root string) e
 		if o.Timeout > 0 {
 			timeout = o.Timeout
 		}
+		// Each function's log stream feeds the metrics collector on its own,
+		// so that two functions' lines never interleave inside it.
+		logs := sb.Metrics.Writer()
+		if o.Logs != nil {
+			logs = io.MultiWriter(o.Logs, logs)
+		}
 		fn, err := testenv.StartFunction(ctx, testenv.FunctionOptions{
 			Binary: filepath.Join(task, "bootstrap"), Name: f.physical, Env: env, Region: sb.Region, AccountID: sb.Account,
-			Timeout: timeout, MemoryMB: f.memoryMB, Logs: o.Logs,
+			Timeout: timeout, MemoryMB: f.memoryMB, Logs: logs,
 		})
 		if err != nil {
 			return fmt.Errorf("sandbox: start %s: %w", f.name, err)

@@ -144,8 +144,9 @@ type process struct {
 	claimed   bool                // an invocation has reported this process's init; guarded by Function.invokes
 	idle      chan struct{}       // a token per /next call: the runtime waits for an event
 	initErr   chan *FunctionError // /init/error
-	exited    chan struct{}       // closed when the process has exited
+	exited    chan struct{}       // closed when the process has exited and its output was copied
 	exitErr   error
+	output    *outputPipe
 }
 
 func (p *process) isReady() bool {
@@ -335,8 +336,12 @@ func (f *Function) startProcessLocked() (*process, error) {
 	cmd := exec.Command(f.opts.Binary)
 	cmd.Dir = filepath.Dir(f.opts.Binary)
 	cmd.Env = f.env()
-	cmd.Stdout = f.logs
-	cmd.Stderr = f.logs
+	output, err := newOutputPipe(f.logs)
+	if err != nil {
+		return nil, fmt.Errorf("start function %s: %w", f.opts.Name, err)
+	}
+	cmd.Stdout = output.w
+	cmd.Stderr = output.w
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	p := &process{
 		cmd:     cmd,
@@ -344,13 +349,16 @@ func (f *Function) startProcessLocked() (*process, error) {
 		idle:    make(chan struct{}, 1),
 		initErr: make(chan *FunctionError, 1),
 		exited:  make(chan struct{}),
+		output:  output,
 	}
 	p.started = time.Now()
 	if err := cmd.Start(); err != nil {
+		output.close()
 		return nil, fmt.Errorf("start function %s: %w", f.opts.Name, err)
 	}
 	go func() {
 		p.exitErr = cmd.Wait()
+		output.close()
 		close(p.exited)
 	}()
 	f.proc = p
@@ -428,7 +436,7 @@ func (f *Function) Invoke(ctx context.Context, payload []byte) (Result, error) {
 			p.kill()
 			res.Cold = true
 			res.Error = fe
-			f.report(res)
+			f.report(p, res)
 			return res, nil
 		case <-p.exited:
 			if p.isReady() {
@@ -444,14 +452,14 @@ func (f *Function) Invoke(ctx context.Context, payload []byte) (Result, error) {
 				res.Error = fe
 			default:
 			}
-			f.report(res)
+			f.report(p, res)
 			return res, nil
 		case <-initTimeout:
 			p.kill()
 			res.Cold = true
 			res.TimedOut = true
 			res.Error = &FunctionError{Type: "Sandbox.Timedout", Message: fmt.Sprintf("Init phase timed out after %.2f seconds", f.opts.InitTimeout.Seconds())}
-			f.report(res)
+			f.report(p, res)
 			return res, nil
 		case <-ctx.Done():
 			return res, ctx.Err()
@@ -472,7 +480,7 @@ func (f *Function) Invoke(ctx context.Context, payload []byte) (Result, error) {
 	case <-p.exited:
 		f.withdraw(p, inv)
 		res.Error = &FunctionError{Type: "Runtime.ExitError", Message: p.exitMessage()}
-		f.report(res)
+		f.report(p, res)
 		return res, nil
 	case <-ctx.Done():
 		f.withdraw(p, inv)
@@ -484,7 +492,7 @@ func (f *Function) Invoke(ctx context.Context, payload []byte) (Result, error) {
 		res.Duration = time.Since(handed)
 		res.TimedOut = true
 		res.Error = f.timeoutError()
-		f.report(res)
+		f.report(p, res)
 		return res, nil
 	}
 	timer := time.NewTimer(time.Until(inv.deadline))
@@ -516,7 +524,7 @@ func (f *Function) Invoke(ctx context.Context, payload []byte) (Result, error) {
 		p.kill() // the environment is in an unknown state: start afresh next time
 		return res, ctx.Err()
 	}
-	f.report(res)
+	f.report(p, res)
 	return res, nil
 }
 
@@ -534,7 +542,11 @@ func (f *Function) withdraw(p *process, inv *invocation) {
 	}
 }
 
-func (f *Function) report(res Result) {
+// report writes the invocation's REPORT line after the output p wrote
+// during the invocation (and returns only then, so that the caller of
+// Invoke finds the invocation's logs written).
+func (f *Function) report(p *process, res Result) {
+	p.output.sync()
 	var b strings.Builder
 	fmt.Fprintf(&b, "REPORT RequestId: %s\tDuration: %.2f ms\tMemory Size: %d MB", res.RequestID, ms(res.Duration), f.opts.MemoryMB)
 	if res.Cold {

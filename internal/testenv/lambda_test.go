@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -335,4 +336,24 @@ func BenchmarkColdStart(b *testing.B) {
 	}
 	b.ReportMetric(float64(init.Microseconds())/1000/float64(b.N), "init-ms")
 	b.ReportMetric(float64(first.Microseconds())/1000/float64(b.N), "first-invoke-ms")
+}
+
+// TestInvokeReturnsAfterTheLogs: an invocation's output, stdout and stderr
+// in the order written, is in the log writer when Invoke returns, and its
+// REPORT line comes after it, as in CloudWatch Logs.
+func TestInvokeReturnsAfterTheLogs(t *testing.T) {
+	logs := &syncBuffer{}
+	f := startEcho(t, FunctionOptions{Logs: logs})
+	for i := range 20 {
+		res := invoke(t, f, fmt.Sprintf(`{"echo": %d, "log": "line %d"}`, i, i))
+		out := logs.String()
+		line := fmt.Sprintf("echofn log: line %d\n", i)
+		report := "REPORT RequestId: " + res.RequestID
+		if !strings.Contains(out, line) {
+			t.Fatalf("invocation %d returned before its log line was written:\n%s", i, out)
+		}
+		if strings.Index(out, line) > strings.Index(out, report) {
+			t.Fatalf("invocation %d: REPORT before the function's log line:\n%s", i, out)
+		}
+	}
 }

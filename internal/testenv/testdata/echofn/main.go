@@ -23,6 +23,8 @@ type request struct {
 	SleepMS int    `json:"sleepMs"`
 	Panic   string `json:"panic"`
 	Exit    int    `json:"exit"`
+	// Log is written to stderr, then to stdout, before answering.
+	Log string `json:"log"`
 }
 
 type response struct {
@@ -43,6 +45,10 @@ var invocations int
 func handle(ctx context.Context, req request) (response, error) {
 	invocations++
 	lc, _ := lambdacontext.FromContext(ctx)
+	if req.Log != "" {
+		fmt.Fprintf(os.Stderr, "echofn log: %s\n", req.Log)
+		fmt.Fprintf(os.Stdout, "echofn stdout: %s\n", req.Log)
+	}
 	if req.SleepMS > 0 {
 		time.Sleep(time.Duration(req.SleepMS) * time.Millisecond) // a call stuck past the deadline
 	}
