@@ -58,6 +58,36 @@ func TestListingDecoderMatchesSDK(t *testing.T) {
 	}
 }
 
+// TestListKeepsTheScanSummary: List's details carry the scan status and
+// the findings summary, which the reconcile's scan gate reads (with the
+// listing decoder, every gated candidate read as unscanned and the
+// reconcile never rolled a gated target forward).
+func TestListKeepsTheScanSummary(t *testing.T) {
+	e := startEmu(t)
+	d := e.seed(t, "v1")
+	if err := e.srv.SetFindings(repo, d, []ecremu.Finding{{Name: "CVE-2026-1", Severity: "HIGH"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.StartImageScan(context.Background(), &ecr.StartImageScanInput{RepositoryName: aws.String(repo),
+		ImageId: &types.ImageIdentifier{ImageDigest: aws.String(d)}}); err != nil {
+		t.Fatal(err)
+	}
+	images, err := List(context.Background(), e.client, "", repo, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(images) != 1 {
+		t.Fatalf("%d images, want 1", len(images))
+	}
+	im := images[0]
+	if im.ImageScanStatus == nil || im.ImageScanStatus.Status != types.ScanStatusComplete {
+		t.Fatalf("scan status %+v, want COMPLETE", im.ImageScanStatus)
+	}
+	if im.ImageScanFindingsSummary == nil || im.ImageScanFindingsSummary.FindingSeverityCounts["HIGH"] != 1 {
+		t.Fatalf("findings summary %+v, want HIGH 1", im.ImageScanFindingsSummary)
+	}
+}
+
 // BenchmarkDescribeImagesDecode pages 100,000 images (100 identical pages
 // of 1,000) from a canned server with the SDK's deserializer and with the
 // listing decoder.

@@ -40,7 +40,10 @@ func IsIndex(mediaType string) bool {
 // List returns every ACTIVE image of the repository (the images that can
 // be pulled), paging DescribeImages at 1,000 images a page. It fails as a whole when any page fails: callers
 // that delete must never act on a partial listing. progress, if not nil,
-// is called after each page with the running total.
+// is called after each page with the running total. Its details are the
+// SDK's, scan status and findings summary included (the reconcile's scan
+// gate reads them); gc's EachPage alone uses the listing decoder, which
+// skips them.
 func List(ctx context.Context, client ecr.DescribeImagesAPIClient, registryID, repository string, progress func(images int)) ([]types.ImageDetail, error) {
 	in := &ecr.DescribeImagesInput{
 		RepositoryName: aws.String(repository),
@@ -53,7 +56,7 @@ func List(ctx context.Context, client ecr.DescribeImagesAPIClient, registryID, r
 	var all []types.ImageDetail
 	pages := ecr.NewDescribeImagesPaginator(client, in)
 	for pages.HasMorePages() {
-		out, err := pages.NextPage(ctx, withListingDecoder)
+		out, err := pages.NextPage(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("describe images in %s (after %d images): %w", repository, len(all), err)
 		}
