@@ -117,8 +117,11 @@ func (e *env) deploy(name, image string) {
 	})
 }
 
-// invoke runs the gc function once as the schedule does.
-func (e *env) invoke(runID string) sandbox.Delivery {
+// invoke runs the gc function once as the schedule does, then delivers
+// what that causes as the deployed stack would: the fan-out queue's message
+// per repository (the SQS event source runs gc on each), and the events of
+// gc's own work. It fails the test on any failed delivery and returns them all.
+func (e *env) invoke(runID string) []sandbox.Delivery {
 	e.tb.Helper()
 	d, err := e.sb.Invoke(context.Background(), "gc", []byte(`{"trigger":"schedule","runId":"`+runID+`"}`))
 	if err != nil {
@@ -127,7 +130,16 @@ func (e *env) invoke(runID string) sandbox.Delivery {
 	if d.Err != nil {
 		e.tb.Fatalf("gc failed: %v", d.Err)
 	}
-	return d
+	more, err := e.sb.Deliver(context.Background())
+	if err != nil {
+		e.tb.Fatal(err)
+	}
+	for _, x := range more {
+		if x.Err != nil {
+			e.tb.Fatalf("%s failed on %s after %d attempts: %v", x.Function, x.Event, x.Attempts, x.Err)
+		}
+	}
+	return append([]sandbox.Delivery{d}, more...)
 }
 
 // slack returns the Slack messages' text.
@@ -198,7 +210,7 @@ func TestRuleKindsEndToEnd(t *testing.T) {
 	e.deploy("archived-ref", e.sb.Registry+"/"+r+":v0.9")
 	e.deploy("signed", e.sb.Registry+"/"+r+"@"+v3)
 
-	e.invoke("rules-1")
+	delivered := e.invoke("rules-1")
 
 	want := map[string]string{
 		v5: "ACTIVE", v4: "ACTIVE", // keepNewest 2 floor (v4 was never pulled)
@@ -253,7 +265,7 @@ func TestRuleKindsEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range ds {
+	for _, d := range append(delivered, ds...) {
 		if d.DetailType == ecrevent.DetailTypeImageAction {
 			t.Errorf("%s received an ECR Image Action event from gc's own work: %s", d.Function, d.Event)
 		}
@@ -292,6 +304,16 @@ func TestTagPushedWhileDeleting(t *testing.T) {
 	done := make(chan sandbox.Delivery, 1)
 	go func() {
 		d, _ := e.sb.Invoke(context.Background(), "gc", []byte(`{"trigger":"schedule","runId":"race"}`))
+		// The scheduled run fans out: the queue's message runs the deletion.
+		ds, err := e.sb.Deliver(context.Background())
+		for _, x := range ds {
+			if x.Err != nil && d.Err == nil {
+				d = x
+			}
+		}
+		if err != nil && d.Err == nil {
+			d.Err = err
+		}
 		done <- d
 	}()
 	deadline := time.Now().Add(20 * time.Second)
