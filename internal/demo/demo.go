@@ -41,6 +41,12 @@ type Step struct {
 	// PlannedBytes is what the plan said they would reclaim (gc).
 	Removed      int
 	PlannedBytes int64
+	// Archived counts the images that went to the archive storage class
+	// during the step, PlannedArchiveBytes is their size as planned, and
+	// PlannedSavings the monthly storage cost the plan said it saves (gc).
+	Archived            int
+	PlannedArchiveBytes int64
+	PlannedSavings      float64
 }
 
 // Step lookup for tests.

@@ -3,6 +3,7 @@ package demo
 import (
 	"context"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -197,8 +198,11 @@ func checkMetrics(t *testing.T, sb *sandbox.Sandbox, report *Report, steps []Ste
 	gcStep := steps[len(steps)-1]
 	add(float64(gcStep.Removed), metrics.GCImages, metrics.ActionDeleted)
 	add(float64(gcStep.PlannedBytes), metrics.GCBytes, metrics.ActionDeleted)
-	if patched != 2 || held != 1 || gcStep.Removed == 0 {
-		t.Errorf("the story changed: %d rollouts, %d held, %d images removed", patched, held, gcStep.Removed)
+	add(float64(gcStep.Archived), metrics.GCImages, metrics.ActionArchived)
+	add(float64(gcStep.PlannedArchiveBytes), metrics.GCBytes, metrics.ActionArchived)
+	add(gcStep.PlannedSavings, metrics.GCMonthlyCostSaved)
+	if patched != 2 || held != 1 || gcStep.Removed == 0 || gcStep.Archived == 0 {
+		t.Errorf("the story changed: %d rollouts, %d held, %d images removed, %d archived", patched, held, gcStep.Removed, gcStep.Archived)
 	}
 	lat := "PushToPatchLatency "
 	if len(latencies) != patched {
@@ -210,7 +214,10 @@ func checkMetrics(t *testing.T, sb *sandbox.Sandbox, report *Report, steps []Ste
 		}
 	}
 	delete(got, lat)
-	if diff := cmp.Diff(want, got); diff != "" {
+	// The cost saved is a sum of per-repository float sums, in the order the
+	// fan-out ran them: compare to the cent's millionth.
+	approx := cmp.Comparer(func(a, b float64) bool { return math.Abs(a-b) < 1e-6 })
+	if diff := cmp.Diff(want, got, approx); diff != "" {
 		t.Errorf("metrics summary (-want +got):\n%s", diff)
 	}
 }

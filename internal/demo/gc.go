@@ -138,7 +138,7 @@ func (d *director) gc(ctx context.Context) (Step, error) {
 		return Step{}, err
 	}
 	d.say("\n   the scheduled gc function runs (not a dry run), fanning out one message per repository, as deployed:")
-	before := d.registryImages()
+	before, archivedBefore := d.registryImages(), d.archivedImages()
 	dl, err := d.sb.Invoke(ctx, "gc", []byte(`{"trigger":"demo","runId":"demo-gc"}`))
 	if err != nil {
 		return Step{}, err
@@ -149,10 +149,12 @@ func (d *director) gc(ctx context.Context) (Step, error) {
 	if err != nil {
 		return Step{}, err
 	}
-	st := Step{Title: StepGC, Deliveries: append([]sandbox.Delivery{dl}, more...), Removed: before - d.registryImages()}
+	st := Step{Title: StepGC, Deliveries: append([]sandbox.Delivery{dl}, more...), Removed: before - d.registryImages(),
+		Archived: d.archivedImages() - archivedBefore, PlannedSavings: plan.Savings(gc.PricesFor(d.sb.Policy)).Monthly}
 	for _, o := range plan.Outcomes {
 		if o.Plan != nil {
 			st.PlannedBytes += o.Plan.ReclaimBytes
+			st.PlannedArchiveBytes += o.Plan.ArchiveBytes
 		}
 	}
 	for _, x := range st.Deliveries {
@@ -166,6 +168,20 @@ func (d *director) gc(ctx context.Context) (Step, error) {
 	}
 	d.say("   %d images remain in the registry", d.registryImages())
 	return st, nil
+}
+
+// archivedImages counts the images of both repositories in the archive
+// storage class.
+func (d *director) archivedImages() int {
+	n := 0
+	for _, repo := range []string{apiRepo, trainRepo} {
+		for digest := range d.sb.Suite.ECR.Images(repo) {
+			if st, ok := d.sb.Suite.ECR.State(repo, digest); ok && st.Status == ecr.StatusArchived {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // registryImages counts the images of both repositories.

@@ -76,6 +76,8 @@ type ScenarioOptions struct {
 	Template *cfn.Template
 	// IAMOff turns authorization off, to measure what it costs.
 	IAMOff bool
+	// Logs receives the functions' logs; nil discards them.
+	Logs io.Writer
 }
 
 // ScenarioTemplate returns the template the CDK app synthesizes from ScenarioPolicy.
@@ -94,7 +96,7 @@ func RunScenario(ctx context.Context, c *Cluster, s Scenario, o ScenarioOptions)
 	if err != nil {
 		return ScenarioResult{}, err
 	}
-	sb, err := Start(ctx, Options{Cluster: c, PolicyPath: filepath.Join(root, ScenarioPolicy), ScanType: s.ScanType, Template: o.Template, IAMOff: o.IAMOff})
+	sb, err := Start(ctx, Options{Cluster: c, PolicyPath: filepath.Join(root, ScenarioPolicy), ScanType: s.ScanType, Template: o.Template, IAMOff: o.IAMOff, Logs: o.Logs})
 	if err != nil {
 		return ScenarioResult{}, err
 	}
