@@ -169,12 +169,11 @@ func (e *Engine) roll(ctx context.Context, img Image, t Target) Outcome {
 	var reason string
 	res, err := client.UpdateImage(ctx, t.Namespace, t.Deployment, t.Container,
 		func(cur *kube.Deployment) (string, map[string]string, bool, error) {
-			var skip bool
-			var err error
-			o.Held = heldOrBlocked(cur, t.Container, img.Digest)
-			skip, reason, err = e.decide(ctx, img, cand, t, cur)
-			if err != nil || skip {
-				return "", nil, skip, err
+			v, err := e.decide(ctx, img, cand, t, cur)
+			reason = v.Reason
+			o.Held = err == nil && (v.Kind == VerdictHeld || v.Kind == VerdictBlocked)
+			if err != nil || v.Kind != VerdictMove {
+				return "", nil, err == nil, err
 			}
 			return img.Reference(t.Pin), annotations(img), false, nil
 		})
@@ -194,65 +193,53 @@ func (e *Engine) roll(ctx context.Context, img Image, t Target) Outcome {
 	return o
 }
 
-// heldOrBlocked reports whether cur is on hold or blocks digest for the
-// container (what decide refuses as "held: " and "blocked: ").
-func heldOrBlocked(cur *kube.Deployment, container, digest string) bool {
-	if _, ok := held(cur); ok {
-		return true
-	}
-	blocks, err := Blocks(cur)
-	if err != nil {
-		return false
-	}
-	_, ok := blockFor(blocks, container, digest)
-	return ok
-}
-
-// decide says whether the container of cur should move to img.
-func (e *Engine) decide(ctx context.Context, img Image, cand policy.Match, t Target, cur *kube.Deployment) (skip bool, reason string, err error) {
+// decide says whether the container of cur should move to img
+// (VerdictMove) or why not: a held workload or a blocked digest is what
+// Outcome.Held counts.
+func (e *Engine) decide(ctx context.Context, img Image, cand policy.Match, t Target, cur *kube.Deployment) (Verdict, error) {
 	if hold, ok := held(cur); ok {
-		return true, "held: " + hold, nil
+		return Verdict{VerdictHeld, "held: " + hold}, nil
 	}
 	blocks, err := Blocks(cur)
 	if err != nil {
-		return false, "", err
+		return Verdict{}, err
 	}
 	if b, ok := blockFor(blocks, t.Container, img.Digest); ok {
-		return true, fmt.Sprintf("blocked: %s is blocked for container %s (%s); `ecrwarden release --digest` unblocks it", img.Digest, t.Container, b.Reason), nil
+		return Verdict{VerdictBlocked, fmt.Sprintf("blocked: %s is blocked for container %s (%s); `ecrwarden release --digest` unblocks it", img.Digest, t.Container, b.Reason)}, nil
 	}
 	image, _, ok := cur.ContainerImage(t.Container)
 	if !ok {
-		return false, "", fmt.Errorf("deployment %s/%s: container %q: %w", t.Namespace, t.Deployment, t.Container, kube.ErrContainerNotFound)
+		return Verdict{}, fmt.Errorf("deployment %s/%s: container %q: %w", t.Namespace, t.Deployment, t.Container, kube.ErrContainerNotFound)
 	}
 	ref, err := kube.ParseImageRef(image)
 	if err != nil {
-		return false, "", fmt.Errorf("deployment %s/%s container %s runs %q: %w", t.Namespace, t.Deployment, t.Container, image, err)
+		return Verdict{}, fmt.Errorf("deployment %s/%s container %s runs %q: %w", t.Namespace, t.Deployment, t.Container, image, err)
 	}
 	if !ref.InRegistry(img.Registry) {
 		// The running version cannot be told from our registry, and moving
 		// a container between registries is not a rollout: refuse and
 		// report (the invocation fails, so the DLQ alarm fires).
-		return false, "", fmt.Errorf("%w: deployment %s/%s container %s runs %s, from registry %s, not ours (%s); set it to an image of ours once by hand and ecrwarden takes over",
+		return Verdict{}, fmt.Errorf("%w: deployment %s/%s container %s runs %s, from registry %s, not ours (%s); set it to an image of ours once by hand and ecrwarden takes over",
 			ErrForeignRegistry, t.Namespace, t.Deployment, t.Container, image, ref.Registry, img.Registry)
 	}
 	same := ref.Repository == img.Repository
 	if same && ref.Digest == img.Digest {
-		return true, "already at " + img.Digest, nil
+		return Verdict{VerdictCurrent, "already at " + img.Digest}, nil
 	}
 	if same && t.Pin == policy.PinTag && ref.Digest == "" && ref.Tag == img.Tag {
-		return true, "already at tag " + img.Tag, nil
+		return Verdict{VerdictCurrent, "already at tag " + img.Tag}, nil
 	}
 	if !same {
-		return false, "", nil // another repository of ours: no version to compare with
+		return Verdict{Kind: VerdictMove}, nil // another repository of ours: no version to compare with
 	}
 	curMatch, curPushed, curDesc, err := e.currentVersion(ctx, t, cur, ref)
 	if err != nil {
-		return false, "", err
+		return Verdict{}, err
 	}
 	if t.Order.Compare(cand, img.PushedAt, curMatch, curPushed) <= 0 {
-		return true, fmt.Sprintf("%s is not newer than the running %s (order %s)", img.Tag, curDesc, t.Order), nil
+		return Verdict{VerdictNotNewer, fmt.Sprintf("%s is not newer than the running %s (order %s)", img.Tag, curDesc, t.Order)}, nil
 	}
-	return false, "", nil
+	return Verdict{Kind: VerdictMove}, nil
 }
 
 // currentVersion finds the best version, in the target's order, of the

@@ -244,10 +244,7 @@ func candidates(repo *policy.Repository, t Target, images []ecrtypes.ImageDetail
 // confirmed with their full findings, at most maxScanConfirmations of them.
 func (r *Reconciler) newestClean(ctx context.Context, origin ecrevent.Origin, repo *policy.Repository, cands []candidate, clean map[string]bool) (candidate, bool, string, error) {
 	now := r.now()
-	threshold := repo.Scan.AlertAt
-	if threshold.Rank() == 0 {
-		threshold = policy.SeverityHigh
-	}
+	threshold := gateThreshold(repo)
 	activeIgnores := slices.ContainsFunc(repo.Scan.Ignore, func(ig policy.Ignore) bool { return ig.Active(now) })
 	confirmed := 0
 	skipped := map[string]int{}
@@ -306,18 +303,12 @@ func summarySkip(d ecrtypes.ImageDetail, threshold policy.Severity, activeIgnore
 	return ""
 }
 
-// scanClean reads an image's findings with ReadScan, the gate rule onscan
-// uses too. An image without findings (ScanNotFound) or whose scan is not
-// complete is not clean; any other error fails the check.
+// scanClean reads an image's findings with readGate (ReadScan, the gate
+// rule onscan uses too). An image without findings (ScanNotFound) or whose
+// scan is not complete is not clean; any other error fails the check.
 func (r *Reconciler) scanClean(ctx context.Context, origin ecrevent.Origin, repo *policy.Repository, digest string, now time.Time) (bool, error) {
-	sc, err := ReadScan(ctx, r.Scans, origin.Account, repo, digest, now)
-	if nf := (*ecrtypes.ScanNotFoundException)(nil); errors.As(err, &nf) || errors.Is(err, ErrScanIncomplete) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return sc.Clean(), nil
+	g, err := readGate(ctx, r.Scans, origin.Account, repo, digest, now)
+	return g.Open, err
 }
 
 func (r *Reconciler) now() time.Time {
