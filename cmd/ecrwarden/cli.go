@@ -31,6 +31,7 @@ var commands = map[string]command{
 	"release":       {"remove the hold `ecrwarden rollback` set, so that ecrwarden rolls forward again", releaseCmd},
 	"rbac":          {"print the Kubernetes RBAC of the ecrwarden groups for kubectl apply -f -", rbacCmd},
 	"restore":       {"restore an archived image to standard storage (REPOSITORY:TAG or REPOSITORY@DIGEST)", restoreCmd},
+	"status":        {"show every rollout target: what runs, the newest allowed image, and why they differ (reads only)", statusCmd},
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {

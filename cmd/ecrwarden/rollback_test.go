@@ -87,6 +87,14 @@ func holdCluster(t *testing.T) *apiServer {
 		{Name: "app", Image: "123456789012.dkr.ecr.ap-southeast-1.amazonaws.com/team/api@sha256:" + strings.Repeat("b", 64)},
 		{Name: "proxy", Image: "envoyproxy/envoy:v1.31.0"},
 	}
+	eksCluster(t, api)
+	return api
+}
+
+// eksCluster serves an API server handler through the EKS emulator's
+// cluster prod, with fake AWS credentials from the environment.
+func eksCluster(t *testing.T, api http.Handler) {
+	t.Helper()
 	srv := httptest.NewTLSServer(api)
 	t.Cleanup(srv.Close)
 	e := eksemu.New(eksemu.Options{})
@@ -106,7 +114,6 @@ func holdCluster(t *testing.T) *apiServer {
 	} {
 		t.Setenv(k, v)
 	}
-	return api
 }
 
 func TestRollbackAndReleaseCommands(t *testing.T) {
