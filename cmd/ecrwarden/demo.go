@@ -9,6 +9,7 @@ import (
 
 	"github.com/ecrwarden/ecrwarden/internal/demo"
 	"github.com/ecrwarden/ecrwarden/internal/sandbox"
+	"github.com/ecrwarden/ecrwarden/internal/testenv"
 )
 
 // demoCmd runs the whole suite on embedded defaults and narrates a story.
@@ -19,16 +20,17 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	policyPath := fs.String("policy", "", "policy file (default: the repository's ecrwarden.yaml)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: ecrwarden demo [--logs] [--policy FILE]")
-		fmt.Fprintln(stderr, "Starts the AWS emulators, a real kube-apiserver (built from source on first run) and the compiled")
-		fmt.Fprintln(stderr, "functions, then plays pushes, scans and a gc run against them. Ctrl-C stops everything.")
+		fmt.Fprintln(stderr, "Starts the AWS emulators, a real control plane with controllers and simulated nodes (built from source")
+		fmt.Fprintln(stderr, "on first run) and the compiled functions, then plays pushes, scans, a gc run and a rollout whose Pods")
+		fmt.Fprintln(stderr, "crash, its rollback, `ecrwarden status` and the release. Ctrl-C stops everything.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
 	start := time.Now()
-	fmt.Fprintln(stdout, "Starting etcd and kube-apiserver (the first run builds them from source: about 10 minutes)…")
-	c, err := sandbox.StartCluster(ctx, "retail-forecast", stderr)
+	fmt.Fprintln(stdout, "Starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok nodes (the first run builds them from source: about 30 minutes)…")
+	c, err := sandbox.StartClusterWith(ctx, "retail-forecast", sandbox.ClusterOptions{Progress: stderr, Controllers: &testenv.ControllerOptions{}})
 	if err != nil {
 		fmt.Fprintf(stderr, "ecrwarden demo: %v\n", err)
 		return exitFail

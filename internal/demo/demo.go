@@ -15,6 +15,7 @@ import (
 	"github.com/ecrwarden/ecrwarden/internal/metrics"
 	"github.com/ecrwarden/ecrwarden/internal/registry"
 	"github.com/ecrwarden/ecrwarden/internal/sandbox"
+	"github.com/ecrwarden/ecrwarden/internal/status"
 )
 
 // Report is what the story did, step by step, and the metrics the
@@ -47,6 +48,12 @@ type Step struct {
 	Archived            int
 	PlannedArchiveBytes int64
 	PlannedSavings      float64
+	// PodReasons are what the new Pods said (rollout story).
+	PodReasons []string
+	// Hold and Blocked are the hold and the blocked digest a rollback set.
+	Hold, Blocked string
+	// Status is what `ecrwarden status` showed after the step.
+	Status []status.Row
 }
 
 // Step lookup for tests.
@@ -137,6 +144,11 @@ func (d *director) run(ctx context.Context) (*Report, error) {
 	if err := d.metricsSummary(); err != nil {
 		return nil, err
 	}
+	// The rollout story comes after the metrics summary, which accounts for
+	// the pushes, scans and gc run before it.
+	if err := d.rolloutStory(ctx); err != nil {
+		return nil, err
+	}
 	return &d.report, nil
 }
 
@@ -181,13 +193,7 @@ func (d *director) pushAndDeliver(ctx context.Context, title, tag string, findin
 		return Step{}, err
 	}
 	st := Step{Title: title, Tag: tag, Digest: digest, Deliveries: deliveries}
-	for _, dl := range deliveries {
-		status := "ok"
-		if dl.Err != nil {
-			status = "error: " + dl.Err.Error()
-		}
-		d.say("   %-7s ← %-16s %s (%d ms)", dl.Function, dl.DetailType, status, dl.Result.Duration.Milliseconds())
-	}
+	d.narrateDeliveries(deliveries)
 	st.Slack, st.SNS = d.newMessages()
 	for _, m := range st.Slack {
 		d.say("   Slack:\n%s", indent(m, "     │ "))
@@ -196,6 +202,17 @@ func (d *director) pushAndDeliver(ctx context.Context, title, tag string, findin
 		return Step{}, err
 	}
 	return st, nil
+}
+
+// narrateDeliveries says which function each event reached and how it ended.
+func (d *director) narrateDeliveries(deliveries []sandbox.Delivery) {
+	for _, dl := range deliveries {
+		result := "ok"
+		if dl.Err != nil {
+			result = "error: " + dl.Err.Error()
+		}
+		d.say("   %-7s ← %-16s %s (%d ms)", dl.Function, dl.DetailType, result, dl.Result.Duration.Milliseconds())
+	}
 }
 
 func (d *director) createDeployment(ctx context.Context, image string) error {

@@ -13,13 +13,17 @@ import (
 
 	"github.com/ecrwarden/ecrwarden/internal/metrics"
 	"github.com/ecrwarden/ecrwarden/internal/sandbox"
+	"github.com/ecrwarden/ecrwarden/internal/status"
 	"github.com/ecrwarden/ecrwarden/internal/testenv"
 )
 
 var cluster *sandbox.Cluster
 
 func TestMain(m *testing.M) {
-	os.Exit(sandbox.RunTests(m, "retail-forecast", func(c *sandbox.Cluster) { cluster = c }))
+	// The demo's cluster runs controllers and kwok nodes, as `ecrwarden demo` does:
+	// the rollout story needs rollouts that really happen.
+	os.Exit(sandbox.RunTestsWith(m, "retail-forecast", sandbox.ClusterOptions{Controllers: &testenv.ControllerOptions{}},
+		func(c *sandbox.Cluster) { cluster = c }))
 }
 
 // TestStory runs the demo end to end — emulators, the real kube-apiserver,
@@ -131,6 +135,40 @@ func TestStory(t *testing.T) {
 	} {
 		if !strings.Contains(narration.String(), want) {
 			t.Errorf("the plan does not say %q", want)
+		}
+	}
+
+	// The rollout story: a clean image whose Pods crash, its rollback and
+	// hold, status, the release and the next good version.
+	crash := step(StepCrash)
+	if crash.Image != pinned(crash.Digest) {
+		t.Errorf("after %s: image %s, want the clean image rolled out (%s)", CrashTag, crash.Image, pinned(crash.Digest))
+	}
+	if len(crash.PodReasons) == 0 || !strings.HasPrefix(crash.PodReasons[0], "CrashLoopBackOff") {
+		t.Errorf("the Pods of %s say %q, want CrashLoopBackOff", CrashTag, crash.PodReasons)
+	}
+	rb := step(StepRollback)
+	if rb.Image != pinned(clean.Digest) || !strings.Contains(rb.Hold, CrashTag+" crash-loops at start: CrashLoopBackOff") || rb.Blocked != crash.Digest {
+		t.Errorf("rollback: image %s hold %q blocked %s; want %s, a hold naming the crash, %s blocked", rb.Image, rb.Hold, rb.Blocked, clean.Tag, CrashTag)
+	}
+	held := step(StepHeld)
+	if len(held.Status) != 1 {
+		t.Fatalf("status rows = %+v, want the one target", held.Status)
+	}
+	if r := held.Status[0]; r.State != status.Held || r.Running.Tag != clean.Tag || r.Candidate == nil || r.Candidate.Digest != crash.Digest ||
+		!strings.Contains(r.Reason, CrashTag+" is blocked") {
+		t.Errorf("status after the rollback = %+v, want held on %s with %s blocked", r, clean.Tag, CrashTag)
+	}
+	rel := step(StepRelease)
+	if rel.Image != pinned(rel.Digest) || rel.Tag != FixedTag {
+		t.Errorf("after the release and %s: image %s, want %s", FixedTag, rel.Image, pinned(rel.Digest))
+	}
+	if len(rel.Status) != 1 || rel.Status[0].State != status.Current || rel.Status[0].Running.Tag != FixedTag {
+		t.Errorf("status after %s = %+v, want current on it", FixedTag, rel.Status)
+	}
+	for _, want := range []string{"-- `ecrwarden status`:", "held: rollback by on-call", "current"} {
+		if !strings.Contains(narration.String(), want) {
+			t.Errorf("the narration does not say %q", want)
 		}
 	}
 	if dlq := sb.DLQ(); len(dlq) != 0 {

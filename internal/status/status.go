@@ -271,17 +271,16 @@ func (r *Reader) fill(ctx context.Context, row *Row, repo *policy.Repository, t 
 	switch v.Kind {
 	case rollout.VerdictHeld:
 		row.State, row.Reason = Held, v.Reason
+		if _, ok := blockOf(cur, t.Container, newest.Digest); ok {
+			row.Reason += fmt.Sprintf("; %s is blocked", newest.Tag)
+		}
 		if vf := st.verify; vf != nil && (vf.State == VerifyFailed || vf.State == VerifyRolledBack || vf.State == VerifyAbandoned) {
 			row.State, row.Reason = Failed, failedReason(vf, images, t)+"; held"
 		}
 	case rollout.VerdictBlocked:
 		row.State, row.Reason = Blocked, fmt.Sprintf("%s is blocked for %s", newest.Tag, t.Container)
-		if bs, err := rollout.Blocks(cur); err == nil {
-			for _, b := range bs {
-				if b.Container == t.Container && b.Digest == newest.Digest {
-					row.Reason += ": " + b.Reason
-				}
-			}
+		if b, ok := blockOf(cur, t.Container, newest.Digest); ok {
+			row.Reason += ": " + b.Reason
 		}
 	case rollout.VerdictCurrent, rollout.VerdictNotNewer:
 		row.State = Current
@@ -348,6 +347,21 @@ func (r *Reader) gate(ctx context.Context, row *Row, repo *policy.Repository, t 
 		}
 	}
 	return nil
+}
+
+// blockOf returns the block of digest for container in d's
+// ecrwarden.io/blocked-digests, if any.
+func blockOf(d *kube.Deployment, container, digest string) (rollout.Block, bool) {
+	bs, err := rollout.Blocks(d)
+	if err != nil {
+		return rollout.Block{}, false
+	}
+	for _, b := range bs {
+		if b.Container == container && b.Digest == digest {
+			return b, true
+		}
+	}
+	return rollout.Block{}, false
 }
 
 // failedReason says which image failed verification and why.

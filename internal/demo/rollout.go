@@ -1,0 +1,322 @@
+package demo
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsecr "github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/eks"
+
+	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
+	"github.com/ecrwarden/ecrwarden/internal/kube"
+	"github.com/ecrwarden/ecrwarden/internal/rollout"
+	"github.com/ecrwarden/ecrwarden/internal/status"
+	"github.com/ecrwarden/ecrwarden/internal/testenv"
+)
+
+// Steps of the rollout story, played after gc on a control plane with
+// controllers and kwok nodes, so that rollouts really happen.
+const (
+	StepCrash    = "v1.2.0 pushed: its Pods crash at start"
+	StepRollback = "v1.2.0 rolled back"
+	StepHeld     = "ecrwarden status shows the hold"
+	StepRelease  = "released; v1.2.1 pushed"
+)
+
+// The story's versions: v1.2.0 passes its scan but crashes at start;
+// v1.2.1 fixes it.
+const (
+	CrashTag = "v1.2.0"
+	FixedTag = "v1.2.1"
+)
+
+// storyTimeout bounds each wait of the rollout story for the cluster.
+const storyTimeout = 90 * time.Second
+
+// rolloutStory plays a clean image that crashes at start, its rollback,
+// the hold in `ecrwarden status`, the release and the next good version.
+func (d *director) rolloutStory(ctx context.Context) error {
+	k := d.sb.Cluster.Kube
+	if len(k.Nodes) == 0 {
+		d.say("\n-- (the rollout story needs the control plane with controllers and kwok nodes: skipped)")
+		return nil
+	}
+	d.say("\n-- CI pushes %s: its scan is clean, but its Pods crash at start (a kwok fault on the image's digest)", CrashTag)
+	manifest, digest := d.sb.NewManifest()
+	if err := k.SetImageFaults(ctx, map[string]testenv.ImageFault{digest: testenv.ImageCrashLoop}); err != nil {
+		return err
+	}
+	if err := d.sb.PutImage(ctx, apiRepo, CrashTag, manifest); err != nil {
+		return err
+	}
+	st, err := d.deliver(ctx, StepCrash, CrashTag, digest)
+	if err != nil {
+		return err
+	}
+	d.say("   api container now runs %s (%s)", d.tagOf(st.Image), short(st.Image))
+	reasons, err := d.waitPods(ctx, digest, func(p podState) bool { return p.waiting == string(testenv.ImageCrashLoop) })
+	if err != nil {
+		return err
+	}
+	d.say("   the new Pods: %s", strings.Join(reasons, ", "))
+	st.PodReasons = reasons
+	d.report.Steps = append(d.report.Steps, st)
+
+	// The rollback, the hold and the block are the ones `ecrwarden
+	// rollback` makes; the reason names what the Pods say.
+	d.say("\n-- The on-call engineer rolls back with `ecrwarden rollback --reason … %s`", deployment)
+	client, err := d.operatorClient(ctx)
+	if err != nil {
+		return err
+	}
+	res, err := rollout.Rollback(ctx, client, rollout.RollbackRequest{Namespace: namespace, Deployment: deployment, Container: "api",
+		By: "on-call", At: time.Now(), Reason: CrashTag + " crash-loops at start: " + strings.Join(reasons, ", ")})
+	if err != nil {
+		return err
+	}
+	d.say("   rolled back %s → %s; held (%s); %s is blocked for container api", d.tagOf(res.From), d.tagOf(res.To), res.Hold, CrashTag)
+	rb := Step{Title: StepRollback, Image: res.To, Hold: res.Hold, Blocked: res.Blocked}
+	rb.Slack, rb.SNS = d.newMessages()
+	if err := d.waitAvailable(ctx, res.To); err != nil {
+		return err
+	}
+	d.say("   the Deployment is available again on the previous image")
+	d.report.Steps = append(d.report.Steps, rb)
+
+	d.say("\n-- `ecrwarden status`:\n")
+	rep, err := d.status(ctx)
+	if err != nil {
+		return err
+	}
+	d.report.Steps = append(d.report.Steps, Step{Title: StepHeld, Status: rep.Rows, Image: rb.Image})
+
+	d.say("\n-- `ecrwarden release %s`, then CI pushes %s with the fix", deployment, FixedTag)
+	rel, err := rollout.Release(ctx, client, namespace, deployment, false)
+	if err != nil {
+		return err
+	}
+	d.say("   released (was held: %s)", rel.Hold)
+	fixed, err := d.sb.Push(ctx, apiRepo, FixedTag)
+	if err != nil {
+		return err
+	}
+	st, err = d.deliver(ctx, StepRelease, FixedTag, fixed)
+	if err != nil {
+		return err
+	}
+	if err := d.waitAvailable(ctx, st.Image); err != nil {
+		return err
+	}
+	d.say("   api container now runs %s (%s), and the rollout is available", d.tagOf(st.Image), short(st.Image))
+	d.say("\n-- `ecrwarden status`:\n")
+	if rep, err = d.status(ctx); err != nil {
+		return err
+	}
+	st.Status = rep.Rows
+	d.report.Steps = append(d.report.Steps, st)
+	return nil
+}
+
+// deliver routes the queued events and narrates what the functions did.
+func (d *director) deliver(ctx context.Context, title, tag, digest string) (Step, error) {
+	deliveries, err := d.sb.Deliver(ctx)
+	if err != nil {
+		return Step{}, err
+	}
+	st := Step{Title: title, Tag: tag, Digest: digest, Deliveries: deliveries}
+	d.narrateDeliveries(deliveries)
+	st.Slack, st.SNS = d.newMessages()
+	for _, m := range st.Slack {
+		d.say("   Slack:\n%s", indent(m, "     │ "))
+	}
+	if st.Image, err = d.apiImage(ctx); err != nil {
+		return Step{}, err
+	}
+	return st, nil
+}
+
+// status prints and returns what `ecrwarden status` shows, computed as the
+// command computes it (the registry and the clusters through the AWS APIs).
+func (d *director) status(ctx context.Context) (*status.Report, error) {
+	cfg := d.sb.AWS.Copy()
+	images := awsecr.NewFromConfig(cfg, func(o *awsecr.Options) { o.BaseEndpoint = aws.String(d.sb.Endpoint("ECR")) })
+	r := &status.Reader{
+		Policy:  d.sb.Policy,
+		Clients: kube.NewEKSResolver(cfg, func(o *eks.Options) { o.BaseEndpoint = aws.String(d.sb.Endpoint("EKS")) }),
+		Images:  images, Scans: images,
+		Origin: ecrevent.Origin{Partition: "aws", Account: d.sb.Account, Region: d.sb.Region},
+	}
+	rep, err := r.Read(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("status: %w", err)
+	}
+	if err := status.WriteTable(d.w, rep, time.Now()); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// operatorClient is the Kubernetes client of a person at the console
+// (cluster admin), for the commands the story runs by hand.
+func (d *director) operatorClient(context.Context) (*kube.Client, error) {
+	k := d.sb.Cluster.Kube
+	return kube.New(kube.Config{Host: k.Admin.Host, CAData: k.Admin.CAData, Token: kube.StaticToken(k.Admin.Token)})
+}
+
+// podState is what one container of a Pod says.
+type podState struct {
+	image    string
+	ready    bool
+	waiting  string
+	restarts int
+}
+
+// pods lists the api containers of the Deployment's Pods.
+func (d *director) pods(ctx context.Context) ([]podState, error) {
+	k := d.sb.Cluster.Kube
+	q := url.Values{"labelSelector": {"app=" + deployment}}
+	code, out, err := k.Request(ctx, k.Admin, http.MethodGet, "/api/v1/namespaces/"+namespace+"/pods?"+q.Encode(), "", nil)
+	if err != nil {
+		return nil, err
+	}
+	if code != http.StatusOK {
+		return nil, fmt.Errorf("list pods: HTTP %d: %s", code, out)
+	}
+	var list struct {
+		Items []struct {
+			Metadata struct {
+				DeletionTimestamp *string `json:"deletionTimestamp"`
+			} `json:"metadata"`
+			Spec struct {
+				Containers []struct{ Name, Image string } `json:"containers"`
+			} `json:"spec"`
+			Status struct {
+				ContainerStatuses []struct {
+					Name         string `json:"name"`
+					Ready        bool   `json:"ready"`
+					RestartCount int    `json:"restartCount"`
+					State        struct {
+						Waiting *struct {
+							Reason string `json:"reason"`
+						} `json:"waiting"`
+					} `json:"state"`
+				} `json:"containerStatuses"`
+			} `json:"status"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal(out, &list); err != nil {
+		return nil, fmt.Errorf("list pods: %w", err)
+	}
+	var states []podState
+	for _, p := range list.Items {
+		if p.Metadata.DeletionTimestamp != nil {
+			continue
+		}
+		for _, c := range p.Spec.Containers {
+			if c.Name != "api" {
+				continue
+			}
+			s := podState{image: c.Image}
+			for _, cs := range p.Status.ContainerStatuses {
+				if cs.Name == c.Name {
+					s.ready, s.restarts = cs.Ready, cs.RestartCount
+					if cs.State.Waiting != nil {
+						s.waiting = cs.State.Waiting.Reason
+					}
+				}
+			}
+			states = append(states, s)
+		}
+	}
+	return states, nil
+}
+
+// waitPods waits until a Pod of the image with digest satisfies ok, and
+// returns what those Pods say ("CrashLoopBackOff (1 restart)").
+func (d *director) waitPods(ctx context.Context, digest string, ok func(podState) bool) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, storyTimeout)
+	defer cancel()
+	for {
+		states, err := d.pods(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var reasons []string
+		for _, s := range states {
+			if strings.HasSuffix(s.image, "@"+digest) && ok(s) {
+				r := fmt.Sprintf("%s, %d restarts", s.waiting, s.restarts)
+				if s.restarts == 1 {
+					r = strings.TrimSuffix(r, "s")
+				}
+				reasons = append(reasons, r)
+			}
+		}
+		if len(reasons) > 0 {
+			sort.Strings(reasons)
+			return reasons, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for the Pods of %s: %w (last seen: %+v)", short(digest), ctx.Err(), states)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// waitAvailable waits until every replica of the Deployment runs image and
+// is ready (kubectl rollout status's condition, in short).
+func (d *director) waitAvailable(ctx context.Context, image string) error {
+	ctx, cancel := context.WithTimeout(ctx, storyTimeout)
+	defer cancel()
+	k := d.sb.Cluster.Kube
+	for {
+		code, out, err := k.Request(ctx, k.Admin, http.MethodGet, "/apis/apps/v1/namespaces/"+namespace+"/deployments/"+deployment, "", nil)
+		if err != nil {
+			return err
+		}
+		var dep kube.Deployment
+		if code != http.StatusOK || json.Unmarshal(out, &dep) != nil {
+			return fmt.Errorf("get deployment: HTTP %d: %s", code, out)
+		}
+		img, _, _ := dep.ContainerImage("api")
+		want := int32(1)
+		if dep.Spec.Replicas != nil {
+			want = *dep.Spec.Replicas
+		}
+		s := dep.Status
+		if img == image && s.ObservedGeneration >= dep.Metadata.Generation && s.UpdatedReplicas == want && s.Replicas == want && s.AvailableReplicas == want {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for %s to be available on %s: %w (status %+v)", deployment, short(image), ctx.Err(), s)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// tagOf names the story's tag of an image reference pinned by digest, or
+// abbreviates the reference.
+func (d *director) tagOf(ref string) string {
+	for _, st := range d.report.Steps {
+		if st.Digest != "" && strings.HasSuffix(ref, "@"+st.Digest) {
+			return st.Tag
+		}
+	}
+	return short(ref)
+}
+
+// short abbreviates an image reference's digest for the narration.
+func short(ref string) string {
+	if i := strings.Index(ref, "@sha256:"); i >= 0 && len(ref) > i+20 {
+		return ref[:i+20] + "…"
+	}
+	return ref
+}
