@@ -60,7 +60,7 @@ func (d *director) rolloutStory(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.say("   api container now runs %s (%s)", d.tagOf(st.Image), short(st.Image))
+	d.say("   api container now runs %s (%s)", d.tagOf(st.Image, st), short(st.Image))
 	reasons, err := d.waitPods(ctx, digest, func(p podState) bool { return p.waiting == string(testenv.ImageCrashLoop) })
 	if err != nil {
 		return err
@@ -114,7 +114,7 @@ func (d *director) rolloutStory(ctx context.Context) error {
 	if err := d.waitAvailable(ctx, st.Image); err != nil {
 		return err
 	}
-	d.say("   api container now runs %s (%s), and the rollout is available", d.tagOf(st.Image), short(st.Image))
+	d.say("   api container now runs %s (%s), and the rollout is available", d.tagOf(st.Image, st), short(st.Image))
 	d.say("\n-- `ecrwarden status`:\n")
 	if rep, err = d.status(ctx); err != nil {
 		return err
@@ -302,10 +302,10 @@ func (d *director) waitAvailable(ctx context.Context, image string) error {
 	}
 }
 
-// tagOf names the story's tag of an image reference pinned by digest, or
-// abbreviates the reference.
-func (d *director) tagOf(ref string) string {
-	for _, st := range d.report.Steps {
+// tagOf names the story's tag of an image reference pinned by digest (in
+// the steps so far and more), or abbreviates the reference.
+func (d *director) tagOf(ref string, more ...Step) string {
+	for _, st := range append(d.report.Steps, more...) {
 		if st.Digest != "" && strings.HasSuffix(ref, "@"+st.Digest) {
 			return st.Tag
 		}
@@ -316,7 +316,11 @@ func (d *director) tagOf(ref string) string {
 // short abbreviates an image reference's digest for the narration.
 func short(ref string) string {
 	if i := strings.Index(ref, "@sha256:"); i >= 0 && len(ref) > i+20 {
-		return ref[:i+20] + "…"
+		repo := ref[:i]
+		if j := strings.Index(repo, "/"); j >= 0 {
+			repo = "…" + repo[j:] // the registry host is the demo's own
+		}
+		return repo + ref[i:i+20] + "…"
 	}
 	return ref
 }
