@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"regexp"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
@@ -17,6 +18,9 @@ import (
 	"github.com/ecrwarden/ecrwarden/internal/policy"
 	"github.com/ecrwarden/ecrwarden/internal/status"
 )
+
+// accountID is the shape of an AWS account id.
+var accountID = regexp.MustCompile(`^[0-9]{12}$`)
 
 // statusCmd prints every rollout target of the policy: what runs, the
 // newest allowed image and why they differ. It reads only.
@@ -41,6 +45,10 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	if fs.NArg() > 0 {
 		fs.Usage()
+		return exitUsage
+	}
+	if *account != "" && !accountID.MatchString(*account) {
+		fmt.Fprintf(stderr, "ecrwarden: --account %q: want a 12-digit AWS account id\n", *account)
 		return exitUsage
 	}
 	f, err := policy.Load(*policyPath)

@@ -116,6 +116,9 @@ func TestStatusCommandErrors(t *testing.T) {
 	if code, _, errOut := runCLI(t, "status", "extra"); code != exitUsage || !strings.Contains(errOut, "usage: ecrwarden status") {
 		t.Errorf("extra argument: exit %d, stderr %q", code, errOut)
 	}
+	if code, _, errOut := runCLI(t, "status", "--account", "prod"); code != exitUsage || !strings.Contains(errOut, "want a 12-digit AWS account id") {
+		t.Errorf("bad account: exit %d, stderr %q", code, errOut)
+	}
 	if code, _, errOut := runCLI(t, "status", "--policy", "/nonexistent.yaml"); code != exitFail || !strings.Contains(errOut, "nonexistent.yaml") {
 		t.Errorf("bad policy: exit %d, stderr %q", code, errOut)
 	}

@@ -79,7 +79,9 @@ type Row struct {
 	// Candidate is the newest image the rule allows.
 	Candidate *Image `json:"candidate,omitempty"`
 	State     State  `json:"state"`
-	// Reason says why the running image and the candidate differ, or what else the operator should know.
+	// Reason says why the running image and the candidate differ, or what
+	// else the operator should know (whole here; the table cuts it at
+	// maxWhy characters).
 	Reason       string        `json:"reason,omitempty"`
 	Hold         string        `json:"hold,omitempty"`
 	Verification *Verification `json:"verification,omitempty"`
@@ -275,7 +277,7 @@ func (r *Reader) fill(ctx context.Context, row *Row, repo *policy.Repository, t 
 			row.Reason += fmt.Sprintf("; %s is blocked", newest.Tag)
 		}
 		if vf := st.verify; vf != nil && (vf.State == VerifyFailed || vf.State == VerifyRolledBack || vf.State == VerifyAbandoned) {
-			row.State, row.Reason = Failed, failedReason(vf, images, t)+"; held"
+			row.State, row.Reason = Failed, failedReason(vf, images, t, true)
 		}
 	case rollout.VerdictBlocked:
 		row.State, row.Reason = Blocked, fmt.Sprintf("%s is blocked for %s", newest.Tag, t.Container)
@@ -292,7 +294,7 @@ func (r *Reader) fill(ctx context.Context, row *Row, repo *policy.Repository, t 
 			case vf.State == VerifyPending && vf.Digest == row.Running.Digest:
 				row.State, row.Reason = Verifying, "verification pending"
 			case vf.State == VerifyFailed:
-				row.State, row.Reason = Failed, failedReason(vf, images, t)+" (alert only: not rolled back)"
+				row.State, row.Reason = Failed, failedReason(vf, images, t, false)
 			}
 		}
 		if row.Reason == "" {
@@ -364,22 +366,33 @@ func blockOf(d *kube.Deployment, container, digest string) (rollout.Block, bool)
 	return rollout.Block{}, false
 }
 
-// failedReason says which image failed verification and why.
-func failedReason(vf *Verification, images []ecrtypes.ImageDetail, t rollout.Target) string {
+// failedReason says which image failed verification, what ecrwarden did
+// (rolled back, held) and then why: the Pods' reasons come last, as they
+// can be long.
+func failedReason(vf *Verification, images []ecrtypes.ImageDetail, t rollout.Target, held bool) string {
 	what := registry.ShortDigest(vf.Digest)
 	if tag := tagOf(images, vf.Digest, t); tag != "" {
 		what = tag
 	}
-	s := what + " failed verification"
-	if len(vf.Reasons) > 0 {
-		s += ": " + strings.Join(vf.Reasons, ", ")
-	}
+	var did []string
 	if vf.State == VerifyRolledBack {
-		s += "; rolled back"
+		back := "rolled back"
 		if ref, err := kube.ParseImageRef(vf.PreviousImage); err == nil && vf.PreviousImage != "" {
-			prev := cmp.Or(tagOf(images, ref.Digest, t), ref.Tag, registry.ShortDigest(ref.Digest))
-			s += " to " + prev
+			back += " to " + cmp.Or(tagOf(images, ref.Digest, t), ref.Tag, registry.ShortDigest(ref.Digest))
 		}
+		did = append(did, back)
+	}
+	if vf.State == VerifyAbandoned {
+		did = append(did, "abandoned")
+	}
+	if held {
+		did = append(did, "held")
+	} else {
+		did = append(did, "alert only")
+	}
+	s := what + " failed verification (" + strings.Join(did, ", ") + ")"
+	if len(vf.Reasons) > 0 {
+		s += ": " + strings.Join(vf.Reasons, "; ")
 	}
 	return s
 }

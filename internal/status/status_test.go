@@ -4,10 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"flag"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +28,7 @@ import (
 	"github.com/ecrwarden/ecrwarden/internal/emulator"
 	ecremu "github.com/ecrwarden/ecrwarden/internal/emulator/ecr"
 	"github.com/ecrwarden/ecrwarden/internal/kube"
+	"github.com/ecrwarden/ecrwarden/internal/kube/rbac"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
 	"github.com/ecrwarden/ecrwarden/internal/rollout"
 	"github.com/ecrwarden/ecrwarden/internal/testenv"
@@ -116,6 +123,7 @@ repositories:
       - { cluster: prod, namespace: NS, deployment: api-blocked, container: api, tags: "v{semver}" }
       - { cluster: prod, namespace: NS, deployment: api-foreign, container: api, tags: "v{semver}" }
       - { cluster: prod, namespace: NS, deployment: api-gone, container: api, tags: "v{semver}" }
+      - { cluster: prod, namespace: NS, deployment: api-alerted, container: api, tags: "v{semver}" }
   - name: team/scanning
     deploy:
       - { cluster: prod, namespace: NS, deployment: scan-wait, container: api, tags: "v{semver}", requireCleanScan: true }
@@ -126,6 +134,9 @@ repositories:
   - name: team/empty
     deploy:
       - { cluster: prod, namespace: NS, deployment: no-image, container: api, tags: "v{semver}" }
+  - name: team/missing
+    deploy:
+      - { cluster: prod, namespace: NS, deployment: unlisted, container: api, tags: "v{semver}" }
 `
 
 // TestStatus reads every state from a real API server (with the limited
@@ -171,6 +182,9 @@ func TestStatus(t *testing.T) {
 		AnnotationLastChange: change("reconcile", "reconcile:run-42", 2*time.Minute, w.image(api, "v1.1.1"), w.image(api, "v1.2.1")),
 		AnnotationVerify:     `{"state":"pending","since":"2026-11-29T11:58:00Z","digest":"` + v121 + `"}`,
 	})
+	w.deploy(t, "api-alerted", w.image(api, "v1.2.1"), map[string]string{
+		AnnotationVerify: `{"state":"failed","since":"2026-11-29T11:00:00Z","at":"2026-11-29T11:10:00Z","digest":"` + v121 + `","reasons":["ProgressDeadlineExceeded: 1 of 2 updated replicas available"]}`,
+	})
 	w.deploy(t, "api-held", w.image(api, "v1.1.1"), map[string]string{rollout.AnnotationHold: "rollback by alice at 2026-11-29T09:00:00Z: p99 doubled"})
 	w.deploy(t, "api-failed", w.image(api, "v1.1.1"), map[string]string{
 		rollout.AnnotationHold:    "ecrwarden at 2026-11-29T11:45:00Z: v1.2.0 failed verification",
@@ -189,6 +203,7 @@ func TestStatus(t *testing.T) {
 	w.deploy(t, "scan-wait", w.image("team/scanning", "v1.0.0"), nil)
 	w.deploy(t, "vuln", w.image("team/vuln", "v1.0.0"), nil)
 	w.deploy(t, "no-image", w.host+"/team/empty:latest", nil)
+	w.deploy(t, "unlisted", w.host+"/team/missing:v1.0.0", nil)
 
 	f, err := policy.Parse("status.yaml", []byte(strings.ReplaceAll(statusPolicy, "NS", ns)))
 	if err != nil {
@@ -214,17 +229,40 @@ func TestStatus(t *testing.T) {
 		states[row.Workload] = row.State
 	}
 	want := map[string]State{
-		"api-current": Current, "api-verifying": Verifying, "api-held": Held, "api-failed": Failed, "api-blocked": Blocked,
+		"api-current": Current, "api-verifying": Verifying, "api-alerted": Failed, "api-held": Held, "api-failed": Failed, "api-blocked": Blocked,
 		"api-foreign": Foreign, "api-gone": Unknown, "api-behind": Behind, "scan-wait": WaitingScan, "vuln": Findings, "no-image": NoCandidate,
+		"unlisted": Unknown, // its repository does not exist: the listing fails
 	}
 	if diff := cmp.Diff(want, states); diff != "" {
 		t.Errorf("states (-want +got):\n%s", diff)
 	}
 
-	// The namespace varies between runs: NS in the golden files.
+	t.Run("the ecrwarden-reader group is enough", func(t *testing.T) {
+		reader := impersonating(t, w.k, "operator", rbac.GroupReader)
+		ro := *r
+		ro.Clients = clients{reader}
+		got, err := ro.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		requestID := regexp.MustCompile(`RequestID: [0-9a-f-]+`)
+		strip := func(rows []Row) []Row {
+			out := slices.Clone(rows)
+			for i := range out {
+				out[i].Reason = requestID.ReplaceAllString(out[i].Reason, "")
+			}
+			return out
+		}
+		if diff := cmp.Diff(strip(rep.Rows), strip(got.Rows)); diff != "" {
+			t.Errorf("status as a member of %s differs (-limited user +reader):\n%s", rbac.GroupReader, diff)
+		}
+	})
+
+	// The namespace and request ids vary between runs: NS and REQUEST in the golden files.
+	requestID := regexp.MustCompile(`RequestID: [0-9a-f-]+`)
 	for i := range rep.Rows {
 		rep.Rows[i].Namespace = "NS"
-		rep.Rows[i].Reason = strings.ReplaceAll(rep.Rows[i].Reason, ns, "NS")
+		rep.Rows[i].Reason = requestID.ReplaceAllString(strings.ReplaceAll(rep.Rows[i].Reason, ns, "NS"), "RequestID: REQUEST")
 	}
 	for i := range rep.Problems {
 		rep.Problems[i] = strings.ReplaceAll(rep.Problems[i], ns, "NS")
@@ -299,4 +337,69 @@ func TestAge(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestWhyCell(t *testing.T) {
+	long := strings.Repeat("x", maxWhy+10)
+	tests := []struct{ name, in, want string }{
+		{"empty", "", "-"},
+		{"short", "held: p99 doubled", "held: p99 doubled"},
+		{"exactly the width", long[:maxWhy], long[:maxWhy]},
+		{"cut", long, long[:maxWhy-1] + "…"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := why(tt.in); got != tt.want {
+				t.Errorf("why(%d chars) = %q, want %q", len(tt.in), got, tt.want)
+			}
+		})
+	}
+}
+
+// impersonating returns a Kubernetes client that reaches k as user in
+// group, through a proxy that impersonates them with the admin's token
+// (as kubectl --as does), so that the API server's RBAC decides each
+// request.
+func impersonating(t *testing.T, k *testenv.Kube, user, group string) *kube.Client {
+	t.Helper()
+	ctx := context.Background()
+	for _, o := range rbac.Objects([]string{k.Namespace}) {
+		if err := k.Apply(ctx, o.Path(), o.Metadata.Name, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		ok, err := k.Allowed(ctx, user, []string{group}, "get", "", "namespaces", "", k.Namespace)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the RBAC of the ecrwarden groups did not take effect within 30s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	target, err := url.Parse(k.Admin.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.Transport = k.HTTPClient().Transport
+	director := proxy.Director
+	proxy.Director = func(r *http.Request) {
+		director(r)
+		r.Header.Set("Authorization", "Bearer "+k.Admin.Token)
+		r.Header.Set("Impersonate-User", user)
+		r.Header.Set("Impersonate-Group", group)
+	}
+	srv := httptest.NewTLSServer(proxy)
+	t.Cleanup(srv.Close)
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	c, err := kube.New(kube.Config{Host: srv.URL, CAData: ca, Token: kube.StaticToken("unused")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

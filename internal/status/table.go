@@ -36,7 +36,7 @@ func WriteTable(w io.Writer, rep *Report, now time.Time) error {
 	for _, r := range rep.Rows {
 		seen[r.State] = true
 		fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Cluster, r.Namespace, r.Kind, r.Workload, r.Container,
-			running(r.Running), candidate(r.Running, r.Candidate), r.State, verify(r.Verification, now), change(r.LastChange, now), dash(r.Reason))
+			running(r.Running), candidate(r.Running, r.Candidate), r.State, verify(r.Verification, now), change(r.LastChange, now), why(r.Reason))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write status: %w", err)
@@ -151,9 +151,16 @@ func change(c *Change, now time.Time) string {
 	return strings.Join(parts, " ")
 }
 
-func dash(s string) string {
+// maxWhy is the widest WHY cell, in characters: a Pod's message can be
+// long; --json keeps it whole.
+const maxWhy = 160
+
+func why(s string) string {
 	if s == "" {
 		return "-"
+	}
+	if r := []rune(s); len(r) > maxWhy {
+		return string(r[:maxWhy-1]) + "…"
 	}
 	return s
 }
