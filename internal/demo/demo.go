@@ -188,20 +188,7 @@ func (d *director) pushAndDeliver(ctx context.Context, title, tag string, findin
 	if err != nil {
 		return Step{}, err
 	}
-	deliveries, err := d.sb.Deliver(ctx)
-	if err != nil {
-		return Step{}, err
-	}
-	st := Step{Title: title, Tag: tag, Digest: digest, Deliveries: deliveries}
-	d.narrateDeliveries(deliveries)
-	st.Slack, st.SNS = d.newMessages()
-	for _, m := range st.Slack {
-		d.say("   Slack:\n%s", indent(m, "     │ "))
-	}
-	if st.Image, err = d.apiImage(ctx); err != nil {
-		return Step{}, err
-	}
-	return st, nil
+	return d.deliver(ctx, title, tag, digest)
 }
 
 // narrateDeliveries says which function each event reached and how it ended.

@@ -81,7 +81,7 @@ func (d *director) rolloutStory(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.say("   rolled back %s → %s; held (%s); %s is blocked for container api", d.tagOf(res.From), d.tagOf(res.To), res.Hold, CrashTag)
+	d.say("   rolled back %s → %s; the Deployment is held and %s is blocked for container api", d.tagOf(res.From), d.tagOf(res.To), CrashTag)
 	rb := Step{Title: StepRollback, Image: res.To, Hold: res.Hold, Blocked: res.Blocked}
 	rb.Slack, rb.SNS = d.newMessages()
 	if err := d.waitAvailable(ctx, res.To); err != nil {
@@ -102,7 +102,9 @@ func (d *director) rolloutStory(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.say("   released (was held: %s)", rel.Hold)
+	if rel.Changed {
+		d.say("   released: the hold is gone; %s stays blocked", CrashTag)
+	}
 	fixed, err := d.sb.Push(ctx, apiRepo, FixedTag)
 	if err != nil {
 		return err
@@ -132,14 +134,22 @@ func (d *director) deliver(ctx context.Context, title, tag, digest string) (Step
 	}
 	st := Step{Title: title, Tag: tag, Digest: digest, Deliveries: deliveries}
 	d.narrateDeliveries(deliveries)
+	if err := d.observe(ctx, &st); err != nil {
+		return Step{}, err
+	}
+	return st, nil
+}
+
+// observe records and narrates the messages the step sent, and the api
+// container's image after it.
+func (d *director) observe(ctx context.Context, st *Step) error {
 	st.Slack, st.SNS = d.newMessages()
 	for _, m := range st.Slack {
 		d.say("   Slack:\n%s", indent(m, "     │ "))
 	}
-	if st.Image, err = d.apiImage(ctx); err != nil {
-		return Step{}, err
-	}
-	return st, nil
+	var err error
+	st.Image, err = d.apiImage(ctx)
+	return err
 }
 
 // status prints and returns what `ecrwarden status` shows, computed as the
