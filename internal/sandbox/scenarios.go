@@ -32,6 +32,9 @@ type Scenario struct {
 	ScanType ecr.ScanType
 	// Run plays the story and returns an error when its outcome is wrong.
 	Run func(ctx context.Context, sb *Sandbox) error
+	// Env adds function environment variables (Options.Env), such as a short
+	// verification check interval.
+	Env map[string]string
 }
 
 // ScenarioPolicy is the policy the scenarios run with, relative to the module root.
@@ -59,6 +62,7 @@ var Scenarios = []Scenario{
 	{Name: "gc archives releases nobody pulls", Run: gcArchives},
 	{Name: "alert retried, then dead-lettered", Run: alertDeadLettered},
 	{Name: "poison fan-out message dead-lettered", Run: poisonMessage},
+	{Name: "crash-looping rollout rolled back by itself", Run: crashLoopRolledBack, Env: map[string]string{"ECRWARDEN_VERIFY_INTERVAL": "1s"}},
 }
 
 // ScenarioResult is what one scenario run showed.
@@ -96,7 +100,7 @@ func RunScenario(ctx context.Context, c *Cluster, s Scenario, o ScenarioOptions)
 	if err != nil {
 		return ScenarioResult{}, err
 	}
-	sb, err := Start(ctx, Options{Cluster: c, PolicyPath: filepath.Join(root, ScenarioPolicy), ScanType: s.ScanType, Template: o.Template, IAMOff: o.IAMOff, Logs: o.Logs})
+	sb, err := Start(ctx, Options{Cluster: c, PolicyPath: filepath.Join(root, ScenarioPolicy), ScanType: s.ScanType, Template: o.Template, IAMOff: o.IAMOff, Logs: o.Logs, Env: s.Env})
 	if err != nil {
 		return ScenarioResult{}, err
 	}
