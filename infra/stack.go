@@ -221,7 +221,7 @@ func newStack(scope constructs.Construct, id string, p stackProps) (awscdk.Stack
 			inspectorFindings(),
 			verifySend,
 		},
-		env: map[string]string{envVerifyQueue: *verifyQueue.QueueUrl()},
+		env:      map[string]string{envVerifyQueue: *verifyQueue.QueueUrl()},
 		reserved: onscanConcurrency,
 		// Inspector's bursts (one event per finding) queue behind the
 		// reserved concurrency by design; only a backlog that lasts is news.

@@ -202,7 +202,7 @@ func goldenCases(t testing.TB) map[string]Alert {
 			Region: region, Account: account,
 			Verification: &Verification{Cluster: "retail-forecast", Namespace: "default", Deployment: "<!channel>", Container: "api",
 				Image: "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops/retail-api@" + digest, Previous: "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops/retail-api:v1.1.1",
-				Action:  RollbackRefused, Refusal: "the previous image 123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops/retail-api:v1.1.1 no longer exists in ECR: rolling back would leave nothing that runs",
+				Action: RollbackRefused, Refusal: "the previous image 123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops/retail-api:v1.1.1 no longer exists in ECR: rolling back would leave nothing that runs",
 				Reasons: []string{"pod retail-forecast-api-7d9f-x2 container api: ImagePullBackOff (Back-off pulling image <@U012ABCDEF>)"}},
 		},
 		"rollout-verified": {

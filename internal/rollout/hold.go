@@ -197,6 +197,17 @@ func setByEcrwarden(image string, ann map[string]string) error {
 // to the empty string (kube.Client patches string maps only; an empty hold
 // is no hold), in a patch guarded by the resourceVersion just read.
 func Release(ctx context.Context, client *kube.Client, namespace, deployment string, dryRun bool) (HoldResult, error) {
+	// A rolling Deployment's status changes under the guarded patch (the
+	// controller writes it): a conflict reads again and retries.
+	for attempt := 1; ; attempt++ {
+		res, err := release(ctx, client, namespace, deployment, dryRun)
+		if err == nil || !kube.IsConflict(err) || attempt == maxCheckAttempts {
+			return res, err
+		}
+	}
+}
+
+func release(ctx context.Context, client *kube.Client, namespace, deployment string, dryRun bool) (HoldResult, error) {
 	cur, err := client.GetDeployment(ctx, namespace, deployment)
 	if err != nil {
 		return HoldResult{}, fmt.Errorf("release: %w", err)

@@ -117,7 +117,11 @@ func podReasons(pod kube.RolloutPod) []string {
 	for _, cs := range slices.Concat(pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses) {
 		where := fmt.Sprintf("pod %s container %s", pod.Metadata.Name, cs.Name)
 		if w := cs.State.Waiting; w != nil && slices.Contains(failingWaits, w.Reason) {
-			out = append(out, reasonText(where, w.Reason, w.Message, cs))
+			reason := w.Reason
+			if t := cs.LastState.Terminated; t != nil && t.Reason == "OOMKilled" {
+				reason += " after OOMKilled"
+			}
+			out = append(out, reasonText(where, reason, w.Message, cs))
 			continue
 		}
 		if t := cs.LastState.Terminated; t != nil && t.Reason == "OOMKilled" && cs.RestartCount > 0 {

@@ -177,6 +177,20 @@ func (v *Verifier) writeVerify(ctx context.Context, client *kube.Client, namespa
 // intervals (its check was lost), or when force (a redelivered event
 // whose arm may have failed after its patch). It does nothing otherwise.
 func (v *Verifier) ensure(ctx context.Context, client *kube.Client, t Target, img Image, d *kube.Deployment, force bool) (bool, error) {
+	// The controllers write the Deployment's status while it rolls: a lost
+	// race re-reads and decides again.
+	for attempt := 1; ; attempt++ {
+		rearmed, err := v.ensureOnce(ctx, client, t, img, d, force)
+		if err == nil || !kube.IsConflict(err) || attempt == maxCheckAttempts {
+			return rearmed, err
+		}
+		if d, err = client.GetDeployment(ctx, t.Namespace, t.Deployment); err != nil {
+			return false, err
+		}
+	}
+}
+
+func (v *Verifier) ensureOnce(ctx context.Context, client *kube.Client, t Target, img Image, d *kube.Deployment, force bool) (bool, error) {
 	st, err := ReadState(d.Metadata.Annotations)
 	if err != nil || st.Verify == nil || st.LastChange == nil || st.Verify.State != VerifyPending {
 		return false, err
@@ -190,9 +204,6 @@ func (v *Verifier) ensure(ctx context.Context, client *kube.Client, t Target, im
 	}
 	c := checkFor(t, img, *st.LastChange, *st.Verify)
 	if err := v.rearm(ctx, client, d.Metadata.Namespace, d.Metadata.Name, d.Metadata.ResourceVersion, *st.Verify, c); err != nil {
-		if kube.IsConflict(err) {
-			return false, nil // another invocation re-armed it (or the workload changed): its check decides
-		}
 		return false, err
 	}
 	return true, nil

@@ -8,10 +8,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ecrwarden/ecrwarden/internal/audit"
-	"github.com/ecrwarden/ecrwarden/internal/rollout"
 	"github.com/ecrwarden/ecrwarden/internal/testenv"
 )
+
+// annotationVerify is rollout.AnnotationVerify (the sandbox does not import
+// internal/rollout: internal/kube's tests run on the sandbox).
+const annotationVerify = "ecrwarden.io/verify"
 
 // crashLoopRolledBack: a clean v1.0.0 whose Pods crash at start is rolled out by
 // onscan (the rule requires a clean scan), onpush's delayed checks (the verification
@@ -36,11 +38,17 @@ func crashLoopRolledBack(ctx context.Context, sb *Sandbox) error {
 		if err != nil {
 			return false, "", err
 		}
-		st, err := rollout.ReadState(d.Metadata.Annotations)
-		if err != nil || st.Verify == nil {
-			return false, fmt.Sprintf("no verification yet (%v)", err), err
+		var st struct {
+			State string `json:"state"`
 		}
-		return st.Verify.State == rollout.VerifyRolledBack, fmt.Sprintf("verification %s, image %s", st.Verify.State, d.image("api")), nil
+		v := d.Metadata.Annotations[annotationVerify]
+		if v == "" {
+			return false, "no verification yet", nil
+		}
+		if err := json.Unmarshal([]byte(v), &st); err != nil {
+			return false, v, fmt.Errorf("%s: %w", annotationVerify, err)
+		}
+		return st.State == "rolled-back", fmt.Sprintf("verification %s, image %s", st.State, d.image("api")), nil
 	})
 	if err != nil {
 		return fmt.Errorf("rollback of the crash-looping v1.0.0 (%s): %w", state, err)
@@ -53,10 +61,10 @@ func crashLoopRolledBack(ctx context.Context, sb *Sandbox) error {
 	if got := d.image("api"); got != old {
 		errs = append(errs, fmt.Sprintf("runs %s after the rollback, want %s", got, old))
 	}
-	if h := d.Metadata.Annotations[rollout.AnnotationHold]; !strings.Contains(h, "CrashLoopBackOff") {
+	if h := d.Metadata.Annotations["ecrwarden.io/hold"]; !strings.Contains(h, "CrashLoopBackOff") {
 		errs = append(errs, fmt.Sprintf("hold %q, want the reason CrashLoopBackOff", h))
 	}
-	if b := d.Metadata.Annotations[rollout.AnnotationBlocked]; !strings.Contains(b, bad) {
+	if b := d.Metadata.Annotations["ecrwarden.io/blocked-digests"]; !strings.Contains(b, bad) {
 		errs = append(errs, fmt.Sprintf("blocked digests %s, want %s", b, bad))
 	}
 	slack := 0
@@ -83,7 +91,7 @@ func crashLoopRolledBack(ctx context.Context, sb *Sandbox) error {
 			seen[head.DetailType]++
 		}
 	}
-	for _, dt := range []string{audit.RolloutFailed, audit.RolloutRolledBack} {
+	for _, dt := range []string{"RolloutFailed", "RolloutRolledBack"} {
 		if seen[dt] != 1 {
 			errs = append(errs, fmt.Sprintf("%d %s audit events, want 1", seen[dt], dt))
 		}
@@ -156,4 +164,3 @@ func (sb *Sandbox) DeliverUntil(ctx context.Context, timeout time.Duration, done
 		}
 	}
 }
-
