@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -526,31 +525,12 @@ func (sb *Sandbox) applyDeployment(ctx context.Context, image string) error {
 
 // wantImage checks that the scenario's Deployment runs the repository's image digest.
 func (sb *Sandbox) wantImage(ctx context.Context, digest string) error {
-	k := sb.Cluster.Kube
-	code, body, err := k.Request(ctx, k.Admin, http.MethodGet, "/apis/apps/v1/namespaces/"+scenarioNamespace+"/deployments/"+scenarioDeployment, "", nil)
+	d, err := sb.scenarioDeployment(ctx)
 	if err != nil {
 		return err
 	}
-	if code != http.StatusOK {
-		return fmt.Errorf("get deployment: %d %s", code, body)
-	}
-	var d struct {
-		Spec struct {
-			Template struct {
-				Spec struct {
-					Containers []struct{ Name, Image string } `json:"containers"`
-				} `json:"spec"`
-			} `json:"template"`
-		} `json:"spec"`
-	}
-	if err := json.Unmarshal(body, &d); err != nil {
-		return err
-	}
-	want := sb.Registry + "/" + scenarioRepo + "@" + digest
-	for _, c := range d.Spec.Template.Spec.Containers {
-		if c.Name == "api" && c.Image != want {
-			return fmt.Errorf("deployment runs %s, want %s", c.Image, want)
-		}
+	if got, want := d.image("api"), sb.Registry+"/"+scenarioRepo+"@"+digest; got != want {
+		return fmt.Errorf("deployment runs %s, want %s", got, want)
 	}
 	return nil
 }

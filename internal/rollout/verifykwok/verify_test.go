@@ -140,7 +140,7 @@ func (f *fakeAlerts) detailTypes() []string {
 
 // env is one test's Deployment, engine and verifier.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	k        *testenv.Kube
 	name     string
 	client   *kube.Client
@@ -156,7 +156,7 @@ func image(tag string) string { return registry + "/" + repo + ":" + tag }
 
 // newEnv creates a Deployment of replicas running v1.0.0 (which exists in the
 // registry) and waits until it is available.
-func newEnv(t *testing.T, name string, replicas int, vr policy.Verify) *env {
+func newEnv(t testing.TB, name string, replicas int, vr policy.Verify) *env {
 	t.Helper()
 	k := controlPlane
 	testenv.RequireControlPlane(t, k != nil)
@@ -231,6 +231,15 @@ func (e *env) waitAvailable() {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// newBenchEnv is newEnv for benchmarks: two replicas, the default verify rule.
+func newBenchEnv(b *testing.B, name string) *env {
+	b.Helper()
+	return newEnv(b, name, 2, policy.Verify{})
+}
+
+// rollB is roll for benchmarks.
+func (e *env) rollB(b *testing.B, tag string) string { b.Helper(); return e.roll(tag) }
 
 // roll rolls tag (digest of the tag's name) out through the engine, which arms the
 // first check.
