@@ -336,7 +336,7 @@ func (v *Verifier) verified(ctx context.Context, client *kube.Client, c Check, r
 	} else if err := v.Audit.Publish(ctx, ev); err != nil {
 		return CheckResult{}, fmt.Errorf("verify %s: %w", c, err)
 	}
-	vs.State, vs.At, vs.Reasons = VerifyVerified, now, nil
+	vs.State, vs.At, vs.Reasons = VerifyVerified, now, []string{}
 	v.Log.Info("rollout verified", "check", c.String(), "pushToAvailableSeconds", secs)
 	return v.settle(ctx, client, c, rv, vs, CheckVerified)
 }
