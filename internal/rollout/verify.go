@@ -174,8 +174,9 @@ func (v *Verifier) writeVerify(ctx context.Context, client *kube.Client, namespa
 
 // ensure re-arms the pending verification of a workload the engine looked
 // at without patching, when no check has owned it for staleChecks
-// intervals (its check was lost), or when force (a redelivered event
-// whose arm may have failed after its patch). It does nothing otherwise.
+// intervals (its check was lost), or for two when force (a redelivered
+// event whose arm may have failed after its patch). It does nothing
+// otherwise.
 func (v *Verifier) ensure(ctx context.Context, client *kube.Client, t Target, img Image, d *kube.Deployment, force bool) (bool, error) {
 	// The controllers write the Deployment's status while it rolls: a lost
 	// race re-reads and decides again.
@@ -195,7 +196,15 @@ func (v *Verifier) ensureOnce(ctx context.Context, client *kube.Client, t Target
 	if err != nil || st.Verify == nil || st.LastChange == nil || st.Verify.State != VerifyPending {
 		return false, err
 	}
-	if !force && v.now().Sub(st.Verify.At) < staleChecks*v.interval() {
+	// A redelivered event (force) re-arms once the first check should have
+	// run (it moves At): an event retried after an arm that failed. A
+	// duplicate delivered at once finds the check still to come and leaves
+	// it. Anything else waits for staleChecks intervals (a lost check).
+	wait := staleChecks * v.interval()
+	if force {
+		wait = 2 * v.interval()
+	}
+	if v.now().Sub(st.Verify.At) < wait {
 		return false, nil
 	}
 	image, _, ok := d.ContainerImage(t.Container)
@@ -235,11 +244,18 @@ func (v *Verifier) Verify(ctx context.Context, c Check) (CheckResult, error) {
 		if err == nil || !kube.IsConflict(err) || attempt == maxCheckAttempts {
 			return res, err
 		}
+		select {
+		case <-ctx.Done():
+			return res, err
+		case <-time.After(time.Duration(attempt) * 50 * time.Millisecond):
+		}
 	}
 }
 
-// maxCheckAttempts bounds the looks of one check that meet a conflict.
-const maxCheckAttempts = 4
+// maxCheckAttempts bounds the looks of one check that meet a conflict (a
+// few seconds at most, with the pauses between them); after them SQS
+// redelivers the check.
+const maxCheckAttempts = 8
 
 func (v *Verifier) verify(ctx context.Context, c Check) (CheckResult, error) {
 	log := v.Log.With("check", c.String(), "event", c.EventID)

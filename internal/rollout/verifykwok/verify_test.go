@@ -264,6 +264,14 @@ func (e *env) drive(timeout time.Duration) []rollout.CheckResult {
 		time.Sleep(200 * time.Millisecond)
 		for _, c := range e.queue.take() {
 			res, err := e.verifier.Verify(context.Background(), c)
+			if kube.IsConflict(err) {
+				// SQS redelivers a check that failed.
+				e.t.Logf("check %s: %v; redelivered", c, err)
+				e.queue.mu.Lock()
+				e.queue.msgs = append(e.queue.msgs, c)
+				e.queue.mu.Unlock()
+				continue
+			}
 			if err != nil {
 				e.t.Fatalf("check %s: %v", c, err)
 			}
@@ -546,6 +554,13 @@ func TestBadInputMidVerification(t *testing.T) {
 			t.Fatalf("roll with a failing queue: %+v %v, want patched and an error", out, err)
 		}
 		e.queue.fail = nil
+		// Redelivered at once (a duplicate), the event leaves the verification to the
+		// check that may still come; retried after two intervals (as Lambda retries,
+		// a minute later), it re-arms.
+		if _, err := e.engine.Roll(context.Background(), img, []rollout.Target{e.target}); err != nil || len(e.queue.take()) != 0 {
+			t.Fatalf("an immediate redelivery: %v, or it re-armed", err)
+		}
+		time.Sleep(2*time.Second + 100*time.Millisecond)
 		if _, err := e.engine.Roll(context.Background(), img, []rollout.Target{e.target}); err != nil {
 			t.Fatal(err)
 		}
