@@ -358,7 +358,7 @@ func newStack(scope constructs.Construct, id string, p stackProps) (awscdk.Stack
 		b.registry()
 	}
 	b.publishers()
-	b.dashboard(gcQueue)
+	b.dashboard(gcQueue, verifyQueue)
 	b.outputs(gcQueue, verifyQueue)
 	return stack, nil
 }
