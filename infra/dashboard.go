@@ -66,7 +66,7 @@ func graph(title string, width float64, stacked bool, left ...awscloudwatch.IMet
 // reclaimed and saves), and whether the functions are healthy (errors by
 // kind, Lambda errors, throttles, durations, dead letters, and every alarm
 // of the stack). Named <stack>-<Region>: dashboard names are account-wide.
-func (b *builder) dashboard(gcQueue awssqs.Queue) {
+func (b *builder) dashboard(gcQueue, verifyQueue awssqs.Queue) {
 	five := awscdk.Duration_Minutes(jsii.Number(5))
 	hour := awscdk.Duration_Hours(jsii.Number(1))
 	day := awscdk.Duration_Days(jsii.Number(1))
@@ -135,6 +135,10 @@ func (b *builder) dashboard(gcQueue awssqs.Queue) {
 	}
 	dlqs = append(dlqs, gcQueue.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
 		Period: five, Statistic: jsii.String("Maximum"), Label: jsii.String("gc fan-out queue"),
+	}), verifyQueue.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
+		// Checks due now (delayed ones are not visible yet): a backlog means
+		// rollouts wait for their verification.
+		Period: five, Statistic: jsii.String("Maximum"), Label: jsii.String("rollout verification checks"),
 	}))
 
 	alarms := make([]interfacesawscloudwatch.IAlarmRef, len(b.alarms))

@@ -178,7 +178,7 @@ func TestDashboard(t *testing.T) {
 	got := slices.Clone(plotted["Dead-letter queue depths"])
 	slices.Sort(got)
 	if diff := cmp.Diff(wantQueues, got); diff != "" {
-		t.Errorf("queue depths (-want +got): every DLQ and the fan-out queue\n%s", diff)
+		t.Errorf("queue depths (-want +got): every DLQ, the fan-out and the verification queues\n%s", diff)
 	}
 
 	// Every alarm of the stack is on the alarm widget.

@@ -173,7 +173,7 @@ func TestPrincipalsFromContext(t *testing.T) {
 // use these outputs; none is exported (an export name is account-wide).
 func TestOutputsNameWhatOperatorsUse(t *testing.T) {
 	outputs := worked(t).Outputs
-	want := []string{"AlertTopicArn", "DedupeTableName", "EventBusArn", "EventBusName", "GCQueueArn"}
+	want := []string{"AlertTopicArn", "DedupeTableName", "EventBusArn", "EventBusName", "GCQueueArn", "VerifyQueueArn"}
 	for _, fn := range []string{"Onpush", "Onscan", "Gc"} {
 		want = append(want, fn+"FunctionName", fn+"RoleArn", fn+"DeadLetterQueueArn", fn+"DeadLetterQueueUrl")
 	}

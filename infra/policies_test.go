@@ -69,8 +69,8 @@ func TestAlarmsCanPublish(t *testing.T) {
 		t.Fatalf("topic policy applies to %v", p["Topics"])
 	}
 	alarms := stackAlarmARNs(t, tpl)
-	if len(alarms) != 13 {
-		t.Errorf("%d alarms, want 13 (3 per function, 1 per rule, the fan-out queue's age)", len(alarms))
+	if len(alarms) != 14 {
+		t.Errorf("%d alarms, want 14 (3 per function, 1 per rule, the fan-out and verify queues' ages)", len(alarms))
 	}
 	var allows int
 	for _, s := range asList(p["PolicyDocument"].(map[string]any)["Statement"]) {

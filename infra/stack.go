@@ -47,6 +47,7 @@ const (
 	envDedupeTable  = "ECRWARDEN_DEDUPE_TABLE"
 	envDryRun       = "ECRWARDEN_DRY_RUN"
 	envGCQueueURL   = "ECRWARDEN_GC_QUEUE_URL"
+	envVerifyQueue  = "ECRWARDEN_VERIFY_QUEUE_URL"
 	dedupeKey       = "pk"
 	dedupeTTL       = "expiresAt"
 	gcConcurrency   = 5 // SQS event source maxConcurrency for the gc fan-out
@@ -184,7 +185,18 @@ func newStack(scope constructs.Construct, id string, p stackProps) (awscdk.Stack
 		// The scheduled reconcile confirms a gated candidate's scan.
 		onpushActions = append(onpushActions, "ecr:DescribeImageScanFindings")
 	}
-	onpushStatements := []awsiam.PolicyStatement{allow(onpushActions, repoARNs...)}
+	// Every rollout is verified by delayed checks on this queue (see
+	// docs/verification.md): onpush and onscan arm the first check after
+	// their patch, onpush runs the checks (its event source) and re-arms.
+	verifyQueue := awssqs.NewQueue(stack, jsii.String("VerifyQueue"), &awssqs.QueueProps{
+		Encryption: awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL: jsii.Bool(true),
+		// Six times onpush's timeout, as Lambda advises for SQS sources: a
+		// failed check is retried after it.
+		VisibilityTimeout: awscdk.Duration_Minutes(jsii.Number(6)),
+	})
+	verifySend := allow([]string{"sqs:SendMessage"}, *verifyQueue.QueueArn())
+	onpushStatements := []awsiam.PolicyStatement{allow(onpushActions, repoARNs...), verifySend}
 	if gated {
 		onpushStatements = append(onpushStatements, inspectorFindings())
 	}
@@ -199,7 +211,7 @@ func newStack(scope constructs.Construct, id string, p stackProps) (awscdk.Stack
 		throttled:   throttlePeriods,
 		// The dryRun context stops onpush's tag deletions too; the policy's
 		// tags.dryRun is read from the bundled policy.
-		env: map[string]string{envDryRun: fmt.Sprint(p.cfg.dryRun)},
+		env: map[string]string{envDryRun: fmt.Sprint(p.cfg.dryRun), envVerifyQueue: *verifyQueue.QueueUrl()},
 	})
 	onscan := b.function("onscan", functionSpec{
 		description: "ecrwarden: alerts on scan findings once per finding set and releases gated rollouts",
@@ -207,12 +219,33 @@ func newStack(scope constructs.Construct, id string, p stackProps) (awscdk.Stack
 		statements: []awsiam.PolicyStatement{
 			allow([]string{"ecr:DescribeImageScanFindings", "ecr:DescribeImages"}, repoARNs...),
 			inspectorFindings(),
+			verifySend,
 		},
+		env:      map[string]string{envVerifyQueue: *verifyQueue.QueueUrl()},
 		reserved: onscanConcurrency,
 		// Inspector's bursts (one event per finding) queue behind the
 		// reserved concurrency by design; only a backlog that lasts is news.
 		throttled: onscanThrottlePeriods,
 	})
+	// A check that keeps failing (the cluster unreachable) lands in onpush's
+	// DLQ after 5 receives, where its alarm fires; the reconcile re-arms the
+	// verification it left pending.
+	verifyQueue.Node().DefaultChild().(awssqs.CfnQueue).SetRedrivePolicy(map[string]any{
+		"deadLetterTargetArn": onpush.dlq.QueueArn(),
+		"maxReceiveCount":     5,
+	})
+	onpush.fn.AddEventSource(awslambdaeventsources.NewSqsEventSource(verifyQueue, &awslambdaeventsources.SqsEventSourceProps{
+		BatchSize: jsii.Number(10),
+		// Two of onpush's reserved five: checks never starve push events.
+		MaxConcurrency:          jsii.Number(2),
+		ReportBatchItemFailures: jsii.Bool(true),
+	}))
+	// A check waits at most 15 minutes (SQS's largest delay); older means
+	// checks back up and rollouts go unverified.
+	b.alarmOn(stack, "VerifyQueueAgeAlarm", "verify-queue-age", "ecrwarden rollout verification checks wait longer than 30 minutes",
+		verifyQueue.MetricApproximateAgeOfOldestMessage(&awscloudwatch.MetricOptions{
+			Period: awscdk.Duration_Minutes(jsii.Number(5)), Statistic: jsii.String("Maximum"),
+		}), 1800, 1)
 	if gated {
 		suppressInspectorWildcard(onpush)
 	}
@@ -325,8 +358,8 @@ func newStack(scope constructs.Construct, id string, p stackProps) (awscdk.Stack
 		b.registry()
 	}
 	b.publishers()
-	b.dashboard(gcQueue)
-	b.outputs(gcQueue)
+	b.dashboard(gcQueue, verifyQueue)
+	b.outputs(gcQueue, verifyQueue)
 	return stack, nil
 }
 
@@ -337,7 +370,7 @@ func newStack(scope constructs.Construct, id string, p stackProps) (awscdk.Stack
 // redrive destination of gc's poison messages) and the dedupe table. No
 // output is exported: an export name is account-wide and would collide
 // with a second stack's.
-func (b *builder) outputs(gcQueue awssqs.Queue) {
+func (b *builder) outputs(gcQueue, verifyQueue awssqs.Queue) {
 	out := func(id, description string, value *string) {
 		awscdk.NewCfnOutput(b.stack, jsii.String(id), &awscdk.CfnOutputProps{Value: value, Description: jsii.String(description)})
 	}
@@ -346,6 +379,7 @@ func (b *builder) outputs(gcQueue awssqs.Queue) {
 	out("EventBusArn", "EventBridge bus of the audit events", b.bus.EventBusArn())
 	out("DedupeTableName", "DynamoDB table of alert and rollout dedupe records", b.table.TableName())
 	out("GCQueueArn", "gc fan-out queue: redrive gc's poison messages here", gcQueue.QueueArn())
+	out("VerifyQueueArn", "rollout verification checks (onpush's event source); a failing check moves to onpush's DLQ", verifyQueue.QueueArn())
 	for _, f := range b.functions {
 		id := exportName(f.name)
 		out(id+"FunctionName", "Lambda function "+f.name, f.fn.FunctionName())

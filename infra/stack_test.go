@@ -418,7 +418,9 @@ func TestFunctionPermissions(t *testing.T) {
 		// The worked example has a requireCleanScan rule: the reconcile confirms scans,
 		// which with enhanced scanning also needs inspector2:ListFindings.
 		// Neither onpush nor onscan reads a manifest: no ecr:BatchGetImage.
-		{"onpush", append([]string{"ecr:DescribeImageScanFindings", "ecr:DescribeImages", "inspector2:ListFindings"}, shared...)},
+		// onpush runs the verification checks (its SQS event source).
+		{"onpush", append([]string{"ecr:DescribeImageScanFindings", "ecr:DescribeImages", "inspector2:ListFindings",
+			"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage"}, shared...)},
 		{"onscan", append([]string{"ecr:DescribeImageScanFindings", "ecr:DescribeImages", "inspector2:ListFindings"}, shared...)},
 		// The worked example reads every in-use source (gc.inUse) and
 		// archives releases of mlops/retail-api only.
@@ -668,11 +670,7 @@ func TestGCScheduleAndFanOut(t *testing.T) {
 	if in, _ := target["Input"].(string); !strings.Contains(in, `"runId":"<aws.scheduler.scheduled-time>"`) || !strings.Contains(in, `"trigger":"schedule"`) {
 		t.Errorf("schedule input = %v, want trigger and the scheduled time as runId", target["Input"])
 	}
-	_, mappings := tpl.ofType("AWS::Lambda::EventSourceMapping")
-	if len(mappings) != 1 {
-		t.Fatalf("got %d event source mappings", len(mappings))
-	}
-	m := mappings[0].Properties
+	m := eventSource(t, tpl, gc)
 	if !cmp.Equal(m["FunctionName"], map[string]any{"Ref": gc}) {
 		t.Errorf("event source mapping feeds %v, want gc", m["FunctionName"])
 	}
@@ -687,6 +685,66 @@ func TestGCScheduleAndFanOut(t *testing.T) {
 	env := tpl.Resources[gc].Properties["Environment"].(map[string]any)["Variables"].(map[string]any)
 	if !cmp.Equal(env[envGCQueueURL], map[string]any{"Ref": queue}) {
 		t.Errorf("%s = %v, want the fan-out queue", envGCQueueURL, env[envGCQueueURL])
+	}
+}
+
+// eventSource returns the one SQS event source mapping of the function fn.
+func eventSource(t *testing.T, tpl template, fn string) map[string]any {
+	t.Helper()
+	_, mappings := tpl.ofType("AWS::Lambda::EventSourceMapping")
+	var found []map[string]any
+	for _, m := range mappings {
+		if cmp.Equal(m.Properties["FunctionName"], map[string]any{"Ref": fn}) {
+			found = append(found, m.Properties)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%s has %d event source mappings, want 1", fn, len(found))
+	}
+	return found[0]
+}
+
+// TestVerifyQueue: every rollout is verified by delayed checks on one
+// queue: onpush and onscan may send to it (and are told its URL), onpush
+// runs the checks with partial batch failures, a check that keeps failing
+// moves to onpush's DLQ, and a backed-up queue alarms.
+func TestVerifyQueue(t *testing.T) {
+	tpl := worked(t)
+	onpush := functionID(t, tpl, "onpush")
+	m := eventSource(t, tpl, onpush)
+	queue := m["EventSourceArn"].(map[string]any)["Fn::GetAtt"].([]any)[0].(string)
+	if !strings.HasPrefix(queue, "VerifyQueue") {
+		t.Fatalf("onpush's event source is %s, want the VerifyQueue", queue)
+	}
+	if !cmp.Equal(m["FunctionResponseTypes"], []any{"ReportBatchItemFailures"}) {
+		t.Errorf("FunctionResponseTypes = %v, want ReportBatchItemFailures", m["FunctionResponseTypes"])
+	}
+	if sc, _ := m["ScalingConfig"].(map[string]any); sc["MaximumConcurrency"] != float64(2) {
+		t.Errorf("ScalingConfig = %v, want MaximumConcurrency 2", m["ScalingConfig"])
+	}
+	redrive, _ := tpl.Resources[queue].Properties["RedrivePolicy"].(map[string]any)
+	if dlq, _ := redrive["deadLetterTargetArn"].(map[string]any); dlq == nil || !strings.HasPrefix(dlq["Fn::GetAtt"].([]any)[0].(string), "OnpushDLQ") {
+		t.Errorf("verify queue redrive = %v, want onpush's DLQ", redrive)
+	}
+	for _, name := range []string{"onpush", "onscan"} {
+		fn := functionID(t, tpl, name)
+		sends := roleActions(t, tpl, fn)["sqs:SendMessage"]
+		if !slices.ContainsFunc(sends, func(r any) bool { return cmp.Equal(r, getAttArn(queue)) }) {
+			t.Errorf("%s: sqs:SendMessage on %v, want the verify queue", name, sends)
+		}
+		env := tpl.Resources[fn].Properties["Environment"].(map[string]any)["Variables"].(map[string]any)
+		if !cmp.Equal(env[envVerifyQueue], map[string]any{"Ref": queue}) {
+			t.Errorf("%s: %s = %v, want the verify queue", name, envVerifyQueue, env[envVerifyQueue])
+		}
+	}
+	if sends := roleActions(t, tpl, functionID(t, tpl, "gc"))["sqs:SendMessage"]; slices.ContainsFunc(sends, func(r any) bool { return cmp.Equal(r, getAttArn(queue)) }) {
+		t.Errorf("gc may send to the verify queue")
+	}
+	_, alarms := tpl.ofType("AWS::CloudWatch::Alarm")
+	if !slices.ContainsFunc(alarms, func(a resource) bool {
+		return strings.Contains(fmt.Sprint(a.Properties["AlarmName"]), "verify-queue-age")
+	}) {
+		t.Errorf("no alarm on the verify queue's age")
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
@@ -70,6 +71,9 @@ type handler struct {
 	discover  discoverer
 	reconcile reconciler
 	inUse     inUseLister
+	// verifier runs verification checks for the invocation's Origin; nil
+	// when the function has no verification queue.
+	verifier func(o ecrevent.Origin) checker
 	// region is the function's AWS_REGION; with the invoked function ARN
 	// it makes the Origin whose events the handler acts on.
 	region string
@@ -82,7 +86,7 @@ type handler struct {
 
 // newHandler wires the handler and its reconciler from the shared dependencies.
 func newHandler(d *fnconfig.Deps, log *slog.Logger) *handler {
-	engine := rollout.NewEngine(d.Clusters, rollout.ECRLookup{Client: d.ECR}, d.Audit, log).WithMetrics(d.Metrics)
+	engine := rollout.NewEngine(d.Clusters, rollout.ECRLookup{Client: d.ECR}, d.Audit, log).WithMetrics(d.Metrics).VerifyWith(d.Verifier)
 	discover := func(ctx context.Context, f *policy.File, repo string) ([]rollout.Target, []error, error) {
 		return rollout.Discover(ctx, d.Clusters, f, repo)
 	}
@@ -93,9 +97,86 @@ func newHandler(d *fnconfig.Deps, log *slog.Logger) *handler {
 		}
 		return c.ListImagesInUse(ctx)
 	}
-	return &handler{policy: d.Policy, ecr: d.ECR, alerts: d.Alerts, audit: d.Audit, log: log, roll: engine, discover: discover,
+	h := &handler{policy: d.Policy, ecr: d.ECR, alerts: d.Alerts, audit: d.Audit, log: log, roll: engine, discover: discover,
 		inUse: inUse, region: d.AWS.Region, dryRun: d.Config.DryRun, metrics: d.Metrics,
 		reconcile: &rollout.Reconciler{Policy: d.Policy, Images: d.ECR, Scans: d.ECR, Discover: discover, Roll: engine, Log: log}}
+	if d.Verifier != nil {
+		h.verifier = func(o ecrevent.Origin) checker {
+			v := *d.Verifier
+			v.Registry, v.Region, v.Account = o.RegistryHost(), o.Region, o.Account
+			return &v
+		}
+	}
+	return h
+}
+
+// checker runs one verification check (rollout.Verifier).
+type checker interface {
+	Verify(ctx context.Context, c rollout.Check) (rollout.CheckResult, error)
+}
+
+// Invoke is the function's entry point: an SQS event carries verification
+// checks (the verification queue); anything else is an event or scheduled
+// payload for Handle.
+func (h *handler) Invoke(ctx context.Context, raw json.RawMessage) (any, error) {
+	var probe struct {
+		Records []struct {
+			EventSource string `json:"eventSource"`
+		} `json:"Records"`
+	}
+	if json.Unmarshal(raw, &probe) == nil && len(probe.Records) > 0 && probe.Records[0].EventSource == "aws:sqs" {
+		var ev events.SQSEvent
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			return nil, fmt.Errorf("onpush: decode SQS event: %w", err)
+		}
+		return h.checks(ctx, ev)
+	}
+	return nil, h.Handle(ctx, raw)
+}
+
+// checks runs the verification checks of an SQS batch. It reports the
+// messages whose check failed (ReportBatchItemFailures), so SQS redelivers
+// only those; after the queue's maxReceiveCount they land in the
+// dead-letter queue, whose alarm fires. A message that does not decode
+// fails the same way: nothing is dropped unseen.
+func (h *handler) checks(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	var resp events.SQSEventResponse
+	if h.verifier == nil {
+		return resp, errors.New("onpush: a verification check arrived but ECRWARDEN_VERIFY_QUEUE_URL is not set")
+	}
+	o, err := ecrevent.OriginFromContext(ctx, h.region)
+	if err != nil {
+		return resp, fmt.Errorf("onpush: %w", err)
+	}
+	v := h.verifier(o)
+	for _, rec := range ev.Records {
+		log := h.log.With("message", rec.MessageId)
+		var c rollout.Check
+		err := json.Unmarshal([]byte(rec.Body), &c)
+		if err == nil && (c.Cluster == "" || c.Namespace == "" || c.Deployment == "" || c.Container == "" || c.Digest == "") {
+			err = errors.New("cluster, namespace, deployment, container and digest are required")
+		}
+		if err != nil {
+			log.Error("verification message refused", "error", err, "body", truncate(rec.Body, 300))
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
+			continue
+		}
+		res, err := v.Verify(ctx, c)
+		if err != nil {
+			log.Error("verification check failed; retried", "check", c.String(), "error", err)
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
+			continue
+		}
+		log.Info("verification check", "check", c.String(), "result", res.Result, "reason", res.Reason)
+	}
+	return resp, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 // actionReconcile is the action of the payload the reconcile schedule sends:

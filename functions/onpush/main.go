@@ -4,7 +4,10 @@
 // that do not name its own account, Region and an image of its registry
 // carrying the tag are refused (EventRefused). On its schedule it
 // reconciles: tracked Deployments that lag behind the newest allowed image
-// (a push event was lost) are moved forward.
+// (a push event was lost) are moved forward, and a pending verification
+// whose check was lost is re-armed. From its verification queue (SQS) it
+// follows each rollout to its end and rolls a failed one back
+// (rollout.Verifier).
 package main
 
 import (
@@ -25,5 +28,5 @@ func main() {
 		log.Error("onpush init failed", "error", err)
 		os.Exit(1)
 	}
-	lambda.Start(metrics.WrapError(d.Metrics, newHandler(d, log).Handle))
+	lambda.Start(metrics.Wrap(d.Metrics, newHandler(d, log).Invoke))
 }

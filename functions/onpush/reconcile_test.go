@@ -125,7 +125,7 @@ func TestHandleReconcileWithTheRealReconciler(t *testing.T) {
 	}
 	// The ungated target gets v1.3.0; the gated canary has no scanned image and is skipped.
 	want := []rollout.Image{{Registry: "123456789012.dkr.ecr.ap-southeast-1.amazonaws.com", Repository: "mlops/retail-api",
-		Tag: "v1.3.0", Digest: "sha256:b", PushedAt: pushed, EventID: "reconcile:r7"}}
+		Tag: "v1.3.0", Digest: "sha256:b", PushedAt: pushed, EventID: "reconcile:r7", Cause: rollout.CauseReconcile}}
 	if diff := cmp.Diff(want, roll.images); diff != "" {
 		t.Errorf("rolled (-want +got):\n%s", diff)
 	}

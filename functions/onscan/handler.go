@@ -392,7 +392,7 @@ func (h *handler) gate(ctx context.Context, log *slog.Logger, o ecrevent.Origin,
 		h.metrics.Add(metrics.ScanGates, float64(len(byTag[tag])), metrics.DecisionReleased)
 		ri := rollout.Image{
 			Registry: o.RegistryHost(), Repository: img.repository,
-			Tag: tag, Digest: img.digest, PushedAt: pushedAt, EventID: img.eventID,
+			Tag: tag, Digest: img.digest, PushedAt: pushedAt, EventID: img.eventID, Cause: rollout.CauseScanReleased,
 		}
 		if _, err := h.roll.Roll(ctx, ri, byTag[tag]); err != nil {
 			errs = append(errs, err)

@@ -23,7 +23,7 @@ func main() {
 	}
 	h := &handler{policy: d.Policy, scans: d.ECR, images: d.ECR, alerts: d.Alerts, audit: d.Audit, region: d.AWS.Region, now: time.Now, log: log,
 		metrics: d.Metrics,
-		roll:    rollout.NewEngine(d.Clusters, rollout.ECRLookup{Client: d.ECR}, d.Audit, log).WithMetrics(d.Metrics),
+		roll:    rollout.NewEngine(d.Clusters, rollout.ECRLookup{Client: d.ECR}, d.Audit, log).WithMetrics(d.Metrics).VerifyWith(d.Verifier),
 		discover: func(ctx context.Context, f *policy.File, repo string) ([]rollout.Target, []error, error) {
 			return rollout.Discover(ctx, d.Clusters, f, repo)
 		}}

@@ -24,6 +24,12 @@ const (
 	KindRolloutBlocked Kind = "rollout-blocked"
 	// KindGCReport: what gc deleted, or would delete in dry-run mode.
 	KindGCReport Kind = "gc-report"
+	// KindRolloutFailed: a rollout failed verification; Verification says
+	// whether it was rolled back, and why not.
+	KindRolloutFailed Kind = "rollout-failed"
+	// KindRolloutVerified: a rollout became available (a rule's
+	// verify.notifySuccess).
+	KindRolloutVerified Kind = "rollout-verified"
 )
 
 // Alert is one message for people. Fill the common fields and the detail
@@ -59,6 +65,45 @@ type Alert struct {
 	Rollout *Rollout `json:"rollout,omitempty"`
 	// GC details KindGCReport.
 	GC *GCReport `json:"gc,omitempty"`
+	// Verification details KindRolloutFailed and KindRolloutVerified.
+	Verification *Verification `json:"verification,omitempty"`
+}
+
+// Rollback outcomes of a failed rollout (Verification.Action).
+const (
+	// RolledBack: the previous image is back, the target held, the failed
+	// digest blocked.
+	RolledBack = "rolled-back"
+	// AlertOnly: the rule says onFailure: alert; nothing was changed.
+	AlertOnly = "alert-only"
+	// RollbackRefused: the rule says rollback, but ecrwarden did not
+	// (Refusal says why: the previous image is gone, or the image was
+	// changed by other hands).
+	RollbackRefused = "rollback-refused"
+)
+
+// Verification describes a verified or failed rollout.
+type Verification struct {
+	// Cluster, Namespace, Deployment and Container locate the container.
+	Cluster    string `json:"cluster"`
+	Namespace  string `json:"namespace"`
+	Deployment string `json:"deployment"`
+	Container  string `json:"container"`
+	// Image is the image rolled out; Previous the one before it.
+	Image    string `json:"image"`
+	Previous string `json:"previous,omitempty"`
+	// Action is RolledBack, AlertOnly or RollbackRefused for a failure.
+	Action string `json:"action,omitempty"`
+	// Refusal says why a rollback was not done.
+	Refusal string `json:"refusal,omitempty"`
+	// Hold is the hold set on the target by a rollback.
+	Hold string `json:"hold,omitempty"`
+	// Reasons are the Pods' failure reasons.
+	Reasons []string `json:"reasons,omitempty"`
+	// Events are the last Kubernetes Events of the failing Pods.
+	Events []string `json:"events,omitempty"`
+	// Seconds is the time from push to available, for a verified rollout.
+	Seconds float64 `json:"seconds,omitempty"`
 }
 
 // ScanFailure describes a failed scan.
@@ -206,6 +251,10 @@ func (a Alert) Level() policy.Severity {
 		return policy.SeverityHigh
 	case KindTagRejected:
 		return policy.SeverityMedium
+	case KindRolloutFailed:
+		return policy.SeverityHigh
+	case KindRolloutVerified:
+		return policy.SeverityInformational
 	case KindGCReport:
 		if a.GC != nil && a.GC.troubled() {
 			return policy.SeverityHigh

@@ -188,6 +188,29 @@ func goldenCases(t testing.TB) map[string]Alert {
 			Region: region, Account: account, Findings: &blocked,
 			Rollout: &Rollout{Cluster: "retail-forecast", Namespace: "default", Deployment: "retail-forecast-api", Container: "api", Tag: "v1.4.2"},
 		},
+		"rollout-failed-rolled-back": {
+			Kind: KindRolloutFailed, Repository: "mlops/retail-api", Tags: []string{"v1.2.0"}, Digest: digest,
+			Region: region, Account: account,
+			Verification: &Verification{Cluster: "retail-forecast", Namespace: "default", Deployment: "retail-forecast-api", Container: "api",
+				Image: "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops/retail-api@" + digest, Previous: "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops/retail-api:v1.1.1",
+				Action: RolledBack, Hold: "rollback by ecrwarden at 2026-11-25T10:00:00Z: verification failed: pod retail-forecast-api-7d9f-x2 container api: CrashLoopBackOff, 3 restarts",
+				Reasons: []string{"pod retail-forecast-api-7d9f-x2 container api: CrashLoopBackOff, 3 restarts"},
+				Events:  []string{"pod retail-forecast-api-7d9f-x2: Warning BackOff: Back-off restarting failed container api (×4)"}},
+		},
+		"rollout-failed-refused": {
+			Kind: KindRolloutFailed, Repository: "mlops/retail-api", Tags: []string{"v1.2.0"}, Digest: digest,
+			Region: region, Account: account,
+			Verification: &Verification{Cluster: "retail-forecast", Namespace: "default", Deployment: "<!channel>", Container: "api",
+				Image: "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops/retail-api@" + digest, Previous: "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops/retail-api:v1.1.1",
+				Action: RollbackRefused, Refusal: "the previous image 123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops/retail-api:v1.1.1 no longer exists in ECR: rolling back would leave nothing that runs",
+				Reasons: []string{"pod retail-forecast-api-7d9f-x2 container api: ImagePullBackOff (Back-off pulling image <@U012ABCDEF>)"}},
+		},
+		"rollout-verified": {
+			Kind: KindRolloutVerified, Repository: "mlops/retail-api", Tags: []string{"v1.2.1"}, Digest: digest,
+			Region: region, Account: account,
+			Verification: &Verification{Cluster: "retail-forecast", Namespace: "default", Deployment: "retail-forecast-api", Container: "api",
+				Image: "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops/retail-api@" + digest, Seconds: 94},
+		},
 		"gc-dry-run": {
 			Kind: KindGCReport, Region: region, Account: account,
 			GC: &GCReport{DryRun: true, Cap: 100, Repositories: []GCRepository{

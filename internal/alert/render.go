@@ -268,6 +268,51 @@ func build(a Alert) doc {
 		if len(warnings) > 0 {
 			d.sections = append(d.sections, section{heading: "Needs attention", items: warnings})
 		}
+	case KindRolloutFailed, KindRolloutVerified:
+		v := Verification{}
+		if a.Verification != nil {
+			v = *a.Verification
+		}
+		where := fmt.Sprintf("%s/%s (container %s)", v.Namespace, v.Deployment, v.Container)
+		d.fields = append(image,
+			field{label: "Deployment", value: fmt.Sprintf("%s/%s/%s", v.Cluster, v.Namespace, v.Deployment), code: true},
+			field{label: "Container", value: v.Container, code: true},
+			field{label: "Image", value: v.Image, code: true},
+		)
+		if a.Kind == KindRolloutVerified {
+			d.emoji = ":white_check_mark:"
+			d.title = fmt.Sprintf("Rollout verified: %s:%s on %s", a.Repository, tagsValue(a.Tags), where)
+			d.fields = append(d.fields, field{label: "Push to available", value: fmt.Sprintf("%.0f s", v.Seconds)})
+			break
+		}
+		d.emoji = ":rotating_light:"
+		switch v.Action {
+		case RolledBack:
+			d.title = fmt.Sprintf("Rollout failed and rolled back: %s:%s on %s", a.Repository, tagsValue(a.Tags), where)
+		case AlertOnly:
+			d.title = fmt.Sprintf("Rollout failed: %s:%s on %s (onFailure: alert, not rolled back)", a.Repository, tagsValue(a.Tags), where)
+		default:
+			d.title = fmt.Sprintf("Rollout failed, NOT rolled back: %s:%s on %s", a.Repository, tagsValue(a.Tags), where)
+		}
+		if v.Previous != "" {
+			d.fields = append(d.fields, field{label: "Previous image", value: v.Previous, code: true})
+		}
+		d.sections = []section{{heading: "Why it failed", items: v.Reasons}}
+		if len(v.Events) > 0 {
+			d.sections = append(d.sections, section{heading: "Last Kubernetes Events", items: v.Events})
+		}
+		switch v.Action {
+		case RolledBack:
+			d.sections = append(d.sections, section{heading: "What ecrwarden did", items: []string{
+				"Restored " + v.Previous + ", held the target and blocked the failed digest for this container.",
+				"Hold: " + v.Hold,
+				"`ecrwarden release` lets the next version through; `ecrwarden release --digest` unblocks this one.",
+			}})
+		case AlertOnly:
+			d.sections = append(d.sections, section{heading: "What ecrwarden did", items: []string{"Nothing: the rule says onFailure: alert."}})
+		default:
+			d.sections = append(d.sections, section{heading: "Not rolled back", items: []string{v.Refusal}})
+		}
 	default:
 		d.emoji = ":bell:"
 		d.title = fmt.Sprintf("%s in %s", a.Kind, a.Repository)

@@ -19,7 +19,13 @@ const Source = "ecrwarden"
 
 // Detail types of the audit events.
 const (
-	TagRejected       = "TagRejected"
+	TagRejected = "TagRejected"
+	// RolloutVerified: every updated replica of a rollout became available.
+	RolloutVerified = "RolloutVerified"
+	// RolloutFailed: a rollout failed verification (the Pods' reasons).
+	RolloutFailed = "RolloutFailed"
+	// RolloutRolledBack: a failed rollout was rolled back to the previous image.
+	RolloutRolledBack = "RolloutRolledBack"
 	DeploymentPatched = "DeploymentPatched"
 	FindingsAlerted   = "FindingsAlerted"
 	RolloutBlocked    = "RolloutBlocked"

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -18,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/ecrwarden/ecrwarden/internal/audit"
 	"github.com/ecrwarden/ecrwarden/internal/dedupe"
@@ -26,6 +28,7 @@ import (
 	"github.com/ecrwarden/ecrwarden/internal/metrics"
 	"github.com/ecrwarden/ecrwarden/internal/notify"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
+	"github.com/ecrwarden/ecrwarden/internal/rollout"
 )
 
 // Config is what the environment says.
@@ -40,6 +43,10 @@ type Config struct {
 	// MetricsNamespace is the CloudWatch namespace of the functions' EMF
 	// metrics (metrics.DefaultNamespace when unset).
 	MetricsNamespace string
+	// VerifyQueueURL is the rollout verification queue; VerifyInterval
+	// the delay between two checks.
+	VerifyQueueURL string
+	VerifyInterval time.Duration
 }
 
 // FromEnv reads the configuration; it names every missing or invalid
@@ -54,6 +61,8 @@ func FromEnv() (Config, error) {
 		GCQueueURL:  os.Getenv("ECRWARDEN_GC_QUEUE_URL"),
 
 		MetricsNamespace: os.Getenv(metrics.NamespaceEnv),
+		VerifyQueueURL:   os.Getenv("ECRWARDEN_VERIFY_QUEUE_URL"),
+		VerifyInterval:   rollout.DefaultCheckInterval,
 	}
 	if c.MetricsNamespace == "" {
 		c.MetricsNamespace = metrics.DefaultNamespace
@@ -79,6 +88,13 @@ func FromEnv() (Config, error) {
 		}
 		c.DryRun = b
 	}
+	if v := os.Getenv("ECRWARDEN_VERIFY_INTERVAL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second || d > 15*time.Minute {
+			errs = append(errs, fmt.Errorf("ECRWARDEN_VERIFY_INTERVAL=%q: want a duration from 1s to 15m (SQS delays messages up to 15 minutes)", v))
+		}
+		c.VerifyInterval = d
+	}
 	return c, errors.Join(errs...)
 }
 
@@ -96,7 +112,11 @@ type Deps struct {
 	// Metrics records the invocation's metrics; flush it per invocation
 	// (metrics.Wrap).
 	Metrics *metrics.Recorder
-	Log     *slog.Logger
+	// Verifier follows every rollout to its end; nil without
+	// ECRWARDEN_VERIFY_QUEUE_URL. Its Registry, Region and Account are the
+	// invocation's (set them from the Origin before Verify).
+	Verifier *rollout.Verifier
+	Log      *slog.Logger
 }
 
 // Load builds the collaborators of function from the environment: the
@@ -128,7 +148,7 @@ func Load(ctx context.Context, log *slog.Logger, function metrics.Dim) (*Deps, e
 	// outlast the function timeout the stack sets.
 	store := dedupe.New(dynamodb.NewFromConfig(awsCfg), c.DedupeTable)
 	pub := audit.New(eventbridge.NewFromConfig(awsCfg), c.EventBus)
-	return &Deps{
+	d := &Deps{
 		Config:   c,
 		Policy:   p,
 		AWS:      awsCfg,
@@ -140,7 +160,14 @@ func Load(ctx context.Context, log *slog.Logger, function metrics.Dim) (*Deps, e
 		Clusters: kube.NewEKSResolver(awsCfg),
 		Metrics:  rec,
 		Log:      log,
-	}, nil
+	}
+	if c.VerifyQueueURL != "" {
+		d.Verifier = &rollout.Verifier{Clients: d.Clusters, Lookup: rollout.ECRLookup{Client: d.ECR}, Queue: sqs.NewFromConfig(awsCfg),
+			QueueURL: c.VerifyQueueURL, Interval: c.VerifyInterval, Alerts: d.Alerts, Audit: pub, Region: awsCfg.Region, Log: log}
+	} else {
+		log.Warn("ECRWARDEN_VERIFY_QUEUE_URL is not set: rollouts are not verified")
+	}
+	return d, nil
 }
 
 // MaxAttempts is how many times every AWS call of ecrwarden is tried.

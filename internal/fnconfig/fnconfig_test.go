@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ecrwarden/ecrwarden/internal/dedupe"
 	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
@@ -36,8 +37,27 @@ func TestFromEnv(t *testing.T) {
 		},
 		{
 			name:    "every missing or bad variable is named at once",
-			env:     map[string]string{"ECRWARDEN_DRY_RUN": "maybe"},
-			wantErr: []string{"ECRWARDEN_EVENT_BUS", "ECRWARDEN_DEDUPE_TABLE", `ECRWARDEN_DRY_RUN="maybe"`},
+			env:     map[string]string{"ECRWARDEN_DRY_RUN": "maybe", "ECRWARDEN_VERIFY_INTERVAL": "20m"},
+			wantErr: []string{"ECRWARDEN_EVENT_BUS", "ECRWARDEN_DEDUPE_TABLE", `ECRWARDEN_DRY_RUN="maybe"`, `ECRWARDEN_VERIFY_INTERVAL="20m"`},
+		},
+		{
+			name: "verification queue and interval",
+			env: map[string]string{"ECRWARDEN_EVENT_BUS": "b", "ECRWARDEN_DEDUPE_TABLE": "t",
+				"ECRWARDEN_VERIFY_QUEUE_URL": "https://sqs.ap-southeast-1.amazonaws.com/123456789012/verify", "ECRWARDEN_VERIFY_INTERVAL": "2s"},
+			check: func(t *testing.T, c Config) {
+				if c.VerifyQueueURL != "https://sqs.ap-southeast-1.amazonaws.com/123456789012/verify" || c.VerifyInterval != 2*time.Second {
+					t.Errorf("config = %+v", c)
+				}
+			},
+		},
+		{
+			name: "default check interval",
+			env:  map[string]string{"ECRWARDEN_EVENT_BUS": "b", "ECRWARDEN_DEDUPE_TABLE": "t"},
+			check: func(t *testing.T, c Config) {
+				if c.VerifyInterval != 30*time.Second || c.VerifyQueueURL != "" {
+					t.Errorf("config = %+v", c)
+				}
+			},
 		},
 		{
 			name: "policy next to the binary by default",
@@ -53,7 +73,7 @@ func TestFromEnv(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, k := range []string{"ECRWARDEN_POLICY", "ECRWARDEN_TOPIC_ARN", "ECRWARDEN_SLACK_SECRET", "ECRWARDEN_EVENT_BUS",
-				"ECRWARDEN_DEDUPE_TABLE", "ECRWARDEN_DRY_RUN", "ECRWARDEN_GC_QUEUE_URL"} {
+				"ECRWARDEN_DEDUPE_TABLE", "ECRWARDEN_DRY_RUN", "ECRWARDEN_GC_QUEUE_URL", "ECRWARDEN_VERIFY_QUEUE_URL", "ECRWARDEN_VERIFY_INTERVAL"} {
 				t.Setenv(k, tt.env[k])
 			}
 			c, err := FromEnv()

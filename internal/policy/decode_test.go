@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -346,5 +347,47 @@ func TestPrincipals(t *testing.T) {
 		if got := PrincipalARN(f.Principals[tt.name], "aws-cn", "444455556666"); got != tt.want {
 			t.Errorf("PrincipalARN(%q) = %q, want %q", f.Principals[tt.name], got, tt.want)
 		}
+	}
+}
+
+const verifyPolicy = `clusters:
+  - name: c
+    namespaces: [default]
+repositories:
+  - name: app
+    deploy:
+      - { cluster: c, namespace: default, deployment: api, container: api, tags: "v{semver}"%s }
+`
+
+func TestVerify(t *testing.T) {
+	tests := []struct {
+		name    string
+		verify  string
+		want    Verify
+		wantErr string
+	}{
+		{name: "defaults", want: Verify{Timeout: DefaultVerifyTimeout, OnFailure: OnFailureRollback}},
+		{name: "set", verify: ", verify: { timeout: 90s, onFailure: alert, notifySuccess: true }",
+			want: Verify{Timeout: Duration(90 * time.Second), OnFailure: OnFailureAlert, NotifySuccess: true}},
+		{name: "unknown onFailure", verify: ", verify: { onFailure: ignore }", wantErr: `repositories[0].deploy[0].verify.onFailure: unknown`},
+		{name: "timeout too short", verify: ", verify: { timeout: 5s }", wantErr: `repositories[0].deploy[0].verify.timeout: 5s: want between 10s and 24h`},
+		{name: "timeout too long", verify: ", verify: { timeout: 2d }", wantErr: `want between 10s and 24h`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := Parse("p.yaml", []byte(fmt.Sprintf(verifyPolicy, tt.verify)))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, f.Repositories[0].Deploy[0].Verify); diff != "" {
+				t.Errorf("verify (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

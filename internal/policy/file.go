@@ -374,6 +374,37 @@ type DeployRule struct {
 	RequireCleanScan bool `yaml:"requireCleanScan" doc:"Roll out only after a completed scan shows nothing at or above scan.alertAt (after ignores); onscan releases the rollout."`
 	// Prerelease allows semver pre-releases (v1.2.0-rc.1) to roll out.
 	Prerelease bool `yaml:"prerelease" doc:"Allow semver pre-releases such as v1.2.0-rc.1 to roll out. Default false."`
+	// Verify says how the rollout is followed to its end and what a failed
+	// one does; every rollout is verified, with the defaults when omitted.
+	Verify Verify `yaml:"verify" doc:"How every rollout of this rule is verified and what a failed one does."`
+}
+
+// Defaults of Verify.
+const (
+	// DefaultVerifyTimeout is how long a rollout may take to become
+	// available before it counts as failed.
+	DefaultVerifyTimeout = Duration(10 * time.Minute)
+)
+
+// Verify is a deploy rule's rollout verification.
+type Verify struct {
+	// Timeout is how long the rollout may take to become available.
+	Timeout Duration `yaml:"timeout" doc:"How long the rollout may take until every updated replica is available; longer fails it. Default 10m."`
+	// OnFailure is rollback (default) or alert.
+	OnFailure OnFailure `yaml:"onFailure" doc:"rollback (default): restore the previous image, hold the target, block the failed digest and alert; alert: alert only."`
+	// NotifySuccess sends a Slack message when a rollout is verified.
+	NotifySuccess bool `yaml:"notifySuccess" doc:"Send a Slack message when a rollout is verified. Default false (the audit event RolloutVerified is always emitted)."`
+}
+
+// Effective fills in the defaults.
+func (v Verify) Effective() Verify {
+	if v.Timeout == 0 {
+		v.Timeout = DefaultVerifyTimeout
+	}
+	if v.OnFailure == "" {
+		v.OnFailure = OnFailureRollback
+	}
+	return v
 }
 
 // EffectiveOrder resolves the rule's order: explicit, else semver when the

@@ -114,10 +114,23 @@ var enumValues = map[string][]string{
 	"Order":         {"pushed", "semver", "date"},
 	"Pin":           {"digest", "tag"},
 	"Disposal":      {"delete", "archive"},
+	"OnFailure":     {"rollback", "alert"},
 	"Encryption":    {"AES256", "KMS"},
 	"ScanType":      {"BASIC", "ENHANCED"},
 	"ScanFrequency": {"SCAN_ON_PUSH", "CONTINUOUS_SCAN", "MANUAL"},
 }
+
+// OnFailure is what a rollout that fails verification does.
+type OnFailure string
+
+// What a failed rollout does.
+const (
+	// OnFailureRollback restores the previous image, holds the target,
+	// blocks the failed digest and alerts (the default).
+	OnFailureRollback OnFailure = "rollback"
+	// OnFailureAlert only alerts and records the failure.
+	OnFailureAlert OnFailure = "alert"
+)
 
 // Duration is a length of time written in days and hours: "24h", "30d",
 // "1d12h", "90m". Days are 24 hours.

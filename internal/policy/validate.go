@@ -44,6 +44,7 @@ func applyDefaults(f *File) {
 			if d.Pin == "" {
 				d.Pin = PinDigest
 			}
+			d.Verify = d.Verify.Effective()
 		}
 	}
 }
@@ -377,6 +378,9 @@ func (v *validator) deploy(path string, r *Repository, d *DeployRule, targets ma
 	}
 	if !validDNSLabel(d.Container) {
 		v.errorf(path+".container", "%q is not a valid container name", d.Container)
+	}
+	if t := d.Verify.Timeout.Std(); t != 0 && (t < 10*time.Second || t > 24*time.Hour) {
+		v.errorf(path+".verify.timeout", "%s: want between 10s and 24h", d.Verify.Timeout)
 	}
 	if d.Tags.IsZero() {
 		return

@@ -30,6 +30,9 @@ type Image struct {
 	PushedAt   time.Time
 	// EventID identifies the event that announced the image.
 	EventID string
+	// Cause is why it rolls out (CausePush when empty, CauseScanReleased,
+	// CauseReconcile), recorded in AnnotationLastChange.
+	Cause string
 }
 
 // Reference returns the image reference a container is set to.
@@ -78,12 +81,21 @@ type Outcome struct {
 
 // Engine rolls targets forward.
 type Engine struct {
-	clients Clients
-	lookup  Lookup
-	auditor Auditor
-	log     *slog.Logger
-	metrics *metrics.Recorder
-	now     func() time.Time
+	clients  Clients
+	lookup   Lookup
+	auditor  Auditor
+	verifier *Verifier
+	log      *slog.Logger
+	metrics  *metrics.Recorder
+	now      func() time.Time
+}
+
+// VerifyWith makes the engine arm v's verification after every patch, and
+// re-arm a pending verification whose check was lost. Without it nothing
+// is verified (tests of the engine alone).
+func (e *Engine) VerifyWith(v *Verifier) *Engine {
+	e.verifier = v
+	return e
 }
 
 // NewEngine returns an engine. auditor may be nil to publish nothing.
@@ -167,6 +179,8 @@ func (e *Engine) roll(ctx context.Context, img Image, t Target) Outcome {
 		return o
 	}
 	var reason string
+	var change Change
+	var pending Verification
 	res, err := client.UpdateImage(ctx, t.Namespace, t.Deployment, t.Container,
 		func(cur *kube.Deployment) (string, map[string]string, bool, error) {
 			v, err := e.decide(ctx, img, cand, t, cur)
@@ -175,11 +189,44 @@ func (e *Engine) roll(ctx context.Context, img Image, t Target) Outcome {
 			if err != nil || v.Kind != VerdictMove {
 				return "", nil, err == nil, err
 			}
-			return img.Reference(t.Pin), annotations(img), false, nil
+			from, _, _ := cur.ContainerImage(t.Container)
+			to := img.Reference(t.Pin)
+			now := e.now().UTC()
+			cause := img.Cause
+			if cause == "" {
+				cause = CausePush
+			}
+			change = Change{EventID: img.EventID, Time: now, Cause: cause, From: from, To: to}
+			pending = Verification{State: VerifyPending, Since: now, At: now, Digest: img.Digest, PreviousImage: from, Reasons: []string{}}
+			ann := annotations(img)
+			state, err := stateAnnotations(change, pending)
+			if err != nil {
+				return "", nil, false, err
+			}
+			for k, v := range state {
+				ann[k] = v
+			}
+			return to, ann, false, nil
 		})
 	if err != nil {
 		o.Err = err
 		return o
+	}
+	if e.verifier != nil {
+		if res.Patched {
+			if err := e.verifier.Arm(ctx, checkFor(t, img, change, pending)); err != nil {
+				// The patch stands; the retry of this event re-arms (ensure).
+				o.Err = err
+			}
+		} else if res.Deployment != nil {
+			st, _ := ReadState(res.Deployment.Metadata.Annotations)
+			force := st.LastChange != nil && st.LastChange.EventID == img.EventID
+			if rearmed, err := e.verifier.ensure(ctx, client, t, img, res.Deployment, force); err != nil {
+				o.Err = fmt.Errorf("re-arm the verification: %w", err)
+			} else if rearmed {
+				e.log.Info("verification re-armed", "target", t.String())
+			}
+		}
 	}
 	o.Patched, o.Previous, o.Image = res.Patched, res.PreviousImage, res.Image
 	switch {

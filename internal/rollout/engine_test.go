@@ -453,6 +453,16 @@ func TestAnnotationTarget(t *testing.T) {
 		{name: "bad pattern", d: mk(map[string]string{kube.AnnotationTrack: "mlops/retail-api:v{version}"}, api), wantOK: true, wantErr: "unknown placeholder"},
 		{name: "ambiguous container", d: mk(map[string]string{kube.AnnotationTrack: "mlops/retail-api:v{semver}"}, api, api), wantOK: true, wantErr: "name one with"},
 		{name: "bad pin", d: mk(map[string]string{kube.AnnotationTrack: "mlops/retail-api:v{semver}", AnnotationPin: "sha"}, api), wantOK: true, wantErr: "want digest or tag"},
+		{name: "verify defaults", d: mk(map[string]string{kube.AnnotationTrack: "mlops/retail-api:v{semver}"}, api), wantOK: true,
+			want: Target{Container: "c0", Repository: "mlops/retail-api", Order: policy.OrderSemver, Pin: policy.PinDigest,
+				Verify: policy.Verify{Timeout: policy.DefaultVerifyTimeout, OnFailure: policy.OnFailureRollback}}},
+		{name: "verify by annotations", d: mk(map[string]string{kube.AnnotationTrack: "mlops/retail-api:v{semver}", AnnotationVerifyTimeout: "3m",
+			AnnotationVerifyOnFailure: "alert", AnnotationVerifyNotifySuccess: "true"}, api), wantOK: true,
+			want: Target{Container: "c0", Repository: "mlops/retail-api", Order: policy.OrderSemver, Pin: policy.PinDigest,
+				Verify: policy.Verify{Timeout: policy.Duration(3 * time.Minute), OnFailure: policy.OnFailureAlert, NotifySuccess: true}}},
+		{name: "bad verify timeout", d: mk(map[string]string{kube.AnnotationTrack: "mlops/retail-api:v{semver}", AnnotationVerifyTimeout: "1s"}, api), wantOK: true, wantErr: "between 10s and 24h"},
+		{name: "bad onFailure", d: mk(map[string]string{kube.AnnotationTrack: "mlops/retail-api:v{semver}", AnnotationVerifyOnFailure: "ignore"}, api), wantOK: true, wantErr: "want rollback or alert"},
+		{name: "bad notify", d: mk(map[string]string{kube.AnnotationTrack: "mlops/retail-api:v{semver}", AnnotationVerifyNotifySuccess: "yes"}, api), wantOK: true, wantErr: "want true or false"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -474,6 +484,9 @@ func TestAnnotationTarget(t *testing.T) {
 			}
 			if got.Container != tt.want.Container || got.Repository != tt.want.Repository || got.Order != tt.want.Order || got.Pin != tt.want.Pin || got.Prerelease != tt.want.Prerelease {
 				t.Errorf("target = %+v, want %+v", got, tt.want)
+			}
+			if tt.want.Verify != (policy.Verify{}) && got.Verify != tt.want.Verify {
+				t.Errorf("verify = %+v, want %+v", got.Verify, tt.want.Verify)
 			}
 		})
 	}

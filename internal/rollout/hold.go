@@ -44,6 +44,13 @@ type RollbackRequest struct {
 	Reason string
 	// DryRun decides and reports without patching.
 	DryRun bool
+	// Guard, when set, checks the Deployment as read before anything is
+	// decided; its error stops the rollback (the verifier checks that its
+	// verification still owns the workload and that the image is the one
+	// it set).
+	Guard func(cur *kube.Deployment) error
+	// Annotations are written in the same patch (the verifier's state).
+	Annotations map[string]string
 }
 
 // HoldResult says what Rollback or Release did (or, with DryRun, would do).
@@ -79,6 +86,11 @@ func Rollback(ctx context.Context, client *kube.Client, req RollbackRequest) (Ho
 		return HoldResult{}, fmt.Errorf("rollback: %w", err)
 	}
 	res := HoldResult{Namespace: req.Namespace, Deployment: req.Deployment, Container: req.Container}
+	if req.Guard != nil {
+		if err := req.Guard(cur); err != nil {
+			return HoldResult{}, fmt.Errorf("rollback %s/%s: %w", req.Namespace, req.Deployment, err)
+		}
+	}
 	if res.Container == "" {
 		if res.Container, err = onlyContainer(cur); err != nil {
 			return HoldResult{}, fmt.Errorf("rollback %s/%s: %w", req.Namespace, req.Deployment, err)
@@ -137,6 +149,9 @@ func Rollback(ctx context.Context, client *kube.Client, req RollbackRequest) (Ho
 		kube.AnnotationTag:    prevRef.Tag,
 		AnnotationHold:        hold,
 	}
+	for k, v := range req.Annotations {
+		annotations[k] = v
+	}
 	// Putting an image back is an explicit decision: a block of that digest
 	// for this container (from an earlier rollback) goes.
 	kept := slices.DeleteFunc(slices.Clone(blocks), func(b Block) bool {
@@ -182,6 +197,17 @@ func setByEcrwarden(image string, ann map[string]string) error {
 // to the empty string (kube.Client patches string maps only; an empty hold
 // is no hold), in a patch guarded by the resourceVersion just read.
 func Release(ctx context.Context, client *kube.Client, namespace, deployment string, dryRun bool) (HoldResult, error) {
+	// A rolling Deployment's status changes under the guarded patch (the
+	// controller writes it): a conflict reads again and retries.
+	for attempt := 1; ; attempt++ {
+		res, err := release(ctx, client, namespace, deployment, dryRun)
+		if err == nil || !kube.IsConflict(err) || attempt == maxCheckAttempts {
+			return res, err
+		}
+	}
+}
+
+func release(ctx context.Context, client *kube.Client, namespace, deployment string, dryRun bool) (HoldResult, error) {
 	cur, err := client.GetDeployment(ctx, namespace, deployment)
 	if err != nil {
 		return HoldResult{}, fmt.Errorf("release: %w", err)

@@ -170,7 +170,7 @@ func (r *Reconciler) target(ctx context.Context, origin ecrevent.Origin, runID s
 	img := Image{
 		Registry:   origin.RegistryHost(),
 		Repository: repo.Name, Tag: best.match.Tag, Digest: aws.ToString(best.detail.ImageDigest),
-		PushedAt: best.pushed, EventID: "reconcile:" + runID,
+		PushedAt: best.pushed, EventID: "reconcile:" + runID, Cause: CauseReconcile,
 	}
 	res.Image = img.Repository + ":" + img.Tag + "@" + img.Digest
 	outcomes, err := r.Roll.Roll(ctx, img, []Target{t})

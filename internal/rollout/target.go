@@ -18,6 +18,12 @@ const (
 	AnnotationPin              = "ecrwarden.io/pin"
 	AnnotationPrerelease       = "ecrwarden.io/prerelease"
 	AnnotationRequireCleanScan = "ecrwarden.io/require-clean-scan"
+	// AnnotationVerifyTimeout, AnnotationVerifyOnFailure and
+	// AnnotationVerifyNotifySuccess are an opt-in's verify rule (the
+	// policy's verify.timeout, verify.onFailure, verify.notifySuccess).
+	AnnotationVerifyTimeout       = "ecrwarden.io/verify-timeout"
+	AnnotationVerifyOnFailure     = "ecrwarden.io/verify-on-failure"
+	AnnotationVerifyNotifySuccess = "ecrwarden.io/verify-notify-success"
 )
 
 // Target is one container that follows one repository.
@@ -35,6 +41,8 @@ type Target struct {
 	Pin              policy.Pin
 	Prerelease       bool
 	RequireCleanScan bool
+	// Verify is how rollouts of the target are verified.
+	Verify policy.Verify
 	// Source says where the target comes from, for logs and audit events.
 	Source string
 }
@@ -55,7 +63,7 @@ func PolicyTargets(f *policy.File, repository string) []Target {
 			out = append(out, Target{
 				Cluster: d.Cluster, Namespace: d.Namespace, Deployment: d.Deployment, Container: d.Container,
 				Repository: r.Name, Tags: d.Tags, Order: d.Order, Pin: d.Pin,
-				Prerelease: d.Prerelease, RequireCleanScan: d.RequireCleanScan,
+				Prerelease: d.Prerelease, RequireCleanScan: d.RequireCleanScan, Verify: d.Verify.Effective(),
 				Source: fmt.Sprintf("repositories[%d].deploy[%d]", i, j),
 			})
 		}
@@ -99,7 +107,22 @@ func AnnotationTarget(cluster string, d *kube.Deployment) (Target, bool, error) 
 	default:
 		return Target{}, true, fmt.Errorf("deployment %s/%s annotation %s: %q: want digest or tag", d.Metadata.Namespace, d.Metadata.Name, AnnotationPin, pin)
 	}
-	for key, dst := range map[string]*bool{AnnotationPrerelease: &t.Prerelease, AnnotationRequireCleanScan: &t.RequireCleanScan} {
+	if v, ok := ann[AnnotationVerifyTimeout]; ok {
+		d, err := policy.ParseDuration(v)
+		if err != nil || d.Std() < 10*time.Second || d.Std() > 24*time.Hour {
+			return Target{}, true, fmt.Errorf("deployment %s/%s annotation %s: %q: want a duration between 10s and 24h, such as 10m", t.Namespace, t.Deployment, AnnotationVerifyTimeout, v)
+		}
+		t.Verify.Timeout = d
+	}
+	switch v := ann[AnnotationVerifyOnFailure]; v {
+	case "":
+	case string(policy.OnFailureRollback), string(policy.OnFailureAlert):
+		t.Verify.OnFailure = policy.OnFailure(v)
+	default:
+		return Target{}, true, fmt.Errorf("deployment %s/%s annotation %s: %q: want rollback or alert", t.Namespace, t.Deployment, AnnotationVerifyOnFailure, v)
+	}
+	t.Verify = t.Verify.Effective()
+	for key, dst := range map[string]*bool{AnnotationPrerelease: &t.Prerelease, AnnotationRequireCleanScan: &t.RequireCleanScan, AnnotationVerifyNotifySuccess: &t.Verify.NotifySuccess} {
 		if v, ok := ann[key]; ok {
 			b, err := strconv.ParseBool(v)
 			if err != nil {

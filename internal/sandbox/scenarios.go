@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -32,6 +31,9 @@ type Scenario struct {
 	ScanType ecr.ScanType
 	// Run plays the story and returns an error when its outcome is wrong.
 	Run func(ctx context.Context, sb *Sandbox) error
+	// Env adds function environment variables (Options.Env), such as a short
+	// verification check interval.
+	Env map[string]string
 }
 
 // ScenarioPolicy is the policy the scenarios run with, relative to the module root.
@@ -59,6 +61,7 @@ var Scenarios = []Scenario{
 	{Name: "gc archives releases nobody pulls", Run: gcArchives},
 	{Name: "alert retried, then dead-lettered", Run: alertDeadLettered},
 	{Name: "poison fan-out message dead-lettered", Run: poisonMessage},
+	{Name: "crash-looping rollout rolled back by itself", Run: crashLoopRolledBack, Env: map[string]string{"ECRWARDEN_VERIFY_INTERVAL": "1s"}},
 }
 
 // ScenarioResult is what one scenario run showed.
@@ -96,7 +99,7 @@ func RunScenario(ctx context.Context, c *Cluster, s Scenario, o ScenarioOptions)
 	if err != nil {
 		return ScenarioResult{}, err
 	}
-	sb, err := Start(ctx, Options{Cluster: c, PolicyPath: filepath.Join(root, ScenarioPolicy), ScanType: s.ScanType, Template: o.Template, IAMOff: o.IAMOff, Logs: o.Logs})
+	sb, err := Start(ctx, Options{Cluster: c, PolicyPath: filepath.Join(root, ScenarioPolicy), ScanType: s.ScanType, Template: o.Template, IAMOff: o.IAMOff, Logs: o.Logs, Env: s.Env})
 	if err != nil {
 		return ScenarioResult{}, err
 	}
@@ -522,31 +525,12 @@ func (sb *Sandbox) applyDeployment(ctx context.Context, image string) error {
 
 // wantImage checks that the scenario's Deployment runs the repository's image digest.
 func (sb *Sandbox) wantImage(ctx context.Context, digest string) error {
-	k := sb.Cluster.Kube
-	code, body, err := k.Request(ctx, k.Admin, http.MethodGet, "/apis/apps/v1/namespaces/"+scenarioNamespace+"/deployments/"+scenarioDeployment, "", nil)
+	d, err := sb.scenarioDeployment(ctx)
 	if err != nil {
 		return err
 	}
-	if code != http.StatusOK {
-		return fmt.Errorf("get deployment: %d %s", code, body)
-	}
-	var d struct {
-		Spec struct {
-			Template struct {
-				Spec struct {
-					Containers []struct{ Name, Image string } `json:"containers"`
-				} `json:"spec"`
-			} `json:"template"`
-		} `json:"spec"`
-	}
-	if err := json.Unmarshal(body, &d); err != nil {
-		return err
-	}
-	want := sb.Registry + "/" + scenarioRepo + "@" + digest
-	for _, c := range d.Spec.Template.Spec.Containers {
-		if c.Name == "api" && c.Image != want {
-			return fmt.Errorf("deployment runs %s, want %s", c.Image, want)
-		}
+	if got, want := d.image("api"), sb.Registry+"/"+scenarioRepo+"@"+digest; got != want {
+		return fmt.Errorf("deployment runs %s, want %s", got, want)
 	}
 	return nil
 }

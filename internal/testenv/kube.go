@@ -67,6 +67,7 @@ var limitedRules = []map[string]any{
 	{"apiGroups": []string{"apps"}, "resources": []string{"deployments"}, "verbs": []string{"get", "list", "watch", "patch"}},
 	{"apiGroups": []string{"apps"}, "resources": []string{"replicasets", "statefulsets", "daemonsets"}, "verbs": []string{"get", "list"}},
 	{"apiGroups": []string{""}, "resources": []string{"pods"}, "verbs": []string{"get", "list"}},
+	{"apiGroups": []string{""}, "resources": []string{"events"}, "verbs": []string{"list"}},
 	{"apiGroups": []string{"batch"}, "resources": []string{"jobs", "cronjobs"}, "verbs": []string{"get", "list"}},
 }
 

@@ -81,9 +81,13 @@ func (o Object) Path() string {
 }
 
 // DeployerRules are what GroupDeployer may do in each policy namespace: read and patch
-// the Deployments it rolls forward (get, patch) and finds by annotation (list).
+// the Deployments it rolls forward (get, patch) and finds by annotation (list), and
+// list the Pods and Events that tell whether a rollout it made runs (verification).
 func DeployerRules() []PolicyRule {
-	return []PolicyRule{{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get", "list", "patch"}}}
+	return []PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"events", "pods"}, Verbs: []string{"list"}},
+		{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get", "list", "patch"}},
+	}
 }
 
 // ReaderRules are what GroupReader may do in every namespace: list everything that can

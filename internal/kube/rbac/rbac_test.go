@@ -67,6 +67,12 @@ func TestRBACAgainstTheAPIServer(t *testing.T) {
 			{"create", "", "pods/exec", "default", "p", false},
 			{"patch", "apps", "statefulsets", "default", "db", false},
 			{"list", "", "pods", "elsewhere", "", false},
+			// Verification reads the new Pods and their Events, in the policy namespaces only.
+			{"list", "", "pods", "team", "", true},
+			{"list", "", "events", "default", "", true},
+			{"list", "", "events", "elsewhere", "", false},
+			{"get", "", "pods", "default", "p", false},
+			{"delete", "", "pods", "default", "p", false},
 		}},
 		{"gc", GroupReader, []check{
 			{"list", "", "pods", "elsewhere", "", true},
