@@ -430,18 +430,14 @@ func (d *driver) run(ctx context.Context, sc faultScenario) *model {
 		if len(p.Rescan) == 0 || p.Rejected && p.Repo == faultsScratch {
 			continue
 		}
+		// New CVE data adds findings; those of the first scan stay.
 		fs := findingsFor(sc.Seed, i, 1, p.Rescan)
-		if err := sb.Suite.ECR.Rescan(ctx, p.Repo, digests[i], fs); err != nil {
+		all := append(findingsFor(sc.Seed, i, 0, p.Findings), fs...)
+		if err := sb.Suite.ECR.Rescan(ctx, p.Repo, digests[i], all); err != nil {
 			m.fail("rescan: %v", err)
 			continue
 		}
-		im := m.images[digests[i]]
-		if sc.Enhanced {
-			// Inspector adds findings; the ones of the first scan stay.
-			im.Findings = append(im.Findings, severitiesOf(fs)...)
-		} else {
-			im.Findings = severitiesOf(fs)
-		}
+		m.images[digests[i]].Findings = severitiesOf(all)
 		for _, id := range alertable(fs) {
 			m.alerts = append(m.alerts, alertWant{Text: id, Why: fmt.Sprintf("rescan finding %s of %s:%s", id, p.Repo, p.Tag)})
 		}

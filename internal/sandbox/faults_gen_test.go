@@ -160,7 +160,9 @@ var faultOps = map[string][]string{
 
 var faultTargets = []string{"ecr", "ecr", "sns", "eventbridge", "secretsmanager", "dynamodb", "dynamodb", "eks", "moto", "slack", "slack", "kube", "kube", "lambda"}
 
-var severities = []string{"CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNTRIAGED", "UNDEFINED"}
+// severities are those the ECR emulator's scans report (Inspector's
+// UNTRIAGED it refuses).
+var severities = []string{"CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED"}
 
 // generate turns seed into a scenario.
 func generate(seed uint64) faultScenario {
