@@ -274,7 +274,7 @@ func plannedDeletes(logs string) map[string]bool {
 
 // gcWatch is what the driver saw around gc's runs.
 type gcWatch struct {
-	before   map[string]map[string][]string // repo → digest → tags at the start
+	before  map[string]map[string][]string // repo → digest → tags at the start
 	startAt time.Time
 }
 
