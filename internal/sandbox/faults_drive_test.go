@@ -491,6 +491,12 @@ func (d *driver) run(ctx context.Context, sc faultScenario) *model {
 		m.checkWorkloads(ctx, sb, "the redrive of "+fn+" on "+describe(ev))
 	}
 	d.drain(ctx, m, k, &killed)
+	// And the SQS sources' dead letters (gc's messages, its deferred reports).
+	if n, err := sb.RedriveSources(ctx); err != nil {
+		m.fail("redrive the SQS sources: %v", err)
+	} else if n > 0 {
+		d.drain(ctx, m, k, &killed)
+	}
 	d.countInjected()
 
 	// The invariants.

@@ -7,10 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ecrwarden/ecrwarden/internal/emulator/fault"
 	"github.com/ecrwarden/ecrwarden/internal/sandbox"
 	"github.com/ecrwarden/ecrwarden/internal/testenv"
 )
@@ -19,6 +21,7 @@ var (
 	faultScenarios = flag.Int("faults.scenarios", 0, "scenarios TestFaultSchedule plays (0: a short fixed set in -short-less runs)")
 	faultSeed      = flag.Uint64("faults.seed", 1, "seed of TestFaultSchedule's first scenario; scenario i plays seed+i")
 	faultVerbose   = flag.Bool("faults.v", false, "log every scenario of TestFaultSchedule, not only failing ones")
+	faultOnly      = flag.String("faults.only", "", "replace every scenario's faults with these: target:op:throttle|5xx|drop:count,... (e.g. eventbridge:PutEvents:5xx:20)")
 )
 
 // shortFaultScenarios is how many scenarios `make test` plays.
@@ -74,6 +77,13 @@ func TestFaultSchedule(t *testing.T) {
 	for i := range n {
 		seed := *faultSeed + uint64(i)
 		sc := generate(seed)
+		if *faultOnly != "" {
+			fs, err := parseFaults(*faultOnly)
+			if err != nil {
+				t.Fatalf("-faults.only: %v", err)
+			}
+			sc.Faults = fs
+		}
 		began := time.Now()
 		m := d.run(ctx, sc)
 		if *faultVerbose {
@@ -103,6 +113,36 @@ func TestFaultSchedule(t *testing.T) {
 	if err := sb.UnexpectedDenials(); err != nil {
 		t.Error(err)
 	}
+}
+
+// parseFaults reads -faults.only.
+func parseFaults(spec string) ([]injection, error) {
+	var out []injection
+	for _, f := range strings.Split(spec, ",") {
+		parts := strings.Split(f, ":")
+		if len(parts) != 4 {
+			return nil, fmt.Errorf("%q: want target:op:kind:count", f)
+		}
+		n, err := strconv.Atoi(parts[3])
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", f, err)
+		}
+		in := injection{Target: parts[0], Op: parts[1]}
+		switch parts[2] {
+		case "throttle":
+			in.Rule = fault.Rule{Throttle: n}
+		case "5xx":
+			in.Rule = fault.Rule{ServerError: n, Status: 500}
+		case "409":
+			in.Rule = fault.Rule{ServerError: n, Status: 409}
+		case "drop":
+			in.Rule = fault.Rule{Drop: n}
+		default:
+			return nil, fmt.Errorf("%q: unknown kind %q", f, parts[2])
+		}
+		out = append(out, in)
+	}
+	return out, nil
 }
 
 func counts(c map[string]int) string {
