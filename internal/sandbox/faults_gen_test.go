@@ -226,7 +226,10 @@ func injectionFor(r *rand.Rand) injection {
 	}
 	ops := faultOps[t]
 	in := injection{Target: t, Op: ops[r.IntN(len(ops))]}
-	n := 1 + r.IntN(4)
+	n := 1 + r.IntN(4) // absorbed by the SDK's retries, or by Lambda's
+	if r.IntN(4) == 0 {
+		n = 10 + r.IntN(30) // an outage: past every retry, into the dead-letter queues
+	}
 	switch {
 	case t == "slack" && r.IntN(8) == 0:
 		in.Kill = true
