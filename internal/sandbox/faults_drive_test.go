@@ -147,27 +147,12 @@ func (d *driver) reset(ctx context.Context, sc faultScenario, m *model) error {
 		faultsDeploy:  m.registry + "/" + faultsRepo + ":v0.1.0",
 		faultsSidecar: m.registry + "/" + faultsRepo + "@" + sidecar,
 	} {
-		if err := applyWorkload(ctx, sb, name, image); err != nil {
+		if err := sb.ApplyDeployment(ctx, faultsNamespace, name, image); err != nil {
 			return err
 		}
 		m.deployed[name+"/api"] = image
 	}
 	return nil
-}
-
-// applyWorkload creates or replaces a one-container Deployment.
-func applyWorkload(ctx context.Context, sb *sandbox.Sandbox, name, image string) error {
-	labels := map[string]string{"app": name}
-	obj := map[string]any{
-		"apiVersion": "apps/v1", "kind": "Deployment",
-		"metadata": map[string]any{"name": name, "namespace": faultsNamespace},
-		"spec": map[string]any{
-			"replicas": 1, "selector": map[string]any{"matchLabels": labels},
-			"template": map[string]any{"metadata": map[string]any{"labels": labels},
-				"spec": map[string]any{"containers": []map[string]any{{"name": "api", "image": image}}}},
-		},
-	}
-	return sb.Cluster.Kube.Apply(ctx, "/apis/apps/v1/namespaces/"+faultsNamespace+"/deployments", name, obj)
 }
 
 // findingsFor names the findings of push i of a scenario: a CVE id no other
