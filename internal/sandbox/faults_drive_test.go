@@ -239,7 +239,13 @@ func (k *killer) context(ctx context.Context) context.Context {
 // deliverOne invokes every function the event routes to; a killed
 // invocation is recorded for the redrive.
 func (d *driver) deliverOne(ctx context.Context, m *model, k *killer, ev []byte, killed *[][2][]byte) {
-	for _, fn := range d.sb.Route(ev) {
+	fns := d.sb.Route(ev)
+	if len(fns) == 0 {
+		// No rule matches (a forged account or region): invoked directly,
+		// as a redrive or a hand-made invoke would.
+		fns = directTarget(ev)
+	}
+	for _, fn := range fns {
 		ictx := k.context(ctx)
 		_, err := d.sb.Invoke(ictx, fn, ev)
 		switch {
@@ -250,6 +256,21 @@ func (d *driver) deliverOne(ctx context.Context, m *model, k *killer, ev []byte,
 		}
 		m.checkWorkloads(ctx, d.sb, fn+" on "+describe(ev))
 	}
+}
+
+// directTarget names the function that handles an event's detail-type.
+func directTarget(ev []byte) []string {
+	var head struct {
+		DetailType string `json:"detail-type"`
+	}
+	_ = json.Unmarshal(ev, &head)
+	switch {
+	case head.DetailType == "ECR Image Action":
+		return []string{"onpush"}
+	case head.DetailType == "ECR Image Scan", strings.HasPrefix(head.DetailType, "Inspector2 "):
+		return []string{"onscan"}
+	}
+	return nil
 }
 
 // describe names an event in violations.
@@ -332,6 +353,28 @@ func (d *driver) run(ctx context.Context, sc faultScenario) *model {
 	events := sb.TakeEvents()
 	if sc.Shuffle {
 		r.Shuffle(len(events), func(i, j int) { events[i], events[j] = events[j], events[i] })
+	}
+	// Forged copies: another account, another region, a digest we do not
+	// have. Each must be refused, never rolled out.
+	for _, what := range sc.Crafted {
+		if len(events) == 0 {
+			break
+		}
+		ev := events[r.IntN(len(events))]
+		var err error
+		switch what {
+		case "account":
+			ev, err = sandbox.WithField(ev, "account", "999999999999")
+		case "region":
+			ev, err = sandbox.WithField(ev, "region", "us-east-1")
+		default:
+			ev, err = sandbox.WithField(ev, "detail.image-digest", fmt.Sprintf("sha256:%064x", sc.Seed))
+		}
+		if err != nil {
+			m.fail("craft: %v", err)
+			continue
+		}
+		events = append(events, ev)
 	}
 	var schedule [][]byte
 	for _, ev := range events {

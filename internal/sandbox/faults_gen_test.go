@@ -127,6 +127,10 @@ type faultScenario struct {
 	GCRuns int
 	// Old are old releases (days old) seeded before the scenario, for gc.
 	Old []int
+	// Crafted are forged copies of the scenario's events delivered as well:
+	// "account", "region" (another account's or region's bus, a direct
+	// invoke) or "digest" (an image our registry does not have).
+	Crafted []string
 	// Reconcile invokes onpush's reconcile after the deliveries.
 	Reconcile bool
 	Faults    []injection
@@ -134,7 +138,7 @@ type faultScenario struct {
 
 func (s faultScenario) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "seed %d: enhanced=%v shuffle=%v duplicate=%.2f gc=%q×%d old=%v reconcile=%v\n", s.Seed, s.Enhanced, s.Shuffle, s.Duplicate, s.GC, s.GCRuns, s.Old, s.Reconcile)
+	fmt.Fprintf(&b, "seed %d: enhanced=%v shuffle=%v duplicate=%.2f gc=%q×%d old=%v reconcile=%v crafted=%v\n", s.Seed, s.Enhanced, s.Shuffle, s.Duplicate, s.GC, s.GCRuns, s.Old, s.Reconcile, s.Crafted)
 	for _, p := range s.Pushes {
 		fmt.Fprintf(&b, "  push %s:%s findings=%v incomplete=%q rescan=%v rejected=%v\n", p.Repo, p.Tag, p.Findings, p.Incomplete, p.Rescan, p.Rejected)
 	}
@@ -212,6 +216,9 @@ func generate(seed uint64) faultScenario {
 		}
 	}
 	s.Reconcile = r.IntN(4) == 0
+	for range r.IntN(3) {
+		s.Crafted = append(s.Crafted, []string{"account", "region", "digest"}[r.IntN(3)])
+	}
 	for range r.IntN(4) {
 		s.Faults = append(s.Faults, injectionFor(r))
 	}
