@@ -118,7 +118,8 @@ func (d *driver) reset(ctx context.Context, sc faultScenario, m *model) error {
 		if err != nil {
 			return "", err
 		}
-		m.images[digest] = &imageModel{Repo: repo, Tags: tags, PushedAt: img.PushedAt}
+		// Both repositories scan on push: a seeded image is scanned (clean).
+		m.images[digest] = &imageModel{Repo: repo, Tags: tags, PushedAt: img.PushedAt, Scanned: true, Complete: true}
 		return digest, nil
 	}
 	if _, err := seed(faultsRepo, []string{faultsProtected}, 90*day); err != nil {

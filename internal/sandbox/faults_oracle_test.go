@@ -25,8 +25,8 @@ type imageModel struct {
 	Tags     []string
 	PushedAt time.Time
 	// Findings are the severities its scan reports now; Scanned is false for
-	// an image seeded without a scan; Complete is false while the scanner
-	// answers an incomplete status.
+	// an image never scanned; Complete is false while the scanner answers an
+	// incomplete status.
 	Findings          []string
 	Scanned, Complete bool
 }
