@@ -16,6 +16,7 @@ import (
 
 	"github.com/ecrwarden/ecrwarden/internal/alert"
 	"github.com/ecrwarden/ecrwarden/internal/audit"
+	"github.com/ecrwarden/ecrwarden/internal/dedupe"
 	"github.com/ecrwarden/ecrwarden/internal/gc"
 	"github.com/ecrwarden/ecrwarden/internal/metrics"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
@@ -155,15 +156,25 @@ func (h *handler) collect(ctx context.Context, log *slog.Logger, runID, key stri
 	errs := []error{res.Err()}
 	var undelivered gc.Report
 	var reportErrs []error
+	// The report is bounded by the deadline minus a reserve, so that an
+	// undelivered one can still be sent on (a Publish retrying a throttled
+	// EventBridge until the deadline left no time to, and the deletions went
+	// unreported: the fault schedule's seed 107).
+	rctx := ctx
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		rctx, cancel = context.WithDeadline(ctx, dl.Add(-dedupe.DefaultReserve))
+		defer cancel()
+	}
 	if res.Noteworthy() {
 		a := res.Alert(prices)
-		if _, err := h.alerts.Deliver(ctx, key, a); err != nil {
+		if _, err := h.alerts.Deliver(rctx, key, a); err != nil {
 			reportErrs = append(reportErrs, fmt.Errorf("report: %w", err))
 			undelivered.Alert = &a
 		}
 	}
 	if evs := res.AuditEvents(runID, prices); len(evs) > 0 {
-		if err := h.audit.Publish(ctx, evs...); err != nil {
+		if err := h.audit.Publish(rctx, evs...); err != nil {
 			reportErrs = append(reportErrs, fmt.Errorf("audit: %w", err))
 			undelivered.Events = evs
 		}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/ecrwarden/ecrwarden/internal/alert"
 	"github.com/ecrwarden/ecrwarden/internal/audit"
+	"github.com/ecrwarden/ecrwarden/internal/dedupe"
 	emuhttp "github.com/ecrwarden/ecrwarden/internal/emulator"
 	dynamoemu "github.com/ecrwarden/ecrwarden/internal/emulator/dynamodb"
 	ecremu "github.com/ecrwarden/ecrwarden/internal/emulator/ecr"
@@ -70,13 +71,19 @@ func (f *fakeAlerts) Deliver(ctx context.Context, key string, a alert.Alert) (bo
 	return true, nil
 }
 
-// fakeAudit records the events published; the next fail calls fail.
+// fakeAudit records the events published; the next fail calls fail; with
+// hang, a call waits for its context to end (EventBridge throttling, retried).
 type fakeAudit struct {
 	events []audit.Event
 	fail   int
+	hang   bool
 }
 
 func (f *fakeAudit) Publish(ctx context.Context, events ...audit.Event) error {
+	if f.hang {
+		<-ctx.Done()
+		return ctx.Err()
+	}
 	if f.fail > 0 {
 		f.fail--
 		return errors.New("PutEvents: InternalException (injected)")
@@ -89,6 +96,9 @@ func (f *fakeAudit) Publish(ctx context.Context, events ...audit.Event) error {
 type fakeQueue struct{ bodies []string }
 
 func (q *fakeQueue) SendMessageBatch(ctx context.Context, params *sqs.SendMessageBatchInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	var out sqs.SendMessageBatchOutput
 	for _, e := range params.Entries {
 		q.bodies = append(q.bodies, aws.ToString(e.MessageBody))
@@ -383,6 +393,33 @@ func TestReportOutlivesTheDeletions(t *testing.T) {
 	}
 	if n := e.ecr.Log().Count("DescribeImages"); n != listed {
 		t.Errorf("%d DescribeImages calls for the report message: it collected again", n-listed)
+	}
+}
+
+// TestReportOutlivesASlowAudit: EventBridge throttles until the invocation's
+// deadline; the audit is cut at the deadline minus the reserve, which is left
+// to send the report on (the fault schedule's seed 107: the Publish took the
+// whole deadline and the deletions went unreported).
+func TestReportOutlivesASlowAudit(t *testing.T) {
+	e := newEnv(t, testPolicy, 2)
+	e.h.queue, e.h.queueURL = e.queue, "https://sqs.ap-southeast-1.amazonaws.com/123456789012/gc"
+	e.audit.hang = true
+	raw, err := json.Marshal(events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m0", Body: `{"runId":"run-8","repository":"team/api"}`, EventSource: "aws:sqs"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), dedupe.DefaultReserve+time.Second)
+	defer cancel()
+	out, err := lambda.NewHandler(e.h.Handle).Invoke(ctx, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp events.SQSEventResponse
+	if err := json.Unmarshal(out, &resp); err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.BatchItemFailures) != 0 || len(e.queue.bodies) != 1 || !strings.Contains(e.queue.bodies[0], `"report"`) {
+		t.Fatalf("batch item failures %v, messages %q: want the report sent on and the message done", resp.BatchItemFailures, e.queue.bodies)
 	}
 }
 
