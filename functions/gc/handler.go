@@ -16,6 +16,7 @@ import (
 
 	"github.com/ecrwarden/ecrwarden/internal/alert"
 	"github.com/ecrwarden/ecrwarden/internal/audit"
+	"github.com/ecrwarden/ecrwarden/internal/dedupe"
 	"github.com/ecrwarden/ecrwarden/internal/gc"
 	"github.com/ecrwarden/ecrwarden/internal/metrics"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
@@ -127,7 +128,11 @@ func (h *handler) messages(ctx context.Context, ev events.SQSEvent) events.SQSEv
 	for _, rec := range ev.Records {
 		log := h.log.With("message", rec.MessageId)
 		m, err := gc.DecodeMessage(rec.Body)
-		if err == nil {
+		switch {
+		case err == nil && m.Report != nil:
+			log = log.With("run", m.RunID, "repository", m.Repository)
+			err = h.report(ctx, log, *m.Report)
+		case err == nil:
 			log = log.With("run", m.RunID, "repository", m.Repository)
 			err = h.collect(ctx, log, m.RunID, "gc#"+m.RunID+"#"+m.Repository, []string{m.Repository}, h.budget)
 		}
@@ -149,16 +154,43 @@ func (h *handler) collect(ctx context.Context, log *slog.Logger, runID, key stri
 	res := h.run.Run(ctx, h.policy, names, opts)
 	// A cap refusal is reported, not failed: retrying would plan the same.
 	errs := []error{res.Err()}
+	var undelivered gc.Report
+	var reportErrs []error
+	// The report is bounded by the deadline minus a reserve, so that an
+	// undelivered one can still be sent on (a Publish retrying a throttled
+	// EventBridge until the deadline left no time to, and the deletions went
+	// unreported: the fault schedule's seed 107).
+	rctx := ctx
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		rctx, cancel = context.WithDeadline(ctx, dl.Add(-dedupe.DefaultReserve))
+		defer cancel()
+	}
 	if res.Noteworthy() {
-		if _, err := h.alerts.Deliver(ctx, key, res.Alert(prices)); err != nil {
-			errs = append(errs, fmt.Errorf("report: %w", err))
+		a := res.Alert(prices)
+		if _, err := h.alerts.Deliver(rctx, key, a); err != nil {
+			reportErrs = append(reportErrs, fmt.Errorf("report: %w", err))
+			undelivered.Alert = &a
 		}
 	}
 	if evs := res.AuditEvents(runID, prices); len(evs) > 0 {
-		if err := h.audit.Publish(ctx, evs...); err != nil {
-			errs = append(errs, fmt.Errorf("audit: %w", err))
+		if err := h.audit.Publish(rctx, evs...); err != nil {
+			reportErrs = append(reportErrs, fmt.Errorf("audit: %w", err))
+			undelivered.Events = evs
 		}
 	}
+	if len(reportErrs) > 0 && len(names) == 1 && h.queue != nil && acted(res, opts.DryRun) {
+		// The images are gone: a retry would find nothing to report. The
+		// report goes on in a message of its own instead.
+		undelivered.Key = key
+		if err := gc.EnqueueReport(ctx, h.queue, h.queueURL, runID, names[0], undelivered); err != nil {
+			reportErrs = append(reportErrs, fmt.Errorf("defer the report: %w", err))
+		} else {
+			log.Warn("gc report deferred to a report message", "error", errors.Join(reportErrs...))
+			reportErrs = nil
+		}
+	}
+	errs = append(errs, reportErrs...)
 	report := res.Alert(prices).GC
 	images, bytes := report.Totals()
 	if !opts.DryRun && !res.CapRefused && res.ClusterErr == nil {
@@ -181,6 +213,36 @@ func (h *handler) collect(ctx context.Context, log *slog.Logger, runID, key stri
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("gc run %s: %w", runID, err)
 	}
+	return nil
+}
+
+// acted reports whether an executed run deleted or archived images.
+func acted(res *gc.Result, dryRun bool) bool {
+	if dryRun {
+		return false
+	}
+	for i := range res.Outcomes {
+		if len(res.Outcomes[i].Deleted.Deleted) > 0 || res.Outcomes[i].ArchivedImages() > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// report delivers a deferred report: the alert once under its key, then
+// the audit events. A failure fails the message, which SQS redelivers.
+func (h *handler) report(ctx context.Context, log *slog.Logger, r gc.Report) error {
+	if r.Alert != nil {
+		if _, err := h.alerts.Deliver(ctx, r.Key, *r.Alert); err != nil {
+			return fmt.Errorf("deferred report %s: %w", r.Key, err)
+		}
+	}
+	if len(r.Events) > 0 {
+		if err := h.audit.Publish(ctx, r.Events...); err != nil {
+			return fmt.Errorf("deferred audit of %s: %w", r.Key, err)
+		}
+	}
+	log.Info("deferred gc report delivered", "key", r.Key, "alert", r.Alert != nil, "events", len(r.Events))
 	return nil
 }
 

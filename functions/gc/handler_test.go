@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/ecrwarden/ecrwarden/internal/alert"
 	"github.com/ecrwarden/ecrwarden/internal/audit"
+	"github.com/ecrwarden/ecrwarden/internal/dedupe"
 	emuhttp "github.com/ecrwarden/ecrwarden/internal/emulator"
 	dynamoemu "github.com/ecrwarden/ecrwarden/internal/emulator/dynamodb"
 	ecremu "github.com/ecrwarden/ecrwarden/internal/emulator/ecr"
@@ -69,9 +71,23 @@ func (f *fakeAlerts) Deliver(ctx context.Context, key string, a alert.Alert) (bo
 	return true, nil
 }
 
-type fakeAudit struct{ events []audit.Event }
+// fakeAudit records the events published; the next fail calls fail; with
+// hang, a call waits for its context to end (EventBridge throttling, retried).
+type fakeAudit struct {
+	events []audit.Event
+	fail   int
+	hang   bool
+}
 
 func (f *fakeAudit) Publish(ctx context.Context, events ...audit.Event) error {
+	if f.hang {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	if f.fail > 0 {
+		f.fail--
+		return errors.New("PutEvents: InternalException (injected)")
+	}
 	f.events = append(f.events, events...)
 	return nil
 }
@@ -80,6 +96,9 @@ func (f *fakeAudit) Publish(ctx context.Context, events ...audit.Event) error {
 type fakeQueue struct{ bodies []string }
 
 func (q *fakeQueue) SendMessageBatch(ctx context.Context, params *sqs.SendMessageBatchInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	var out sqs.SendMessageBatchOutput
 	for _, e := range params.Entries {
 		q.bodies = append(q.bodies, aws.ToString(e.MessageBody))
@@ -311,6 +330,96 @@ func TestFanOutAndMessages(t *testing.T) {
 	wantKeys := []string{"gc#run-9#team/api", "gc#run-9#team/unknown", "gc#run-9#team/worker"}
 	if diff := cmp.Diff(wantKeys, keys); diff != "" {
 		t.Errorf("alert keys (-want +got):\n%s", diff)
+	}
+}
+
+// TestReportOutlivesTheDeletions: the audit events of a fan-out message that
+// deleted images cannot be published (EventBridge down). The images are
+// gone, so a retry of the message would find nothing to report (the fault
+// schedule found it: deletions never audited); the report goes on in a
+// message of its own, which delivers it once EventBridge answers.
+func TestReportOutlivesTheDeletions(t *testing.T) {
+	e := newEnv(t, testPolicy, 2)
+	e.h.queue, e.h.queueURL = e.queue, "https://sqs.ap-southeast-1.amazonaws.com/123456789012/gc"
+	e.audit.fail = 1
+	sqsEvent := func(bodies ...string) events.SQSEvent {
+		var ev events.SQSEvent
+		for i, b := range bodies {
+			ev.Records = append(ev.Records, events.SQSMessage{MessageId: fmt.Sprintf("m%d", i), Body: b, EventSource: "aws:sqs"})
+		}
+		return ev
+	}
+	failures := func(out []byte) []events.SQSBatchItemFailure {
+		t.Helper()
+		var resp events.SQSEventResponse
+		if err := json.Unmarshal(out, &resp); err != nil {
+			t.Fatal(err)
+		}
+		return resp.BatchItemFailures
+	}
+	out, err := e.invoke(t, sqsEvent(`{"runId":"run-7","repository":"team/api"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := failures(out); len(f) != 0 {
+		t.Fatalf("batch item failures %v: the message failed after deleting, and its retry would find nothing to report", f)
+	}
+	if n := e.imageCount("team/api"); n != 1 {
+		t.Fatalf("%d images left in team/api, want 1", n)
+	}
+	if len(e.queue.bodies) != 1 || !strings.Contains(e.queue.bodies[0], `"report"`) {
+		t.Fatalf("messages sent %q, want one report message", e.queue.bodies)
+	}
+	if len(e.audit.events) != 0 {
+		t.Fatalf("audit events %v published while EventBridge failed", e.audit.events)
+	}
+	listed := e.ecr.Log().Count("DescribeImages")
+	out, err = e.invoke(t, sqsEvent(e.queue.bodies[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := failures(out); len(f) != 0 {
+		t.Fatalf("the report message failed: %v", f)
+	}
+	if len(e.audit.events) != 1 {
+		t.Fatalf("audit events %v, want the one ImagesExpired of the run", e.audit.events)
+	}
+	detail, _ := e.audit.events[0].Detail.(map[string]any)
+	if e.audit.events[0].DetailType != audit.ImagesExpired || detail["images"] != float64(2) || detail["repository"] != "team/api" {
+		t.Errorf("audit event %+v, want ImagesExpired of the 2 images deleted from team/api", e.audit.events[0])
+	}
+	if len(e.alerts.sent) != 1 {
+		t.Errorf("alerts %v, want the run's one report", e.alerts.sent)
+	}
+	if n := e.ecr.Log().Count("DescribeImages"); n != listed {
+		t.Errorf("%d DescribeImages calls for the report message: it collected again", n-listed)
+	}
+}
+
+// TestReportOutlivesASlowAudit: EventBridge throttles until the invocation's
+// deadline; the audit is cut at the deadline minus the reserve, which is left
+// to send the report on (the fault schedule's seed 107: the Publish took the
+// whole deadline and the deletions went unreported).
+func TestReportOutlivesASlowAudit(t *testing.T) {
+	e := newEnv(t, testPolicy, 2)
+	e.h.queue, e.h.queueURL = e.queue, "https://sqs.ap-southeast-1.amazonaws.com/123456789012/gc"
+	e.audit.hang = true
+	raw, err := json.Marshal(events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m0", Body: `{"runId":"run-8","repository":"team/api"}`, EventSource: "aws:sqs"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), dedupe.DefaultReserve+time.Second)
+	defer cancel()
+	out, err := lambda.NewHandler(e.h.Handle).Invoke(ctx, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp events.SQSEventResponse
+	if err := json.Unmarshal(out, &resp); err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.BatchItemFailures) != 0 || len(e.queue.bodies) != 1 || !strings.Contains(e.queue.bodies[0], `"report"`) {
+		t.Fatalf("batch item failures %v, messages %q: want the report sent on and the message done", resp.BatchItemFailures, e.queue.bodies)
 	}
 }
 

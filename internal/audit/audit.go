@@ -62,11 +62,11 @@ type PutEventsAPI interface {
 // Event is one audit event.
 type Event struct {
 	// DetailType is one of the detail-type constants.
-	DetailType string
+	DetailType string `json:"detailType"`
 	// Resources are ARNs the event concerns (repository, image).
-	Resources []string
+	Resources []string `json:"resources,omitempty"`
 	// Detail is marshalled to JSON as the event's detail object.
-	Detail any
+	Detail any `json:"detail"`
 }
 
 // Publisher puts audit events on one event bus.

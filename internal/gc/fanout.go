@@ -10,6 +10,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/ecrwarden/ecrwarden/internal/alert"
+	"github.com/ecrwarden/ecrwarden/internal/audit"
 )
 
 // MaxBatchMessages is the most entries one SendMessageBatch call takes.
@@ -28,6 +31,41 @@ type Message struct {
 	RunID string `json:"runId"`
 	// Repository is the repository to collect.
 	Repository string `json:"repository"`
+	// Report, when set, makes the message a deferred report of what an
+	// earlier message of the run did: deliver it, collect nothing.
+	Report *Report `json:"report,omitempty"`
+}
+
+// Report is the part of a repository's report that could not be delivered
+// after gc had deleted or archived images: the deletions are done and a
+// retried message would find nothing left to report, so the report travels
+// on in a message of its own, redelivered by SQS (and, in the end, kept in
+// the dead-letter queue) until it is delivered. Nothing gc did goes
+// unreported.
+type Report struct {
+	// Key is the alert's dedupe key (the alert may have been sent already).
+	Key string `json:"key"`
+	// Alert is the run's alert, when it was not delivered.
+	Alert *alert.Alert `json:"alert,omitempty"`
+	// Events are the audit events not published.
+	Events []audit.Event `json:"events,omitempty"`
+}
+
+// EnqueueReport sends r as a report message of run runID for repository.
+func EnqueueReport(ctx context.Context, client SendMessageBatchAPI, queueURL, runID, repository string, r Report) error {
+	body, err := json.Marshal(Message{RunID: runID, Repository: repository, Report: &r})
+	if err != nil {
+		return fmt.Errorf("encode the gc report of %s: %w", repository, err)
+	}
+	out, err := client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(queueURL),
+		Entries: []sqstypes.SendMessageBatchRequestEntry{{Id: aws.String("report"), MessageBody: aws.String(string(body))}}})
+	if err != nil {
+		return fmt.Errorf("send the gc report of %s: %w", repository, err)
+	}
+	for _, f := range out.Failed {
+		return fmt.Errorf("send the gc report of %s: %s: %s", repository, aws.ToString(f.Code), aws.ToString(f.Message))
+	}
+	return nil
 }
 
 // DecodeMessage decodes and checks a fan-out message body.

@@ -77,6 +77,10 @@ type Options struct {
 	// IAMOff turns the authorization of AWS calls off, for measuring what it costs;
 	// every test runs with it on.
 	IAMOff bool
+	// KubeFaults puts a fault-injecting proxy (Sandbox.KubeFaults) between the
+	// functions and the API server: the EKS emulator hands it out as the
+	// clusters' endpoint.
+	KubeFaults bool
 }
 
 // Delivery is one event delivered to one function.
@@ -118,6 +122,9 @@ type Sandbox struct {
 	// Lambda, SageMaker and Batch (gc's fan-out queue and in-use sources):
 	// its call log counts the calls IAM let through and its rules fail them.
 	InUse *motoproxy.Proxy
+	// KubeFaults is the fault proxy in front of the API server when
+	// Options.KubeFaults is set; nil otherwise.
+	KubeFaults *KubeFaults
 
 	dep        *deployment
 	routes     []route
@@ -256,9 +263,19 @@ func Template(ctx context.Context, path string, progress io.Writer) (*cfn.Templa
 // authorizer, and the proxies in front of moto (startMoto).
 func (sb *Sandbox) startEmulators(ctx context.Context, o Options) error {
 	dep := sb.dep
+	endpoint, ca := o.Cluster.Kube.Admin.Host, o.Cluster.Kube.Admin.CAData
+	if o.KubeFaults {
+		kf, err := startKubeFaults(endpoint, ca, o.Suite.Seed)
+		if err != nil {
+			return fmt.Errorf("sandbox: %w", err)
+		}
+		sb.KubeFaults = kf
+		sb.stop = append(sb.stop, kf.Close)
+		endpoint, ca = kf.URL(), kf.CAPEM()
+	}
 	var clusters []eks.Cluster
 	for _, c := range sb.Policy.Clusters {
-		clusters = append(clusters, eks.Cluster{Name: c.Name, Endpoint: o.Cluster.Kube.Admin.Host, CAPEM: o.Cluster.Kube.Admin.CAData})
+		clusters = append(clusters, eks.Cluster{Name: c.Name, Endpoint: endpoint, CAPEM: ca})
 	}
 	so := o.Suite
 	if so.Region != "" && so.Region != Region || so.AccountID != "" && so.AccountID != Account {

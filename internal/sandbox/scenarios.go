@@ -510,17 +510,23 @@ func (sb *Sandbox) wantAlert(text string) error {
 
 // applyDeployment creates (or replaces) the scenario's Deployment running image.
 func (sb *Sandbox) applyDeployment(ctx context.Context, image string) error {
-	labels := map[string]string{"app": scenarioDeployment}
+	return sb.ApplyDeployment(ctx, scenarioNamespace, scenarioDeployment, image)
+}
+
+// ApplyDeployment creates (or replaces) the one-replica Deployment name in
+// namespace whose one container, "api", runs image.
+func (sb *Sandbox) ApplyDeployment(ctx context.Context, namespace, name, image string) error {
+	labels := map[string]string{"app": name}
 	d := map[string]any{
 		"apiVersion": "apps/v1", "kind": "Deployment",
-		"metadata": map[string]any{"name": scenarioDeployment, "namespace": scenarioNamespace},
+		"metadata": map[string]any{"name": name, "namespace": namespace},
 		"spec": map[string]any{
 			"replicas": 1, "selector": map[string]any{"matchLabels": labels},
 			"template": map[string]any{"metadata": map[string]any{"labels": labels},
 				"spec": map[string]any{"containers": []map[string]any{{"name": "api", "image": image}}}},
 		},
 	}
-	return sb.Cluster.Kube.Apply(ctx, "/apis/apps/v1/namespaces/"+scenarioNamespace+"/deployments", scenarioDeployment, d)
+	return sb.Cluster.Kube.Apply(ctx, "/apis/apps/v1/namespaces/"+namespace+"/deployments", name, d)
 }
 
 // wantImage checks that the scenario's Deployment runs the repository's image digest.

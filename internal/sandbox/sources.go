@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -280,4 +281,46 @@ func (sb *Sandbox) applyRBAC(ctx context.Context) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// RedriveSources moves the messages in the dead-letter queues of the SQS event
+// sources (the queues' RedrivePolicy targets) back to their source queues, as an
+// operator's "start DLQ redrive" does, and returns how many it moved. Deliver then
+// polls them again.
+func (sb *Sandbox) RedriveSources(ctx context.Context) (int, error) {
+	admin := sb.sqsClient(adminKey, "admin")
+	moved := 0
+	for _, src := range sb.dep.sources {
+		props, err := sb.Stack.Resolve(sb.dep.props(src.queueID))
+		if err != nil {
+			return moved, fmt.Errorf("sandbox: queue %s: %w", src.queueID, err)
+		}
+		pm, _ := props.(map[string]any)
+		rp, _ := pm["RedrivePolicy"].(map[string]any)
+		arn, _ := rp["deadLetterTargetArn"].(string)
+		if arn == "" {
+			continue
+		}
+		name := arn[strings.LastIndex(arn, ":")+1:]
+		dlq := "https://sqs." + sb.Region + ".amazonaws.com/" + sb.Account + "/" + name
+		for {
+			out, err := admin.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(dlq), MaxNumberOfMessages: 10})
+			if err != nil {
+				return moved, fmt.Errorf("sandbox: receive from %s: %w", name, err)
+			}
+			if len(out.Messages) == 0 {
+				break
+			}
+			for _, m := range out.Messages {
+				if _, err := admin.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(sb.queueURL[src.queueID]), MessageBody: m.Body}); err != nil {
+					return moved, fmt.Errorf("sandbox: redrive to %s: %w", src.queueID, err)
+				}
+				if _, err := admin.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(dlq), ReceiptHandle: m.ReceiptHandle}); err != nil {
+					return moved, fmt.Errorf("sandbox: delete from %s: %w", name, err)
+				}
+				moved++
+			}
+		}
+	}
+	return moved, nil
 }

@@ -1,0 +1,369 @@
+package sandbox_test
+
+// The oracle of the fault-schedule test: what the driver did (the model) and
+// the invariants of issue 14 checked against what the emulators, the API
+// server and the functions' logs show.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ecrwarden/ecrwarden/internal/audit"
+	"github.com/ecrwarden/ecrwarden/internal/sandbox"
+)
+
+// imageModel is what the driver knows of one image it pushed or seeded.
+type imageModel struct {
+	Repo     string
+	Tags     []string
+	PushedAt time.Time
+	// Findings are the severities its scan reports now; Scanned is false for
+	// an image never scanned; Complete is false while the scanner answers an
+	// incomplete status.
+	Findings          []string
+	Scanned, Complete bool
+}
+
+// blocking reports whether the image may not pass a scan gate: not scanned,
+// not complete, or a finding at or above the gate's threshold (HIGH) or of
+// an unknown severity.
+func (im *imageModel) blocking() string {
+	switch {
+	case !im.Scanned:
+		return "never scanned"
+	case !im.Complete:
+		return "scan not complete"
+	}
+	for _, s := range im.Findings {
+		switch s {
+		case "CRITICAL", "HIGH", "UNTRIAGED", "UNDEFINED":
+			return "scan found " + s
+		}
+	}
+	return ""
+}
+
+// alertWant is an alert that must reach Slack and SNS: a text it contains.
+type alertWant struct{ Text, Why string }
+
+// model is the driver's record of one scenario.
+type model struct {
+	registry string
+	images   map[string]*imageModel // by digest
+	// deployed is the image each workload container ran at the last check.
+	deployed map[string]string
+	alerts   []alertWant
+	// rejected are digests onpush may delete (a rejected tag in a repository
+	// that deletes violations): not gc's deletions.
+	rejected map[string]bool
+	// retagged are old releases CI tagged anew while gc ran: digest → tag.
+	retagged map[string]string
+	// pushed are the digests CI pushed during the scenario.
+	pushed []string
+
+	mu        sync.Mutex // fail is called from gc's goroutine too
+	violation []string
+}
+
+func newModel(registry string) *model {
+	return &model{registry: registry, images: map[string]*imageModel{}, deployed: map[string]string{},
+		rejected: map[string]bool{}, retagged: map[string]string{}}
+}
+
+func (m *model) fail(format string, args ...any) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.violation = append(m.violation, fmt.Sprintf(format, args...))
+}
+
+// workloads returns the image of every container of every Deployment in the
+// namespace, by "deployment/container".
+func workloads(ctx context.Context, sb *sandbox.Sandbox) (map[string]string, error) {
+	k := sb.Cluster.Kube
+	code, body, err := k.Request(ctx, k.Admin, http.MethodGet, "/apis/apps/v1/namespaces/"+faultsNamespace+"/deployments", "", nil)
+	if err != nil {
+		return nil, err
+	}
+	if code != http.StatusOK {
+		return nil, fmt.Errorf("list deployments: %d %s", code, body)
+	}
+	var list struct {
+		Items []struct {
+			Metadata struct{ Name string } `json:"metadata"`
+			Spec     struct {
+				Template struct {
+					Spec struct {
+						Containers []struct{ Name, Image string } `json:"containers"`
+					} `json:"spec"`
+				} `json:"template"`
+			} `json:"spec"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal(body, &list); err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, d := range list.Items {
+		for _, c := range d.Spec.Template.Spec.Containers {
+			out[d.Metadata.Name+"/"+c.Name] = c.Image
+		}
+	}
+	return out, nil
+}
+
+// checkWorkloads is the first invariant, checked after every invocation: no
+// workload runs an image outside our registry, and a gated workload that
+// changed image runs a digest whose scan is complete and clean now (the
+// driver changes scans only between invocations).
+func (m *model) checkWorkloads(ctx context.Context, sb *sandbox.Sandbox, after string) {
+	now, err := workloads(ctx, sb)
+	if err != nil {
+		m.fail("read workloads after %s: %v", after, err)
+		return
+	}
+	for name, image := range now {
+		if image == m.deployed[name] {
+			continue
+		}
+		m.deployed[name] = image
+		if !strings.HasPrefix(image, m.registry+"/") {
+			m.fail("after %s, %s runs %s, outside our registry %s", after, name, image, m.registry)
+			continue
+		}
+		if !strings.HasPrefix(name, faultsDeploy+"/") {
+			continue
+		}
+		_, digest, ok := strings.Cut(image, "@")
+		if !ok {
+			m.fail("after %s, the gated %s runs %s, not pinned by digest", after, name, image)
+			continue
+		}
+		im := m.images[digest]
+		switch {
+		case im == nil:
+			m.fail("after %s, the gated %s runs %s, an image CI never pushed", after, name, image)
+		case im.blocking() != "":
+			m.fail("after %s, the gated %s runs %s (%v) whose scan gate is closed: %s", after, name, image, im.Tags, im.blocking())
+		}
+	}
+}
+
+// inUse reports whether a workload image (by digest or by one of tags)
+// refers to digest in repo.
+func (m *model) inUse(images []map[string]string, repo, digest string, tags []string) bool {
+	for _, ws := range images {
+		for _, image := range ws {
+			ref := strings.TrimPrefix(image, m.registry+"/")
+			if ref == repo+"@"+digest {
+				return true
+			}
+			for _, t := range tags {
+				if ref == repo+":"+t {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// marks counts, from offset on, the Slack posts and SNS messages that
+// contain text.
+type marks struct{ slack, sns int }
+
+func alertCounts(sb *sandbox.Sandbox, off offsets, text string) marks {
+	var c marks
+	for _, p := range sb.Suite.Slack.Payloads()[off.slack:] {
+		if strings.Contains(string(p.Body), text) {
+			c.slack++
+		}
+	}
+	for _, msg := range sb.Suite.SNS.Messages(sb.TopicARN)[off.sns:] {
+		if strings.Contains(msg.Message, text) || strings.Contains(msg.Subject, text) {
+			c.sns++
+		}
+	}
+	return c
+}
+
+// checkAlerts is the second invariant: every alert the scenario called for
+// reached Slack and SNS at least once; every repeated send is counted as a
+// possible duplicate in the functions' logs.
+func (m *model) checkAlerts(sb *sandbox.Sandbox, off offsets, logs string) {
+	for _, a := range m.alerts {
+		if c := alertCounts(sb, off, a.Text); c.slack == 0 || c.sns == 0 {
+			m.fail("alert lost: %s: %d Slack and %d SNS messages mention %q", a.Why, c.slack, c.sns, a.Text)
+		}
+	}
+	// Identical messages are one alert sent again — except gc's reports,
+	// keyed by run: two runs that each deleted one image of 50 MiB in one
+	// repository read the same (checkGC counts their deletions).
+	repeats := map[string]int{}
+	for _, p := range sb.Suite.Slack.Payloads()[off.slack:] {
+		if !strings.Contains(p.Text, "] gc ") {
+			repeats["slack\x00"+string(p.Body)]++
+		}
+	}
+	for _, msg := range sb.Suite.SNS.Messages(sb.TopicARN)[off.sns:] {
+		if !strings.Contains(msg.Subject, "ecrwarden: gc ") {
+			repeats["sns\x00"+msg.Subject+"\x00"+msg.Message]++
+		}
+	}
+	sent := map[string]int{}
+	example := map[string]string{}
+	for k, n := range repeats {
+		channel, body, _ := strings.Cut(k, "\x00")
+		if n > 1 {
+			sent[channel] += n - 1
+			example[channel] = body
+		}
+	}
+	dups := duplicates(logs)
+	for _, channel := range []string{"slack", "sns"} {
+		if sent[channel] > dups[channel] {
+			m.fail("%d repeated %s messages but %d possible duplicates counted by the functions; one: %.400q", sent[channel], channel, dups[channel], example[channel])
+		}
+	}
+}
+
+// duplicates counts the functions' "possible duplicate" log lines by channel.
+func duplicates(logs string) map[string]int {
+	out := map[string]int{}
+	for _, line := range strings.Split(logs, "\n") {
+		i := strings.Index(line, "{")
+		if i < 0 || !strings.Contains(line, "possible duplicate") {
+			continue
+		}
+		var rec struct{ Channel string }
+		if json.Unmarshal([]byte(line[i:]), &rec) == nil {
+			out[rec.Channel]++
+		}
+	}
+	return out
+}
+
+// plannedDeletes reads gc's decisions to delete from its logs: "digest tag"
+// for every tag a plan saw on an image it deletes.
+func plannedDeletes(logs string) map[string]bool {
+	out := map[string]bool{}
+	for _, line := range strings.Split(logs, "\n") {
+		i := strings.Index(line, "{")
+		if i < 0 || !strings.Contains(line, `"gc decision"`) {
+			continue
+		}
+		var rec struct {
+			Digest, Action string
+			Tags           []string
+		}
+		if json.Unmarshal([]byte(line[i:]), &rec) != nil || rec.Action != "delete" {
+			continue
+		}
+		for _, t := range rec.Tags {
+			out[rec.Digest+" "+t] = true
+		}
+	}
+	return out
+}
+
+// gcWatch is what the driver saw around gc's runs.
+type gcWatch struct {
+	before  map[string]map[string][]string // repo → digest → tags at the start
+	startAt time.Time
+}
+
+// checkGC is the third and fourth invariants: gc deleted no image in use,
+// protected or younger than its grace; every deletion is reported once in
+// the ImagesExpired audit events, which report nothing that was not deleted.
+func (m *model) checkGC(sb *sandbox.Sandbox, w *gcWatch, off offsets, final map[string]string, logs string) {
+	planned := plannedDeletes(logs)
+	deleted := map[string]string{} // digest → repo
+	for repo, before := range w.before {
+		after := sb.Suite.ECR.Images(repo)
+		for d, tags := range before {
+			if _, ok := after[d]; ok || m.rejected[d] {
+				continue
+			}
+			deleted[d] = repo
+			im := m.images[d]
+			switch {
+			case m.inUse([]map[string]string{final}, repo, d, tags):
+				// In use when gc started and no longer: a rollout moved on
+				// while gc ran, and gc may well have read the cluster after.
+				m.fail("gc deleted %s@%s %v, which a workload runs", repo, d, tags)
+			case slices.Contains(tags, faultsProtected):
+				m.fail("gc deleted %s@%s %v, which carries the protected tag %s", repo, d, tags, faultsProtected)
+			case im != nil && w.startAt.Sub(im.PushedAt) < faultsGrace:
+				m.fail("gc deleted %s@%s %v, pushed %s before the run, within the grace of %s", repo, d, tags, w.startAt.Sub(im.PushedAt).Round(time.Second), faultsGrace)
+			case m.retagged[d] != "" && !planned[d+" "+m.retagged[d]]:
+				m.fail("gc deleted %s@%s with the tag %s CI added during the run, which no plan of gc's saw", repo, d, m.retagged[d])
+			}
+		}
+	}
+	for _, d := range m.pushed {
+		im := m.images[d]
+		if _, ok := sb.Suite.ECR.Images(im.Repo)[d]; !ok && !m.rejected[d] && w.before[im.Repo][d] == nil {
+			m.fail("%s@%s %v, pushed during the scenario, is gone", im.Repo, d, im.Tags)
+		}
+	}
+	reported := map[string]int{}
+	images := 0
+	for _, raw := range sb.Suite.EventBridge.Events(sb.EventBus)[off.audit:] {
+		var ev struct {
+			DetailType string `json:"detail-type"`
+			Detail     struct {
+				Repository string
+				Images     int
+				Digests    []string
+			} `json:"detail"`
+		}
+		if json.Unmarshal(raw, &ev) != nil || ev.DetailType != audit.ImagesExpired {
+			continue
+		}
+		images += ev.Detail.Images
+		for _, d := range ev.Detail.Digests {
+			reported[d]++
+		}
+	}
+	var missing, twice, phantom []string
+	for d, repo := range deleted {
+		switch reported[d] {
+		case 0:
+			missing = append(missing, repo+"@"+d)
+		case 1:
+		default:
+			twice = append(twice, repo+"@"+d)
+		}
+	}
+	for d := range reported {
+		if _, ok := deleted[d]; !ok {
+			phantom = append(phantom, d)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(twice)
+	sort.Strings(phantom)
+	if len(missing) > 0 {
+		m.fail("gc deleted %d images its audit events do not report: %v", len(missing), missing)
+	}
+	if len(twice) > 0 {
+		m.fail("gc's audit events report %d deletions more than once: %v", len(twice), twice)
+	}
+	if len(phantom) > 0 {
+		m.fail("gc's audit events report %d deletions of images still present or never deleted: %v", len(phantom), phantom)
+	}
+	if images != len(deleted) {
+		m.fail("gc's audit events count %d deleted images; the registry lost %d", images, len(deleted))
+	}
+	if len(deleted) > 0 {
+		if c := alertCounts(sb, off, "gc deleted"); c.slack == 0 || c.sns == 0 {
+			m.fail("gc deleted %d images: %d Slack and %d SNS reports", len(deleted), c.slack, c.sns)
+		}
+	}
+}

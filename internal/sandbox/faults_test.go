@@ -1,0 +1,159 @@
+package sandbox_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ecrwarden/ecrwarden/internal/emulator/fault"
+	"github.com/ecrwarden/ecrwarden/internal/sandbox"
+	"github.com/ecrwarden/ecrwarden/internal/testenv"
+)
+
+var (
+	faultScenarios = flag.Int("faults.scenarios", 0, "scenarios TestFaultSchedule plays (0: a short fixed set in -short-less runs)")
+	faultSeed      = flag.Uint64("faults.seed", 1, "seed of TestFaultSchedule's first scenario; scenario i plays seed+i")
+	faultVerbose   = flag.Bool("faults.v", false, "log every scenario of TestFaultSchedule, not only failing ones")
+	faultOnly      = flag.String("faults.only", "", "replace every scenario's faults with these: target:op:throttle|5xx|drop:count,... (e.g. eventbridge:PutEvents:5xx:20)")
+)
+
+// shortFaultScenarios is how many scenarios `make test` plays.
+const shortFaultScenarios = 16
+
+// faultTimeout is the functions' timeout in the fault schedule: short, so a
+// send that hangs or an invocation killed mid-send costs seconds, and long
+// enough for gc's fan-out to finish under throttling.
+const faultTimeout = 6 * time.Second
+
+// TestFaultSchedule drives the compiled functions in the sandbox through
+// seeded random scenarios (faults_gen_test.go) — pushes with valid and
+// rejected tags, gated and not; basic and Inspector scans, incomplete ones
+// and rescans; duplicate and reordered deliveries; Lambda timeouts and kills
+// mid-send; throttling, 5xx and dropped connections on every AWS API;
+// Kubernetes conflicts and list failures; Slack 429 and 5xx; gc runs racing
+// pushes and retags — played by the driver (faults_drive_test.go), and
+// checks after each the invariants of issue 14 (faults_oracle_test.go): no
+// workload runs an image outside our registry or one whose gated scan was
+// not complete and clean; every alertable finding set and rejected tag
+// reached Slack and SNS and every repeat is counted as a possible duplicate;
+// gc deleted nothing in use, protected or within its grace; every deletion
+// is reported once.
+//
+// `make test` plays a short fixed set; -faults.scenarios=500 plays more,
+// -faults.seed=N starts elsewhere. A failing scenario prints the command that
+// plays it alone.
+func TestFaultSchedule(t *testing.T) {
+	testenv.RequireControlPlane(t, cluster != nil)
+	n := *faultScenarios
+	if n == 0 {
+		n = shortFaultScenarios
+	}
+	ctx := context.Background()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &sandbox.LogBuffer{}
+	sb, err := sandbox.Start(ctx, sandbox.Options{PolicyPath: filepath.Join(root, "internal/sandbox/testdata/faults.yaml"), Cluster: cluster,
+		Logs: logs, Timeout: faultTimeout, KubeFaults: true})
+	if err != nil {
+		t.Fatalf("sandbox: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := sb.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	d := &driver{sb: sb, logs: logs, timeout: faultTimeout, injected: map[string]int{}, armed: map[string]int{}}
+	start := time.Now()
+	failed := 0
+	for i := range n {
+		seed := *faultSeed + uint64(i)
+		sc := generate(seed)
+		if *faultOnly != "" {
+			fs, err := parseFaults(*faultOnly)
+			if err != nil {
+				t.Fatalf("-faults.only: %v", err)
+			}
+			sc.Faults = fs
+		}
+		began := time.Now()
+		m := d.run(ctx, sc)
+		if *faultVerbose {
+			t.Logf("scenario %s(%s)", sc, time.Since(began).Round(time.Millisecond))
+		}
+		if len(m.violation) == 0 {
+			continue
+		}
+		failed++
+		t.Errorf("scenario %d of %d violated %d invariants:\n%s  - %s\nreproduce: go test -count=1 -run 'TestFaultSchedule$' ./internal/sandbox/ -faults.seed=%d -faults.scenarios=1",
+			i+1, n, len(m.violation), sc, strings.Join(m.violation, "\n  - "), seed)
+		if failed >= 5 {
+			t.Logf("stopping after %d failing scenarios", failed)
+			break
+		}
+	}
+	if failed > 0 {
+		// The functions' logs of a failing run, for the violations above.
+		if f, err := os.CreateTemp("", "faults-logs-*.txt"); err == nil {
+			f.WriteString(logs.String())
+			f.Close()
+			t.Logf("function logs: %s", f.Name())
+		}
+	}
+	t.Logf("%d scenarios (seeds %d..%d) in %s; faults armed: %s; faults injected: %s", n, *faultSeed, *faultSeed+uint64(n)-1,
+		time.Since(start).Round(time.Second), counts(d.armed), counts(d.injected))
+	if err := sb.UnexpectedDenials(); err != nil {
+		t.Error(err)
+	}
+}
+
+// parseFaults reads -faults.only.
+func parseFaults(spec string) ([]injection, error) {
+	var out []injection
+	for _, f := range strings.Split(spec, ",") {
+		parts := strings.Split(f, ":")
+		if len(parts) != 4 {
+			return nil, fmt.Errorf("%q: want target:op:kind:count", f)
+		}
+		n, err := strconv.Atoi(parts[3])
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", f, err)
+		}
+		in := injection{Target: parts[0], Op: parts[1]}
+		switch parts[2] {
+		case "throttle":
+			in.Rule = fault.Rule{Throttle: n}
+		case "5xx":
+			in.Rule = fault.Rule{ServerError: n, Status: 500}
+		case "409":
+			in.Rule = fault.Rule{ServerError: n, Status: 409}
+		case "drop":
+			in.Rule = fault.Rule{Drop: n}
+		default:
+			return nil, fmt.Errorf("%q: unknown kind %q", f, parts[2])
+		}
+		out = append(out, in)
+	}
+	return out, nil
+}
+
+func counts(c map[string]int) string {
+	var keys []string
+	for k := range c {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, c[k]))
+	}
+	return strings.Join(parts, ", ")
+}
