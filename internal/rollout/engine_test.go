@@ -47,16 +47,16 @@ func (f *fakeAPIServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(parts) == 6 && r.Method == http.MethodGet { // a list
-		var items []kube.Deployment
+		items := []kube.Deployment{} // only Deployments exist here
 		for _, d := range f.deps {
-			if d.Metadata.Namespace == parts[4] {
+			if d.Metadata.Namespace == parts[4] && parts[5] == "deployments" {
 				items = append(items, *d)
 			}
 		}
 		json.NewEncoder(w).Encode(map[string]any{"kind": "DeploymentList", "metadata": map[string]any{}, "items": items})
 		return
 	}
-	if len(parts) != 7 {
+	if len(parts) != 7 || parts[5] != "deployments" {
 		http.Error(w, "not found", http.StatusNotFound)
 		return
 	}
@@ -456,7 +456,7 @@ func TestAnnotationTarget(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok, err := AnnotationTarget("c", tt.d)
+			got, ok, err := AnnotationTarget("c", kube.NewWorkload(tt.d))
 			if ok != tt.wantOK {
 				t.Fatalf("ok = %v, want %v", ok, tt.wantOK)
 			}

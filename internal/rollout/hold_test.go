@@ -108,7 +108,7 @@ func TestRollback(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tt.want.Namespace, tt.want.Deployment = "default", "retail-forecast-api"
+			tt.want.Kind, tt.want.Namespace, tt.want.Deployment = kube.KindDeployment, "default", "retail-forecast-api"
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("result (-want +got):\n%s", diff)
 			}
@@ -124,7 +124,7 @@ func TestRollback(t *testing.T) {
 				if ann[AnnotationHold] != tt.want.Hold || ann[kube.AnnotationPreviousImage] != tt.want.From {
 					t.Errorf("annotations %v, want the hold and the replaced image as previous", ann)
 				}
-				got, err := Blocks(srv.deps["default/retail-forecast-api"])
+				got, err := Blocks(kube.NewWorkload(srv.deps["default/retail-forecast-api"]))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -294,7 +294,7 @@ func TestUnblockKeepsOtherBlocks(t *testing.T) {
 	if err != nil || b.Reason != "one" {
 		t.Fatalf("unblock = %+v, %v", b, err)
 	}
-	got, err := Blocks(srv.deps["default/retail-forecast-api"])
+	got, err := Blocks(kube.NewWorkload(srv.deps["default/retail-forecast-api"]))
 	if err != nil {
 		t.Fatal(err)
 	}
