@@ -569,3 +569,27 @@ func TestRollMetrics(t *testing.T) {
 		t.Errorf("metrics (-want +got):\n%s", diff)
 	}
 }
+
+// TestAnnotationTargetOfEveryKind: the opt-in annotations of a StatefulSet, DaemonSet or CronJob give a target of
+// that kind, whose container is found in its Pod template (a CronJob's job template).
+func TestAnnotationTargetOfEveryKind(t *testing.T) {
+	ann := map[string]string{kube.AnnotationTrack: "mlops/train-model:v{semver}"}
+	tmpl := kube.PodTemplateSpec{Spec: kube.PodSpec{Containers: []kube.Container{
+		{Name: "sidecar", Image: "envoy:1"}, {Name: "train", Image: "123456789012.dkr.ecr.ap-southeast-1.amazonaws.com/mlops/train-model:v1.0.0"},
+	}}}
+	meta := kube.ObjectMeta{Name: "nightly-train", Namespace: "default", Annotations: ann}
+	for _, w := range []*kube.Workload{
+		kube.NewWorkload(&kube.StatefulSet{Metadata: meta, Spec: kube.StatefulSetSpec{Template: tmpl}}),
+		kube.NewWorkload(&kube.DaemonSet{Metadata: meta, Spec: kube.DaemonSetSpec{Template: tmpl}}),
+		kube.NewWorkload(&kube.CronJob{Metadata: meta, Spec: kube.CronJobSpec{JobTemplate: kube.JobTemplateSpec{Spec: kube.WorkloadSpec{Template: tmpl}}}}),
+	} {
+		got, ok, err := AnnotationTarget("c", w)
+		if err != nil || !ok {
+			t.Fatalf("%s: %v, %v", w.Kind(), ok, err)
+		}
+		want := kube.WorkloadRef{Kind: w.Kind(), Namespace: "default", Name: "nightly-train"}
+		if got.Ref() != want || got.Container != "train" || got.Repository != "mlops/train-model" {
+			t.Errorf("%s: target %+v, want %v container train", w.Kind(), got, want)
+		}
+	}
+}
