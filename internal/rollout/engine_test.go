@@ -524,8 +524,10 @@ func TestPolicyTargets(t *testing.T) {
 	if len(got) != 1 || got[0].Deployment != "retail-forecast-api" || !got[0].RequireCleanScan || got[0].Source != "repositories[0].deploy[0]" {
 		t.Errorf("targets = %+v", got)
 	}
-	if len(PolicyTargets(f, "mlops/train-model")) != 0 {
-		t.Error("train-model has no deploy rules")
+	train := PolicyTargets(f, "mlops/train-model")
+	want := kube.WorkloadRef{Kind: kube.KindCronJob, Namespace: "default", Name: "nightly-train"}
+	if len(train) != 1 || train[0].Ref() != want || train[0].Container != "train" || !train[0].RequireCleanScan {
+		t.Errorf("train-model targets = %+v, want the CronJob nightly-train's container train, scan-gated", train)
 	}
 }
 

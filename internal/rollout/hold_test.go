@@ -198,7 +198,7 @@ func TestRollbackAndReleaseAgainstAPIServer(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rollback: %v", err)
 	}
-	want := HoldResult{Namespace: ns, Deployment: name, Container: "api", From: api + "@" + digest('b'), To: api + ":v1.0.0",
+	want := HoldResult{Kind: kube.KindDeployment, Namespace: ns, Deployment: name, Container: "api", From: api + "@" + digest('b'), To: api + ":v1.0.0",
 		Hold: "rollback by alice at 2026-11-25T11:00:00Z: errors", Blocked: digest('b'), Changed: true}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("rollback (-want +got):\n%s", diff)
