@@ -1372,7 +1372,8 @@ func TestReconcileSchedule(t *testing.T) {
 	})
 
 	t.Run("no scan findings without a gated rule", func(t *testing.T) {
-		path := examplePolicy(t, "requireCleanScan: true", "requireCleanScan: false")
+		// Both deploy rules of the example (retail-api's Deployment, train-model's CronJob) are gated.
+		path := examplePolicy(t, "requireCleanScan: true", "requireCleanScan: false", "requireCleanScan: true", "requireCleanScan: false")
 		tpl, _ := mustTemplate(t, map[string]any{ctxPolicy: path})
 		if got := roleActions(t, tpl, functionID(t, tpl, "onpush"))["ecr:DescribeImageScanFindings"]; got != nil {
 			t.Errorf("onpush may describe scan findings on %v without a requireCleanScan rule", got)

@@ -34,8 +34,8 @@ func newHoldFlags(name, usage string, stderr io.Writer) *holdFlags {
 	fs.SetOutput(stderr)
 	h := &holdFlags{fs: fs,
 		policyPath: fs.String("policy", defaultPolicyPath(), "policy file"),
-		cluster:    fs.String("cluster", "", "EKS cluster (default: from the policy's deploy rule for DEPLOYMENT)"),
-		namespace:  fs.String("namespace", "", "namespace (default: from the policy's deploy rule for DEPLOYMENT)"),
+		cluster:    fs.String("cluster", "", "EKS cluster (default: from the policy's deploy rule for WORKLOAD)"),
+		namespace:  fs.String("namespace", "", "namespace (default: from the policy's deploy rule for WORKLOAD)"),
 		dryRun:     fs.Bool("dry-run", false, "say what would change without patching"),
 	}
 	h.container = fs.String("container", "", "container (default: from the policy's deploy rule, or the only container)")
@@ -46,7 +46,7 @@ func newHoldFlags(name, usage string, stderr io.Writer) *holdFlags {
 	return h
 }
 
-// parse parses flags given before or after the one DEPLOYMENT argument.
+// parse parses flags given before or after the one WORKLOAD argument.
 func (h *holdFlags) parse(args []string) (string, error) {
 	var positional []string
 	for {
@@ -61,22 +61,43 @@ func (h *holdFlags) parse(args []string) (string, error) {
 	}
 	if len(positional) != 1 || positional[0] == "" {
 		h.fs.Usage()
-		return "", errors.New("want exactly one DEPLOYMENT")
+		return "", errors.New("want exactly one WORKLOAD")
 	}
 	return positional[0], nil
 }
 
-// location is where a Deployment's container runs.
-type location struct{ cluster, namespace, container string }
+// location is where a workload's container runs.
+type location struct {
+	cluster, namespace, container string
+	kind                          kube.Kind
+}
+
+// splitWorkload reads the WORKLOAD argument: NAME (of any kind the policy's
+// rules name, a Deployment otherwise) or KIND/NAME as kubectl writes it
+// (deployment/api, statefulset/db, daemonset/agent, cronjob/train-model).
+func splitWorkload(arg string) (kube.Kind, string, error) {
+	prefix, name, found := strings.Cut(arg, "/")
+	if !found {
+		return "", arg, nil
+	}
+	for _, k := range kube.Kinds {
+		if strings.EqualFold(prefix, string(k)) {
+			return k, name, nil
+		}
+	}
+	return "", "", fmt.Errorf("%q: unknown workload kind %q: want deployment, statefulset, daemonset or cronjob", arg, prefix)
+}
 
 // locate fills what the flags leave open from the policy's deploy rules for
-// deployment; it fails when the rules leave it ambiguous or say nothing.
-func locate(f *policy.File, deployment string, given location) (location, error) {
+// the workload named name (of kind given.kind, any when empty); it fails
+// when the rules leave it ambiguous or say nothing.
+func locate(f *policy.File, name string, given location) (location, error) {
+	deployment := name
 	var found []location
 	for _, r := range f.Repositories {
 		for _, d := range r.Deploy {
-			l := location{d.Cluster, d.Namespace, d.Container}
-			if d.Deployment != deployment || (given.cluster != "" && l.cluster != given.cluster) ||
+			l := location{d.Cluster, d.Namespace, d.Container, kube.Kind(d.WorkloadKind())}
+			if d.WorkloadName() != name || (given.kind != "" && l.kind != given.kind) || (given.cluster != "" && l.cluster != given.cluster) ||
 				(given.namespace != "" && l.namespace != given.namespace) || (given.container != "" && l.container != given.container) {
 				continue
 			}
@@ -93,57 +114,65 @@ func locate(f *policy.File, deployment string, given location) (location, error)
 		for i, l := range found {
 			names[i] = fmt.Sprintf("%s/%s[%s]", l.cluster, l.namespace, l.container)
 		}
-		return location{}, fmt.Errorf("deployment %s is in several deploy rules (%s): choose with --cluster, --namespace or --container", deployment, strings.Join(names, ", "))
+		return location{}, fmt.Errorf("workload %s is in several deploy rules (%s): choose with --cluster, --namespace or --container", deployment, strings.Join(names, ", "))
 	case given.cluster == "" || given.namespace == "":
-		return location{}, fmt.Errorf("no deploy rule of the policy names deployment %s: give --cluster and --namespace", deployment)
+		return location{}, fmt.Errorf("no deploy rule of the policy names workload %s: give --cluster and --namespace", deployment)
+	}
+	if given.kind == "" {
+		given.kind = kube.KindDeployment
 	}
 	return given, nil
 }
 
 // holdSetup loads the policy, locates the Deployment and connects to its
 // cluster with the default AWS credentials chain and EKS authentication.
-func holdSetup(ctx context.Context, h *holdFlags, deployment string) (location, *kube.Client, error) {
+func holdSetup(ctx context.Context, h *holdFlags, workload string) (location, string, *kube.Client, error) {
+	kind, deployment, err := splitWorkload(workload)
+	if err != nil {
+		return location{}, "", nil, err
+	}
 	f, err := policy.Load(*h.policyPath)
 	if err != nil {
-		return location{}, nil, err
+		return location{}, "", nil, err
 	}
-	loc, err := locate(f, deployment, location{*h.cluster, *h.namespace, *h.container})
+	loc, err := locate(f, deployment, location{*h.cluster, *h.namespace, *h.container, kind})
 	if err != nil {
-		return location{}, nil, err
+		return location{}, "", nil, err
 	}
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
-		return location{}, nil, fmt.Errorf("aws configuration: %w", err)
+		return location{}, "", nil, fmt.Errorf("aws configuration: %w", err)
 	}
 	resolver := kube.NewEKSResolver(cfg)
 	client, err := resolver.Client(ctx, loc.cluster)
 	if err != nil {
-		return location{}, nil, err
+		return location{}, "", nil, err
 	}
-	return loc, client, nil
+	return loc, deployment, client, nil
 }
 
 // rollbackCmd sets a container back to the image ecrwarden replaced and
 // holds the Deployment.
 func rollbackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	h := newHoldFlags("rollback", "usage: ecrwarden rollback [--policy FILE] [--cluster NAME] [--namespace NS] [--container NAME] [--reason TEXT] [--dry-run] DEPLOYMENT\n"+
-		"Sets the container back to the image recorded in ecrwarden.io/previous-image and holds the Deployment\n"+
+	h := newHoldFlags("rollback", "usage: ecrwarden rollback [--policy FILE] [--cluster NAME] [--namespace NS] [--container NAME] [--reason TEXT] [--dry-run] WORKLOAD\n"+
+		"WORKLOAD is NAME or KIND/NAME (deployment/api, statefulset/db, daemonset/agent, cronjob/train-model).\n"+
+		"Sets the container back to the image recorded in ecrwarden.io/previous-image and holds the workload\n"+
 		"(ecrwarden.io/hold) so that no push, scan or reconcile moves it forward until `ecrwarden release`.", stderr)
 	reason := h.fs.String("reason", "", "why, recorded in the hold and the change cause")
-	deployment, err := h.parse(args)
+	workload, err := h.parse(args)
 	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintf(stderr, "ecrwarden: %v\n", err)
 		}
 		return exitUsage
 	}
-	loc, client, err := holdSetup(ctx, h, deployment)
+	loc, deployment, client, err := holdSetup(ctx, h, workload)
 	if err != nil {
 		fmt.Fprintf(stderr, "ecrwarden: %v\n", err)
 		return exitFail
 	}
 	res, err := rollout.Rollback(ctx, client, rollout.RollbackRequest{
-		Namespace: loc.namespace, Deployment: deployment, Container: loc.container,
+		Kind: loc.kind, Namespace: loc.namespace, Deployment: deployment, Container: loc.container,
 		By: whoAmI(), At: time.Now(), Reason: *reason, DryRun: *h.dryRun,
 	})
 	if err != nil {
@@ -165,19 +194,19 @@ func rollbackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 // releaseCmd removes the hold of a Deployment, or with --digest the block
 // of one digest.
 func releaseCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	h := newHoldFlags("release", "usage: ecrwarden release [--policy FILE] [--cluster NAME] [--namespace NS] [--dry-run] [--digest DIGEST [--container NAME]] DEPLOYMENT\n"+
-		"Removes the hold (ecrwarden.io/hold) that `ecrwarden rollback` set: ecrwarden moves the Deployment forward again,\n"+
+	h := newHoldFlags("release", "usage: ecrwarden release [--policy FILE] [--cluster NAME] [--namespace NS] [--dry-run] [--digest DIGEST [--container NAME]] WORKLOAD\n"+
+		"Removes the hold (ecrwarden.io/hold) that `ecrwarden rollback` set: ecrwarden moves the workload forward again,\n"+
 		"never to a digest the rollback blocked. With --digest, removes that digest's block (ecrwarden.io/blocked-digests) instead,\n"+
 		"so that rollouts may choose it again; the hold stays.", stderr)
 	digest := h.fs.String("digest", "", "unblock this digest (sha256:...) instead of releasing the hold")
-	deployment, err := h.parse(args)
+	workload, err := h.parse(args)
 	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintf(stderr, "ecrwarden: %v\n", err)
 		}
 		return exitUsage
 	}
-	loc, client, err := holdSetup(ctx, h, deployment)
+	loc, deployment, client, err := holdSetup(ctx, h, workload)
 	if err != nil {
 		fmt.Fprintf(stderr, "ecrwarden: %v\n", err)
 		return exitFail
@@ -185,7 +214,7 @@ func releaseCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if *digest != "" {
 		return unblock(ctx, client, loc, deployment, *digest, *h.container, *h.dryRun, stdout, stderr)
 	}
-	res, err := rollout.Release(ctx, client, loc.namespace, deployment, *h.dryRun)
+	res, err := rollout.ReleaseWorkload(ctx, client, kube.WorkloadRef{Kind: loc.kind, Namespace: loc.namespace, Name: deployment}, *h.dryRun)
 	if err != nil {
 		fmt.Fprintf(stderr, "ecrwarden: %v\n", err)
 		return exitFail
@@ -204,7 +233,7 @@ func releaseCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 
 // unblock removes the block of one digest of a Deployment.
 func unblock(ctx context.Context, client *kube.Client, loc location, deployment, digest, container string, dryRun bool, stdout, stderr io.Writer) int {
-	b, err := rollout.Unblock(ctx, client, rollout.UnblockRequest{Namespace: loc.namespace, Deployment: deployment,
+	b, err := rollout.Unblock(ctx, client, rollout.UnblockRequest{Kind: loc.kind, Namespace: loc.namespace, Deployment: deployment,
 		Container: container, Digest: digest, DryRun: dryRun})
 	if err != nil {
 		fmt.Fprintf(stderr, "ecrwarden: %v\n", err)

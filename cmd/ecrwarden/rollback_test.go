@@ -152,7 +152,7 @@ func TestRollbackAndReleaseCommands(t *testing.T) {
 	if code != exitOK || out != "prod/web/api is not held: nothing to release\n" {
 		t.Errorf("second release: exit %d, out %q", code, out)
 	}
-	if bs, err := rollout.Blocks(&api.d); err != nil || len(bs) != 1 || bs[0].Digest != blocked {
+	if bs, err := rollout.Blocks(kube.NewWorkload(&api.d)); err != nil || len(bs) != 1 || bs[0].Digest != blocked {
 		t.Fatalf("blocks after release = %+v, %v; want the rolled-back digest still blocked", bs, err)
 	}
 
@@ -165,7 +165,7 @@ func TestRollbackAndReleaseCommands(t *testing.T) {
 	if code != exitOK || !strings.HasPrefix(out, "unblocked "+blocked+" for prod/web/api[app] (was blocked: rollback by ") {
 		t.Fatalf("unblock: exit %d, out %q, stderr %q", code, out, errOut)
 	}
-	if bs, err := rollout.Blocks(&api.d); err != nil || len(bs) != 0 {
+	if bs, err := rollout.Blocks(kube.NewWorkload(&api.d)); err != nil || len(bs) != 0 {
 		t.Errorf("blocks after unblock = %+v, %v; want none", bs, err)
 	}
 	code, _, errOut = runCLI(t, "release", "--policy", policyPath, "--digest", blocked, "api")
@@ -181,10 +181,10 @@ func TestRollbackCommandErrors(t *testing.T) {
 		code    int
 		wantErr string
 	}{
-		{name: "no deployment", args: []string{"rollback"}, code: exitUsage, wantErr: "want exactly one DEPLOYMENT"},
+		{name: "no deployment", args: []string{"rollback"}, code: exitUsage, wantErr: "want exactly one WORKLOAD"},
 		{name: "two deployments", args: []string{"rollback", "a", "b"}, code: exitUsage, wantErr: "usage: ecrwarden rollback"},
-		{name: "not in the policy", args: []string{"rollback", "web"}, code: exitFail, wantErr: "no deploy rule of the policy names deployment web: give --cluster and --namespace"},
-		{name: "ambiguous", args: []string{"release", "twice"}, code: exitFail, wantErr: "deployment twice is in several deploy rules (prod/web[app], prod/canary[app])"},
+		{name: "not in the policy", args: []string{"rollback", "web"}, code: exitFail, wantErr: "no deploy rule of the policy names workload web: give --cluster and --namespace"},
+		{name: "ambiguous", args: []string{"release", "twice"}, code: exitFail, wantErr: "workload twice is in several deploy rules (prod/web[app], prod/canary[app])"},
 		{name: "flags pick one rule", args: []string{"release", "--namespace", "canary", "twice"}, code: exitFail, wantErr: "deployments/twice"},
 		{name: "no previous image", args: []string{"rollback", "--cluster", "prod", "--namespace", "web", "--container", "app", "api"}, code: exitFail},
 		{name: "unknown cluster", args: []string{"rollback", "--cluster", "staging", "--namespace", "web", "other"}, code: exitFail, wantErr: "staging"},

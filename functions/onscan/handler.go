@@ -19,6 +19,7 @@ import (
 	"github.com/ecrwarden/ecrwarden/internal/audit"
 	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
 	"github.com/ecrwarden/ecrwarden/internal/findings"
+	"github.com/ecrwarden/ecrwarden/internal/kube"
 	"github.com/ecrwarden/ecrwarden/internal/metrics"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
 	"github.com/ecrwarden/ecrwarden/internal/registry"
@@ -434,11 +435,16 @@ func (h *handler) gated(ctx context.Context, log *slog.Logger, img image, detail
 // blocking finding set and target, audited when sent now.
 func (h *handler) block(ctx context.Context, log *slog.Logger, o ecrevent.Origin, img image, res findings.Result, fp string, g gatedRollout) error {
 	t := g.target
-	key := fmt.Sprintf("rollout-blocked#%s#%s/%s/%s/%s", fp, t.Cluster, t.Namespace, t.Deployment, t.Container)
+	// A Deployment's key keeps the form it had before other kinds were rolled.
+	name, kind := t.Deployment, ""
+	if k := t.Ref().Kind; k != kube.KindDeployment {
+		name, kind = strings.ToLower(string(k))+"/"+name, string(k)
+	}
+	key := fmt.Sprintf("rollout-blocked#%s#%s/%s/%s/%s", fp, t.Cluster, t.Namespace, name, t.Container)
 	a := alert.Alert{
 		Kind: alert.KindRolloutBlocked, Repository: img.repository, Tags: img.tags, Digest: img.digest,
 		Region: o.Region, Account: o.Account, Fingerprint: fp, Findings: &res,
-		Rollout: &alert.Rollout{Cluster: t.Cluster, Namespace: t.Namespace, Deployment: t.Deployment, Container: t.Container, Tag: g.tag},
+		Rollout: &alert.Rollout{Cluster: t.Cluster, Namespace: t.Namespace, Deployment: t.Deployment, Kind: kind, Container: t.Container, Tag: g.tag},
 	}
 	reason := "findings at or above " + string(res.Threshold)
 	switch {
@@ -470,7 +476,7 @@ func blockedEvent(o ecrevent.Origin, img image, g gatedRollout, fp, reason strin
 		Resources:  []string{o.RepositoryARN(img.repository)},
 		Detail: map[string]any{
 			"repository": img.repository, "digest": img.digest, "tag": g.tag,
-			"cluster": t.Cluster, "namespace": t.Namespace, "deployment": t.Deployment, "container": t.Container,
+			"cluster": t.Cluster, "kind": string(t.Ref().Kind), "namespace": t.Namespace, "deployment": t.Deployment, "container": t.Container,
 			"source": t.Source, "reason": reason, "fingerprint": fp, "findings": nonNil(ids),
 			"eventId": img.eventID, "time": img.time.UTC().Format(time.RFC3339),
 		},

@@ -150,13 +150,17 @@ type TagRejection struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// Rollout names the Deployment a blocked rollout would have patched.
+// Rollout names the workload a blocked rollout would have patched.
 type Rollout struct {
-	// Cluster, Namespace, Deployment and Container locate the container.
+	// Cluster, Namespace, Deployment (the workload's name, of Kind) and
+	// Container locate the container.
 	Cluster    string `json:"cluster"`
 	Namespace  string `json:"namespace"`
 	Deployment string `json:"deployment"`
-	Container  string `json:"container"`
+	// Kind is the workload's kind (StatefulSet, DaemonSet, CronJob); empty
+	// for a Deployment.
+	Kind      string `json:"kind,omitempty"`
+	Container string `json:"container"`
 	// Tag is the pushed tag that would have rolled out.
 	Tag string `json:"tag"`
 }

@@ -637,3 +637,19 @@ func TestLongInputsStayWithinLimits(t *testing.T) {
 		})
 	}
 }
+
+// TestRolloutBlockedNamesTheKind: a held rollout of a CronJob says CronJob, not Deployment.
+func TestRolloutBlockedNamesTheKind(t *testing.T) {
+	for _, tt := range []struct{ kind, want string }{{"", "Deployment"}, {"CronJob", "CronJob"}} {
+		a := Alert{Kind: KindRolloutBlocked, Repository: "mlops/train-model", Digest: "sha256:" + strings.Repeat("a", 64),
+			Region: "ap-southeast-1", Account: "123456789012", Findings: &findings.Result{},
+			Rollout: &Rollout{Cluster: "retail-forecast", Namespace: "default", Deployment: "nightly-train", Kind: tt.kind, Container: "train", Tag: "v2.4.0"}}
+		js, err := json.Marshal(Slack(a))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := `*` + tt.want + `*`; !strings.Contains(string(js), want) {
+			t.Errorf("kind %q: Slack message lacks the field %s: %s", tt.kind, want, js)
+		}
+	}
+}

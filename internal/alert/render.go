@@ -1,6 +1,7 @@
 package alert
 
 import (
+	"cmp"
 	"fmt"
 	"strconv"
 	"strings"
@@ -127,7 +128,7 @@ func build(a Alert) doc {
 		d.emoji = ":construction:"
 		d.title = fmt.Sprintf("Rollout held: %s:%s to %s/%s (container %s)", a.Repository, ro.Tag, ro.Namespace, ro.Deployment, ro.Container)
 		d.fields = append(image,
-			field{label: "Deployment", value: fmt.Sprintf("%s/%s/%s", ro.Cluster, ro.Namespace, ro.Deployment), code: true},
+			field{label: cmp.Or(ro.Kind, "Deployment"), value: fmt.Sprintf("%s/%s/%s", ro.Cluster, ro.Namespace, ro.Deployment), code: true},
 			field{label: "Container", value: ro.Container, code: true},
 			field{label: "Alerting", value: countsValue(r)},
 			field{label: "Threshold", value: string(r.Threshold)},

@@ -163,7 +163,7 @@ func TestUpdateImage(t *testing.T) {
 			if diff := cmp.Diff(tt.wantImages, got.Deployment.Spec.Template.Spec.Containers); diff != "" {
 				t.Errorf("containers in result (-want +got):\n%s", diff)
 			}
-			got.Deployment = nil
+			got.Deployment, got.Workload = nil, nil
 			if diff := cmp.Diff(tt.wantResult, got); diff != "" {
 				t.Errorf("result (-want +got):\n%s", diff)
 			}
@@ -175,7 +175,9 @@ func TestUpdateImage(t *testing.T) {
 			}
 			var rvs []string
 			for _, body := range f.patches {
-				var p imagePatch
+				var p struct {
+					Metadata imagePatchMeta `json:"metadata"`
+				}
 				if err := jsonUnmarshalString(body, &p); err != nil {
 					t.Fatalf("patch body %s: %v", body, err)
 				}
@@ -265,7 +267,7 @@ func TestStatusErrorAs(t *testing.T) {
 	}
 }
 
-func TestListTrackedDeployments(t *testing.T) {
+func TestListTrackedWorkloads(t *testing.T) {
 	f := newFakeAPI(t)
 	for _, d := range []struct{ ns, name, track string }{
 		{"shop", "a", "mlops/retail-api:v{semver}"}, {"shop", "b", ""}, {"shop", "c", "mlops/x:{sha}"},
@@ -277,13 +279,13 @@ func TestListTrackedDeployments(t *testing.T) {
 		}
 	}
 	c, _ := f.start(t)
-	got, err := c.ListTrackedDeployments(context.Background(), []string{"shop", "ml", "shop"})
+	got, err := c.ListTrackedWorkloads(context.Background(), []string{"shop", "ml", "shop"})
 	if err != nil {
-		t.Fatalf("ListTrackedDeployments: %v", err)
+		t.Fatalf("ListTrackedWorkloads: %v", err)
 	}
 	var names []string
 	for _, d := range got {
-		names = append(names, d.Metadata.Namespace+"/"+d.Metadata.Name+"="+d.Metadata.Annotations[AnnotationTrack])
+		names = append(names, d.Meta().Namespace+"/"+d.Meta().Name+"="+d.Annotations()[AnnotationTrack])
 	}
 	want := []string{"shop/a=mlops/retail-api:v{semver}", "shop/c=mlops/x:{sha}", "ml/d=mlops/train:v{semver}"}
 	if diff := cmp.Diff(want, names); diff != "" {
@@ -291,9 +293,9 @@ func TestListTrackedDeployments(t *testing.T) {
 	}
 
 	// A misspelt namespace lists as empty with a 200: it must be an error instead.
-	got, err = c.ListTrackedDeployments(context.Background(), []string{"shop", "sohp"})
+	got, err = c.ListTrackedWorkloads(context.Background(), []string{"shop", "sohp"})
 	if !errors.Is(err, ErrNamespaceNotFound) || !strings.Contains(err.Error(), `"sohp"`) || got != nil {
-		t.Errorf("ListTrackedDeployments with a missing namespace = %d deployments, %v; want ErrNamespaceNotFound naming it", len(got), err)
+		t.Errorf("ListTrackedWorkloads with a missing namespace = %d deployments, %v; want ErrNamespaceNotFound naming it", len(got), err)
 	}
 }
 

@@ -1,5 +1,6 @@
 // Package kube authenticates to Amazon EKS the way a Lambda function must and talks to the Kubernetes API with a
-// lean REST client: read and patch Deployments for rollouts, list the images workloads use for gc.
+// lean REST client: read and patch workloads for rollouts and follow them to their end, list the images
+// workloads use for gc.
 //
 // # Authentication
 //
@@ -9,12 +10,36 @@
 // issue 1922), sends "k8s-aws-v1." + unpadded base64url(URL) as the bearer token, and renews it after 14 of its
 // 15 minutes. Tests and the integration suite use StaticToken through the same Client.
 //
+// # Workloads
+//
+// Deployments, StatefulSets, DaemonSets and CronJobs (the CronJob's spec.jobTemplate.spec.template) are one type,
+// Workload, named by a WorkloadRef{Kind, Namespace, Name}: GetWorkload, ContainerImage (containers and init
+// containers), Annotations, UpdateWorkloadImage / SetWorkloadImage, RemoveWorkloadAnnotations,
+// ListTrackedWorkloads (the ecrwarden.io/track opt-ins of every kind) and Status. What differs between the kinds
+// (API path, where the template sits, rollout status) lives in one table in workload.go; callers never switch on
+// the kind. The Deployment functions (GetDeployment, SetImage, UpdateImage, RemoveAnnotations) are the same for
+// KindDeployment.
+//
 // # Rollouts
 //
-// SetImage and UpdateImage send what `kubectl set image` sends: a strategic merge patch naming one container (or
-// init container), so the others stay untouched, with metadata.resourceVersion so a stale patch is refused (409)
-// and retried against the fresh object. The patch writes the change cause and ecrwarden's annotations, among
-// them the previous image for `ecrwarden rollback`. A container already at the image is not patched.
+// SetWorkloadImage and UpdateWorkloadImage send what `kubectl set image` sends: a strategic merge patch naming one
+// container (or init container), so the others stay untouched, with metadata.resourceVersion so a stale patch is
+// refused (409) and retried against the fresh object (decide runs again on it). The patch writes the change cause
+// and ecrwarden's annotations, among them the previous image for `ecrwarden rollback`. A container already at the
+// image is not patched.
+//
+// # Rollout status
+//
+// Workload.Status returns a RolloutStatus (Done, Failed, Idle, Reason, replica counts, Pods, Events) with the
+// semantics of kubectl's rollout_status.go per kind — Deployment: observedGeneration, Progressing with
+// ProgressDeadlineExceeded, updated/available replicas; StatefulSet: partitions, update and current revisions;
+// DaemonSet: updatedNumberScheduled, numberAvailable — plus what kubectl refuses or cannot know: OnDelete and a
+// paused Deployment are Idle (nothing moves without a person), a workload scaled to zero is Done with a Reason
+// saying nothing ran, and a CronJob is judged by its next Job (the newest Job it owns running the current
+// template; Idle "no job yet" before one exists). Unless Done, the Pods of the current template are read and a
+// fatal container problem (ImagePullBackOff, ErrImagePull, CrashLoopBackOff, CreateContainerConfigError,
+// OOMKilled, ...) fails the rollout at once, with the last Events of those Pods. Status needs list on pods and
+// events (and jobs, for a CronJob) in the workload's namespace.
 //
 // # In-use discovery
 //
@@ -35,8 +60,8 @@
 //	client-go v0.37.2  25.1 MB        7.6 MB    15.5 ms            2.05 MB, 16.1k     254
 //	this package        6.6 MB        2.6 MB     4.9 ms            1.17 MB,  7.3k     105
 //
-// client-go alone would break the function zip budget (< 6 MB) and triples cold init, for the seven list calls,
-// one GET and one PATCH ecrwarden makes; so the client here is net/http and encoding/json, and k8s.io modules stay
+// client-go alone would break the function zip budget (< 6 MB) and triples cold init, for the few list calls,
+// GETs and PATCHes ecrwarden makes; so the client here is net/http and encoding/json, and k8s.io modules stay
 // out of go.mod. BenchmarkUpdateImage (GET, decide, PATCH over TLS on 127.0.0.1 against an in-process fake API
 // server) measured 443–507 µs/op, 25.9 kB and 336 allocations per op.
 package kube

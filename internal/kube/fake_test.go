@@ -289,3 +289,11 @@ func httptestTLS(t testing.TB, h http.Handler) *httptest.Server {
 	t.Cleanup(srv.Close)
 	return srv
 }
+
+// imagePatch is the strategic merge patch a Deployment receives, as the fake decodes it.
+type imagePatch struct {
+	Metadata imagePatchMeta `json:"metadata"`
+	Spec     struct {
+		Template imagePatchTemplate `json:"template"`
+	} `json:"spec"`
+}

@@ -289,11 +289,11 @@ func TestIntegrationImagesInUse(t *testing.T) {
 		t.Errorf("postgres: digests %v tags %v, want tag 16", digests, tags)
 	}
 
-	tracked, err := c.ListTrackedDeployments(ctx, []string{ns})
+	tracked, err := c.ListTrackedWorkloads(ctx, []string{ns})
 	if err != nil {
-		t.Fatalf("ListTrackedDeployments: %v", err)
+		t.Fatalf("ListTrackedWorkloads: %v", err)
 	}
-	if len(tracked) != 1 || tracked[0].Metadata.Name != "inuse-deploy" {
+	if len(tracked) != 1 || tracked[0].Meta().Name != "inuse-deploy" {
 		t.Errorf("tracked = %+v, want inuse-deploy only", tracked)
 	}
 
@@ -315,8 +315,8 @@ func TestIntegrationImagesInUse(t *testing.T) {
 	if err := c.do(ctx, http.MethodGet, "/api/v1/namespaces/inuse-elsewhere/pods/hidden", nil, "", nil, nil); !IsForbidden(err) {
 		t.Errorf("get a Pod outside its namespaces: %v, want 403", err)
 	}
-	if _, err := c.ListTrackedDeployments(ctx, []string{"inuse-elsewhere"}); !IsForbidden(err) {
-		t.Errorf("ListTrackedDeployments outside the policy's namespaces: %v, want 403", err)
+	if _, err := c.ListTrackedWorkloads(ctx, []string{"inuse-elsewhere"}); !IsForbidden(err) {
+		t.Errorf("ListTrackedWorkloads outside the policy's namespaces: %v, want 403", err)
 	}
 }
 
@@ -329,8 +329,8 @@ func TestIntegrationMissingNamespace(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if _, err := admin.ListTrackedDeployments(ctx, []string{k.Namespace, "defualt"}); !errors.Is(err, ErrNamespaceNotFound) {
-		t.Errorf("ListTrackedDeployments with a misspelt namespace: %v, want ErrNamespaceNotFound", err)
+	if _, err := admin.ListTrackedWorkloads(ctx, []string{k.Namespace, "defualt"}); !errors.Is(err, ErrNamespaceNotFound) {
+		t.Errorf("ListTrackedWorkloads with a misspelt namespace: %v, want ErrNamespaceNotFound", err)
 	}
 	if _, err := admin.GetDeployment(ctx, "defualt", "retail-forecast-api"); !errors.Is(err, ErrNamespaceNotFound) {
 		t.Errorf("GetDeployment in a misspelt namespace: %v, want ErrNamespaceNotFound", err)

@@ -20,6 +20,7 @@ const (
 // resourceGroups maps each resource ecrwarden lists to its API group path.
 var resourceGroups = map[string]string{
 	"pods":         "/api/v1",
+	"events":       "/api/v1",
 	"deployments":  "/apis/apps/v1",
 	"replicasets":  "/apis/apps/v1",
 	"statefulsets": "/apis/apps/v1",
@@ -56,6 +57,11 @@ func scopeName(namespace string) string {
 // the continue token, calling fn for each object. Any failure, including an expired or repeated continue token,
 // fails the whole listing: a caller never sees a partial list without an error.
 func listAll[T any](ctx context.Context, c *Client, resource, namespace string, fn func(*T) error) error {
+	return listSelected(ctx, c, resource, namespace, nil, fn)
+}
+
+// listSelected is listAll with extra query parameters, such as labelSelector or fieldSelector.
+func listSelected[T any](ctx context.Context, c *Client, resource, namespace string, selectors url.Values, fn func(*T) error) error {
 	group, ok := resourceGroups[resource]
 	if !ok {
 		return fmt.Errorf("list %s: unknown resource", resource)
@@ -68,6 +74,9 @@ func listAll[T any](ctx context.Context, c *Client, resource, namespace string, 
 	token := ""
 	for page := 0; page < maxListPages; page++ {
 		q := url.Values{"limit": {strconv.Itoa(listPageSize)}}
+		for k, v := range selectors {
+			q[k] = v
+		}
 		if token != "" {
 			q.Set("continue", token)
 		}

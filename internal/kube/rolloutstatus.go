@@ -25,11 +25,6 @@ type DeploymentCondition struct {
 	Message string `json:"message,omitempty"`
 }
 
-// LabelSelector is the subset of metav1.LabelSelector ecrwarden turns into a list query.
-type LabelSelector struct {
-	MatchLabels map[string]string `json:"matchLabels,omitempty"`
-}
-
 // String renders the selector as the labelSelector query parameter (keys sorted).
 func (s LabelSelector) String() string {
 	keys := make([]string, 0, len(s.MatchLabels))
@@ -76,22 +71,6 @@ func (d *RolloutDeployment) ContainerImage(container string) (string, bool) {
 	return "", false
 }
 
-// ContainerState is the subset of corev1.ContainerState that says why a container does not run.
-type ContainerState struct {
-	Waiting *struct {
-		Reason  string `json:"reason,omitempty"`
-		Message string `json:"message,omitempty"`
-	} `json:"waiting,omitempty"`
-	Running *struct {
-		StartedAt string `json:"startedAt,omitempty"`
-	} `json:"running,omitempty"`
-	Terminated *struct {
-		Reason   string `json:"reason,omitempty"`
-		Message  string `json:"message,omitempty"`
-		ExitCode int32  `json:"exitCode"`
-	} `json:"terminated,omitempty"`
-}
-
 // PodContainerStatus is the subset of corev1.ContainerStatus that rollout verification reads.
 type PodContainerStatus struct {
 	Name         string         `json:"name"`
@@ -113,21 +92,6 @@ type RolloutPod struct {
 	} `json:"status"`
 }
 
-// Event is the subset of a core/v1 Event that a failure alert quotes.
-type Event struct {
-	Metadata       ObjectMeta `json:"metadata"`
-	Type           string     `json:"type,omitempty"`
-	Reason         string     `json:"reason,omitempty"`
-	Message        string     `json:"message,omitempty"`
-	Count          int32      `json:"count,omitempty"`
-	LastTimestamp  string     `json:"lastTimestamp,omitempty"`
-	EventTime      string     `json:"eventTime,omitempty"`
-	InvolvedObject struct {
-		Kind string `json:"kind,omitempty"`
-		Name string `json:"name,omitempty"`
-	} `json:"involvedObject"`
-}
-
 // When is the event's last time: lastTimestamp, else eventTime, else its creation.
 func (e Event) When() time.Time {
 	for _, s := range []string{e.LastTimestamp, e.EventTime} {
@@ -141,7 +105,7 @@ func (e Event) When() time.Time {
 // GetRolloutDeployment reads the Deployment namespace/name with the fields rollout status needs.
 func (c *Client) GetRolloutDeployment(ctx context.Context, namespace, name string) (*RolloutDeployment, error) {
 	var d RolloutDeployment
-	if err := c.do(ctx, http.MethodGet, deploymentPath(namespace, name), nil, "", nil, &d); err != nil {
+	if err := c.do(ctx, http.MethodGet, WorkloadRef{Kind: KindDeployment, Namespace: namespace, Name: name}.Path(), nil, "", nil, &d); err != nil {
 		return nil, fmt.Errorf("get deployment %s/%s: %w", namespace, name, err)
 	}
 	return &d, nil
@@ -213,7 +177,7 @@ func (c *Client) PatchAnnotations(ctx context.Context, namespace, name, resource
 		return nil, fmt.Errorf("annotate deployment %s/%s: %w", namespace, name, err)
 	}
 	var d Deployment
-	if err := c.do(ctx, http.MethodPatch, deploymentPath(namespace, name), nil, "application/merge-patch+json", body, &d); err != nil {
+	if err := c.do(ctx, http.MethodPatch, WorkloadRef{Kind: KindDeployment, Namespace: namespace, Name: name}.Path(), nil, "application/merge-patch+json", body, &d); err != nil {
 		return nil, fmt.Errorf("annotate deployment %s/%s: %w", namespace, name, err)
 	}
 	return &d, nil

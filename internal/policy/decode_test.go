@@ -178,6 +178,36 @@ func TestParseErrors(t *testing.T) {
 			want: []string{`4:20 repositories[0].deploy[0].cluster: unknown cluster "prod"`},
 		},
 		{
+			name: "unknown workload kind",
+			yaml: "clusters: [{ name: c, namespaces: [default] }]\nrepositories:\n  - name: app\n    deploy:\n      - { cluster: c, namespace: default, kind: Job, name: api, container: api, tags: \"v{semver}\" }\n",
+			want: []string{`5:49 repositories[0].deploy[0].kind: unknown value "Job": want one of Deployment, StatefulSet, DaemonSet, CronJob`},
+		},
+		{
+			name: "workload named twice",
+			yaml: "clusters: [{ name: c, namespaces: [default] }]\nrepositories:\n  - name: app\n    deploy:\n      - { cluster: c, namespace: default, deployment: api, name: api, container: api, tags: \"v{semver}\" }\n",
+			want: []string{`5:66 repositories[0].deploy[0].name: give either deployment or kind and name, not both`},
+		},
+		{
+			name: "workload not named",
+			yaml: "clusters: [{ name: c, namespaces: [default] }]\nrepositories:\n  - name: app\n    deploy:\n      - { cluster: c, namespace: default, kind: CronJob, container: api, tags: \"v{semver}\" }\n",
+			want: []string{`5:9 repositories[0].deploy[0]: name the workload: deployment: NAME, or kind: KIND and name: NAME`},
+		},
+		{
+			name: "kind with deployment",
+			yaml: "clusters: [{ name: c, namespaces: [default] }]\nrepositories:\n  - name: app\n    deploy:\n      - { cluster: c, namespace: default, kind: CronJob, deployment: train, container: api, tags: \"v{semver}\" }\n",
+			want: []string{`5:49 repositories[0].deploy[0].kind: kind CronJob with deployment: name the CronJob with name: instead`},
+		},
+		{
+			name: "invalid workload name",
+			yaml: "clusters: [{ name: c, namespaces: [default] }]\nrepositories:\n  - name: app\n    deploy:\n      - { cluster: c, namespace: default, kind: StatefulSet, name: Db_1, container: api, tags: \"v{semver}\" }\n",
+			want: []string{`5:68 repositories[0].deploy[0].name: "Db_1" is not a valid StatefulSet name`},
+		},
+		{
+			name: "the same container by deployment and by kind and name",
+			yaml: "clusters: [{ name: c, namespaces: [default] }]\nrepositories:\n  - name: app\n    deploy:\n      - { cluster: c, namespace: default, deployment: api, container: api, tags: \"v{semver}\" }\n      - { cluster: c, namespace: default, kind: Deployment, name: api, container: api, tags: \"v{semver}\" }\n",
+			want: []string{`6:9 repositories[0].deploy[1]: container api of Deployment default/api in cluster c is already rolled out by repositories[0].deploy[0]`},
+		},
+		{
 			name: "tags.dryRun without onViolation delete",
 			yaml: "repositories:\n  - name: app\n    tags: { allow: [\"v{semver}\"], dryRun: false }\n",
 			want: []string{`3:43 repositories[0].tags.dryRun: only applies to onViolation: delete`},

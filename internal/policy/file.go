@@ -353,14 +353,21 @@ func (p Protect) UntaggedGrace() Duration {
 	return *p.UntaggedNewerThan
 }
 
-// DeployRule rolls a Deployment container forward when a matching tag is pushed.
+// DeployRule rolls a workload's container forward when a matching tag is
+// pushed. The workload is named either by deployment (a Deployment) or by
+// kind and name (any kind; kind defaults to Deployment).
 type DeployRule struct {
 	// Cluster names a cluster from the clusters list.
 	Cluster string `yaml:"cluster" doc:"Cluster name from clusters." required:"true"`
-	// Namespace of the Deployment; one of the cluster's namespaces.
-	Namespace string `yaml:"namespace" doc:"Namespace of the Deployment; must be one of the cluster's namespaces." required:"true"`
-	// Deployment is the Deployment name.
-	Deployment string `yaml:"deployment" doc:"Deployment name." required:"true"`
+	// Namespace of the workload; one of the cluster's namespaces.
+	Namespace string `yaml:"namespace" doc:"Namespace of the workload; must be one of the cluster's namespaces." required:"true"`
+	// Deployment is the Deployment name; the short form of kind: Deployment
+	// with name.
+	Deployment string `yaml:"deployment" doc:"Deployment name (the short form of kind: Deployment, name: ...). Give either deployment or name."`
+	// Kind is the workload's kind, with Name; Deployment when empty.
+	Kind WorkloadKind `yaml:"kind" doc:"Kind of the workload named by name: Deployment (default), StatefulSet, DaemonSet or CronJob (its job template: the next Job runs the new image)."`
+	// Name is the workload's name, of Kind.
+	Name string `yaml:"name" doc:"Name of the workload of kind. Give either deployment or name."`
 	// Container is the container to patch.
 	Container string `yaml:"container" doc:"Container to patch; other containers are never touched." required:"true"`
 	// Tags selects which pushed tags roll out.
@@ -405,6 +412,22 @@ func (v Verify) Effective() Verify {
 		v.OnFailure = OnFailureRollback
 	}
 	return v
+}
+
+// WorkloadKind is the kind of the rule's workload: Kind, or Deployment.
+func (d DeployRule) WorkloadKind() WorkloadKind {
+	if d.Kind == "" {
+		return KindDeployment
+	}
+	return d.Kind
+}
+
+// WorkloadName is the name of the rule's workload: Name, or Deployment.
+func (d DeployRule) WorkloadName() string {
+	if d.Name != "" {
+		return d.Name
+	}
+	return d.Deployment
 }
 
 // EffectiveOrder resolves the rule's order: explicit, else semver when the

@@ -78,6 +78,18 @@ const (
 	PinTag    Pin = "tag"
 )
 
+// WorkloadKind is the kind of workload a deploy rule rolls.
+type WorkloadKind string
+
+// Workload kinds, spelt as Kubernetes spells them.
+const (
+	KindDeployment  WorkloadKind = "Deployment"
+	KindStatefulSet WorkloadKind = "StatefulSet"
+	KindDaemonSet   WorkloadKind = "DaemonSet"
+	// KindCronJob rolls the CronJob's job template: the next Job runs the new image.
+	KindCronJob WorkloadKind = "CronJob"
+)
+
 // Encryption is a repository encryption type.
 type Encryption string
 
@@ -115,6 +127,7 @@ var enumValues = map[string][]string{
 	"Pin":           {"digest", "tag"},
 	"Disposal":      {"delete", "archive"},
 	"OnFailure":     {"rollback", "alert"},
+	"WorkloadKind":  {"Deployment", "StatefulSet", "DaemonSet", "CronJob"},
 	"Encryption":    {"AES256", "KMS"},
 	"ScanType":      {"BASIC", "ENHANCED"},
 	"ScanFrequency": {"SCAN_ON_PUSH", "CONTINUOUS_SCAN", "MANUAL"},

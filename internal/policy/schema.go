@@ -23,7 +23,7 @@ func Schema() []byte {
 	s["$schema"] = "https://json-schema.org/draft/2020-12/schema"
 	s["$id"] = SchemaID
 	s["title"] = "ecrwarden policy"
-	s["description"] = "One policy file describes an ecrwarden deployment: the guarded ECR repositories, their tag rules, scan alerting, gc retention and the Deployments that pushes roll forward."
+	s["description"] = "One policy file describes an ecrwarden deployment: the guarded ECR repositories, their tag rules, scan alerting, gc retention and the workloads (Deployments, StatefulSets, DaemonSets, CronJobs) that pushes roll forward."
 	out, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		panic(err) // maps of strings, bools and numbers always marshal

@@ -373,8 +373,21 @@ func (v *validator) deploy(path string, r *Repository, d *DeployRule, targets ma
 	case !slices.Contains(c.Namespaces, d.Namespace):
 		v.errorf(path+".namespace", "namespace %q is not one of cluster %s's namespaces (%s)", d.Namespace, c.Name, strings.Join(c.Namespaces, ", "))
 	}
-	if !dnsSubdomRE.MatchString(d.Deployment) || len(d.Deployment) > 253 {
-		v.errorf(path+".deployment", "%q is not a valid Deployment name", d.Deployment)
+	switch {
+	case d.Deployment != "" && d.Name != "":
+		v.errorf(path+".name", "give either deployment or kind and name, not both")
+	case d.Deployment == "" && d.Name == "":
+		v.errorf(path, "name the workload: deployment: NAME, or kind: KIND and name: NAME")
+	case d.Deployment != "" && d.Kind != "" && d.Kind != KindDeployment:
+		v.errorf(path+".kind", "kind %s with deployment: name the %s with name: instead", d.Kind, d.Kind)
+	case d.Deployment != "":
+		if !dnsSubdomRE.MatchString(d.Deployment) || len(d.Deployment) > 253 {
+			v.errorf(path+".deployment", "%q is not a valid Deployment name", d.Deployment)
+		}
+	default:
+		if !dnsSubdomRE.MatchString(d.Name) || len(d.Name) > 253 {
+			v.errorf(path+".name", "%q is not a valid %s name", d.Name, d.WorkloadKind())
+		}
 	}
 	if !validDNSLabel(d.Container) {
 		v.errorf(path+".container", "%q is not a valid container name", d.Container)
@@ -408,9 +421,9 @@ func (v *validator) deploy(path string, r *Repository, d *DeployRule, targets ma
 			v.errorf(path+".tags", "can never fire: tags like %q are rejected by tags.allow", d.Tags.Example())
 		}
 	}
-	key := d.Cluster + "/" + d.Namespace + "/" + d.Deployment + "/" + d.Container
+	key := d.Cluster + "/" + d.Namespace + "/" + string(d.WorkloadKind()) + "/" + d.WorkloadName() + "/" + d.Container
 	if prev, dup := targets[key]; dup {
-		v.errorf(path, "container %s of Deployment %s/%s in cluster %s is already rolled out by %s", d.Container, d.Namespace, d.Deployment, d.Cluster, prev)
+		v.errorf(path, "container %s of %s %s/%s in cluster %s is already rolled out by %s", d.Container, d.WorkloadKind(), d.Namespace, d.WorkloadName(), d.Cluster, prev)
 	} else {
 		targets[key] = path
 	}

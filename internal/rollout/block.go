@@ -12,7 +12,7 @@ import (
 )
 
 // AnnotationBlocked lists the digests no rollout may set on a container of
-// the Deployment, as a JSON array of Block sorted by container and digest:
+// the workload, as a JSON array of Block sorted by container and digest:
 //
 //	ecrwarden.io/blocked-digests: '[{"container":"api","digest":"sha256:…","reason":"rollback by alice at 2026-11-25T10:00:00Z: p99 doubled"}]'
 //
@@ -35,16 +35,16 @@ type Block struct {
 }
 
 // Blocks reads AnnotationBlocked. A value that does not parse is an error:
-// the rollouts then refuse to move the Deployment rather than guess which
+// the rollouts then refuse to move the workload rather than guess which
 // digests it meant (fail closed).
-func Blocks(d *kube.Deployment) ([]Block, error) {
-	v, ok := d.Metadata.Annotations[AnnotationBlocked]
+func Blocks(w *kube.Workload) ([]Block, error) {
+	v, ok := w.Annotations()[AnnotationBlocked]
 	if !ok || v == "" {
 		return nil, nil
 	}
 	var bs []Block
 	if err := json.Unmarshal([]byte(v), &bs); err != nil {
-		return nil, fmt.Errorf("deployment %s/%s annotation %s does not parse (fix or remove it): %w", d.Metadata.Namespace, d.Metadata.Name, AnnotationBlocked, err)
+		return nil, fmt.Errorf("%s annotation %s does not parse (fix or remove it): %w", workloadName(w.Ref()), AnnotationBlocked, err)
 	}
 	return bs, nil
 }
@@ -75,7 +75,10 @@ func encodeBlocks(bs []Block) (string, error) {
 
 // UnblockRequest names the blocked digest to release.
 type UnblockRequest struct {
-	Namespace  string
+	// Kind is the workload's kind; empty means a Deployment.
+	Kind      kube.Kind
+	Namespace string
+	// Deployment is the workload's name, of any Kind.
 	Deployment string
 	// Container may be empty when exactly one container has the digest blocked.
 	Container string
@@ -87,10 +90,11 @@ type UnblockRequest struct {
 // Unblock removes the block of one digest for one container, so that
 // rollouts may choose that digest again; the hold, if any, stays. The patch
 // sets the container's current image (no rollout follows) and the new list,
-// guarded by the resourceVersion read; it needs get and patch on
-// deployments. A digest that is not blocked is ErrNotBlocked.
+// guarded by the resourceVersion read; it needs get and patch on the
+// workload's kind. A digest that is not blocked is ErrNotBlocked.
 func Unblock(ctx context.Context, client *kube.Client, req UnblockRequest) (Block, error) {
-	cur, err := client.GetDeployment(ctx, req.Namespace, req.Deployment)
+	ref := Target{Kind: req.Kind, Namespace: req.Namespace, Deployment: req.Deployment}.Ref()
+	cur, err := client.GetWorkload(ctx, ref)
 	if err != nil {
 		return Block{}, fmt.Errorf("unblock: %w", err)
 	}
@@ -118,7 +122,7 @@ func Unblock(ctx context.Context, client *kube.Client, req UnblockRequest) (Bloc
 	}
 	rest := slices.DeleteFunc(bs, func(x Block) bool { return x == b })
 	if len(rest) == 0 {
-		_, err = client.RemoveAnnotations(ctx, req.Namespace, req.Deployment, cur.Metadata.ResourceVersion, AnnotationBlocked)
+		_, err = client.RemoveWorkloadAnnotations(ctx, ref, cur.Meta().ResourceVersion, AnnotationBlocked)
 	} else {
 		// The patch names a container with the image it has: only the
 		// annotation changes. The blocked container may be gone from the
@@ -126,14 +130,14 @@ func Unblock(ctx context.Context, client *kube.Client, req UnblockRequest) (Bloc
 		via, image := b.Container, ""
 		if img, _, ok := cur.ContainerImage(via); ok {
 			image = img
-		} else if cs := cur.Spec.Template.Spec.Containers; len(cs) > 0 {
+		} else if cs := cur.PodSpec().Containers; len(cs) > 0 {
 			via, image = cs[0].Name, cs[0].Image
 		} else {
 			return Block{}, fmt.Errorf("%s: the Pod template has no container", where)
 		}
 		var v string
 		if v, err = encodeBlocks(rest); err == nil {
-			_, err = client.SetImage(ctx, req.Namespace, req.Deployment, via, image, map[string]string{AnnotationBlocked: v}, cur.Metadata.ResourceVersion)
+			_, err = client.SetWorkloadImage(ctx, ref, via, image, map[string]string{AnnotationBlocked: v}, cur.Meta().ResourceVersion)
 		}
 	}
 	if err != nil {

@@ -181,8 +181,12 @@ func (e *Engine) roll(ctx context.Context, img Image, t Target) Outcome {
 	var reason string
 	var change Change
 	var pending Verification
-	res, err := client.UpdateImage(ctx, t.Namespace, t.Deployment, t.Container,
-		func(cur *kube.Deployment) (string, map[string]string, bool, error) {
+	// Verification follows Deployments; a StatefulSet, DaemonSet or CronJob
+	// is rolled without a verification yet (README says so): no pending
+	// state that nothing would ever check.
+	verifies := t.Ref().Kind == kube.KindDeployment
+	res, err := client.UpdateWorkloadImage(ctx, t.Ref(), t.Container,
+		func(cur *kube.Workload) (string, map[string]string, bool, error) {
 			v, err := e.decide(ctx, img, cand, t, cur)
 			reason = v.Reason
 			o.Held = err == nil && (v.Kind == VerdictHeld || v.Kind == VerdictBlocked)
@@ -203,6 +207,9 @@ func (e *Engine) roll(ctx context.Context, img Image, t Target) Outcome {
 			if err != nil {
 				return "", nil, false, err
 			}
+			if !verifies {
+				delete(state, AnnotationVerify)
+			}
 			for k, v := range state {
 				ann[k] = v
 			}
@@ -212,7 +219,7 @@ func (e *Engine) roll(ctx context.Context, img Image, t Target) Outcome {
 		o.Err = err
 		return o
 	}
-	if e.verifier != nil {
+	if e.verifier != nil && verifies {
 		if res.Patched {
 			if err := e.verifier.Arm(ctx, checkFor(t, img, change, pending)); err != nil {
 				// The patch stands; the retry of this event re-arms (ensure).
@@ -243,7 +250,7 @@ func (e *Engine) roll(ctx context.Context, img Image, t Target) Outcome {
 // decide says whether the container of cur should move to img
 // (VerdictMove) or why not: a held workload or a blocked digest is what
 // Outcome.Held counts.
-func (e *Engine) decide(ctx context.Context, img Image, cand policy.Match, t Target, cur *kube.Deployment) (Verdict, error) {
+func (e *Engine) decide(ctx context.Context, img Image, cand policy.Match, t Target, cur *kube.Workload) (Verdict, error) {
 	if hold, ok := held(cur); ok {
 		return Verdict{VerdictHeld, "held: " + hold}, nil
 	}
@@ -256,18 +263,18 @@ func (e *Engine) decide(ctx context.Context, img Image, cand policy.Match, t Tar
 	}
 	image, _, ok := cur.ContainerImage(t.Container)
 	if !ok {
-		return Verdict{}, fmt.Errorf("deployment %s/%s: container %q: %w", t.Namespace, t.Deployment, t.Container, kube.ErrContainerNotFound)
+		return Verdict{}, fmt.Errorf("%s: container %q: %w", workloadName(t.Ref()), t.Container, kube.ErrContainerNotFound)
 	}
 	ref, err := kube.ParseImageRef(image)
 	if err != nil {
-		return Verdict{}, fmt.Errorf("deployment %s/%s container %s runs %q: %w", t.Namespace, t.Deployment, t.Container, image, err)
+		return Verdict{}, fmt.Errorf("%s container %s runs %q: %w", workloadName(t.Ref()), t.Container, image, err)
 	}
 	if !ref.InRegistry(img.Registry) {
 		// The running version cannot be told from our registry, and moving
 		// a container between registries is not a rollout: refuse and
 		// report (the invocation fails, so the DLQ alarm fires).
-		return Verdict{}, fmt.Errorf("%w: deployment %s/%s container %s runs %s, from registry %s, not ours (%s); set it to an image of ours once by hand and ecrwarden takes over",
-			ErrForeignRegistry, t.Namespace, t.Deployment, t.Container, image, ref.Registry, img.Registry)
+		return Verdict{}, fmt.Errorf("%w: %s container %s runs %s, from registry %s, not ours (%s); set it to an image of ours once by hand and ecrwarden takes over",
+			ErrForeignRegistry, workloadName(t.Ref()), t.Container, image, ref.Registry, img.Registry)
 	}
 	same := ref.Repository == img.Repository
 	if same && ref.Digest == img.Digest {
@@ -296,7 +303,7 @@ func (e *Engine) decide(ctx context.Context, img Image, cand policy.Match, t Tar
 // is the running one, the registry still has that image, and none of the
 // image's tags tells a version (the tag was deleted since). An image the
 // registry no longer has has no version, whatever the annotations say.
-func (e *Engine) currentVersion(ctx context.Context, t Target, cur *kube.Deployment, ref kube.Ref) (policy.Match, time.Time, string, error) {
+func (e *Engine) currentVersion(ctx context.Context, t Target, cur *kube.Workload, ref kube.Ref) (policy.Match, time.Time, string, error) {
 	info, err := e.lookup.Image(ctx, t.Repository, ref)
 	if err != nil {
 		return policy.Match{}, time.Time{}, "", fmt.Errorf("look up the running image %s: %w", ref, err)
@@ -310,7 +317,7 @@ func (e *Engine) currentVersion(ctx context.Context, t Target, cur *kube.Deploym
 	if found {
 		return best, info.PushedAt, best.Tag, nil
 	}
-	ann := cur.Metadata.Annotations
+	ann := cur.Annotations()
 	if t.Order != policy.OrderPushed && ref.Digest != "" && ann[kube.AnnotationDigest] == ref.Digest {
 		if m, ok := t.Tags.Match(ann[kube.AnnotationTag]); ok {
 			return m, info.PushedAt, m.Tag + " (from " + kube.AnnotationTag + ")", nil
@@ -332,7 +339,7 @@ func patchedEvent(img Image, o Outcome) audit.Event {
 	return audit.Event{
 		DetailType: audit.DeploymentPatched,
 		Detail: map[string]string{
-			"cluster": o.Target.Cluster, "namespace": o.Target.Namespace, "deployment": o.Target.Deployment,
+			"cluster": o.Target.Cluster, "kind": string(o.Target.Ref().Kind), "namespace": o.Target.Namespace, "deployment": o.Target.Deployment,
 			"container": o.Target.Container, "repository": img.Repository, "tag": img.Tag, "digest": img.Digest,
 			"image": o.Image, "previousImage": o.Previous, "eventId": img.EventID, "source": o.Target.Source,
 		},

@@ -47,16 +47,16 @@ func (f *fakeAPIServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(parts) == 6 && r.Method == http.MethodGet { // a list
-		var items []kube.Deployment
+		items := []kube.Deployment{} // only Deployments exist here
 		for _, d := range f.deps {
-			if d.Metadata.Namespace == parts[4] {
+			if d.Metadata.Namespace == parts[4] && parts[5] == "deployments" {
 				items = append(items, *d)
 			}
 		}
 		json.NewEncoder(w).Encode(map[string]any{"kind": "DeploymentList", "metadata": map[string]any{}, "items": items})
 		return
 	}
-	if len(parts) != 7 {
+	if len(parts) != 7 || parts[5] != "deployments" {
 		http.Error(w, "not found", http.StatusNotFound)
 		return
 	}
@@ -466,7 +466,7 @@ func TestAnnotationTarget(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok, err := AnnotationTarget("c", tt.d)
+			got, ok, err := AnnotationTarget("c", kube.NewWorkload(tt.d))
 			if ok != tt.wantOK {
 				t.Fatalf("ok = %v, want %v", ok, tt.wantOK)
 			}
@@ -537,8 +537,10 @@ func TestPolicyTargets(t *testing.T) {
 	if len(got) != 1 || got[0].Deployment != "retail-forecast-api" || !got[0].RequireCleanScan || got[0].Source != "repositories[0].deploy[0]" {
 		t.Errorf("targets = %+v", got)
 	}
-	if len(PolicyTargets(f, "mlops/train-model")) != 0 {
-		t.Error("train-model has no deploy rules")
+	train := PolicyTargets(f, "mlops/train-model")
+	want := kube.WorkloadRef{Kind: kube.KindCronJob, Namespace: "default", Name: "nightly-train"}
+	if len(train) != 1 || train[0].Ref() != want || train[0].Container != "train" || !train[0].RequireCleanScan {
+		t.Errorf("train-model targets = %+v, want the CronJob nightly-train's container train, scan-gated", train)
 	}
 }
 
@@ -580,5 +582,29 @@ func TestRollMetrics(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("metrics (-want +got):\n%s", diff)
+	}
+}
+
+// TestAnnotationTargetOfEveryKind: the opt-in annotations of a StatefulSet, DaemonSet or CronJob give a target of
+// that kind, whose container is found in its Pod template (a CronJob's job template).
+func TestAnnotationTargetOfEveryKind(t *testing.T) {
+	ann := map[string]string{kube.AnnotationTrack: "mlops/train-model:v{semver}"}
+	tmpl := kube.PodTemplateSpec{Spec: kube.PodSpec{Containers: []kube.Container{
+		{Name: "sidecar", Image: "envoy:1"}, {Name: "train", Image: "123456789012.dkr.ecr.ap-southeast-1.amazonaws.com/mlops/train-model:v1.0.0"},
+	}}}
+	meta := kube.ObjectMeta{Name: "nightly-train", Namespace: "default", Annotations: ann}
+	for _, w := range []*kube.Workload{
+		kube.NewWorkload(&kube.StatefulSet{Metadata: meta, Spec: kube.StatefulSetSpec{Template: tmpl}}),
+		kube.NewWorkload(&kube.DaemonSet{Metadata: meta, Spec: kube.DaemonSetSpec{Template: tmpl}}),
+		kube.NewWorkload(&kube.CronJob{Metadata: meta, Spec: kube.CronJobSpec{JobTemplate: kube.JobTemplateSpec{Spec: kube.WorkloadSpec{Template: tmpl}}}}),
+	} {
+		got, ok, err := AnnotationTarget("c", w)
+		if err != nil || !ok {
+			t.Fatalf("%s: %v, %v", w.Kind(), ok, err)
+		}
+		want := kube.WorkloadRef{Kind: w.Kind(), Namespace: "default", Name: "nightly-train"}
+		if got.Ref() != want || got.Container != "train" || got.Repository != "mlops/train-model" {
+			t.Errorf("%s: target %+v, want %v container train", w.Kind(), got, want)
+		}
 	}
 }

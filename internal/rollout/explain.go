@@ -48,7 +48,7 @@ type Verdict struct {
 // container to img, without patching anything. A container that runs an
 // image of another registry is ErrForeignRegistry, as in Roll; an image
 // whose tag t does not select is an error.
-func (e *Engine) Explain(ctx context.Context, img Image, t Target, cur *kube.Deployment) (Verdict, error) {
+func (e *Engine) Explain(ctx context.Context, img Image, t Target, cur *kube.Workload) (Verdict, error) {
 	cand, ok := t.Selects(img.Tag)
 	if !ok {
 		return Verdict{}, fmt.Errorf("explain %s: tag %s is not one the target selects (%s)", t, img.Tag, t.Tags)
@@ -75,14 +75,14 @@ type Running struct {
 // image of t's repository in registryHost, its version by the engine's rule
 // (the registry's tags of the running digest, ecrwarden.io/tag only as the
 // engine trusts it).
-func (e *Engine) RunningImage(ctx context.Context, registryHost string, t Target, cur *kube.Deployment) (Running, error) {
+func (e *Engine) RunningImage(ctx context.Context, registryHost string, t Target, cur *kube.Workload) (Running, error) {
 	image, _, ok := cur.ContainerImage(t.Container)
 	if !ok {
-		return Running{}, fmt.Errorf("deployment %s/%s: container %q: %w", t.Namespace, t.Deployment, t.Container, kube.ErrContainerNotFound)
+		return Running{}, fmt.Errorf("%s: container %q: %w", workloadName(t.Ref()), t.Container, kube.ErrContainerNotFound)
 	}
 	ref, err := kube.ParseImageRef(image)
 	if err != nil {
-		return Running{}, fmt.Errorf("deployment %s/%s container %s runs %q: %w", t.Namespace, t.Deployment, t.Container, image, err)
+		return Running{}, fmt.Errorf("%s container %s runs %q: %w", workloadName(t.Ref()), t.Container, image, err)
 	}
 	r := Running{Image: image, Ref: ref, Description: image}
 	if !ref.InRegistry(registryHost) || ref.Repository != t.Repository {

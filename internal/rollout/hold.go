@@ -10,7 +10,7 @@ import (
 	"github.com/ecrwarden/ecrwarden/internal/kube"
 )
 
-// AnnotationHold, when set to a non-empty value on a Deployment, stops
+// AnnotationHold, when set to a non-empty value on a workload, stops
 // ecrwarden from rolling it: push, scan and reconcile all leave it alone
 // until `ecrwarden release` clears it. Its value says who set it and why,
 // such as "rollback by alice at 2026-11-25T10:00:00Z: p99 latency doubled".
@@ -18,7 +18,7 @@ const AnnotationHold = "ecrwarden.io/hold"
 
 // Errors of Rollback, for errors.Is.
 var (
-	// ErrNoPreviousImage means the Deployment carries no
+	// ErrNoPreviousImage means the workload carries no
 	// ecrwarden.io/previous-image: ecrwarden never patched it.
 	ErrNoPreviousImage = errors.New("no previous image recorded")
 	// ErrChangedByOther means the container no longer runs the image
@@ -26,15 +26,18 @@ var (
 	ErrChangedByOther = errors.New("the container's image was changed by someone other than ecrwarden")
 )
 
-// held returns the hold of a Deployment, if any.
-func held(d *kube.Deployment) (string, bool) {
-	h := d.Metadata.Annotations[AnnotationHold]
+// held returns the hold of a workload, if any.
+func held(w *kube.Workload) (string, bool) {
+	h := w.Annotations()[AnnotationHold]
 	return h, h != ""
 }
 
 // RollbackRequest names the container to put back and who asks why.
 type RollbackRequest struct {
-	Namespace  string
+	// Kind is the workload's kind; empty means a Deployment.
+	Kind      kube.Kind
+	Namespace string
+	// Deployment is the workload's name, of any Kind.
 	Deployment string
 	// Container may be empty when the Pod template has exactly one container.
 	Container string
@@ -48,13 +51,14 @@ type RollbackRequest struct {
 	// decided; its error stops the rollback (the verifier checks that its
 	// verification still owns the workload and that the image is the one
 	// it set).
-	Guard func(cur *kube.Deployment) error
+	Guard func(cur *kube.Workload) error
 	// Annotations are written in the same patch (the verifier's state).
 	Annotations map[string]string
 }
 
 // HoldResult says what Rollback or Release did (or, with DryRun, would do).
 type HoldResult struct {
+	Kind       kube.Kind
 	Namespace  string
 	Deployment string
 	Container  string
@@ -79,20 +83,21 @@ type HoldResult struct {
 // recorded, or when the container no longer runs the image ecrwarden last
 // set (ecrwarden.io/digest, or ecrwarden.io/tag for a tag pin). The patch
 // records the replaced image as the new previous image, so a second
-// rollback undoes the first. It needs get and patch on deployments.
+// rollback undoes the first. It needs get and patch on the workload's kind.
 func Rollback(ctx context.Context, client *kube.Client, req RollbackRequest) (HoldResult, error) {
-	cur, err := client.GetDeployment(ctx, req.Namespace, req.Deployment)
+	ref := Target{Kind: req.Kind, Namespace: req.Namespace, Deployment: req.Deployment}.Ref()
+	cur, err := client.GetWorkload(ctx, ref)
 	if err != nil {
 		return HoldResult{}, fmt.Errorf("rollback: %w", err)
 	}
-	res := HoldResult{Namespace: req.Namespace, Deployment: req.Deployment, Container: req.Container}
+	res := HoldResult{Kind: ref.Kind, Namespace: req.Namespace, Deployment: req.Deployment, Container: req.Container}
 	if req.Guard != nil {
 		if err := req.Guard(cur); err != nil {
 			return HoldResult{}, fmt.Errorf("rollback %s/%s: %w", req.Namespace, req.Deployment, err)
 		}
 	}
 	if res.Container == "" {
-		if res.Container, err = onlyContainer(cur); err != nil {
+		if res.Container, err = onlyContainer(cur.PodSpec()); err != nil {
 			return HoldResult{}, fmt.Errorf("rollback %s/%s: %w", req.Namespace, req.Deployment, err)
 		}
 	}
@@ -101,7 +106,7 @@ func Rollback(ctx context.Context, client *kube.Client, req RollbackRequest) (Ho
 	if !ok {
 		return HoldResult{}, fmt.Errorf("%s: %w", where, kube.ErrContainerNotFound)
 	}
-	ann := cur.Metadata.Annotations
+	ann := cur.Annotations()
 	prev := ann[kube.AnnotationPreviousImage]
 	if prev == "" {
 		return HoldResult{}, fmt.Errorf("%s: %w (%s is not set)", where, ErrNoPreviousImage, kube.AnnotationPreviousImage)
@@ -167,7 +172,7 @@ func Rollback(ctx context.Context, client *kube.Client, req RollbackRequest) (Ho
 		}
 		annotations[AnnotationBlocked] = v
 	}
-	if _, err := client.SetImage(ctx, req.Namespace, req.Deployment, res.Container, prev, annotations, cur.Metadata.ResourceVersion); err != nil {
+	if _, err := client.SetWorkloadImage(ctx, ref, res.Container, prev, annotations, cur.Meta().ResourceVersion); err != nil {
 		return HoldResult{}, fmt.Errorf("%s: %w", where, err)
 	}
 	res.Changed = true
@@ -191,28 +196,33 @@ func setByEcrwarden(image string, ann map[string]string) error {
 	return nil
 }
 
-// Release clears the hold of a Deployment so that ecrwarden rolls it
-// forward again. A Deployment without a hold is left alone (Changed false).
-// It needs get and patch on deployments. The hold is cleared by setting it
-// to the empty string (kube.Client patches string maps only; an empty hold
-// is no hold), in a patch guarded by the resourceVersion just read.
+// Release is ReleaseWorkload for the Deployment namespace/deployment.
 func Release(ctx context.Context, client *kube.Client, namespace, deployment string, dryRun bool) (HoldResult, error) {
-	// A rolling Deployment's status changes under the guarded patch (the
-	// controller writes it): a conflict reads again and retries.
+	return ReleaseWorkload(ctx, client, kube.WorkloadRef{Kind: kube.KindDeployment, Namespace: namespace, Name: deployment}, dryRun)
+}
+
+// ReleaseWorkload clears the hold of a workload so that ecrwarden rolls it
+// forward again. A workload without a hold is left alone (Changed false).
+// It needs get and patch on the workload's kind. The hold annotation is
+// removed with a merge patch guarded by the resourceVersion just read; a
+// rolling workload's status changes under that patch (the controller
+// writes it), so a conflict reads again and retries.
+func ReleaseWorkload(ctx context.Context, client *kube.Client, ref kube.WorkloadRef, dryRun bool) (HoldResult, error) {
 	for attempt := 1; ; attempt++ {
-		res, err := release(ctx, client, namespace, deployment, dryRun)
+		res, err := releaseWorkload(ctx, client, ref, dryRun)
 		if err == nil || !kube.IsConflict(err) || attempt == maxCheckAttempts {
 			return res, err
 		}
 	}
 }
 
-func release(ctx context.Context, client *kube.Client, namespace, deployment string, dryRun bool) (HoldResult, error) {
-	cur, err := client.GetDeployment(ctx, namespace, deployment)
+func releaseWorkload(ctx context.Context, client *kube.Client, ref kube.WorkloadRef, dryRun bool) (HoldResult, error) {
+	namespace, deployment := ref.Namespace, ref.Name
+	cur, err := client.GetWorkload(ctx, ref)
 	if err != nil {
 		return HoldResult{}, fmt.Errorf("release: %w", err)
 	}
-	res := HoldResult{Namespace: namespace, Deployment: deployment}
+	res := HoldResult{Kind: ref.Kind, Namespace: namespace, Deployment: deployment}
 	hold, ok := held(cur)
 	if !ok {
 		return res, nil
@@ -221,16 +231,16 @@ func release(ctx context.Context, client *kube.Client, namespace, deployment str
 	if dryRun {
 		return res, nil
 	}
-	if _, err := client.RemoveAnnotations(ctx, namespace, deployment, cur.Metadata.ResourceVersion, AnnotationHold); err != nil {
+	if _, err := client.RemoveWorkloadAnnotations(ctx, ref, cur.Meta().ResourceVersion, AnnotationHold); err != nil {
 		return HoldResult{}, fmt.Errorf("release %s/%s: %w", namespace, deployment, err)
 	}
 	res.Changed = true
 	return res, nil
 }
 
-// onlyContainer names the one container of d's Pod template.
-func onlyContainer(d *kube.Deployment) (string, error) {
-	cs := d.Spec.Template.Spec.Containers
+// onlyContainer names the one container of a Pod template.
+func onlyContainer(spec kube.PodSpec) (string, error) {
+	cs := spec.Containers
 	if len(cs) != 1 {
 		names := make([]string, len(cs))
 		for i, c := range cs {

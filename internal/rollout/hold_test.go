@@ -108,7 +108,7 @@ func TestRollback(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tt.want.Namespace, tt.want.Deployment = "default", "retail-forecast-api"
+			tt.want.Kind, tt.want.Namespace, tt.want.Deployment = kube.KindDeployment, "default", "retail-forecast-api"
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("result (-want +got):\n%s", diff)
 			}
@@ -124,7 +124,7 @@ func TestRollback(t *testing.T) {
 				if ann[AnnotationHold] != tt.want.Hold || ann[kube.AnnotationPreviousImage] != tt.want.From {
 					t.Errorf("annotations %v, want the hold and the replaced image as previous", ann)
 				}
-				got, err := Blocks(srv.deps["default/retail-forecast-api"])
+				got, err := Blocks(kube.NewWorkload(srv.deps["default/retail-forecast-api"]))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -198,7 +198,7 @@ func TestRollbackAndReleaseAgainstAPIServer(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rollback: %v", err)
 	}
-	want := HoldResult{Namespace: ns, Deployment: name, Container: "api", From: api + "@" + digest('b'), To: api + ":v1.0.0",
+	want := HoldResult{Kind: kube.KindDeployment, Namespace: ns, Deployment: name, Container: "api", From: api + "@" + digest('b'), To: api + ":v1.0.0",
 		Hold: "rollback by alice at 2026-11-25T11:00:00Z: errors", Blocked: digest('b'), Changed: true}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("rollback (-want +got):\n%s", diff)
@@ -294,7 +294,7 @@ func TestUnblockKeepsOtherBlocks(t *testing.T) {
 	if err != nil || b.Reason != "one" {
 		t.Fatalf("unblock = %+v, %v", b, err)
 	}
-	got, err := Blocks(srv.deps["default/retail-forecast-api"])
+	got, err := Blocks(kube.NewWorkload(srv.deps["default/retail-forecast-api"]))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,14 +26,18 @@ const (
 	AnnotationVerifyNotifySuccess = "ecrwarden.io/verify-notify-success"
 )
 
-// Target is one container that follows one repository.
+// Target is one container of one workload that follows one repository.
 type Target struct {
-	Cluster    string
-	Namespace  string
+	Cluster string
+	// Kind is the workload's kind; empty means a Deployment.
+	Kind      kube.Kind
+	Namespace string
+	// Deployment is the workload's name, of any Kind (the field keeps the
+	// name it had when ecrwarden rolled Deployments only).
 	Deployment string
 	// Container is empty for an annotation opt-in without
 	// ecrwarden.io/container: the container whose image is from the
-	// repository is chosen when the Deployment is read.
+	// repository is chosen when the workload is read.
 	Container        string
 	Repository       string
 	Tags             policy.Pattern
@@ -47,9 +51,23 @@ type Target struct {
 	Source string
 }
 
-// String names the target for logs.
+// Ref names the target's workload.
+func (t Target) Ref() kube.WorkloadRef {
+	kind := t.Kind
+	if kind == "" {
+		kind = kube.KindDeployment
+	}
+	return kube.WorkloadRef{Kind: kind, Namespace: t.Namespace, Name: t.Deployment}
+}
+
+// String names the target for logs: cluster/namespace/name[container] for
+// a Deployment, cluster/namespace/kind/name[container] for other kinds.
 func (t Target) String() string {
-	return fmt.Sprintf("%s/%s/%s[%s]", t.Cluster, t.Namespace, t.Deployment, t.Container)
+	name := t.Deployment
+	if k := t.Ref().Kind; k != kube.KindDeployment {
+		name = strings.ToLower(string(k)) + "/" + name
+	}
+	return fmt.Sprintf("%s/%s/%s[%s]", t.Cluster, t.Namespace, name, t.Container)
 }
 
 // PolicyTargets returns the deploy rules of the named repository.
@@ -61,7 +79,7 @@ func PolicyTargets(f *policy.File, repository string) []Target {
 		}
 		for j, d := range r.Deploy {
 			out = append(out, Target{
-				Cluster: d.Cluster, Namespace: d.Namespace, Deployment: d.Deployment, Container: d.Container,
+				Cluster: d.Cluster, Kind: kube.Kind(d.WorkloadKind()), Namespace: d.Namespace, Deployment: d.WorkloadName(), Container: d.Container,
 				Repository: r.Name, Tags: d.Tags, Order: d.Order, Pin: d.Pin,
 				Prerelease: d.Prerelease, RequireCleanScan: d.RequireCleanScan, Verify: d.Verify.Effective(),
 				Source: fmt.Sprintf("repositories[%d].deploy[%d]", i, j),
@@ -71,16 +89,18 @@ func PolicyTargets(f *policy.File, repository string) []Target {
 	return out
 }
 
-// AnnotationTarget reads the opt-in annotations of a Deployment. ok is
-// false when the Deployment does not carry ecrwarden.io/track; an error
-// says what is wrong with annotations that are there.
-func AnnotationTarget(cluster string, d *kube.Deployment) (Target, bool, error) {
-	ann := d.Metadata.Annotations
+// AnnotationTarget reads the opt-in annotations of a workload of any kind.
+// ok is false when the workload does not carry ecrwarden.io/track; an
+// error says what is wrong with annotations that are there.
+func AnnotationTarget(cluster string, w *kube.Workload) (Target, bool, error) {
+	ann := w.Annotations()
 	track, ok := ann[kube.AnnotationTrack]
 	if !ok {
 		return Target{}, false, nil
 	}
-	where := fmt.Sprintf("deployment %s/%s annotation %s", d.Metadata.Namespace, d.Metadata.Name, kube.AnnotationTrack)
+	ref := w.Ref()
+	who := workloadName(ref)
+	where := fmt.Sprintf("%s annotation %s", who, kube.AnnotationTrack)
 	repo, pattern, found := strings.Cut(track, ":")
 	if !found || repo == "" || pattern == "" {
 		return Target{}, true, fmt.Errorf("%s: %q: want <repository>:<tag pattern>, such as mlops/retail-api:v{semver}", where, track)
@@ -90,13 +110,13 @@ func AnnotationTarget(cluster string, d *kube.Deployment) (Target, bool, error) 
 		return Target{}, true, fmt.Errorf("%s: %w", where, err)
 	}
 	t := Target{
-		Cluster: cluster, Namespace: d.Metadata.Namespace, Deployment: d.Metadata.Name,
+		Cluster: cluster, Kind: ref.Kind, Namespace: ref.Namespace, Deployment: ref.Name,
 		Container: ann[AnnotationContainer], Repository: repo, Tags: p, Pin: policy.PinDigest,
 		Source: "annotation " + kube.AnnotationTrack,
 	}
 	t.Order = policy.DeployRule{Tags: p}.EffectiveOrder()
 	if t.Container == "" {
-		if t.Container, err = containerFor(d, repo); err != nil {
+		if t.Container, err = containerFor(w.PodSpec(), repo); err != nil {
 			return Target{}, true, fmt.Errorf("%s: %w", where, err)
 		}
 	}
@@ -105,7 +125,7 @@ func AnnotationTarget(cluster string, d *kube.Deployment) (Target, bool, error) 
 	case "tag":
 		t.Pin = policy.PinTag
 	default:
-		return Target{}, true, fmt.Errorf("deployment %s/%s annotation %s: %q: want digest or tag", d.Metadata.Namespace, d.Metadata.Name, AnnotationPin, pin)
+		return Target{}, true, fmt.Errorf("%s annotation %s: %q: want digest or tag", who, AnnotationPin, pin)
 	}
 	if v, ok := ann[AnnotationVerifyTimeout]; ok {
 		d, err := policy.ParseDuration(v)
@@ -126,12 +146,18 @@ func AnnotationTarget(cluster string, d *kube.Deployment) (Target, bool, error) 
 		if v, ok := ann[key]; ok {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
-				return Target{}, true, fmt.Errorf("deployment %s/%s annotation %s: %q: want true or false", d.Metadata.Namespace, d.Metadata.Name, key, v)
+				return Target{}, true, fmt.Errorf("%s annotation %s: %q: want true or false", who, key, v)
 			}
 			*dst = b
 		}
 	}
 	return t, true, nil
+}
+
+// workloadName names a workload in messages: "deployment default/api",
+// "cronjob mlops/train-model".
+func workloadName(r kube.WorkloadRef) string {
+	return fmt.Sprintf("%s %s/%s", strings.ToLower(string(r.Kind)), r.Namespace, r.Name)
 }
 
 // Selects reports whether the target rolls out this tag, and its match.
@@ -143,10 +169,9 @@ func (t Target) Selects(tag string) (policy.Match, bool) {
 	return m, true
 }
 
-// containerFor picks the one container of d whose image is from repo.
-func containerFor(d *kube.Deployment, repo string) (string, error) {
+// containerFor picks the one container of spec whose image is from repo.
+func containerFor(spec kube.PodSpec, repo string) (string, error) {
 	var names []string
-	spec := d.Spec.Template.Spec
 	for _, list := range [][]kube.Container{spec.Containers, spec.InitContainers} {
 		for _, c := range list {
 			if ref, err := kube.ParseImageRef(c.Image); err == nil && ref.Repository == repo {
@@ -165,9 +190,9 @@ func containerFor(d *kube.Deployment, repo string) (string, error) {
 }
 
 // Discover returns the targets of repository: the policy's deploy rules and
-// the Deployments that opt in by annotation in the namespaces each cluster
-// of the policy lists. A cluster that cannot be listed is an error; a
-// Deployment with broken annotations, or asking for a tag pin the policy's
+// the workloads of every kind that opt in by annotation in the namespaces
+// each cluster of the policy lists. A cluster that cannot be listed is an
+// error; a workload with broken annotations, or asking for a tag pin the policy's
 // repository cannot keep (policy.Repository.TagPinSafe), is reported in bad
 // and skipped.
 func Discover(ctx context.Context, clients Clients, f *policy.File, repository string) (targets []Target, bad []error, err error) {
@@ -175,14 +200,14 @@ func Discover(ctx context.Context, clients Clients, f *policy.File, repository s
 	for _, c := range f.Clusters {
 		client, err := clients.Client(ctx, c.Name)
 		if err != nil {
-			return nil, nil, fmt.Errorf("discover annotated deployments in %s: %w", c.Name, err)
+			return nil, nil, fmt.Errorf("discover annotated workloads in %s: %w", c.Name, err)
 		}
-		deps, err := client.ListTrackedDeployments(ctx, c.Namespaces)
+		tracked, err := client.ListTrackedWorkloads(ctx, c.Namespaces)
 		if err != nil {
-			return nil, nil, fmt.Errorf("discover annotated deployments in %s: %w", c.Name, err)
+			return nil, nil, fmt.Errorf("discover annotated workloads in %s: %w", c.Name, err)
 		}
-		for i := range deps {
-			t, ok, err := AnnotationTarget(c.Name, &deps[i])
+		for _, w := range tracked {
+			t, ok, err := AnnotationTarget(c.Name, w)
 			if err == nil && ok && t.Repository == repository && t.Pin == policy.PinTag {
 				err = tagPinSafe(f, t)
 			}
@@ -202,10 +227,10 @@ func Discover(ctx context.Context, clients Clients, f *policy.File, repository s
 func tagPinSafe(f *policy.File, t Target) error {
 	repo, ok := f.Repository(t.Repository)
 	if !ok {
-		return fmt.Errorf("deployment %s/%s annotation %s: tag: %s is not in the policy", t.Namespace, t.Deployment, AnnotationPin, t.Repository)
+		return fmt.Errorf("%s annotation %s: tag: %s is not in the policy", workloadName(t.Ref()), AnnotationPin, t.Repository)
 	}
 	if err := repo.TagPinSafe(t.Tags); err != nil {
-		return fmt.Errorf("deployment %s/%s annotation %s: %w", t.Namespace, t.Deployment, AnnotationPin, err)
+		return fmt.Errorf("%s annotation %s: %w", workloadName(t.Ref()), AnnotationPin, err)
 	}
 	return nil
 }
@@ -214,7 +239,7 @@ func tagPinSafe(f *policy.File, t Target) error {
 // policy wins over an annotation on the same container.
 func covered(targets []Target, t Target) bool {
 	for _, o := range targets {
-		if o.Cluster == t.Cluster && o.Namespace == t.Namespace && o.Deployment == t.Deployment && o.Container == t.Container {
+		if o.Cluster == t.Cluster && o.Ref() == t.Ref() && o.Container == t.Container {
 			return true
 		}
 	}

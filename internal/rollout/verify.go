@@ -460,9 +460,9 @@ var errStale = errors.New("the verification moved on")
 
 // owns checks that the check still owns the workload's verification and
 // that the container runs the image ecrwarden set.
-func owns(c Check, ch Change) func(cur *kube.Deployment) error {
-	return func(cur *kube.Deployment) error {
-		st, err := ReadState(cur.Metadata.Annotations)
+func owns(c Check, ch Change) func(cur *kube.Workload) error {
+	return func(cur *kube.Workload) error {
+		st, err := ReadState(cur.Annotations())
 		if err != nil {
 			return err
 		}

@@ -241,7 +241,7 @@ func (r *Reader) fill(ctx context.Context, row *Row, repo *policy.Repository, t 
 	row.Verification, row.LastChange = st.verify, st.change
 	host := r.Origin.RegistryHost()
 	engine := rollout.NewEngine(r.Clients, listingLookup(images), nil, slog.New(slog.DiscardHandler))
-	run, err := engine.RunningImage(ctx, host, t, cur)
+	run, err := engine.RunningImage(ctx, host, t, kube.NewWorkload(cur))
 	if err != nil {
 		fail(err)
 		return
@@ -265,7 +265,7 @@ func (r *Reader) fill(ctx context.Context, row *Row, repo *policy.Repository, t 
 	}
 	newest := cands[0]
 	row.Candidate = &Image{Tag: newest.Tag, Digest: newest.Digest, PushedAt: newest.PushedAt.UTC()}
-	v, err := engine.Explain(ctx, newest.Image(host, repo.Name, ""), t, cur)
+	v, err := engine.Explain(ctx, newest.Image(host, repo.Name, ""), t, kube.NewWorkload(cur))
 	if err != nil {
 		fail(err)
 		return
@@ -332,7 +332,7 @@ func (r *Reader) gate(ctx context.Context, row *Row, repo *policy.Repository, t 
 		if i == maxGateReads {
 			break
 		}
-		v, err := engine.Explain(ctx, c.Image(r.Origin.RegistryHost(), repo.Name, ""), t, cur)
+		v, err := engine.Explain(ctx, c.Image(r.Origin.RegistryHost(), repo.Name, ""), t, kube.NewWorkload(cur))
 		if err != nil {
 			return err
 		}
@@ -354,7 +354,7 @@ func (r *Reader) gate(ctx context.Context, row *Row, repo *policy.Repository, t 
 // blockOf returns the block of digest for container in d's
 // ecrwarden.io/blocked-digests, if any.
 func blockOf(d *kube.Deployment, container, digest string) (rollout.Block, bool) {
-	bs, err := rollout.Blocks(d)
+	bs, err := rollout.Blocks(kube.NewWorkload(d))
 	if err != nil {
 		return rollout.Block{}, false
 	}

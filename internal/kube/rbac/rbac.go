@@ -81,12 +81,18 @@ func (o Object) Path() string {
 }
 
 // DeployerRules are what GroupDeployer may do in each policy namespace: read and patch
-// the Deployments it rolls forward (get, patch) and finds by annotation (list), and
-// list the Pods and Events that tell whether a rollout it made runs (verification).
+// the workloads it rolls forward (get, patch) and finds by annotation (list) — every
+// kind kube.Kinds names, since an ecrwarden.io/track opt-in may be of any of them and
+// the discovery lists them all (a refused listing fails closed) — and read a rollout's
+// status: list the Pods of the new template and their Events, and a CronJob's Jobs.
+// kube's tests check that these resources are exactly kube.Kinds' (this package does
+// not import kube).
 func DeployerRules() []PolicyRule {
 	return []PolicyRule{
+		{APIGroups: []string{"apps"}, Resources: []string{"daemonsets", "deployments", "statefulsets"}, Verbs: []string{"get", "list", "patch"}},
+		{APIGroups: []string{"batch"}, Resources: []string{"cronjobs"}, Verbs: []string{"get", "list", "patch"}},
 		{APIGroups: []string{""}, Resources: []string{"events", "pods"}, Verbs: []string{"list"}},
-		{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get", "list", "patch"}},
+		{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: []string{"list"}},
 	}
 }
 
