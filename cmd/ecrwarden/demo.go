@@ -42,7 +42,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *logs {
 		logw = stderr
 	}
-	sb, err := sandbox.Start(ctx, sandbox.Options{Cluster: c, PolicyPath: *policyPath, Logs: logw})
+	sb, err := sandbox.Start(ctx, sandbox.Options{Cluster: c, PolicyPath: *policyPath, Logs: logw, Env: demo.Env})
 	if err != nil {
 		fmt.Fprintf(stderr, "ecrwarden demo: %v\n", err)
 		return exitFail

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ecrwarden/ecrwarden/internal/metrics"
+	"github.com/ecrwarden/ecrwarden/internal/rollout"
 	"github.com/ecrwarden/ecrwarden/internal/sandbox"
 	"github.com/ecrwarden/ecrwarden/internal/status"
 	"github.com/ecrwarden/ecrwarden/internal/testenv"
@@ -32,7 +33,7 @@ func TestMain(m *testing.M) {
 func TestStory(t *testing.T) {
 	testenv.RequireControlPlane(t, cluster != nil)
 	ctx := context.Background()
-	sb, err := sandbox.Start(ctx, sandbox.Options{Cluster: cluster})
+	sb, err := sandbox.Start(ctx, sandbox.Options{Cluster: cluster, Env: Env})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,25 +149,41 @@ func TestStory(t *testing.T) {
 		t.Errorf("the Pods of %s say %q, want CrashLoopBackOff", CrashTag, crash.PodReasons)
 	}
 	rb := step(StepRollback)
-	if rb.Image != pinned(clean.Digest) || !strings.Contains(rb.Hold, CrashTag+" crash-loops at start: CrashLoopBackOff") || rb.Blocked != crash.Digest {
-		t.Errorf("rollback: image %s hold %q blocked %s; want %s, a hold naming the crash, %s blocked", rb.Image, rb.Hold, rb.Blocked, clean.Tag, CrashTag)
+	if rb.Image != pinned(clean.Digest) || !strings.Contains(rb.Hold, "CrashLoopBackOff") || rb.Blocked != crash.Digest {
+		t.Errorf("rollback: image %s hold %q blocked %s; want %s, a hold naming CrashLoopBackOff, %s blocked", rb.Image, rb.Hold, rb.Blocked, clean.Tag, CrashTag)
+	}
+	if len(rb.Slack) != 1 || !strings.Contains(rb.Slack[0], "CrashLoopBackOff") || len(rb.SNS) != 1 {
+		t.Errorf("rollback alerts: Slack %q SNS %q, want one of each, Slack naming CrashLoopBackOff", rb.Slack, rb.SNS)
+	} else {
+		// The step records SNS subjects; the body names the Pods' reasons.
+		var bodies []string
+		for _, m := range sb.Suite.SNS.Messages(sb.TopicARN) {
+			if m.Subject == rb.SNS[0] {
+				bodies = append(bodies, m.Message)
+			}
+		}
+		if len(bodies) != 1 || !strings.Contains(bodies[0], "CrashLoopBackOff") {
+			t.Errorf("rollback SNS messages %q: want one naming CrashLoopBackOff", bodies)
+		}
 	}
 	held := step(StepHeld)
 	if len(held.Status) != 1 {
 		t.Fatalf("status rows = %+v, want the one target", held.Status)
 	}
-	if r := held.Status[0]; r.State != status.Held || r.Running.Tag != clean.Tag || r.Candidate == nil || r.Candidate.Digest != crash.Digest ||
-		!strings.Contains(r.Reason, CrashTag+" is blocked") {
-		t.Errorf("status after the rollback = %+v, want held on %s with %s blocked", r, clean.Tag, CrashTag)
+	if r := held.Status[0]; r.State != status.Failed || r.Running.Tag != clean.Tag || r.Candidate == nil || r.Candidate.Digest != crash.Digest ||
+		!strings.Contains(r.Reason, CrashTag+" failed verification") || !strings.Contains(r.Reason, "CrashLoopBackOff") ||
+		r.Verification == nil || r.Verification.State != rollout.VerifyRolledBack {
+		t.Errorf("status after the rollback = %+v, want failed on %s: %s failed verification, rolled back", r, clean.Tag, CrashTag)
 	}
 	rel := step(StepRelease)
 	if rel.Image != pinned(rel.Digest) || rel.Tag != FixedTag {
 		t.Errorf("after the release and %s: image %s, want %s", FixedTag, rel.Image, pinned(rel.Digest))
 	}
-	if len(rel.Status) != 1 || rel.Status[0].State != status.Current || rel.Status[0].Running.Tag != FixedTag {
-		t.Errorf("status after %s = %+v, want current on it", FixedTag, rel.Status)
+	if len(rel.Status) != 1 || rel.Status[0].State != status.Current || rel.Status[0].Running.Tag != FixedTag ||
+		rel.Status[0].Verification == nil || rel.Status[0].Verification.State != rollout.VerifyVerified {
+		t.Errorf("status after %s = %+v, want current on it, verified", FixedTag, rel.Status)
 	}
-	for _, want := range []string{"-- `ecrwarden status`:", "held: rollback by on-call", "current"} {
+	for _, want := range []string{"-- `ecrwarden status`:", "failed verification", "current"} {
 		if !strings.Contains(narration.String(), want) {
 			t.Errorf("the narration does not say %q", want)
 		}

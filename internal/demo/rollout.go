@@ -40,8 +40,14 @@ const (
 // storyTimeout bounds each wait of the rollout story for the cluster.
 const storyTimeout = 90 * time.Second
 
-// rolloutStory plays a clean image that crashes at start, its rollback,
-// the hold in `ecrwarden status`, the release and the next good version.
+// Env is what the demo's functions run with besides the stack's settings:
+// verification checks every 2 seconds instead of every 30, so that the
+// story takes seconds.
+var Env = map[string]string{"ECRWARDEN_VERIFY_INTERVAL": "2s"}
+
+// rolloutStory plays a clean image that crashes at start, its automatic
+// rollback, the hold in `ecrwarden status`, the release and the next good
+// version, verified.
 func (d *director) rolloutStory(ctx context.Context) error {
 	k := d.sb.Cluster.Kube
 	if len(k.Nodes) == 0 {
@@ -60,7 +66,7 @@ func (d *director) rolloutStory(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.say("   api container now runs %s (%s)", d.tagOf(st.Image, st), short(st.Image))
+	d.say("   api container now runs %s (%s); ecrwarden follows the rollout", d.tagOf(st.Image, st), short(st.Image))
 	reasons, err := d.waitPods(ctx, digest, func(p podState) bool { return p.waiting == string(testenv.ImageCrashLoop) })
 	if err != nil {
 		return err
@@ -69,22 +75,27 @@ func (d *director) rolloutStory(ctx context.Context) error {
 	st.PodReasons = reasons
 	d.report.Steps = append(d.report.Steps, st)
 
-	// The rollback, the hold and the block are the ones `ecrwarden
-	// rollback` makes; the reason names what the Pods say.
-	d.say("\n-- The on-call engineer rolls back with `ecrwarden rollback --reason … %s`", deployment)
-	client, err := d.operatorClient(ctx)
+	d.say("\n-- The verification's next check sees the crash and rolls back by itself")
+	rb, err := d.untilVerify(ctx, StepRollback, rollout.VerifyRolledBack)
 	if err != nil {
 		return err
 	}
-	res, err := rollout.Rollback(ctx, client, rollout.RollbackRequest{Namespace: namespace, Deployment: deployment, Container: "api",
-		By: "on-call", At: time.Now(), Reason: CrashTag + " crash-loops at start: " + strings.Join(reasons, ", ")})
+	dep, err := d.deployment(ctx)
 	if err != nil {
 		return err
 	}
-	d.say("   rolled back %s → %s; the Deployment is held and %s is blocked for container api", d.tagOf(res.From), d.tagOf(res.To), CrashTag)
-	rb := Step{Title: StepRollback, Image: res.To, Hold: res.Hold, Blocked: res.Blocked}
-	rb.Slack, rb.SNS = d.newMessages()
-	if err := d.waitAvailable(ctx, res.To); err != nil {
+	rb.Hold = dep.Metadata.Annotations[rollout.AnnotationHold]
+	bs, err := rollout.Blocks(dep)
+	if err != nil {
+		return err
+	}
+	for _, b := range bs {
+		if b.Container == "api" {
+			rb.Blocked = b.Digest
+		}
+	}
+	d.say("   api container now runs %s; the Deployment is held and %s is blocked for container api", d.tagOf(rb.Image), d.tagOf(apiRepo+"@"+rb.Blocked, st))
+	if err := d.waitAvailable(ctx, rb.Image); err != nil {
 		return err
 	}
 	d.say("   the Deployment is available again on the previous image")
@@ -98,6 +109,10 @@ func (d *director) rolloutStory(ctx context.Context) error {
 	d.report.Steps = append(d.report.Steps, Step{Title: StepHeld, Status: rep.Rows, Image: rb.Image})
 
 	d.say("\n-- `ecrwarden release %s`, then CI pushes %s with the fix", deployment, FixedTag)
+	client, err := d.operatorClient(ctx)
+	if err != nil {
+		return err
+	}
 	rel, err := rollout.Release(ctx, client, namespace, deployment, false)
 	if err != nil {
 		return err
@@ -113,10 +128,15 @@ func (d *director) rolloutStory(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	verified, err := d.untilVerify(ctx, StepRelease, rollout.VerifyVerified)
+	if err != nil {
+		return err
+	}
+	st.Slack, st.SNS, st.Image = append(st.Slack, verified.Slack...), append(st.SNS, verified.SNS...), verified.Image
 	if err := d.waitAvailable(ctx, st.Image); err != nil {
 		return err
 	}
-	d.say("   api container now runs %s (%s), and the rollout is available", d.tagOf(st.Image, st), short(st.Image))
+	d.say("   api container now runs %s (%s): verified, the rollout is available", d.tagOf(st.Image, st), short(st.Image))
 	d.say("\n-- `ecrwarden status`:\n")
 	if rep, err = d.status(ctx); err != nil {
 		return err
@@ -124,6 +144,41 @@ func (d *director) rolloutStory(ctx context.Context) error {
 	st.Status = rep.Rows
 	d.report.Steps = append(d.report.Steps, st)
 	return nil
+}
+
+// untilVerify delivers events and the verification's delayed checks until
+// the Deployment's verification reaches state, and narrates the messages
+// they sent.
+func (d *director) untilVerify(ctx context.Context, title, state string) (Step, error) {
+	seen, err := d.sb.DeliverUntil(ctx, storyTimeout, func(ctx context.Context) (bool, string, error) {
+		dep, err := d.deployment(ctx)
+		if err != nil {
+			return false, "", err
+		}
+		s, err := rollout.ReadState(dep.Metadata.Annotations)
+		if err != nil || s.Verify == nil {
+			return false, "no verification", err
+		}
+		img, _, _ := dep.ContainerImage("api")
+		return s.Verify.State == state, fmt.Sprintf("verification %s, image %s", s.Verify.State, short(img)), nil
+	})
+	if err != nil {
+		return Step{}, fmt.Errorf("wait for the verification to be %s (%s): %w", state, seen, err)
+	}
+	st := Step{Title: title}
+	if err := d.observe(ctx, &st); err != nil {
+		return Step{}, err
+	}
+	return st, nil
+}
+
+// deployment reads the story's Deployment as the operator.
+func (d *director) deployment(ctx context.Context) (*kube.Deployment, error) {
+	client, err := d.operatorClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return client.GetDeployment(ctx, namespace, deployment)
 }
 
 // deliver routes the queued events and narrates what the functions did.

@@ -1,45 +1,30 @@
 package status
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/ecrwarden/ecrwarden/internal/kube"
+	"github.com/ecrwarden/ecrwarden/internal/rollout"
 )
 
-// Annotations the verification writes (the contract with the rollout
-// verifier): the last change ecrwarden made and the state of its
-// verification.
-const (
-	AnnotationLastChange = "ecrwarden.io/last-change"
-	AnnotationVerify     = "ecrwarden.io/verify"
-)
-
-// Verification states of AnnotationVerify.
-const (
-	VerifyPending    = "pending"
-	VerifyVerified   = "verified"
-	VerifyFailed     = "failed"
-	VerifyRolledBack = "rolled-back"
-	VerifyAbandoned  = "abandoned"
-)
-
-// Change is the last change ecrwarden made to a workload.
+// Change is ecrwarden's last change of a workload, as status shows it
+// (rollout.Change, with what is unknown left out of the JSON).
 type Change struct {
 	EventID string    `json:"eventId,omitempty"`
 	Time    time.Time `json:"time,omitzero"`
-	// Cause is what made the change: push, scan, reconcile, rollback…
+	// Cause is what made the change: push, scan-released, reconcile, rollback, release.
 	Cause string `json:"cause,omitempty"`
 	From  string `json:"from,omitempty"`
 	To    string `json:"to,omitempty"`
 }
 
-// Verification is the state of the verification of the last rollout.
+// Verification is the verification of the last change, as status shows it
+// (rollout.Verification).
 type Verification struct {
 	// State is pending, verified, failed, rolled-back or abandoned.
 	State string `json:"state"`
-	// Since is when verification started; At when it reached State.
+	// Since is when verification started; At when it was last armed or decided.
 	Since         time.Time `json:"since,omitzero"`
 	At            time.Time `json:"at,omitzero"`
 	Digest        string    `json:"digest,omitempty"`
@@ -54,33 +39,34 @@ type workloadState struct {
 	verify *Verification
 }
 
-// readState parses AnnotationLastChange and AnnotationVerify. Without
-// AnnotationLastChange, the last change is what the rollout engine's own
-// annotations tell (event id, tag, change cause; no time). It is to be
-// replaced by rollout.ReadState once the verifier provides it.
+// readState reads the verifier's state with rollout.ReadState. A workload
+// ecrwarden changed before it recorded changes shows what the engine's own
+// annotations tell (event id, tag, change cause; no time). A state the
+// verifier does not know is an error, as a value that does not parse is.
 func readState(d *kube.Deployment) (workloadState, error) {
 	ann := d.Metadata.Annotations
-	var st workloadState
-	if v := ann[AnnotationLastChange]; v != "" {
-		var c Change
-		if err := json.Unmarshal([]byte(v), &c); err != nil {
-			return st, fmt.Errorf("annotation %s does not parse: %w", AnnotationLastChange, err)
-		}
-		st.change = &c
-	} else if id := ann[kube.AnnotationEventID]; id != "" {
-		st.change = &Change{EventID: id, Cause: ann[kube.AnnotationChangeCause], From: ann[kube.AnnotationPreviousImage], To: ann[kube.AnnotationTag]}
+	st, err := rollout.ReadState(ann)
+	if err != nil {
+		return workloadState{}, err
 	}
-	if v := ann[AnnotationVerify]; v != "" {
-		var vf Verification
-		if err := json.Unmarshal([]byte(v), &vf); err != nil {
-			return st, fmt.Errorf("annotation %s does not parse: %w", AnnotationVerify, err)
+	var out workloadState
+	if c := st.LastChange; c != nil {
+		out.change = &Change{EventID: c.EventID, Time: c.Time, Cause: c.Cause, From: c.From, To: c.To}
+	}
+	if v := st.Verify; v != nil {
+		out.verify = &Verification{State: v.State, Since: v.Since, At: v.At, Digest: v.Digest, Reasons: v.Reasons, PreviousImage: v.PreviousImage}
+	}
+	if out.change == nil {
+		if id := ann[kube.AnnotationEventID]; id != "" {
+			out.change = &Change{EventID: id, Cause: ann[kube.AnnotationChangeCause], From: ann[kube.AnnotationPreviousImage], To: ann[kube.AnnotationTag]}
 		}
-		switch vf.State {
-		case VerifyPending, VerifyVerified, VerifyFailed, VerifyRolledBack, VerifyAbandoned:
+	}
+	if v := out.verify; v != nil {
+		switch v.State {
+		case rollout.VerifyPending, rollout.VerifyVerified, rollout.VerifyFailed, rollout.VerifyRolledBack, rollout.VerifyAbandoned:
 		default:
-			return st, fmt.Errorf("annotation %s: unknown state %q", AnnotationVerify, vf.State)
+			return workloadState{}, fmt.Errorf("annotation %s: unknown state %q", rollout.AnnotationVerify, v.State)
 		}
-		st.verify = &vf
 	}
-	return st, nil
+	return out, nil
 }

@@ -276,7 +276,7 @@ func (r *Reader) fill(ctx context.Context, row *Row, repo *policy.Repository, t 
 		if _, ok := blockOf(cur, t.Container, newest.Digest); ok {
 			row.Reason += fmt.Sprintf("; %s is blocked", newest.Tag)
 		}
-		if vf := st.verify; vf != nil && (vf.State == VerifyFailed || vf.State == VerifyRolledBack || vf.State == VerifyAbandoned) {
+		if vf := st.verify; vf != nil && (vf.State == rollout.VerifyFailed || vf.State == rollout.VerifyRolledBack || vf.State == rollout.VerifyAbandoned) {
 			row.State, row.Reason = Failed, failedReason(vf, images, t, true)
 		}
 	case rollout.VerdictBlocked:
@@ -291,9 +291,9 @@ func (r *Reader) fill(ctx context.Context, row *Row, repo *policy.Repository, t 
 		}
 		if vf := st.verify; vf != nil {
 			switch {
-			case vf.State == VerifyPending && vf.Digest == row.Running.Digest:
+			case vf.State == rollout.VerifyPending && vf.Digest == row.Running.Digest:
 				row.State, row.Reason = Verifying, "verification pending"
-			case vf.State == VerifyFailed:
+			case vf.State == rollout.VerifyFailed:
 				row.State, row.Reason = Failed, failedReason(vf, images, t, false)
 			}
 		}
@@ -375,14 +375,14 @@ func failedReason(vf *Verification, images []ecrtypes.ImageDetail, t rollout.Tar
 		what = tag
 	}
 	var did []string
-	if vf.State == VerifyRolledBack {
+	if vf.State == rollout.VerifyRolledBack {
 		back := "rolled back"
 		if ref, err := kube.ParseImageRef(vf.PreviousImage); err == nil && vf.PreviousImage != "" {
 			back += " to " + cmp.Or(tagOf(images, ref.Digest, t), ref.Tag, registry.ShortDigest(ref.Digest))
 		}
 		did = append(did, back)
 	}
-	if vf.State == VerifyAbandoned {
+	if vf.State == rollout.VerifyAbandoned {
 		did = append(did, "abandoned")
 	}
 	if held {

@@ -175,22 +175,22 @@ func TestStatus(t *testing.T) {
 	v121 := w.digests[api+":v1.2.1"]
 	v120 := w.digests[api+":v1.2.0"]
 	w.deploy(t, "api-current", w.image(api, "v1.2.1"), map[string]string{
-		AnnotationLastChange: change("push", "6f1c2a4e-1d2b-4c3d-9e8f-0a1b2c3d4e5f", 26*time.Hour, w.image(api, "v1.1.1"), w.image(api, "v1.2.1")),
-		AnnotationVerify:     `{"state":"verified","since":"2026-11-28T09:58:00Z","at":"2026-11-28T10:00:00Z","digest":"` + v121 + `"}`,
+		rollout.AnnotationLastChange: change("push", "6f1c2a4e-1d2b-4c3d-9e8f-0a1b2c3d4e5f", 26*time.Hour, w.image(api, "v1.1.1"), w.image(api, "v1.2.1")),
+		rollout.AnnotationVerify:     `{"state":"verified","since":"2026-11-28T09:58:00Z","at":"2026-11-28T10:00:00Z","digest":"` + v121 + `"}`,
 	})
 	w.deploy(t, "api-verifying", w.image(api, "v1.2.1"), map[string]string{
-		AnnotationLastChange: change("reconcile", "reconcile:run-42", 2*time.Minute, w.image(api, "v1.1.1"), w.image(api, "v1.2.1")),
-		AnnotationVerify:     `{"state":"pending","since":"2026-11-29T11:58:00Z","digest":"` + v121 + `"}`,
+		rollout.AnnotationLastChange: change("reconcile", "reconcile:run-42", 2*time.Minute, w.image(api, "v1.1.1"), w.image(api, "v1.2.1")),
+		rollout.AnnotationVerify:     `{"state":"pending","since":"2026-11-29T11:58:00Z","digest":"` + v121 + `"}`,
 	})
 	w.deploy(t, "api-alerted", w.image(api, "v1.2.1"), map[string]string{
-		AnnotationVerify: `{"state":"failed","since":"2026-11-29T11:00:00Z","at":"2026-11-29T11:10:00Z","digest":"` + v121 + `","reasons":["ProgressDeadlineExceeded: 1 of 2 updated replicas available"]}`,
+		rollout.AnnotationVerify: `{"state":"failed","since":"2026-11-29T11:00:00Z","at":"2026-11-29T11:10:00Z","digest":"` + v121 + `","reasons":["ProgressDeadlineExceeded: 1 of 2 updated replicas available"]}`,
 	})
 	w.deploy(t, "api-held", w.image(api, "v1.1.1"), map[string]string{rollout.AnnotationHold: "rollback by alice at 2026-11-29T09:00:00Z: p99 doubled"})
 	w.deploy(t, "api-failed", w.image(api, "v1.1.1"), map[string]string{
-		rollout.AnnotationHold:    "ecrwarden at 2026-11-29T11:45:00Z: v1.2.0 failed verification",
-		rollout.AnnotationBlocked: `[{"container":"api","digest":"` + v120 + `","reason":"failed verification"}]`,
-		AnnotationLastChange:      change("rollback", "verify:0b7e", 15*time.Minute, w.image(api, "v1.2.0"), w.image(api, "v1.1.1")),
-		AnnotationVerify: `{"state":"rolled-back","since":"2026-11-29T11:40:00Z","at":"2026-11-29T11:45:00Z","digest":"` + v120 +
+		rollout.AnnotationHold:       "ecrwarden at 2026-11-29T11:45:00Z: v1.2.0 failed verification",
+		rollout.AnnotationBlocked:    `[{"container":"api","digest":"` + v120 + `","reason":"failed verification"}]`,
+		rollout.AnnotationLastChange: change("rollback", "verify:0b7e", 15*time.Minute, w.image(api, "v1.2.0"), w.image(api, "v1.1.1")),
+		rollout.AnnotationVerify: `{"state":"rolled-back","since":"2026-11-29T11:40:00Z","at":"2026-11-29T11:45:00Z","digest":"` + v120 +
 			`","reasons":["CrashLoopBackOff (2/2 Pods)"],"previousImage":"` + w.image(api, "v1.1.1") + `"}`,
 	})
 	w.deploy(t, "api-blocked", w.image(api, "v1.1.1"), map[string]string{
