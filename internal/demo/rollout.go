@@ -85,7 +85,7 @@ func (d *director) rolloutStory(ctx context.Context) error {
 		return err
 	}
 	rb.Hold = dep.Metadata.Annotations[rollout.AnnotationHold]
-	bs, err := rollout.Blocks(dep)
+	bs, err := rollout.Blocks(kube.NewWorkload(dep))
 	if err != nil {
 		return err
 	}
