@@ -167,10 +167,24 @@ func TestStory(t *testing.T) {
 		}
 	}
 	held := step(StepHeld)
-	if len(held.Status) != 1 {
-		t.Fatalf("status rows = %+v, want the one target", held.Status)
+	// Two targets: the api Deployment and the nightly training CronJob (a
+	// workload of another kind, listed and read as such).
+	row := func(rows []status.Row, workload string) *status.Row {
+		for i := range rows {
+			if rows[i].Workload == workload {
+				return &rows[i]
+			}
+		}
+		t.Fatalf("status rows = %+v, want one for %s", rows, workload)
+		return nil
 	}
-	if r := held.Status[0]; r.State != status.Failed || r.Running.Tag != clean.Tag || r.Candidate == nil || r.Candidate.Digest != crash.Digest ||
+	if len(held.Status) != 2 {
+		t.Fatalf("status rows = %+v, want the api Deployment and the training CronJob", held.Status)
+	}
+	if r := row(held.Status, "nightly-train"); r.Kind != "cronjob" || r.State == status.Unknown {
+		t.Errorf("status of the training CronJob = %+v, want kind cronjob, read (not unknown)", r)
+	}
+	if r := row(held.Status, deployment); r.State != status.Failed || r.Running.Tag != clean.Tag || r.Candidate == nil || r.Candidate.Digest != crash.Digest ||
 		!strings.Contains(r.Reason, CrashTag+" failed verification") || !strings.Contains(r.Reason, "CrashLoopBackOff") ||
 		r.Verification == nil || r.Verification.State != rollout.VerifyRolledBack {
 		t.Errorf("status after the rollback = %+v, want failed on %s: %s failed verification, rolled back", r, clean.Tag, CrashTag)
@@ -179,9 +193,9 @@ func TestStory(t *testing.T) {
 	if rel.Image != pinned(rel.Digest) || rel.Tag != FixedTag {
 		t.Errorf("after the release and %s: image %s, want %s", FixedTag, rel.Image, pinned(rel.Digest))
 	}
-	if len(rel.Status) != 1 || rel.Status[0].State != status.Current || rel.Status[0].Running.Tag != FixedTag ||
-		rel.Status[0].Verification == nil || rel.Status[0].Verification.State != rollout.VerifyVerified {
-		t.Errorf("status after %s = %+v, want current on it, verified", FixedTag, rel.Status)
+	if r := row(rel.Status, deployment); r.State != status.Current || r.Running.Tag != FixedTag ||
+		r.Verification == nil || r.Verification.State != rollout.VerifyVerified {
+		t.Errorf("status after %s = %+v, want current on it, verified", FixedTag, r)
 	}
 	for _, want := range []string{"-- `ecrwarden status`:", "failed verification", "current"} {
 		if !strings.Contains(narration.String(), want) {

@@ -349,13 +349,32 @@ func (c *Client) UpdateWorkloadImage(ctx context.Context, ref WorkloadRef, conta
 // wrapping ErrNamespaceNotFound, not an empty list). An empty namespaces lists all namespaces. Any failed listing
 // fails the call.
 func (c *Client) ListTrackedWorkloads(ctx context.Context, namespaces []string) ([]*Workload, error) {
+	all, err := c.ListWorkloads(ctx, namespaces)
+	if err != nil {
+		return nil, fmt.Errorf("list tracked workloads: %w", err)
+	}
+	var tracked []*Workload
+	for _, w := range all {
+		if _, ok := w.Annotations()[AnnotationTrack]; ok {
+			tracked = append(tracked, w)
+		}
+	}
+	return tracked, nil
+}
+
+// ListWorkloads returns every workload of every Kind in namespaces, Deployments first, then StatefulSets,
+// DaemonSets and CronJobs, with list calls only (no get: a reader such as `ecrwarden status` needs nothing beyond
+// the ecrwarden-reader group's rights). Every namespace must exist (a missing one is an error wrapping
+// ErrNamespaceNotFound, not an empty list); an empty namespaces lists all namespaces. Any failed listing fails
+// the call.
+func (c *Client) ListWorkloads(ctx context.Context, namespaces []string) ([]*Workload, error) {
 	scopes := namespaceScopes(namespaces)
 	if scopes[0] != "" {
 		if err := c.RequireNamespaces(ctx, scopes); err != nil {
-			return nil, fmt.Errorf("list tracked workloads: %w", err)
+			return nil, fmt.Errorf("list workloads: %w", err)
 		}
 	}
-	var tracked []*Workload
+	var out []*Workload
 	for _, k := range Kinds {
 		info := kinds[k]
 		for _, ns := range scopes {
@@ -364,17 +383,15 @@ func (c *Client) ListTrackedWorkloads(ctx context.Context, namespaces []string) 
 				if err != nil {
 					return fmt.Errorf("list %s: decode: %w", info.resource, err)
 				}
-				if _, ok := obj.meta().Annotations[AnnotationTrack]; ok {
-					tracked = append(tracked, &Workload{kind: k, obj: obj})
-				}
+				out = append(out, &Workload{kind: k, obj: obj})
 				return nil
 			})
 			if err != nil {
-				return nil, fmt.Errorf("list tracked workloads: %w", err)
+				return nil, fmt.Errorf("list workloads: %w", err)
 			}
 		}
 	}
-	return tracked, nil
+	return out, nil
 }
 
 // RemoveWorkloadAnnotations deletes annotations from the workload with a JSON merge patch (a null value removes a

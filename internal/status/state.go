@@ -43,8 +43,8 @@ type workloadState struct {
 // ecrwarden changed before it recorded changes shows what the engine's own
 // annotations tell (event id, tag, change cause; no time). A state the
 // verifier does not know is an error, as a value that does not parse is.
-func readState(d *kube.Deployment) (workloadState, error) {
-	ann := d.Metadata.Annotations
+func readState(d *kube.Workload) (workloadState, error) {
+	ann := d.Annotations()
 	st, err := rollout.ReadState(ann)
 	if err != nil {
 		return workloadState{}, err

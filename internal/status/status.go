@@ -125,7 +125,7 @@ func (r *Reader) Read(ctx context.Context) (*Report, error) {
 		now = r.Now()
 	}
 	rep := &Report{GeneratedAt: now.UTC(), Rows: []Row{}, Problems: []string{}}
-	workloads := map[string]map[string]*kube.Deployment{} // cluster → namespace/name → Deployment
+	workloads := map[string]map[string]*kube.Workload{} // cluster → kind namespace/name → workload
 	listErr := map[string]error{}
 	for i := range r.Policy.Repositories {
 		repo := &r.Policy.Repositories[i]
@@ -168,13 +168,13 @@ func (r *Reader) Read(ctx context.Context) (*Report, error) {
 }
 
 func newRow(t rollout.Target) Row {
-	return Row{Cluster: t.Cluster, Namespace: t.Namespace, Kind: "deployment", Workload: t.Deployment, Container: t.Container,
+	return Row{Cluster: t.Cluster, Namespace: t.Namespace, Kind: strings.ToLower(string(t.Ref().Kind)), Workload: t.Deployment, Container: t.Container,
 		Repository: t.Repository, Rule: t.Tags.String(), Source: t.Source, RequireCleanScan: t.RequireCleanScan}
 }
 
-// workload returns the Deployment of t, listing each cluster's namespaces
-// once (list only: the reader's rights).
-func (r *Reader) workload(ctx context.Context, t rollout.Target, workloads map[string]map[string]*kube.Deployment, listErr map[string]error) (*kube.Deployment, error) {
+// workload returns the workload of t, listing each cluster's namespaces
+// once, every kind (list only: the reader's rights).
+func (r *Reader) workload(ctx context.Context, t rollout.Target, workloads map[string]map[string]*kube.Workload, listErr map[string]error) (*kube.Workload, error) {
 	if err, ok := listErr[t.Cluster]; ok {
 		return nil, err
 	}
@@ -196,25 +196,25 @@ func (r *Reader) workload(ctx context.Context, t rollout.Target, workloads map[s
 			listErr[t.Cluster] = err
 			return nil, err
 		}
-		byName = map[string]*kube.Deployment{}
-		for i := range deps {
-			byName[deps[i].Metadata.Namespace+"/"+deps[i].Metadata.Name] = &deps[i]
+		byName = map[string]*kube.Workload{}
+		for _, w := range deps {
+			byName[w.Ref().String()] = w
 		}
 		workloads[t.Cluster] = byName
 	}
-	d, ok := byName[t.Namespace+"/"+t.Deployment]
+	d, ok := byName[t.Ref().String()]
 	if !ok {
-		return nil, fmt.Errorf("deployment %s/%s not found in cluster %s", t.Namespace, t.Deployment, t.Cluster)
+		return nil, fmt.Errorf("%s %s/%s not found in cluster %s", strings.ToLower(string(t.Ref().Kind)), t.Namespace, t.Deployment, t.Cluster)
 	}
 	return d, nil
 }
 
-func (r *Reader) list(ctx context.Context, cluster string, namespaces []string) ([]kube.Deployment, error) {
+func (r *Reader) list(ctx context.Context, cluster string, namespaces []string) ([]*kube.Workload, error) {
 	client, err := r.Clients.Client(ctx, cluster)
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: %w", cluster, err)
 	}
-	deps, err := client.ListDeployments(ctx, namespaces)
+	deps, err := client.ListWorkloads(ctx, namespaces)
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: %w", cluster, err)
 	}
@@ -225,23 +225,23 @@ func (r *Reader) list(ctx context.Context, cluster string, namespaces []string) 
 // that stops the candidate, in the engine's order (hold, block, version),
 // with the scan gate of gated rules after them.
 func (r *Reader) fill(ctx context.Context, row *Row, repo *policy.Repository, t rollout.Target, images []ecrtypes.ImageDetail,
-	workloads map[string]map[string]*kube.Deployment, listErr map[string]error, now time.Time) {
+	workloads map[string]map[string]*kube.Workload, listErr map[string]error, now time.Time) {
 	fail := func(err error) { row.State, row.Reason = Unknown, err.Error() }
 	cur, err := r.workload(ctx, t, workloads, listErr)
 	if err != nil {
 		fail(err)
 		return
 	}
-	row.Hold = cur.Metadata.Annotations[rollout.AnnotationHold]
+	row.Hold = cur.Annotations()[rollout.AnnotationHold]
 	st, err := readState(cur)
 	if err != nil {
-		fail(fmt.Errorf("deployment %s/%s: %w", t.Namespace, t.Deployment, err))
+		fail(fmt.Errorf("%s: %w", t.Ref(), err))
 		return
 	}
 	row.Verification, row.LastChange = st.verify, st.change
 	host := r.Origin.RegistryHost()
 	engine := rollout.NewEngine(r.Clients, listingLookup(images), nil, slog.New(slog.DiscardHandler))
-	run, err := engine.RunningImage(ctx, host, t, kube.NewWorkload(cur))
+	run, err := engine.RunningImage(ctx, host, t, cur)
 	if err != nil {
 		fail(err)
 		return
@@ -265,7 +265,7 @@ func (r *Reader) fill(ctx context.Context, row *Row, repo *policy.Repository, t 
 	}
 	newest := cands[0]
 	row.Candidate = &Image{Tag: newest.Tag, Digest: newest.Digest, PushedAt: newest.PushedAt.UTC()}
-	v, err := engine.Explain(ctx, newest.Image(host, repo.Name, ""), t, kube.NewWorkload(cur))
+	v, err := engine.Explain(ctx, newest.Image(host, repo.Name, ""), t, cur)
 	if err != nil {
 		fail(err)
 		return
@@ -315,7 +315,7 @@ func (r *Reader) fill(ctx context.Context, row *Row, repo *policy.Repository, t 
 // gate explains a gated target whose newest candidate the engine would
 // take: its scan opens the gate, or it waits, and the newest clean older
 // candidate the engine would also take is the one the reconcile rolls.
-func (r *Reader) gate(ctx context.Context, row *Row, repo *policy.Repository, t rollout.Target, engine *rollout.Engine, cur *kube.Deployment, cands []rollout.Candidate, now time.Time) error {
+func (r *Reader) gate(ctx context.Context, row *Row, repo *policy.Repository, t rollout.Target, engine *rollout.Engine, cur *kube.Workload, cands []rollout.Candidate, now time.Time) error {
 	g, err := rollout.Gate(ctx, r.Scans, r.Origin.Account, repo, cands[0].Detail, now)
 	if err != nil {
 		return fmt.Errorf("scan gate of %s: %w", cands[0].Tag, err)
@@ -332,7 +332,7 @@ func (r *Reader) gate(ctx context.Context, row *Row, repo *policy.Repository, t 
 		if i == maxGateReads {
 			break
 		}
-		v, err := engine.Explain(ctx, c.Image(r.Origin.RegistryHost(), repo.Name, ""), t, kube.NewWorkload(cur))
+		v, err := engine.Explain(ctx, c.Image(r.Origin.RegistryHost(), repo.Name, ""), t, cur)
 		if err != nil {
 			return err
 		}
@@ -353,8 +353,8 @@ func (r *Reader) gate(ctx context.Context, row *Row, repo *policy.Repository, t 
 
 // blockOf returns the block of digest for container in d's
 // ecrwarden.io/blocked-digests, if any.
-func blockOf(d *kube.Deployment, container, digest string) (rollout.Block, bool) {
-	bs, err := rollout.Blocks(kube.NewWorkload(d))
+func blockOf(d *kube.Workload, container, digest string) (rollout.Block, bool) {
+	bs, err := rollout.Blocks(d)
 	if err != nil {
 		return rollout.Block{}, false
 	}

@@ -285,13 +285,13 @@ func resourceVersions(t *testing.T, w *world) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deps, err := client.ListDeployments(context.Background(), []string{w.k.Namespace})
+	all, err := client.ListWorkloads(context.Background(), []string{w.k.Namespace})
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]string{}
-	for _, d := range deps {
-		out[d.Metadata.Name] = d.Metadata.ResourceVersion
+	for _, wl := range all {
+		out[wl.Ref().String()] = wl.Meta().ResourceVersion
 	}
 	return out
 }
