@@ -39,6 +39,9 @@ func (s *listServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(map[string]any{"kind": "Namespace", "metadata": map[string]any{"name": "web"}})
 	case "/apis/apps/v1/namespaces/web/deployments":
 		json.NewEncoder(w).Encode(map[string]any{"kind": "DeploymentList", "metadata": map[string]any{}, "items": s.deps})
+	case "/apis/apps/v1/namespaces/web/statefulsets", "/apis/apps/v1/namespaces/web/daemonsets", "/apis/batch/v1/namespaces/web/cronjobs":
+		// Status lists every workload kind, as the API server answers: none here.
+		json.NewEncoder(w).Encode(map[string]any{"kind": "List", "metadata": map[string]any{}, "items": []any{}})
 	default:
 		w.WriteHeader(http.StatusNotFound)
 		json.NewEncoder(w).Encode(map[string]any{"kind": "Status", "code": 404, "reason": "NotFound"})

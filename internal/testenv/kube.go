@@ -43,7 +43,10 @@ type KubeOptions struct {
 	Namespace string
 	// Progress receives progress lines (a cold build of the binaries, start-up); may be nil.
 	Progress io.Writer
-	// StartTimeout bounds start-up until /readyz answers 200; one minute when zero.
+	// StartTimeout bounds start-up (etcd, kube-apiserver until /readyz answers 200, and
+	// the controllers and kwok nodes when asked for); three minutes when zero: a bound
+	// on a hung start, not a speed check (a loaded 2-core CI machine starting two
+	// control planes at once took over one minute).
 	StartTimeout time.Duration
 	// ExtraArgs are appended to the kube-apiserver command line, e.g. a token webhook
 	// (--authentication-token-webhook-config-file=...) for EKS-style authentication.
@@ -117,7 +120,7 @@ func StartKube(ctx context.Context, opts KubeOptions) (*Kube, error) {
 		opts.Progress = io.Discard
 	}
 	if opts.StartTimeout <= 0 {
-		opts.StartTimeout = time.Minute
+		opts.StartTimeout = 3 * time.Minute
 	}
 	switch {
 	case opts.Controllers != nil && !opts.Binaries.hasControllers():
