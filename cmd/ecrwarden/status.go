@@ -35,7 +35,7 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "Prints every deploy rule of the policy and every workload that opts in by annotation: the image it")
 		fmt.Fprintln(stderr, "runs, the newest image its rule allows, why they differ, its verification and its last change.")
 		fmt.Fprintln(stderr, "It reads only: ecr:DescribeImages, ecr:DescribeImageScanFindings, eks:DescribeCluster, and in each")
-		fmt.Fprintln(stderr, "cluster get on the policy's namespaces and list on their deployments (the ecrwarden-reader group).")
+		fmt.Fprintln(stderr, "cluster get on the policy's namespaces and list on their workloads of every kind (the ecrwarden-reader group).")
 		fmt.Fprintln(stderr, "Status is not a check: exit 0 whatever the states (a target that cannot be read shows as unknown);")
 		fmt.Fprintln(stderr, "1 only when it cannot run at all (policy, AWS configuration).")
 		fs.PrintDefaults()
