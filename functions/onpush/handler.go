@@ -153,8 +153,8 @@ func (h *handler) checks(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		log := h.log.With("message", rec.MessageId)
 		var c rollout.Check
 		err := json.Unmarshal([]byte(rec.Body), &c)
-		if err == nil && (c.Cluster == "" || c.Namespace == "" || c.Deployment == "" || c.Container == "" || c.Digest == "") {
-			err = errors.New("cluster, namespace, deployment, container and digest are required")
+		if err == nil {
+			err = c.Validate()
 		}
 		if err != nil {
 			log.Error("verification message refused", "error", err, "body", truncate(rec.Body, 300))

@@ -30,7 +30,8 @@ func (f *fakeChecker) Verify(_ context.Context, c rollout.Check) (rollout.CheckR
 
 // TestVerificationMessages runs an SQS batch of checks through the Lambda decode path:
 // a check that fails and a message that does not decode are reported as batch item
-// failures (SQS redelivers them, then the DLQ), the others are done.
+// failures (SQS redelivers them, then the DLQ), as is one naming an unknown workload
+// kind; the others are done, a StatefulSet's as a Deployment's.
 func TestVerificationMessages(t *testing.T) {
 	f := newFixture(t, policyWith("alert"))
 	fc := &fakeChecker{}
@@ -44,6 +45,8 @@ func TestVerificationMessages(t *testing.T) {
 		{MessageId: "m2", EventSource: "aws:sqs", Body: check("down")},
 		{MessageId: "m3", EventSource: "aws:sqs", Body: `{"cluster":"retail-forecast"}`},
 		{MessageId: "m4", EventSource: "aws:sqs", Body: "not json"},
+		{MessageId: "m5", EventSource: "aws:sqs", Body: `{"cluster":"retail-forecast","kind":"StatefulSet","namespace":"default","deployment":"db","container":"api","digest":"sha256:aa"}`},
+		{MessageId: "m6", EventSource: "aws:sqs", Body: `{"cluster":"retail-forecast","kind":"Pod","namespace":"default","deployment":"db","container":"api","digest":"sha256:aa"}`},
 	}}
 	raw, _ := json.Marshal(ev)
 	out, err := lambda.NewHandler(f.h.Invoke).Invoke(invocation(), raw)
@@ -54,11 +57,11 @@ func TestVerificationMessages(t *testing.T) {
 	if err := json.Unmarshal(out, &resp); err != nil {
 		t.Fatal(err)
 	}
-	want := []events.SQSBatchItemFailure{{ItemIdentifier: "m2"}, {ItemIdentifier: "m3"}, {ItemIdentifier: "m4"}}
+	want := []events.SQSBatchItemFailure{{ItemIdentifier: "m2"}, {ItemIdentifier: "m3"}, {ItemIdentifier: "m4"}, {ItemIdentifier: "m6"}}
 	if diff := cmp.Diff(want, resp.BatchItemFailures); diff != "" {
 		t.Errorf("batch item failures (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"retail-forecast-api", "down"}, fc.ran); diff != "" {
+	if diff := cmp.Diff([]string{"retail-forecast-api", "down", "db"}, fc.ran); diff != "" {
 		t.Errorf("checks run (-want +got):\n%s", diff)
 	}
 	if fc.origin != testOrigin {

@@ -84,8 +84,11 @@ const (
 
 // Verification describes a verified or failed rollout.
 type Verification struct {
-	// Cluster, Namespace, Deployment and Container locate the container.
+	// Cluster, Kind, Namespace, Deployment (the workload's name, of any
+	// kind) and Container locate the container; an empty Kind is a
+	// Deployment.
 	Cluster    string `json:"cluster"`
+	Kind       string `json:"kind,omitempty"`
 	Namespace  string `json:"namespace"`
 	Deployment string `json:"deployment"`
 	Container  string `json:"container"`

@@ -275,8 +275,11 @@ func build(a Alert) doc {
 			v = *a.Verification
 		}
 		where := fmt.Sprintf("%s/%s (container %s)", v.Namespace, v.Deployment, v.Container)
+		if v.Kind != "" && v.Kind != "Deployment" {
+			where = strings.ToLower(v.Kind) + " " + where
+		}
 		d.fields = append(image,
-			field{label: "Deployment", value: fmt.Sprintf("%s/%s/%s", v.Cluster, v.Namespace, v.Deployment), code: true},
+			field{label: cmp.Or(v.Kind, "Deployment"), value: fmt.Sprintf("%s/%s/%s", v.Cluster, v.Namespace, v.Deployment), code: true},
 			field{label: "Container", value: v.Container, code: true},
 			field{label: "Image", value: v.Image, code: true},
 		)

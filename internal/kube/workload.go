@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -394,13 +396,22 @@ func (c *Client) ListWorkloads(ctx context.Context, namespaces []string) ([]*Wor
 	return out, nil
 }
 
-// RemoveWorkloadAnnotations deletes annotations from the workload with a JSON merge patch (a null value removes a
-// key) guarded by resourceVersion (empty: the object as read now). The Pod template is not touched, so no rollout
-// follows.
+// RemoveWorkloadAnnotations deletes annotations from the workload (PatchWorkloadAnnotations with null values).
 func (c *Client) RemoveWorkloadAnnotations(ctx context.Context, ref WorkloadRef, resourceVersion string, keys ...string) (*Workload, error) {
+	ann := make(map[string]*string, len(keys))
+	for _, k := range keys {
+		ann[k] = nil
+	}
+	return c.PatchWorkloadAnnotations(ctx, ref, resourceVersion, ann)
+}
+
+// PatchWorkloadAnnotations sets (a non-nil value) or removes (nil) annotations of the workload with a JSON merge
+// patch guarded by resourceVersion (empty: the object as read now), which should be the one the caller decided on:
+// a stale one is a 409 (IsConflict). The Pod template is not touched, so no rollout follows.
+func (c *Client) PatchWorkloadAnnotations(ctx context.Context, ref WorkloadRef, resourceVersion string, annotations map[string]*string) (*Workload, error) {
 	info, err := ref.info()
 	if err != nil {
-		return nil, fmt.Errorf("remove annotations of %s/%s: %w", ref.Namespace, ref.Name, err)
+		return nil, fmt.Errorf("annotate %s/%s: %w", ref.Namespace, ref.Name, err)
 	}
 	if resourceVersion == "" {
 		cur, err := c.GetWorkload(ctx, ref)
@@ -409,21 +420,17 @@ func (c *Client) RemoveWorkloadAnnotations(ctx context.Context, ref WorkloadRef,
 		}
 		resourceVersion = cur.Meta().ResourceVersion
 	}
-	ann := make(map[string]any, len(keys))
-	for _, k := range keys {
-		ann[k] = nil
-	}
-	body, err := json.Marshal(map[string]any{"metadata": map[string]any{"resourceVersion": resourceVersion, "annotations": ann}})
+	body, err := json.Marshal(map[string]any{"metadata": map[string]any{"resourceVersion": resourceVersion, "annotations": annotations}})
 	if err != nil {
-		return nil, fmt.Errorf("remove annotations of %s: %w", lower(ref), err)
+		return nil, fmt.Errorf("annotate %s: %w", lower(ref), err)
 	}
 	var raw json.RawMessage
 	if err := c.do(ctx, http.MethodPatch, ref.path(), nil, "application/merge-patch+json", body, &raw); err != nil {
-		return nil, fmt.Errorf("remove annotations %v of %s: %w", keys, lower(ref), err)
+		return nil, fmt.Errorf("annotate %s (%s): %w", lower(ref), strings.Join(slices.Sorted(maps.Keys(annotations)), ", "), err)
 	}
 	obj, err := info.decode(raw)
 	if err != nil {
-		return nil, fmt.Errorf("remove annotations of %s: decode: %w", lower(ref), err)
+		return nil, fmt.Errorf("annotate %s: decode: %w", lower(ref), err)
 	}
 	return &Workload{kind: ref.Kind, obj: obj}, nil
 }

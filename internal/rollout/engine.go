@@ -181,10 +181,6 @@ func (e *Engine) roll(ctx context.Context, img Image, t Target) Outcome {
 	var reason string
 	var change Change
 	var pending Verification
-	// Verification follows Deployments; a StatefulSet, DaemonSet or CronJob
-	// is rolled without a verification yet (README says so): no pending
-	// state that nothing would ever check.
-	verifies := t.Ref().Kind == kube.KindDeployment
 	res, err := client.UpdateWorkloadImage(ctx, t.Ref(), t.Container,
 		func(cur *kube.Workload) (string, map[string]string, bool, error) {
 			v, err := e.decide(ctx, img, cand, t, cur)
@@ -207,7 +203,9 @@ func (e *Engine) roll(ctx context.Context, img Image, t Target) Outcome {
 			if err != nil {
 				return "", nil, false, err
 			}
-			if !verifies {
+			if e.verifier == nil {
+				// Nothing would ever check a pending verification (no
+				// verify queue is configured): record none.
 				delete(state, AnnotationVerify)
 			}
 			for k, v := range state {
@@ -219,16 +217,16 @@ func (e *Engine) roll(ctx context.Context, img Image, t Target) Outcome {
 		o.Err = err
 		return o
 	}
-	if e.verifier != nil && verifies {
+	if e.verifier != nil {
 		if res.Patched {
 			if err := e.verifier.Arm(ctx, checkFor(t, img, change, pending)); err != nil {
 				// The patch stands; the retry of this event re-arms (ensure).
 				o.Err = err
 			}
-		} else if res.Deployment != nil {
-			st, _ := ReadState(res.Deployment.Metadata.Annotations)
+		} else if res.Workload != nil {
+			st, _ := ReadState(res.Workload.Annotations())
 			force := st.LastChange != nil && st.LastChange.EventID == img.EventID
-			if rearmed, err := e.verifier.ensure(ctx, client, t, img, res.Deployment, force); err != nil {
+			if rearmed, err := e.verifier.ensure(ctx, client, t, img, res.Workload, force); err != nil {
 				o.Err = fmt.Errorf("re-arm the verification: %w", err)
 			} else if rearmed {
 				e.log.Info("verification re-armed", "target", t.String())

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,8 +37,13 @@ const (
 // workload says, so that a check does not depend on the policy file it
 // was armed with.
 type Check struct {
-	Cluster    string `json:"cluster"`
-	Namespace  string `json:"namespace"`
+	Cluster string `json:"cluster"`
+	// Kind is the workload's kind; empty means a Deployment (checks armed
+	// before every kind was verified).
+	Kind      kube.Kind `json:"kind,omitempty"`
+	Namespace string    `json:"namespace"`
+	// Deployment is the workload's name, of any Kind (the key keeps the
+	// name it had when only Deployments were verified).
 	Deployment string `json:"deployment"`
 	Container  string `json:"container"`
 	Repository string `json:"repository"`
@@ -56,9 +62,29 @@ type Check struct {
 	NotifySuccess bool             `json:"notifySuccess,omitempty"`
 }
 
-// String names the check for logs.
+// Ref names the workload the check looks at.
+func (c Check) Ref() kube.WorkloadRef {
+	return Target{Kind: c.Kind, Namespace: c.Namespace, Deployment: c.Deployment}.Ref()
+}
+
+// Validate says what a check message lacks: a check that cannot name its
+// workload is refused, never retried as if the API had failed.
+func (c Check) Validate() error {
+	if c.Cluster == "" || c.Namespace == "" || c.Deployment == "" || c.Container == "" || c.Digest == "" {
+		return errors.New("cluster, namespace, deployment (the workload's name), container and digest are required")
+	}
+	_, err := kube.ParseKind(string(c.Kind))
+	return err
+}
+
+// String names the check for logs and alert keys: a Deployment by its name
+// alone (as before other kinds were verified), another kind as kind:name.
 func (c Check) String() string {
-	return fmt.Sprintf("%s/%s/%s[%s]@%s", c.Cluster, c.Namespace, c.Deployment, c.Container, c.Digest)
+	name := c.Deployment
+	if k := c.Ref().Kind; k != kube.KindDeployment {
+		name = strings.ToLower(string(k)) + ":" + name
+	}
+	return fmt.Sprintf("%s/%s/%s[%s]@%s", c.Cluster, c.Namespace, name, c.Container, c.Digest)
 }
 
 // SendMessageAPI is the SQS call that arms a check.
@@ -149,7 +175,7 @@ func (v *Verifier) Arm(ctx context.Context, c Check) error {
 // rearm arms a check naming a new At and moves the verification's At to
 // it, guarded by the resourceVersion read (so of two concurrent re-arms
 // one wins).
-func (v *Verifier) rearm(ctx context.Context, client *kube.Client, namespace, name, resourceVersion string, st Verification, c Check) error {
+func (v *Verifier) rearm(ctx context.Context, client *kube.Client, resourceVersion string, st Verification, c Check) error {
 	// The check goes first: if the patch then fails, the check names an At
 	// that never was the workload's and stops as stale, while the check
 	// that called rearm is retried and still owns the verification.
@@ -158,15 +184,18 @@ func (v *Verifier) rearm(ctx context.Context, client *kube.Client, namespace, na
 	if err := v.Arm(ctx, c); err != nil {
 		return err
 	}
-	return v.writeVerify(ctx, client, namespace, name, resourceVersion, st)
+	return v.writeVerify(ctx, client, c.Ref(), resourceVersion, st)
 }
 
-func (v *Verifier) writeVerify(ctx context.Context, client *kube.Client, namespace, name, resourceVersion string, st Verification) error {
+func (v *Verifier) writeVerify(ctx context.Context, client *kube.Client, ref kube.WorkloadRef, resourceVersion string, st Verification) error {
+	if resourceVersion == "" {
+		return fmt.Errorf("record verification %s of %s: no resourceVersion to guard the patch", st.State, workloadName(ref))
+	}
 	val, err := encodeJSON(AnnotationVerify, st)
 	if err != nil {
 		return err
 	}
-	if _, err := client.PatchAnnotations(ctx, namespace, name, resourceVersion, map[string]*string{AnnotationVerify: &val}); err != nil {
+	if _, err := client.PatchWorkloadAnnotations(ctx, ref, resourceVersion, map[string]*string{AnnotationVerify: &val}); err != nil {
 		return fmt.Errorf("record verification %s: %w", st.State, err)
 	}
 	return nil
@@ -177,22 +206,22 @@ func (v *Verifier) writeVerify(ctx context.Context, client *kube.Client, namespa
 // intervals (its check was lost), or for two when force (a redelivered
 // event whose arm may have failed after its patch). It does nothing
 // otherwise.
-func (v *Verifier) ensure(ctx context.Context, client *kube.Client, t Target, img Image, d *kube.Deployment, force bool) (bool, error) {
-	// The controllers write the Deployment's status while it rolls: a lost
+func (v *Verifier) ensure(ctx context.Context, client *kube.Client, t Target, img Image, w *kube.Workload, force bool) (bool, error) {
+	// The controllers write the workload's status while it rolls: a lost
 	// race re-reads and decides again.
 	for attempt := 1; ; attempt++ {
-		rearmed, err := v.ensureOnce(ctx, client, t, img, d, force)
+		rearmed, err := v.ensureOnce(ctx, client, t, img, w, force)
 		if err == nil || !kube.IsConflict(err) || attempt == maxCheckAttempts {
 			return rearmed, err
 		}
-		if d, err = client.GetDeployment(ctx, t.Namespace, t.Deployment); err != nil {
+		if w, err = client.GetWorkload(ctx, t.Ref()); err != nil {
 			return false, err
 		}
 	}
 }
 
-func (v *Verifier) ensureOnce(ctx context.Context, client *kube.Client, t Target, img Image, d *kube.Deployment, force bool) (bool, error) {
-	st, err := ReadState(d.Metadata.Annotations)
+func (v *Verifier) ensureOnce(ctx context.Context, client *kube.Client, t Target, img Image, w *kube.Workload, force bool) (bool, error) {
+	st, err := ReadState(w.Annotations())
 	if err != nil || st.Verify == nil || st.LastChange == nil || st.Verify.State != VerifyPending {
 		return false, err
 	}
@@ -207,12 +236,12 @@ func (v *Verifier) ensureOnce(ctx context.Context, client *kube.Client, t Target
 	if v.now().Sub(st.Verify.At) < wait {
 		return false, nil
 	}
-	image, _, ok := d.ContainerImage(t.Container)
+	image, _, ok := w.ContainerImage(t.Container)
 	if !ok || image != st.LastChange.To {
 		return false, nil // changed by other hands: the check that runs next would abandon it anyway
 	}
 	c := checkFor(t, img, *st.LastChange, *st.Verify)
-	if err := v.rearm(ctx, client, d.Metadata.Namespace, d.Metadata.Name, d.Metadata.ResourceVersion, *st.Verify, c); err != nil {
+	if err := v.rearm(ctx, client, w.Meta().ResourceVersion, *st.Verify, c); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -225,7 +254,7 @@ func checkFor(t Target, img Image, ch Change, st Verification) Check {
 		tag, pushed = "", time.Time{} // a verification the image did not start
 	}
 	return Check{
-		Cluster: t.Cluster, Namespace: t.Namespace, Deployment: t.Deployment, Container: t.Container,
+		Cluster: t.Cluster, Kind: t.Ref().Kind, Namespace: t.Namespace, Deployment: t.Deployment, Container: t.Container,
 		Repository: repo, Tag: tag, Digest: st.Digest, EventID: ch.EventID, At: st.At, PushedAt: pushed,
 		Timeout: vr.Timeout, OnFailure: vr.OnFailure, NotifySuccess: vr.NotifySuccess,
 	}
@@ -259,21 +288,22 @@ const maxCheckAttempts = 8
 
 func (v *Verifier) verify(ctx context.Context, c Check) (CheckResult, error) {
 	log := v.Log.With("check", c.String(), "event", c.EventID)
+	ref := c.Ref()
 	client, err := v.Clients.Client(ctx, c.Cluster)
 	if err != nil {
 		return CheckResult{}, fmt.Errorf("verify %s: %w", c, err)
 	}
-	d, err := client.GetRolloutDeployment(ctx, c.Namespace, c.Deployment)
+	w, err := client.GetWorkload(ctx, ref)
 	if kube.IsNotFound(err) {
-		log.Warn("verification abandoned: the deployment is gone")
-		return CheckResult{Result: CheckAbandoned, Reason: "the deployment was deleted"}, nil
+		log.Warn("verification abandoned: the workload is gone", "kind", ref.Kind)
+		return CheckResult{Result: CheckAbandoned, Reason: "the " + strings.ToLower(string(ref.Kind)) + " was deleted"}, nil
 	}
 	if err != nil {
 		return CheckResult{}, fmt.Errorf("verify %s: %w", c, err)
 	}
-	st, err := ReadState(d.Metadata.Annotations)
+	st, err := ReadState(w.Annotations())
 	if err != nil {
-		return CheckResult{}, fmt.Errorf("verify %s: deployment %s/%s: %w", c, c.Namespace, c.Deployment, err)
+		return CheckResult{}, fmt.Errorf("verify %s: %s: %w", c, workloadName(ref), err)
 	}
 	switch {
 	case st.Verify == nil || st.LastChange == nil || st.Verify.Digest != c.Digest || st.LastChange.EventID != c.EventID:
@@ -284,46 +314,97 @@ func (v *Verifier) verify(ctx context.Context, c Check) (CheckResult, error) {
 		return CheckResult{Result: CheckStale, Reason: "a later check owns the verification"}, nil
 	}
 	vs, ch := *st.Verify, *st.LastChange
-	rv := d.Metadata.ResourceVersion
-	image, ok := d.ContainerImage(c.Container)
+	rv := w.Meta().ResourceVersion
+	image, _, ok := w.ContainerImage(c.Container)
 	if !ok || image != ch.To {
 		vs.State, vs.At, vs.Reasons = VerifyAbandoned, v.now(), []string{fmt.Sprintf("the container's image was changed by other hands to %q since ecrwarden set %s", image, ch.To)}
 		log.Warn("verification abandoned: image changed by other hands", "image", image, "want", ch.To)
 		return v.settle(ctx, client, c, rv, vs, CheckAbandoned)
 	}
-	pods, err := client.ListPods(ctx, c.Namespace, d.Spec.Selector)
+	// The kind's rollout status (kubectl's rollout-status logic) and what
+	// the new template's Pods say: the one reading `ecrwarden status` shows.
+	rs, err := w.Status(ctx, client)
 	if err != nil {
 		return CheckResult{}, fmt.Errorf("verify %s: %w", c, err)
 	}
-	p := DeploymentProgress(d, c.Container, image, pods)
 	now := v.now()
 	timeout := c.Timeout.Std()
 	if timeout <= 0 {
 		timeout = policy.DefaultVerifyTimeout.Std()
 	}
 	overdue := now.Sub(vs.Since) >= timeout
+	// Idle (paused, OnDelete, a CronJob's next Job not started) and nothing
+	// to run (scaled to zero, no node) are neither success nor failure: no
+	// Pod of the new template was seen to run.
+	unverifiable := rs.Idle || rs.Desired == 0
 	switch {
-	case p.Done:
+	case rs.Failed:
+		return v.failed(ctx, client, c, rv, vs, ch, failureReasons(ref, rs), eventLines(rs.Events))
+	case rs.Done && !unverifiable:
 		return v.verified(ctx, client, c, rv, vs, ch)
-	case p.Failed:
-		return v.failed(ctx, client, c, d, vs, ch, p)
-	case overdue && (p.Paused || p.ScaledToZero):
-		vs.State, vs.At, vs.Reasons = VerifyAbandoned, now, []string{p.Waiting + " until the verify timeout (" + c.Timeout.String() + "): not verified"}
+	case overdue && unverifiable:
+		vs.State, vs.At, vs.Reasons = VerifyAbandoned, now, []string{rs.Reason + " until the verify timeout (" + c.Timeout.String() + "): not verified"}
+		log.Warn("verification abandoned: nothing ran the new template", "reason", rs.Reason)
 		return v.settle(ctx, client, c, rv, vs, CheckAbandoned)
 	case overdue:
-		p.Reasons = append(p.Reasons, fmt.Sprintf("not available after the verify timeout %s: %s", c.Timeout, p.Waiting))
-		return v.failed(ctx, client, c, d, vs, ch, p)
+		reasons := append([]string{fmt.Sprintf("not available after the verify timeout %s: %s", c.Timeout, rs.Reason)}, failureReasons(ref, rs)...)
+		return v.failed(ctx, client, c, rv, vs, ch, reasons, eventLines(rs.Events))
 	}
-	if err := v.rearm(ctx, client, c.Namespace, c.Deployment, rv, vs, c); err != nil {
+	if err := v.rearm(ctx, client, rv, vs, c); err != nil {
 		return CheckResult{}, fmt.Errorf("verify %s: %w", c, err)
 	}
-	log.Info("rollout in progress", "waiting", p.Waiting)
-	return CheckResult{Result: CheckRearmed, Reason: p.Waiting}, nil
+	log.Info("rollout in progress", "waiting", rs.Reason)
+	return CheckResult{Result: CheckRearmed, Reason: rs.Reason}, nil
+}
+
+// maxReasons bounds the reasons a failed verification records (one per
+// container of a Pod with a problem: a crash-looping Deployment of fifty
+// replicas says the same fifty times).
+const maxReasons = 8
+
+// failureReasons are the reasons of a failed (or overdue) rollout: the
+// kind's own verdict unless a Pod's problem is the verdict, then each Pod
+// problem, at most maxReasons.
+func failureReasons(ref kube.WorkloadRef, rs kube.RolloutStatus) []string {
+	var pods []string
+	for _, p := range rs.Pods {
+		pods = append(pods, "pod "+p.String())
+	}
+	var out []string
+	if rs.Failed && rs.Reason != "" && !slices.Contains(pods, rs.Reason) {
+		out = append(out, workloadName(ref)+": "+rs.Reason)
+	}
+	out = append(out, pods...)
+	if len(out) > maxReasons {
+		out = append(out[:maxReasons-1], fmt.Sprintf("… and %d more Pod problems", len(out)-maxReasons+1))
+	}
+	return out
+}
+
+// eventLines renders the last maxEvents Events of the failing Pods, oldest
+// first.
+func eventLines(events []kube.PodEvent) []string {
+	var out []string
+	for _, e := range events[max(0, len(events)-maxEvents):] {
+		s := fmt.Sprintf("pod %s: %s %s: %s", e.Pod, e.Type, e.Reason, truncateText(e.Message, 200))
+		if e.Count > 1 {
+			s += fmt.Sprintf(" (×%d)", e.Count)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func truncateText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 // settle records a final state.
 func (v *Verifier) settle(ctx context.Context, client *kube.Client, c Check, rv string, vs Verification, result string) (CheckResult, error) {
-	if err := v.writeVerify(ctx, client, c.Namespace, c.Deployment, rv, vs); err != nil {
+	if err := v.writeVerify(ctx, client, c.Ref(), rv, vs); err != nil {
 		return CheckResult{}, fmt.Errorf("verify %s: %w", c, err)
 	}
 	return CheckResult{Result: result, Reason: strings.Join(vs.Reasons, "; ")}, nil
@@ -337,7 +418,7 @@ func (v *Verifier) verified(ctx context.Context, client *kube.Client, c Check, r
 	}
 	secs := now.Sub(since).Seconds()
 	ev := audit.Event{DetailType: audit.RolloutVerified, Detail: map[string]any{
-		"cluster": c.Cluster, "namespace": c.Namespace, "deployment": c.Deployment, "container": c.Container,
+		"cluster": c.Cluster, "kind": string(c.Ref().Kind), "namespace": c.Namespace, "deployment": c.Deployment, "container": c.Container,
 		"repository": c.Repository, "tag": c.Tag, "digest": c.Digest, "image": ch.To, "eventId": c.EventID,
 		"pushToAvailableSeconds": secs, "patchToAvailableSeconds": now.Sub(vs.Since).Seconds(),
 	}}
@@ -363,7 +444,7 @@ func (v *Verifier) alertFor(kind alert.Kind, c Check, ch Change) alert.Alert {
 		tags = []string{c.Tag}
 	}
 	return alert.Alert{Kind: kind, Repository: c.Repository, Tags: tags, Digest: c.Digest, Region: v.Region, Account: v.Account,
-		Verification: &alert.Verification{Cluster: c.Cluster, Namespace: c.Namespace, Deployment: c.Deployment, Container: c.Container,
+		Verification: &alert.Verification{Cluster: c.Cluster, Kind: string(c.Ref().Kind), Namespace: c.Namespace, Deployment: c.Deployment, Container: c.Container,
 			Image: ch.To, Previous: ch.From}}
 }
 
@@ -372,25 +453,25 @@ func (v *Verifier) alertFor(kind alert.Kind, c Check, ch Change) alert.Alert {
 // the image is still the one ecrwarden set, which Rollback checks again in
 // its guarded patch), alerts once with the reasons and Events, then rolls
 // back, holds and blocks.
-func (v *Verifier) failed(ctx context.Context, client *kube.Client, c Check, d *kube.RolloutDeployment, vs Verification, ch Change, p Progress) (CheckResult, error) {
+func (v *Verifier) failed(ctx context.Context, client *kube.Client, c Check, rv string, vs Verification, ch Change, reasons, events []string) (CheckResult, error) {
 	log := v.Log.With("check", c.String(), "event", c.EventID)
 	now := v.now()
 	a := v.alertFor(alert.KindRolloutFailed, c, ch)
-	a.Verification.Reasons = p.Reasons
-	a.Verification.Events = v.events(ctx, client, c.Namespace, p.Pods, log)
+	a.Verification.Reasons = reasons
+	a.Verification.Events = events
 	prev := vs.PreviousImage
 	if prev == "" {
 		prev = ch.From
 	}
 	a.Verification.Previous = prev
 	detail := map[string]any{
-		"cluster": c.Cluster, "namespace": c.Namespace, "deployment": c.Deployment, "container": c.Container,
+		"cluster": c.Cluster, "kind": string(c.Ref().Kind), "namespace": c.Namespace, "deployment": c.Deployment, "container": c.Container,
 		"repository": c.Repository, "tag": c.Tag, "digest": c.Digest, "image": ch.To, "previousImage": prev,
-		"eventId": c.EventID, "reasons": p.Reasons, "events": a.Verification.Events,
+		"eventId": c.EventID, "reasons": reasons, "events": a.Verification.Events,
 	}
 	key := "rollout-failed#" + c.String() + "#" + c.EventID
 	failedEvent := audit.Event{DetailType: audit.RolloutFailed, Detail: detail}
-	vs.Reasons = p.Reasons
+	vs.Reasons = reasons
 	if c.OnFailure == policy.OnFailureAlert {
 		a.Verification.Action = alert.AlertOnly
 		detail["action"] = alert.AlertOnly
@@ -398,8 +479,8 @@ func (v *Verifier) failed(ctx context.Context, client *kube.Client, c Check, d *
 			return CheckResult{}, fmt.Errorf("verify %s: %w", c, err)
 		}
 		vs.State, vs.At = VerifyFailed, now
-		log.Warn("rollout failed; onFailure alert", "reasons", p.Reasons)
-		return v.settle(ctx, client, c, d.Metadata.ResourceVersion, vs, CheckFailed)
+		log.Warn("rollout failed; onFailure alert", "reasons", reasons)
+		return v.settle(ctx, client, c, rv, vs, CheckFailed)
 	}
 	refusal := v.mayRollBack(ctx, prev)
 	if refusal != "" {
@@ -408,12 +489,12 @@ func (v *Verifier) failed(ctx context.Context, client *kube.Client, c Check, d *
 		if _, err := v.Alerts.DeliverAudited(ctx, key, a, []audit.Event{failedEvent}); err != nil {
 			return CheckResult{}, fmt.Errorf("verify %s: %w", c, err)
 		}
-		vs.State, vs.At, vs.Reasons = VerifyFailed, now, append(p.Reasons, "not rolled back: "+refusal)
-		log.Error("rollout failed; not rolled back", "reasons", p.Reasons, "refusal", refusal)
-		return v.settle(ctx, client, c, d.Metadata.ResourceVersion, vs, CheckFailed)
+		vs.State, vs.At, vs.Reasons = VerifyFailed, now, append(reasons, "not rolled back: "+refusal)
+		log.Error("rollout failed; not rolled back", "reasons", reasons, "refusal", refusal)
+		return v.settle(ctx, client, c, rv, vs, CheckFailed)
 	}
-	reason := "verification failed: " + strings.Join(p.Reasons, "; ")
-	req := RollbackRequest{Namespace: c.Namespace, Deployment: c.Deployment, Container: c.Container,
+	reason := "verification failed: " + strings.Join(reasons, "; ")
+	req := RollbackRequest{Kind: c.Ref().Kind, Namespace: c.Namespace, Deployment: c.Deployment, Container: c.Container,
 		By: "ecrwarden", At: now, Reason: truncateText(reason, 300), DryRun: true, Guard: owns(c, ch)}
 	plan, err := Rollback(ctx, client, req)
 	if errors.Is(err, errStale) {
@@ -429,7 +510,7 @@ func (v *Verifier) failed(ctx context.Context, client *kube.Client, c Check, d *
 	a.Verification.Action, a.Verification.Hold = alert.RolledBack, plan.Hold
 	detail["action"], detail["hold"], detail["blocked"] = alert.RolledBack, plan.Hold, plan.Blocked
 	rolledBack := audit.Event{DetailType: audit.RolloutRolledBack, Detail: map[string]any{
-		"cluster": c.Cluster, "namespace": c.Namespace, "deployment": c.Deployment, "container": c.Container,
+		"cluster": c.Cluster, "kind": string(c.Ref().Kind), "namespace": c.Namespace, "deployment": c.Deployment, "container": c.Container,
 		"from": plan.From, "to": plan.To, "hold": plan.Hold, "blockedDigest": plan.Blocked, "eventId": c.EventID,
 	}}
 	if _, err := v.Alerts.DeliverAudited(ctx, key, a, []audit.Event{failedEvent, rolledBack}); err != nil {
@@ -451,7 +532,7 @@ func (v *Verifier) failed(ctx context.Context, client *kube.Client, c Check, d *
 		}
 		return CheckResult{}, fmt.Errorf("verify %s: %w", c, err)
 	}
-	log.Warn("rollout failed; rolled back", "from", plan.From, "to", plan.To, "reasons", p.Reasons)
+	log.Warn("rollout failed; rolled back", "from", plan.From, "to", plan.To, "reasons", reasons)
 	return CheckResult{Result: CheckRolledBack, Reason: reason}, nil
 }
 
@@ -484,17 +565,17 @@ func (v *Verifier) refuse(ctx context.Context, client *kube.Client, c Check, a a
 	if _, err := v.Alerts.DeliverAudited(ctx, key+"#refused", a, []audit.Event{failedEvent}); err != nil {
 		return CheckResult{}, fmt.Errorf("verify %s: %w", c, err)
 	}
-	d, err := client.GetRolloutDeployment(ctx, c.Namespace, c.Deployment)
+	w, err := client.GetWorkload(ctx, c.Ref())
 	if err != nil {
 		return CheckResult{}, fmt.Errorf("verify %s: %w", c, err)
 	}
-	st, err := ReadState(d.Metadata.Annotations)
+	st, err := ReadState(w.Annotations())
 	if err != nil || st.Verify == nil || st.Verify.State != VerifyPending {
 		return CheckResult{Result: CheckAbandoned, Reason: why}, err
 	}
 	vs := *st.Verify
 	vs.State, vs.At, vs.Reasons = VerifyAbandoned, v.now(), append(a.Verification.Reasons, "not rolled back: "+why)
-	return v.settle(ctx, client, c, d.Metadata.ResourceVersion, vs, CheckAbandoned)
+	return v.settle(ctx, client, c, w.Meta().ResourceVersion, vs, CheckAbandoned)
 }
 
 // mayRollBack says why ecrwarden must not roll back to prev, or "".
@@ -517,29 +598,4 @@ func (v *Verifier) mayRollBack(ctx context.Context, prev string) string {
 		return fmt.Sprintf("the previous image %s no longer exists in ECR: rolling back would leave nothing that runs", prev)
 	}
 	return ""
-}
-
-// events returns the last Events of the failing Pods, newest first; a
-// failed listing is logged and noted, not fatal (the reasons are known).
-func (v *Verifier) events(ctx context.Context, client *kube.Client, namespace string, pods []string, log *slog.Logger) []string {
-	var out []string
-	for _, pod := range pods[:min(len(pods), 3)] {
-		evs, err := client.ListEvents(ctx, namespace, "Pod", pod)
-		if err != nil {
-			log.Warn("events unavailable", "pod", pod, "error", err)
-			out = append(out, fmt.Sprintf("pod %s: events unavailable: %v", pod, err))
-			continue
-		}
-		for _, e := range evs {
-			s := fmt.Sprintf("pod %s: %s %s: %s", pod, e.Type, e.Reason, truncateText(e.Message, 200))
-			if e.Count > 1 {
-				s += fmt.Sprintf(" (×%d)", e.Count)
-			}
-			out = append(out, s)
-			if len(out) == maxEvents {
-				return out
-			}
-		}
-	}
-	return out
 }

@@ -4,17 +4,19 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ecrwarden/ecrwarden/internal/kube"
 	"github.com/ecrwarden/ecrwarden/internal/rollout"
 	"github.com/ecrwarden/ecrwarden/internal/testenv"
 )
 
-// watch polls the Deployment (and its Pods) every 10 ms until stop, and records the
-// first time cond held.
-func watch(e *env, cond func(d *rollout.Progress) bool) (first func() time.Time, stop func()) {
+// watch polls the workload's rollout status (the workload and its Pods) every 10 ms
+// until stop, and records the first time cond held.
+func watch(e *env, cond func(image string, st kube.RolloutStatus) bool) (first func() time.Time, stop func()) {
 	var mu sync.Mutex
 	var at time.Time
 	done := make(chan struct{})
@@ -25,17 +27,16 @@ func watch(e *env, cond func(d *rollout.Progress) bool) (first func() time.Time,
 				return
 			case <-time.After(10 * time.Millisecond):
 			}
-			d, err := e.client.GetRolloutDeployment(context.Background(), e.k.Namespace, e.name)
+			w, err := e.client.GetWorkload(context.Background(), e.target.Ref())
 			if err != nil {
 				continue
 			}
-			img, _ := d.ContainerImage("api")
-			pods, err := e.client.ListPods(context.Background(), e.k.Namespace, d.Spec.Selector)
+			img, _, _ := w.ContainerImage("api")
+			st, err := w.Status(context.Background(), e.client)
 			if err != nil {
 				continue
 			}
-			p := rollout.DeploymentProgress(d, "api", img, pods)
-			if cond(&p) {
+			if cond(img, st) {
 				mu.Lock()
 				if at.IsZero() {
 					at = time.Now()
@@ -91,7 +92,7 @@ func BenchmarkVerificationLatency(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		e := newBenchEnv(b, fmt.Sprintf("bench-ok-%d", i))
 		tag := fmt.Sprintf("v3.%d.0", i)
-		firstReady, stop := watch(e, func(p *rollout.Progress) bool { return p.Done })
+		firstReady, stop := watch(e, func(img string, st kube.RolloutStatus) bool { return st.Done && strings.HasSuffix(img, digest(tag)) })
 		e.rollB(b, tag)
 		res, at := deliverDue(b, e)
 		stop()
@@ -105,7 +106,9 @@ func BenchmarkVerificationLatency(b *testing.B) {
 		if err := e2.k.SetImageFaults(context.Background(), map[string]testenv.ImageFault{digest(badTag): testenv.ImageCrashLoop}); err != nil {
 			b.Fatal(err)
 		}
-		firstFail, stop2 := watch(e2, func(p *rollout.Progress) bool { return len(p.Pods) > 0 })
+		firstFail, stop2 := watch(e2, func(img string, st kube.RolloutStatus) bool {
+			return strings.HasSuffix(img, digest(badTag)) && slices.ContainsFunc(st.Pods, func(p kube.PodProblem) bool { return p.Fatal })
+		})
 		e2.rollB(b, badTag)
 		res, at = deliverDue(b, e2)
 		stop2()

@@ -207,26 +207,37 @@ func (e *env) request(method, path, contentType string, obj any, want int) []byt
 	return out
 }
 
-func (e *env) deployment() *kube.RolloutDeployment {
+func (e *env) deployment() *kube.Workload {
 	e.t.Helper()
-	d, err := e.client.GetRolloutDeployment(context.Background(), e.k.Namespace, e.name)
+	d, err := e.client.GetWorkload(context.Background(), e.target.Ref())
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	return d
 }
 
+// status reads the workload's rollout status.
+func (e *env) status() (kube.RolloutStatus, error) {
+	d, err := e.client.GetWorkload(context.Background(), e.target.Ref())
+	if err != nil {
+		return kube.RolloutStatus{}, err
+	}
+	return d.Status(context.Background(), e.client)
+}
+
 func (e *env) waitAvailable() {
 	e.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		d := e.deployment()
-		p := rollout.DeploymentProgress(d, "api", d.Spec.Template.Spec.Containers[0].Image, nil)
-		if p.Done {
+		st, err := e.status()
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if st.Done {
 			return
 		}
 		if time.Now().After(deadline) {
-			e.t.Fatalf("deployment %s not available: %s", e.name, p.Waiting)
+			e.t.Fatalf("deployment %s not available: %s", e.name, st.Reason)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -289,7 +300,7 @@ func (e *env) drive(timeout time.Duration) []rollout.CheckResult {
 
 func (e *env) state() rollout.State {
 	e.t.Helper()
-	st, err := rollout.ReadState(e.deployment().Metadata.Annotations)
+	st, err := rollout.ReadState(e.deployment().Annotations())
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -345,10 +356,10 @@ func TestCrashLoopIsRolledBack(t *testing.T) {
 				t.Fatalf("result %+v, want rolled back naming %s", got, reason)
 			}
 			dep := e.deployment()
-			if img, _ := dep.ContainerImage("api"); img != image("v1.0.0") {
+			if img, _, _ := dep.ContainerImage("api"); img != image("v1.0.0") {
 				t.Errorf("runs %s, want v1.0.0 back", img)
 			}
-			ann := dep.Metadata.Annotations
+			ann := dep.Annotations()
 			if !strings.Contains(ann[rollout.AnnotationHold], reason) || !strings.Contains(ann[rollout.AnnotationBlocked], d) {
 				t.Errorf("hold %q blocked %q", ann[rollout.AnnotationHold], ann[rollout.AnnotationBlocked])
 			}
@@ -387,7 +398,7 @@ func TestPreviousImageGoneIsNotRolledBack(t *testing.T) {
 	if got := last(rs); got.Result != rollout.CheckFailed || !strings.Contains(got.Reason, "no longer exists") {
 		t.Fatalf("result %+v, want failed: previous image gone", got)
 	}
-	if img, _ := e.deployment().ContainerImage("api"); img != registry+"/"+repo+"@"+d {
+	if img, _, _ := e.deployment().ContainerImage("api"); img != registry+"/"+repo+"@"+d {
 		t.Errorf("runs %s: rolled back to nothing", img)
 	}
 	if len(e.alerts.alerts) != 1 || e.alerts.alerts[0].Verification.Action != alert.RollbackRefused {
@@ -407,7 +418,7 @@ func TestOnFailureAlertOnly(t *testing.T) {
 	if got := last(e.drive(60 * time.Second)); got.Result != rollout.CheckFailed || !strings.Contains(got.Reason, "OOMKilled") {
 		t.Fatalf("result %+v, want failed with OOMKilled", got)
 	}
-	if img, _ := e.deployment().ContainerImage("api"); img != registry+"/"+repo+"@"+d {
+	if img, _, _ := e.deployment().ContainerImage("api"); img != registry+"/"+repo+"@"+d {
 		t.Errorf("runs %s, want the failed image left (onFailure: alert)", img)
 	}
 	if len(e.alerts.alerts) != 1 || e.alerts.alerts[0].Verification.Action != alert.AlertOnly {
@@ -429,7 +440,7 @@ func TestBadInputMidVerification(t *testing.T) {
 		if got := last(e.drive(30 * time.Second)); got.Result != rollout.CheckAbandoned || !strings.Contains(got.Reason, "other hands") {
 			t.Fatalf("result %+v, want abandoned", got)
 		}
-		if img, _ := e.deployment().ContainerImage("api"); img != image("v0.9.9") {
+		if img, _, _ := e.deployment().ContainerImage("api"); img != image("v0.9.9") {
 			t.Errorf("runs %s: ecrwarden fought the person", img)
 		}
 		if len(e.alerts.alerts) != 0 {
@@ -464,7 +475,7 @@ func TestBadInputMidVerification(t *testing.T) {
 			if got.Result != rollout.CheckAbandoned || !strings.Contains(got.Reason, tt.want) {
 				t.Fatalf("result %+v, want abandoned: %s", got, tt.want)
 			}
-			if img, _ := e.deployment().ContainerImage("api"); img != registry+"/"+repo+"@"+d {
+			if img, _, _ := e.deployment().ContainerImage("api"); img != registry+"/"+repo+"@"+d {
 				t.Errorf("runs %s, want the image left as the person left the workload", img)
 			}
 			if len(e.alerts.alerts) != 0 {
