@@ -8,7 +8,8 @@ import (
 )
 
 // TestDeployerRBACCoversEveryKind: the deployer group's Role (internal/kube/rbac, which cannot import this
-// package) grants get, list and patch on exactly the kinds Kinds names, and list on what Workload.Status reads.
+// package) grants get, list and patch on exactly the kinds Kinds names, list on what Workload.Status reads, and
+// delete on pods (DeleteStuckPods).
 func TestDeployerRBACCoversEveryKind(t *testing.T) {
 	granted := map[string][]string{} // group/resource → verbs
 	for _, r := range rbac.DeployerRules() {
@@ -18,7 +19,7 @@ func TestDeployerRBACCoversEveryKind(t *testing.T) {
 			}
 		}
 	}
-	want := map[string][]string{"/pods": {"list"}, "/events": {"list"}, "batch/jobs": {"list"}}
+	want := map[string][]string{"/pods": {"delete", "list"}, "/events": {"list"}, "batch/jobs": {"list"}}
 	for _, k := range Kinds {
 		want[k.APIGroup()+"/"+k.Resource()] = []string{"get", "list", "patch"}
 	}

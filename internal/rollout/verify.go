@@ -308,6 +308,13 @@ func (v *Verifier) verify(ctx context.Context, c Check) (CheckResult, error) {
 	switch {
 	case st.Verify == nil || st.LastChange == nil || st.Verify.Digest != c.Digest || st.LastChange.EventID != c.EventID:
 		return CheckResult{Result: CheckStale, Reason: "the target moved on since the check was armed"}, nil
+	case st.Verify.State == VerifyRolledBack && st.LastChange.EventID == rollbackEventID(c.EventID):
+		// A retried check whose rollback stands: finish replacing the
+		// Pods a StatefulSet would wait for.
+		if err := v.replaceStuck(ctx, client, c, st.LastChange.From, log); err != nil {
+			return CheckResult{}, fmt.Errorf("verify %s: %w", c, err)
+		}
+		return CheckResult{Result: CheckStale, Reason: "already " + st.Verify.State}, nil
 	case st.Verify.State != VerifyPending:
 		return CheckResult{Result: CheckStale, Reason: "already " + st.Verify.State}, nil
 	case !st.Verify.At.Equal(c.At):
@@ -517,7 +524,7 @@ func (v *Verifier) failed(ctx context.Context, client *kube.Client, c Check, rv 
 		return CheckResult{}, fmt.Errorf("verify %s: %w", c, err)
 	}
 	vs.State, vs.At = VerifyRolledBack, now
-	change := Change{EventID: "rollback:" + c.EventID, Time: now, Cause: CauseRollback, From: plan.From, To: plan.To}
+	change := Change{EventID: rollbackEventID(c.EventID), Time: now, Cause: CauseRollback, From: plan.From, To: plan.To}
 	extra, err := stateAnnotations(change, vs)
 	if err != nil {
 		return CheckResult{}, err
@@ -532,8 +539,42 @@ func (v *Verifier) failed(ctx context.Context, client *kube.Client, c Check, rv 
 		}
 		return CheckResult{}, fmt.Errorf("verify %s: %w", c, err)
 	}
+	if err := v.replaceStuck(ctx, client, c, plan.From, log); err != nil {
+		// The rollback stands; the retried check finds it and tries again.
+		return CheckResult{}, fmt.Errorf("verify %s: rolled back, but %w", c, err)
+	}
 	log.Warn("rollout failed; rolled back", "from", plan.From, "to", plan.To, "reasons", reasons)
 	return CheckResult{Result: CheckRolledBack, Reason: reason}, nil
+}
+
+// rollbackEventID is the last change's event id after the verifier rolled
+// back the change of eventID.
+func rollbackEventID(eventID string) string { return "rollback:" + eventID }
+
+// replaceStuck deletes the Pods of a StatefulSet just rolled back from
+// failedImage that run it and are not Ready (kube.DeleteStuckPods: its
+// controller would wait for them forever); for other kinds it does
+// nothing. A template that runs failedImage again (set by other hands)
+// keeps its Pods.
+func (v *Verifier) replaceStuck(ctx context.Context, client *kube.Client, c Check, failedImage string, log *slog.Logger) error {
+	if c.Ref().Kind != kube.KindStatefulSet || failedImage == "" {
+		return nil
+	}
+	w, err := client.GetWorkload(ctx, c.Ref())
+	if kube.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if image, _, _ := w.ContainerImage(c.Container); image == failedImage {
+		return nil
+	}
+	deleted, err := client.DeleteStuckPods(ctx, w, c.Container, failedImage)
+	if len(deleted) > 0 {
+		log.Info("deleted the rolled-back statefulset's stuck pods; its controller recreates them from the restored template", "pods", deleted)
+	}
+	return err
 }
 
 // errStale means the verification no longer belongs to the check.

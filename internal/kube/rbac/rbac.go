@@ -84,7 +84,10 @@ func (o Object) Path() string {
 // the workloads it rolls forward (get, patch) and finds by annotation (list) — every
 // kind kube.Kinds names, since an ecrwarden.io/track opt-in may be of any of them and
 // the discovery lists them all (a refused listing fails closed) — and read a rollout's
-// status: list the Pods of the new template and their Events, and a CronJob's Jobs.
+// status: list the Pods of the new template and their Events, and a CronJob's Jobs; and
+// delete the Pods a rolled-back StatefulSet would otherwise wait for forever (the
+// Kubernetes documentation's forced rollback; kube.DeleteStuckPods deletes only Pods of
+// the StatefulSet that run the failed image and are not Ready).
 // kube's tests check that these resources are exactly kube.Kinds' (this package does
 // not import kube).
 func DeployerRules() []PolicyRule {
@@ -93,6 +96,7 @@ func DeployerRules() []PolicyRule {
 		{APIGroups: []string{"batch"}, Resources: []string{"cronjobs"}, Verbs: []string{"get", "list", "patch"}},
 		{APIGroups: []string{""}, Resources: []string{"events", "pods"}, Verbs: []string{"list"}},
 		{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: []string{"list"}},
+		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"delete"}},
 	}
 }
 

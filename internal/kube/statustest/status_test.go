@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/ecrwarden/ecrwarden/internal/kube"
 	"github.com/ecrwarden/ecrwarden/internal/sandbox"
 	"github.com/ecrwarden/ecrwarden/internal/testenv"
@@ -407,4 +409,50 @@ func TestStatusCronJob(t *testing.T) {
 	}
 	st := waitStatus(t, c, ref, "job of the bad image", settled)
 	checkFailure(t, st, "CrashLoopBackOff")
+}
+
+// TestStatefulSetForcedRollback: a StatefulSet whose template is reverted from a crashing image stays stuck on the
+// crashing Pod (kubernetes/kubernetes#67250: its controller waits for the Pod to become Ready first);
+// DeleteStuckPods deletes exactly that Pod, and the StatefulSet rolls out the restored template.
+func TestStatefulSetForcedRollback(t *testing.T) {
+	k := requireKube(t)
+	t.Parallel()
+	c := adminClient(t, k)
+	ctx := context.Background()
+	ns := statusNamespace(t, k, "status-sts-rollback")
+	repo := "mlops/status-sts-rollback"
+	good, bad := statusImage(repo, "v1"), statusImage(repo, "bad")
+	if err := k.SetImageFaults(ctx, map[string]testenv.ImageFault{bad: testenv.ImageCrashLoop}); err != nil {
+		t.Fatal(err)
+	}
+	ref := createWorkload(t, k, kube.KindStatefulSet, ns, "db", good, map[string]any{"replicas": 3})
+	waitStatus(t, c, ref, "first rollout", done)
+	setApp(t, c, ref, bad)
+	checkFailure(t, waitStatus(t, c, ref, "bad rollout", failed), "CrashLoopBackOff")
+
+	setApp(t, c, ref, good) // the rollback of the template
+	w, err := c.GetWorkload(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if deleted, err := c.DeleteStuckPods(ctx, w, "app", good); err != nil || len(deleted) != 0 {
+		t.Fatalf("DeleteStuckPods of the running image: %v %v, want nothing deleted", deleted, err)
+	}
+	// Stuck: the reverted template does not reach the crashing Pod by itself.
+	time.Sleep(5 * time.Second)
+	if st := waitStatus(t, c, ref, "reverted", func(kube.RolloutStatus) bool { return true }); st.Done {
+		t.Fatalf("status %+v: the StatefulSet recovered by itself; the forced rollback is not needed", st)
+	}
+	deleted, err := c.DeleteStuckPods(ctx, w, "app", bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"db-2"}, deleted); diff != "" {
+		t.Errorf("deleted (-want +got):\n%s", diff)
+	}
+	waitStatus(t, c, ref, "restored after the forced rollback", done)
+	again, err := c.DeleteStuckPods(ctx, w, "app", bad)
+	if err != nil || len(again) != 0 {
+		t.Errorf("a second DeleteStuckPods: %v %v, want nothing left to delete", again, err)
+	}
 }
