@@ -31,12 +31,13 @@
 // Verified. The patch also records the change (AnnotationLastChange) and a
 // pending verification (AnnotationVerify), and the engine arms the first
 // check (Verifier.Arm: an SQS message delayed by the check interval).
-// Verifier.Verify looks once (DeploymentProgress: kubectl's rollout-status
-// logic and the new Pods' failure reasons) and re-arms, or ends it:
-// verified, failed (onFailure alert, or a rollback refused), rolled back
-// (Rollback with the verifier's state, hold and block, one alert), or
-// abandoned (changed by other hands, paused or scaled to zero until the
-// timeout). The verification's At names the one check that owns it, so
+// Verifier.Verify looks once at a workload of any kind
+// (kube.Workload.Status: kubectl's rollout-status logic for the kind and
+// the new template's Pods' failure reasons; a CronJob's next Job) and
+// re-arms, or ends it: verified, failed (onFailure alert, or a rollback
+// refused), rolled back (Rollback with the verifier's state, hold and
+// block, one alert; a StatefulSet's stuck Pods deleted), or abandoned
+// (changed by other hands, or idle or scaled to zero until the timeout). The verification's At names the one check that owns it, so
 // duplicate, late and stale checks stop; the engine re-arms a pending
 // verification no check has looked at for three intervals (the reconcile
 // rolls every target) or whose event is redelivered. ReadState is the one
