@@ -396,7 +396,7 @@ const (
 // Verify is a deploy rule's rollout verification.
 type Verify struct {
 	// Timeout is how long the rollout may take to become available.
-	Timeout Duration `yaml:"timeout" doc:"How long the rollout may take until every updated replica is available; longer fails it. Default 10m."`
+	Timeout Duration `yaml:"timeout" doc:"How long the rollout may take until every updated replica is available (a CronJob: until its next Job completes or runs ready); longer fails it, while an idle rollout (paused, OnDelete, a CronJob with no Job yet, scaled to zero) is abandoned, not failed. 10s to 24h; default 10m."`
 	// OnFailure is rollback (default) or alert.
 	OnFailure OnFailure `yaml:"onFailure" doc:"rollback (default): restore the previous image, hold the target, block the failed digest and alert; alert: alert only."`
 	// NotifySuccess sends a Slack message when a rollout is verified.
