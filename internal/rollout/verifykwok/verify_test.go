@@ -2,21 +2,12 @@ package verifykwok
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"log/slog"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/ecrwarden/ecrwarden/internal/alert"
 	"github.com/ecrwarden/ecrwarden/internal/audit"
@@ -26,288 +17,7 @@ import (
 	"github.com/ecrwarden/ecrwarden/internal/testenv"
 )
 
-var controlPlane *testenv.Kube
-
-func TestMain(m *testing.M) {
-	os.Exit(testenv.RunWithKubeOptions(m, testenv.KubeOptions{Controllers: &testenv.ControllerOptions{}}, func(k *testenv.Kube) { controlPlane = k }))
-}
-
-const (
-	registry = "111122223333.dkr.ecr.eu-west-1.amazonaws.com"
-	repo     = "mlops/retail-api"
-)
-
-func digest(s string) string { return fmt.Sprintf("sha256:%x", sha256.Sum256([]byte(s))) }
-
-// staticClients resolves every cluster to one client.
-type staticClients struct{ c *kube.Client }
-
-func (s staticClients) Client(context.Context, string) (*kube.Client, error) { return s.c, nil }
-
-// fakeLookup says which images (by tag or digest) exist.
-type fakeLookup struct {
-	mu     sync.Mutex
-	exists map[string]bool
-}
-
-func (f *fakeLookup) Image(_ context.Context, _ string, ref kube.Ref) (rollout.ImageInfo, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	key := ref.Digest
-	if key == "" {
-		key = ref.Tag
-	}
-	if !f.exists[key] {
-		return rollout.ImageInfo{}, nil
-	}
-	return rollout.ImageInfo{Found: true, Tags: []string{"v1.0.0"}}, nil
-}
-
-// fakeQueue keeps the messages sent, ignoring their delay (the test decides when a
-// check is delivered).
-type fakeQueue struct {
-	mu   sync.Mutex
-	msgs []rollout.Check
-	sent int
-	fail error
-}
-
-func (q *fakeQueue) SendMessage(_ context.Context, in *sqs.SendMessageInput, _ ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.fail != nil {
-		return nil, q.fail
-	}
-	var c rollout.Check
-	if err := json.Unmarshal([]byte(aws.ToString(in.MessageBody)), &c); err != nil {
-		return nil, err
-	}
-	if in.DelaySeconds != 1 {
-		return nil, fmt.Errorf("DelaySeconds %d, want the 1 s interval", in.DelaySeconds)
-	}
-	q.msgs = append(q.msgs, c)
-	q.sent++
-	return &sqs.SendMessageOutput{}, nil
-}
-
-func (q *fakeQueue) take() []rollout.Check {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	m := q.msgs
-	q.msgs = nil
-	return m
-}
-
-// fakeAlerts delivers once per key, as notify.Once does, and keeps the audit events.
-type fakeAlerts struct {
-	mu     sync.Mutex
-	alerts []alert.Alert
-	keys   map[string]bool
-	events []audit.Event
-}
-
-func (f *fakeAlerts) DeliverAudited(_ context.Context, key string, a alert.Alert, events []audit.Event) (bool, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.keys == nil {
-		f.keys = map[string]bool{}
-	}
-	if f.keys[key] {
-		return false, nil
-	}
-	f.keys[key] = true
-	f.alerts = append(f.alerts, a)
-	f.events = append(f.events, events...)
-	return true, nil
-}
-
-func (f *fakeAlerts) Publish(_ context.Context, events ...audit.Event) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.events = append(f.events, events...)
-	return nil
-}
-
-func (f *fakeAlerts) detailTypes() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []string
-	for _, e := range f.events {
-		out = append(out, e.DetailType)
-	}
-	return out
-}
-
-// env is one test's Deployment, engine and verifier.
-type env struct {
-	t        testing.TB
-	k        *testenv.Kube
-	name     string
-	client   *kube.Client
-	queue    *fakeQueue
-	alerts   *fakeAlerts
-	lookup   *fakeLookup
-	engine   *rollout.Engine
-	verifier *rollout.Verifier
-	target   rollout.Target
-}
-
-func image(tag string) string { return registry + "/" + repo + ":" + tag }
-
-// newEnv creates a Deployment of replicas running v1.0.0 (which exists in the
-// registry) and waits until it is available.
-func newEnv(t testing.TB, name string, replicas int, vr policy.Verify) *env {
-	t.Helper()
-	k := controlPlane
-	testenv.RequireControlPlane(t, k != nil)
-	client, err := kube.New(kube.Config{Host: k.Limited.Host, CAData: k.Limited.CAData, Token: kube.StaticToken(k.Limited.Token)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, k: k, name: name, client: client, queue: &fakeQueue{}, alerts: &fakeAlerts{},
-		lookup: &fakeLookup{exists: map[string]bool{"v1.0.0": true}}}
-	log := slog.New(slog.DiscardHandler)
-	e.verifier = &rollout.Verifier{Clients: staticClients{client}, Lookup: e.lookup, Queue: e.queue, QueueURL: "https://sqs.eu-west-1.amazonaws.com/111122223333/verify",
-		Interval: time.Second, Alerts: e.alerts, Audit: e.alerts, Registry: registry, Region: "eu-west-1", Account: "111122223333", Log: log}
-	e.engine = rollout.NewEngine(staticClients{client}, e.lookup, e.alerts, log).VerifyWith(e.verifier)
-	pattern, err := policy.CompilePattern("v{semver}")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.target = rollout.Target{Cluster: "test", Namespace: k.Namespace, Deployment: name, Container: "api", Repository: repo,
-		Tags: pattern, Order: policy.OrderSemver, Pin: policy.PinDigest, Verify: vr.Effective(), Source: "test"}
-	labels := map[string]any{"app": name}
-	e.request(http.MethodPost, "/apis/apps/v1/namespaces/"+k.Namespace+"/deployments", "application/json", map[string]any{
-		"apiVersion": "apps/v1", "kind": "Deployment", "metadata": map[string]any{"name": name},
-		"spec": map[string]any{"replicas": replicas, "progressDeadlineSeconds": 600, "selector": map[string]any{"matchLabels": labels},
-			"template": map[string]any{"metadata": map[string]any{"labels": labels},
-				"spec": map[string]any{"containers": []any{map[string]any{"name": "api", "image": image("v1.0.0")}}}}},
-	}, http.StatusCreated)
-	t.Cleanup(func() {
-		k.Request(context.Background(), k.Admin, http.MethodDelete, e.path(), "", nil)
-	})
-	e.waitAvailable()
-	return e
-}
-
-func (e *env) path() string {
-	return "/apis/apps/v1/namespaces/" + e.k.Namespace + "/deployments/" + e.name
-}
-
-func (e *env) request(method, path, contentType string, obj any, want int) []byte {
-	e.t.Helper()
-	var body []byte
-	if obj != nil {
-		body, _ = json.Marshal(obj)
-	}
-	code, out, err := e.k.Request(context.Background(), e.k.Admin, method, path, contentType, body)
-	if err != nil || code != want {
-		e.t.Fatalf("%s %s: %d %s %v", method, path, code, out, err)
-	}
-	return out
-}
-
-func (e *env) deployment() *kube.Workload {
-	e.t.Helper()
-	d, err := e.client.GetWorkload(context.Background(), e.target.Ref())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return d
-}
-
-// status reads the workload's rollout status.
-func (e *env) status() (kube.RolloutStatus, error) {
-	d, err := e.client.GetWorkload(context.Background(), e.target.Ref())
-	if err != nil {
-		return kube.RolloutStatus{}, err
-	}
-	return d.Status(context.Background(), e.client)
-}
-
-func (e *env) waitAvailable() {
-	e.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		st, err := e.status()
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		if st.Done {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("deployment %s not available: %s", e.name, st.Reason)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// newBenchEnv is newEnv for benchmarks: two replicas, the default verify rule.
-func newBenchEnv(b *testing.B, name string) *env {
-	b.Helper()
-	return newEnv(b, name, 2, policy.Verify{})
-}
-
-// rollB is roll for benchmarks.
-func (e *env) rollB(b *testing.B, tag string) string { b.Helper(); return e.roll(tag) }
-
-// roll rolls tag (digest of the tag's name) out through the engine, which arms the
-// first check.
-func (e *env) roll(tag string) string {
-	e.t.Helper()
-	d := digest(tag)
-	out, err := e.engine.Roll(context.Background(), rollout.Image{Registry: registry, Repository: repo, Tag: tag, Digest: d,
-		PushedAt: time.Now().Add(-time.Second), EventID: "ev-" + tag}, []rollout.Target{e.target})
-	if err != nil || len(out) != 1 || !out[0].Patched {
-		e.t.Fatalf("roll %s: %v %+v", tag, err, out)
-	}
-	return d
-}
-
-// drive delivers the armed checks (as SQS would after their delay) until one ends
-// in a result other than rearmed, or timeout; it returns the results in order.
-func (e *env) drive(timeout time.Duration) []rollout.CheckResult {
-	e.t.Helper()
-	var results []rollout.CheckResult
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		time.Sleep(200 * time.Millisecond)
-		for _, c := range e.queue.take() {
-			res, err := e.verifier.Verify(context.Background(), c)
-			if kube.IsConflict(err) {
-				// SQS redelivers a check that failed.
-				e.t.Logf("check %s: %v; redelivered", c, err)
-				e.queue.mu.Lock()
-				e.queue.msgs = append(e.queue.msgs, c)
-				e.queue.mu.Unlock()
-				continue
-			}
-			if err != nil {
-				e.t.Fatalf("check %s: %v", c, err)
-			}
-			results = append(results, res)
-			// A stale check is one whose re-arm lost a conflict (or a duplicate): it
-			// changed nothing, and the check that owns the verification goes on.
-			if res.Result != rollout.CheckRearmed && res.Result != rollout.CheckStale {
-				return results
-			}
-		}
-	}
-	e.t.Fatalf("no result after %s: %+v", timeout, results)
-	return nil
-}
-
-func (e *env) state() rollout.State {
-	e.t.Helper()
-	st, err := rollout.ReadState(e.deployment().Annotations())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return st
-}
-
-func last(rs []rollout.CheckResult) rollout.CheckResult { return rs[len(rs)-1] }
+// The Deployment's own cases; kinds_test.go runs every kind.
 
 func TestHealthyRolloutIsVerified(t *testing.T) {
 	e := newEnv(t, "verify-healthy", 2, policy.Verify{NotifySuccess: true})
@@ -355,11 +65,11 @@ func TestCrashLoopIsRolledBack(t *testing.T) {
 			if got := last(rs); got.Result != rollout.CheckRolledBack || !strings.Contains(got.Reason, reason) {
 				t.Fatalf("result %+v, want rolled back naming %s", got, reason)
 			}
-			dep := e.deployment()
-			if img, _, _ := dep.ContainerImage("api"); img != image("v1.0.0") {
+			w := e.workload()
+			if img, _, _ := w.ContainerImage("api"); img != image("v1.0.0") {
 				t.Errorf("runs %s, want v1.0.0 back", img)
 			}
-			ann := dep.Annotations()
+			ann := w.Annotations()
 			if !strings.Contains(ann[rollout.AnnotationHold], reason) || !strings.Contains(ann[rollout.AnnotationBlocked], d) {
 				t.Errorf("hold %q blocked %q", ann[rollout.AnnotationHold], ann[rollout.AnnotationBlocked])
 			}
@@ -398,7 +108,7 @@ func TestPreviousImageGoneIsNotRolledBack(t *testing.T) {
 	if got := last(rs); got.Result != rollout.CheckFailed || !strings.Contains(got.Reason, "no longer exists") {
 		t.Fatalf("result %+v, want failed: previous image gone", got)
 	}
-	if img, _, _ := e.deployment().ContainerImage("api"); img != registry+"/"+repo+"@"+d {
+	if img := e.image(); img != registry+"/"+repo+"@"+d {
 		t.Errorf("runs %s: rolled back to nothing", img)
 	}
 	if len(e.alerts.alerts) != 1 || e.alerts.alerts[0].Verification.Action != alert.RollbackRefused {
@@ -418,7 +128,7 @@ func TestOnFailureAlertOnly(t *testing.T) {
 	if got := last(e.drive(60 * time.Second)); got.Result != rollout.CheckFailed || !strings.Contains(got.Reason, "OOMKilled") {
 		t.Fatalf("result %+v, want failed with OOMKilled", got)
 	}
-	if img, _, _ := e.deployment().ContainerImage("api"); img != registry+"/"+repo+"@"+d {
+	if img := e.image(); img != registry+"/"+repo+"@"+d {
 		t.Errorf("runs %s, want the failed image left (onFailure: alert)", img)
 	}
 	if len(e.alerts.alerts) != 1 || e.alerts.alerts[0].Verification.Action != alert.AlertOnly {
@@ -440,7 +150,7 @@ func TestBadInputMidVerification(t *testing.T) {
 		if got := last(e.drive(30 * time.Second)); got.Result != rollout.CheckAbandoned || !strings.Contains(got.Reason, "other hands") {
 			t.Fatalf("result %+v, want abandoned", got)
 		}
-		if img, _, _ := e.deployment().ContainerImage("api"); img != image("v0.9.9") {
+		if img := e.image(); img != image("v0.9.9") {
 			t.Errorf("runs %s: ecrwarden fought the person", img)
 		}
 		if len(e.alerts.alerts) != 0 {
@@ -475,7 +185,7 @@ func TestBadInputMidVerification(t *testing.T) {
 			if got.Result != rollout.CheckAbandoned || !strings.Contains(got.Reason, tt.want) {
 				t.Fatalf("result %+v, want abandoned: %s", got, tt.want)
 			}
-			if img, _, _ := e.deployment().ContainerImage("api"); img != registry+"/"+repo+"@"+d {
+			if img := e.image(); img != registry+"/"+repo+"@"+d {
 				t.Errorf("runs %s, want the image left as the person left the workload", img)
 			}
 			if len(e.alerts.alerts) != 0 {

@@ -1,0 +1,210 @@
+package verifykwok
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ecrwarden/ecrwarden/internal/alert"
+	"github.com/ecrwarden/ecrwarden/internal/audit"
+	"github.com/ecrwarden/ecrwarden/internal/kube"
+	"github.com/ecrwarden/ecrwarden/internal/policy"
+	"github.com/ecrwarden/ecrwarden/internal/rollout"
+	"github.com/ecrwarden/ecrwarden/internal/testenv"
+)
+
+// Every kind is verified and rolled back the same way; what differs is how its
+// controller rolls (kube.Workload.Status) and, for a CronJob, that the rollout is
+// its next Job. Each kind's workload has images of its own (the tags' minor version
+// is the kind's index), since faults follow the image's digest.
+
+// kindName is a kind in a workload name: "statefulset".
+func kindName(k kube.Kind) string { return strings.ToLower(string(k)) }
+
+// TestEveryKindHealthyRolloutIsVerified: a healthy rollout of each kind ends
+// verified, with RolloutVerified and the notifySuccess alert; a CronJob's waits for
+// its next Job ("no job yet") and is verified by it.
+func TestEveryKindHealthyRolloutIsVerified(t *testing.T) {
+	for i, kind := range kube.Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			e := newKindEnv(t, kind, "ok-"+kindName(kind), 2, policy.Verify{NotifySuccess: true}, nil)
+			tag := fmt.Sprintf("v6.%d.0", i)
+			d := e.roll(tag)
+			if c := e.queue.msgs[0]; c.Deployment != e.name || c.Digest != d {
+				t.Fatalf("armed check %+v, want one of %s at %s", c, e.name, d)
+			}
+			e.nextJob()
+			rs := e.drive(90 * time.Second)
+			if got := last(rs); got.Result != rollout.CheckVerified {
+				t.Fatalf("result %+v, want verified", got)
+			}
+			st := e.state()
+			if st.Verify.State != rollout.VerifyVerified || st.Verify.Digest != d || st.LastChange.Cause != rollout.CausePush ||
+				st.LastChange.From != image("v1.0.0") || st.LastChange.To != pinned(tag) || st.Verify.PreviousImage != image("v1.0.0") {
+				t.Errorf("state %+v %+v", st.LastChange, st.Verify)
+			}
+			if img := e.image(); img != pinned(tag) {
+				t.Errorf("runs %s, want %s", img, pinned(tag))
+			}
+			if got := e.alerts.detailTypes(); !slices.Equal(got, []string{audit.DeploymentPatched, audit.RolloutVerified}) {
+				t.Errorf("audit events %v, want DeploymentPatched, RolloutVerified", got)
+			}
+			if a := e.alerts.sent(); len(a) != 1 || a[0].Kind != alert.KindRolloutVerified || a[0].Verification.Deployment != e.name {
+				t.Errorf("alerts %+v, want one rollout-verified of %s (notifySuccess)", a, e.name)
+			}
+		})
+	}
+}
+
+// TestEveryKindCrashLoopIsRolledBack: a crash-looping image of each kind is rolled
+// back by itself: the previous image restored, the workload held, the digest
+// blocked (also after a release), one alert with the Pods' reasons and Events, and
+// the audit events of the patch, the failure and the rollback.
+func TestEveryKindCrashLoopIsRolledBack(t *testing.T) {
+	for i, kind := range kube.Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			e := newKindEnv(t, kind, "crash-"+kindName(kind), 2, policy.Verify{}, nil)
+			tag := fmt.Sprintf("v7.%d.0", i)
+			e.setFault(tag, testenv.ImageCrashLoop)
+			d := e.roll(tag)
+			e.nextJob()
+			rs := e.drive(90 * time.Second)
+			if got := last(rs); got.Result != rollout.CheckRolledBack || !strings.Contains(got.Reason, "CrashLoopBackOff") {
+				t.Fatalf("result %+v, want rolled back naming CrashLoopBackOff", got)
+			}
+			w := e.workload()
+			if img, _, _ := w.ContainerImage("api"); img != image("v1.0.0") {
+				t.Errorf("runs %s, want v1.0.0 back", img)
+			}
+			ann := w.Annotations()
+			if !strings.Contains(ann[rollout.AnnotationHold], "CrashLoopBackOff") || !strings.Contains(ann[rollout.AnnotationBlocked], d) {
+				t.Errorf("hold %q blocked %q", ann[rollout.AnnotationHold], ann[rollout.AnnotationBlocked])
+			}
+			st := e.state()
+			if st.Verify.State != rollout.VerifyRolledBack || st.LastChange.Cause != rollout.CauseRollback || len(st.Verify.Reasons) == 0 ||
+				st.LastChange.From != pinned(tag) || st.LastChange.To != image("v1.0.0") {
+				t.Errorf("state %+v %+v", st.LastChange, st.Verify)
+			}
+			a := e.alerts.sent()
+			if len(a) != 1 || a[0].Verification.Action != alert.RolledBack {
+				t.Fatalf("alerts %+v, want one rolled-back alert", a)
+			}
+			if v := a[0].Verification; v.Deployment != e.name || !slices.ContainsFunc(v.Reasons, func(r string) bool { return strings.Contains(r, "CrashLoopBackOff") }) || len(v.Events) == 0 {
+				t.Errorf("alert %+v, want %s with the Pods' reasons (CrashLoopBackOff) and Events", v, e.name)
+			}
+			if got := e.alerts.detailTypes(); !slices.Equal(got, []string{audit.DeploymentPatched, audit.RolloutFailed, audit.RolloutRolledBack}) {
+				t.Errorf("audit events %v", got)
+			}
+			// The blocked digest never rolls out again, even after a release.
+			if res, err := rollout.ReleaseWorkload(context.Background(), e.client, e.ref(), false); err != nil || !res.Changed {
+				t.Fatalf("release: %+v %v", res, err)
+			}
+			img := push(tag)
+			img.EventID = "ev-again"
+			out, err := e.engine.Roll(context.Background(), img, []rollout.Target{e.target})
+			if err != nil || out[0].Patched || !strings.HasPrefix(out[0].Reason, "blocked") {
+				t.Errorf("after release: %+v %v, want blocked", out, err)
+			}
+			if img := e.image(); img != image("v1.0.0") {
+				t.Errorf("after release runs %s, want v1.0.0", img)
+			}
+		})
+	}
+}
+
+// TestKindBadInput: what only some kinds do never makes ecrwarden roll back for
+// doubt or fight a person.
+func TestKindBadInput(t *testing.T) {
+	// A CronJob that runs no Job of the new template until the verify timeout: not
+	// verified, never rolled back.
+	t.Run("CronJob without a job until the timeout", func(t *testing.T) {
+		t.Parallel()
+		e := newKindEnv(t, kube.KindCronJob, "nojob-cronjob", 1, policy.Verify{Timeout: policy.Duration(10 * time.Second)}, nil)
+		d := e.roll("v8.3.0")
+		got := last(e.drive(60 * time.Second))
+		if got.Result != rollout.CheckAbandoned || !strings.Contains(got.Reason, "not verified") || !strings.Contains(got.Reason, "no job yet") {
+			t.Fatalf("result %+v, want abandoned: no job yet, not verified", got)
+		}
+		if img := e.image(); img != pinned("v8.3.0") {
+			t.Errorf("runs %s, want the new image left", img)
+		}
+		if st := e.state(); st.Verify.State != rollout.VerifyAbandoned || st.Verify.Digest != d {
+			t.Errorf("state %+v", st.Verify)
+		}
+		if a := e.alerts.sent(); len(a) != 0 {
+			t.Errorf("alerts %+v", a)
+		}
+	})
+	// OnDelete: the controller leaves the Pods on the old template until someone
+	// deletes them; nobody does, so the timeout ends it, not verified.
+	for i, kind := range []kube.Kind{kube.KindStatefulSet, kube.KindDaemonSet} {
+		t.Run(string(kind)+" OnDelete nobody deletes", func(t *testing.T) {
+			t.Parallel()
+			e := newKindEnv(t, kind, "ondelete-"+kindName(kind), 2, policy.Verify{Timeout: policy.Duration(10 * time.Second)},
+				map[string]any{"updateStrategy": map[string]any{"type": "OnDelete"}})
+			tag := fmt.Sprintf("v8.%d.0", i)
+			d := e.roll(tag)
+			got := last(e.drive(60 * time.Second))
+			if got.Result != rollout.CheckAbandoned || !strings.Contains(got.Reason, "not verified") || !strings.Contains(got.Reason, "OnDelete") {
+				t.Fatalf("result %+v, want abandoned naming OnDelete, not verified", got)
+			}
+			if img := e.image(); img != pinned(tag) {
+				t.Errorf("runs %s, want the image left as is", img)
+			}
+			if st := e.state(); st.Verify.State != rollout.VerifyAbandoned || st.Verify.Digest != d {
+				t.Errorf("state %+v", st.Verify)
+			}
+			for pod, img := range e.pods() {
+				if img != image("v1.0.0") {
+					t.Errorf("pod %s runs %s: nobody deleted it, so it keeps v1.0.0", pod, img)
+				}
+			}
+			if a := e.alerts.sent(); len(a) != 0 {
+				t.Errorf("alerts %+v", a)
+			}
+		})
+	}
+	t.Run("StatefulSet edited by hand", func(t *testing.T) {
+		t.Parallel()
+		e := newKindEnv(t, kube.KindStatefulSet, "handedit-statefulset", 2, policy.Verify{}, nil)
+		e.setFault("v8.4.0", testenv.ImageCrashLoop)
+		e.roll("v8.4.0")
+		e.setImageByHand(image("v0.9.9"))
+		if got := last(e.drive(60 * time.Second)); got.Result != rollout.CheckAbandoned || !strings.Contains(got.Reason, "other hands") {
+			t.Fatalf("result %+v, want abandoned", got)
+		}
+		if img := e.image(); img != image("v0.9.9") {
+			t.Errorf("runs %s: ecrwarden fought the person", img)
+		}
+		if a := e.alerts.sent(); len(a) != 0 {
+			t.Errorf("alerts %+v", a)
+		}
+		if st := e.state(); st.Verify.State != rollout.VerifyAbandoned {
+			t.Errorf("state %+v", st.Verify)
+		}
+	})
+	// A partition rolls the Pods at ordinals at or above it only: ready, they verify
+	// the rollout, and the Pods below keep the old template by design.
+	t.Run("StatefulSet partitioned", func(t *testing.T) {
+		t.Parallel()
+		e := newKindEnv(t, kube.KindStatefulSet, "partition-statefulset", 3, policy.Verify{},
+			map[string]any{"updateStrategy": map[string]any{"type": "RollingUpdate", "rollingUpdate": map[string]any{"partition": 2}}})
+		d := e.roll("v8.5.0")
+		if got := last(e.drive(90 * time.Second)); got.Result != rollout.CheckVerified {
+			t.Fatalf("result %+v, want verified", got)
+		}
+		if st := e.state(); st.Verify.State != rollout.VerifyVerified || st.Verify.Digest != d {
+			t.Errorf("state %+v", st.Verify)
+		}
+		want := map[string]string{e.name + "-0": image("v1.0.0"), e.name + "-1": image("v1.0.0"), e.name + "-2": pinned("v8.5.0")}
+		if got := e.pods(); !maps.Equal(got, want) {
+			t.Errorf("pods run %v, want %v", got, want)
+		}
+	})
+}
