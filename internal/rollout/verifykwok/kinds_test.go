@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -114,7 +115,40 @@ func TestEveryKindCrashLoopIsRolledBack(t *testing.T) {
 			if img := e.image(); img != image("v1.0.0") {
 				t.Errorf("after release runs %s, want v1.0.0", img)
 			}
+			e.waitHealed()
 		})
+	}
+}
+
+// waitHealed waits until, after a rollback, the workload runs the previous image
+// again: its rollout Done and every Pod of it on v1.0.0 (a CronJob's next Job runs
+// the restored template by itself; the Job that failed is the Job controller's).
+func (e *env) waitHealed() {
+	e.t.Helper()
+	if e.kind == kube.KindCronJob {
+		return
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		st, err := e.status(context.Background())
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		pods := e.pods()
+		healed := st.Done && len(pods) > 0
+		for _, img := range pods {
+			healed = healed && img == image("v1.0.0")
+		}
+		if healed {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Errorf("60 s after the rollback %s still does not run v1.0.0: status %+v, pods %v"+
+				" (an OrderedReady StatefulSet does not replace a Pod of the failed revision until it is deleted:"+
+				" kubernetes/kubernetes#67250, the StatefulSet docs' \"forced rollback\")", e.ref(), st, pods)
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }
 
@@ -123,10 +157,25 @@ func TestEveryKindCrashLoopIsRolledBack(t *testing.T) {
 func TestKindBadInput(t *testing.T) {
 	// A CronJob that runs no Job of the new template until the verify timeout: not
 	// verified, never rolled back.
+	// Jobs that are not its next Job do not verify it either: one of the previous
+	// template, and one of the new template that the CronJob does not own.
 	t.Run("CronJob without a job until the timeout", func(t *testing.T) {
 		t.Parallel()
 		e := newKindEnv(t, kube.KindCronJob, "nojob-cronjob", 1, policy.Verify{Timeout: policy.Duration(10 * time.Second)}, nil)
+		if _, err := e.k.CreateJobFromCronJob(context.Background(), e.k.Namespace, e.name); err != nil {
+			t.Fatal(err)
+		}
 		d := e.roll("v8.3.0")
+		unowned := e.name + "-unowned"
+		e.request(http.MethodPost, "/apis/batch/v1/namespaces/"+e.k.Namespace+"/jobs", "application/json", map[string]any{
+			"apiVersion": "batch/v1", "kind": "Job", "metadata": map[string]any{"name": unowned},
+			"spec": map[string]any{"template": map[string]any{"metadata": map[string]any{"labels": map[string]any{"app": unowned}},
+				"spec": map[string]any{"restartPolicy": "OnFailure", "terminationGracePeriodSeconds": 0,
+					"containers": []any{map[string]any{"name": "api", "image": pinned("v8.3.0")}}}}},
+		}, http.StatusCreated)
+		t.Cleanup(func() {
+			e.k.Request(context.Background(), e.k.Admin, http.MethodDelete, "/apis/batch/v1/namespaces/"+e.k.Namespace+"/jobs/"+unowned+"?propagationPolicy=Background", "", nil)
+		})
 		got := last(e.drive(60 * time.Second))
 		if got.Result != rollout.CheckAbandoned || !strings.Contains(got.Reason, "not verified") || !strings.Contains(got.Reason, "no job yet") {
 			t.Fatalf("result %+v, want abandoned: no job yet, not verified", got)
@@ -164,6 +213,42 @@ func TestKindBadInput(t *testing.T) {
 				if img != image("v1.0.0") {
 					t.Errorf("pod %s runs %s: nobody deleted it, so it keeps v1.0.0", pod, img)
 				}
+			}
+			if a := e.alerts.sent(); len(a) != 0 {
+				t.Errorf("alerts %+v", a)
+			}
+		})
+	}
+	// No Pod to tell by: a StatefulSet scaled to zero, a DaemonSet whose nodeSelector
+	// matches no node. The verification waits for the timeout and ends not verified.
+	for _, tt := range []struct {
+		name     string
+		kind     kube.Kind
+		tag      string
+		replicas int
+		patch    map[string]any
+	}{
+		{"StatefulSet scaled to zero", kube.KindStatefulSet, "v8.6.0", 0, nil},
+		{"DaemonSet on no node", kube.KindDaemonSet, "v8.7.0", 0, map[string]any{"spec": map[string]any{"template": map[string]any{"spec": map[string]any{
+			"nodeSelector": map[string]any{"ecrwarden.io/no-such-node": "true"}}}}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newKindEnv(t, tt.kind, "nopod-"+kindName(tt.kind), tt.replicas, policy.Verify{Timeout: policy.Duration(10 * time.Second)}, nil)
+			if tt.patch != nil {
+				e.request(http.MethodPatch, e.path(), "application/strategic-merge-patch+json", tt.patch, http.StatusOK)
+				e.waitRolledOut()
+			}
+			d := e.roll(tt.tag)
+			got := last(e.drive(60 * time.Second))
+			if got.Result != rollout.CheckAbandoned || !strings.Contains(got.Reason, "not verified") {
+				t.Fatalf("result %+v, want abandoned, not verified", got)
+			}
+			if img := e.image(); img != pinned(tt.tag) {
+				t.Errorf("runs %s, want the image left as is", img)
+			}
+			if st := e.state(); st.Verify.State != rollout.VerifyAbandoned || st.Verify.Digest != d {
+				t.Errorf("state %+v", st.Verify)
 			}
 			if a := e.alerts.sent(); len(a) != 0 {
 				t.Errorf("alerts %+v", a)
