@@ -195,7 +195,9 @@ func BenchmarkVerificationLatency(b *testing.B) {
 		if err := e2.k.SetImageFaults(context.Background(), map[string]testenv.ImageFault{digest(badTag): testenv.ImageCrashLoop}); err != nil {
 			b.Fatal(err)
 		}
-		firstFail, stop2 := watch(e2, pinned(badTag), func(st *kube.RolloutStatus) bool { return len(st.Pods) > 0 || st.Failed })
+		firstFail, stop2 := watch(e2, pinned(badTag), func(st *kube.RolloutStatus) bool {
+			return st.Failed || slices.ContainsFunc(st.Pods, func(p kube.PodProblem) bool { return p.Fatal })
+		})
 		patched = append(patched, float64(pushToPatch(b, e2, badTag).Microseconds())/1000)
 		res, at = deliverDue(b, e2)
 		stop2()
