@@ -199,6 +199,22 @@ func (f *fakeAlerts) detailTypes() []string {
 	return out
 }
 
+// detailKinds returns the "kind" of each audit event's detail (a workload's kind).
+func (f *fakeAlerts) detailKinds() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, e := range f.events {
+		b, _ := json.Marshal(e.Detail)
+		var d struct {
+			Kind string `json:"kind"`
+		}
+		json.Unmarshal(b, &d)
+		out = append(out, d.Kind)
+	}
+	return out
+}
+
 // sent returns the alerts delivered so far.
 func (f *fakeAlerts) sent() []alert.Alert {
 	f.mu.Lock()

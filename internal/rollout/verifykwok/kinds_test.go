@@ -36,8 +36,8 @@ func TestEveryKindHealthyRolloutIsVerified(t *testing.T) {
 			e := newKindEnv(t, kind, "ok-"+kindName(kind), 2, policy.Verify{NotifySuccess: true}, nil)
 			tag := fmt.Sprintf("v6.%d.0", i)
 			d := e.roll(tag)
-			if c := e.queue.msgs[0]; c.Deployment != e.name || c.Digest != d {
-				t.Fatalf("armed check %+v, want one of %s at %s", c, e.name, d)
+			if c := e.queue.msgs[0]; c.Kind != kind || c.Deployment != e.name || c.Digest != d {
+				t.Fatalf("armed check %+v, want one of %s %s at %s", c, kind, e.name, d)
 			}
 			e.nextJob()
 			rs := e.drive(90 * time.Second)
@@ -55,8 +55,11 @@ func TestEveryKindHealthyRolloutIsVerified(t *testing.T) {
 			if got := e.alerts.detailTypes(); !slices.Equal(got, []string{audit.DeploymentPatched, audit.RolloutVerified}) {
 				t.Errorf("audit events %v, want DeploymentPatched, RolloutVerified", got)
 			}
-			if a := e.alerts.sent(); len(a) != 1 || a[0].Kind != alert.KindRolloutVerified || a[0].Verification.Deployment != e.name {
-				t.Errorf("alerts %+v, want one rollout-verified of %s (notifySuccess)", a, e.name)
+			if a := e.alerts.sent(); len(a) != 1 || a[0].Kind != alert.KindRolloutVerified || a[0].Verification.Deployment != e.name || a[0].Verification.Kind != string(kind) {
+				t.Errorf("alerts %+v, want one rollout-verified of %s %s (notifySuccess)", a, kind, e.name)
+			}
+			if got := e.alerts.detailKinds(); !slices.Equal(got, []string{string(kind), string(kind)}) {
+				t.Errorf("audit events of kinds %v, want %s", got, kind)
 			}
 		})
 	}
@@ -96,11 +99,14 @@ func TestEveryKindCrashLoopIsRolledBack(t *testing.T) {
 			if len(a) != 1 || a[0].Verification.Action != alert.RolledBack {
 				t.Fatalf("alerts %+v, want one rolled-back alert", a)
 			}
-			if v := a[0].Verification; v.Deployment != e.name || !slices.ContainsFunc(v.Reasons, func(r string) bool { return strings.Contains(r, "CrashLoopBackOff") }) || len(v.Events) == 0 {
+			if v := a[0].Verification; v.Deployment != e.name || v.Kind != string(kind) || !slices.ContainsFunc(v.Reasons, func(r string) bool { return strings.Contains(r, "CrashLoopBackOff") }) || len(v.Events) == 0 {
 				t.Errorf("alert %+v, want %s with the Pods' reasons (CrashLoopBackOff) and Events", v, e.name)
 			}
 			if got := e.alerts.detailTypes(); !slices.Equal(got, []string{audit.DeploymentPatched, audit.RolloutFailed, audit.RolloutRolledBack}) {
 				t.Errorf("audit events %v", got)
+			}
+			if got := e.alerts.detailKinds(); !slices.Equal(got, []string{string(kind), string(kind), string(kind)}) {
+				t.Errorf("audit events of kinds %v, want %s", got, kind)
 			}
 			// The blocked digest never rolls out again, even after a release.
 			if res, err := rollout.ReleaseWorkload(context.Background(), e.client, e.ref(), false); err != nil || !res.Changed {
