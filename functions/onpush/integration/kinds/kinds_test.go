@@ -34,14 +34,18 @@ func TestMain(m *testing.M) {
 		func(c *sandbox.Cluster) { cluster = c }))
 }
 
+// verifyEnv makes the functions check a rollout every second (the check interval of the Deployment scenario of
+// internal/sandbox), so the verification of testdata/ecrwarden.yaml's short verify timeout plays in seconds.
+var verifyEnv = map[string]string{"ECRWARDEN_VERIFY_INTERVAL": "1s"}
+
 // env is one sandbox and an admin client to read and set up workloads with.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	sb    *sandbox.Sandbox
 	admin *kube.Client
 }
 
-func start(t *testing.T) *env {
+func start(t testing.TB) *env {
 	t.Helper()
 	testenv.RequireControlPlane(t, cluster != nil)
 	policyPath, err := filepath.Abs(filepath.Join("testdata", "ecrwarden.yaml"))
@@ -49,7 +53,7 @@ func start(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	logs := &sandbox.LogBuffer{}
-	sb, err := sandbox.Start(context.Background(), sandbox.Options{PolicyPath: policyPath, Cluster: cluster, Logs: logs})
+	sb, err := sandbox.Start(context.Background(), sandbox.Options{PolicyPath: policyPath, Cluster: cluster, Logs: logs, Env: verifyEnv})
 	if err != nil {
 		t.Fatalf("sandbox: %v", err)
 	}
@@ -118,23 +122,60 @@ func (e *env) create(kind kube.Kind, name, image string, annotations map[string]
 		"apiVersion": kind.APIVersion(), "kind": string(kind),
 		"metadata": map[string]any{"name": name, "annotations": annotations}, "spec": spec,
 	})
-	e.t.Cleanup(func() {
-		k := cluster.Kube
-		k.Request(context.Background(), k.Admin, http.MethodDelete, ref.Path()+"?propagationPolicy=Background", "", nil)
-	})
+	e.t.Cleanup(func() { e.remove(ref) })
 	return ref
+}
+
+// remove deletes a workload with its Jobs and Pods and waits until they are gone, so that the next test's
+// workload of the same name never sees the Pods (labelled app=name) of this one.
+func (e *env) remove(ref kube.WorkloadRef) {
+	ctx := context.Background()
+	k := cluster.Kube
+	if code, out, err := k.Request(ctx, k.Admin, http.MethodDelete, ref.Path()+"?propagationPolicy=Foreground", "", nil); err != nil || code != http.StatusOK && code != http.StatusAccepted && code != http.StatusNotFound {
+		e.t.Errorf("delete %s: %d %s %v", ref, code, out, err)
+		return
+	}
+	pods := "/api/v1/namespaces/" + ns + "/pods?labelSelector=app%3D" + ref.Name
+	deadline := time.Now().Add(time.Minute)
+	for {
+		code, _, err := k.Request(ctx, k.Admin, http.MethodGet, ref.Path(), "", nil)
+		gone := err == nil && code == http.StatusNotFound
+		var list struct{ Items []json.RawMessage }
+		if gone {
+			code, out, err := k.Request(ctx, k.Admin, http.MethodGet, pods, "", nil)
+			gone = err == nil && code == http.StatusOK && json.Unmarshal(out, &list) == nil && len(list.Items) == 0
+		}
+		if gone {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Errorf("%s: not deleted with its Pods after a minute (%d Pods left)", ref, len(list.Items))
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // push stores repo:tag in the ECR emulator and delivers the queued events; onpush must take its push in one
 // attempt. It returns the image's digest.
 func (e *env) push(repo, tag string) string {
 	e.t.Helper()
-	ctx := context.Background()
-	digest, err := e.sb.Push(ctx, repo, tag)
+	digest, err := e.sb.Push(context.Background(), repo, tag)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	ds, err := e.sb.Deliver(ctx)
+	e.deliverPush(repo, tag)
+	return digest
+}
+
+// sqsDelivery is the DetailType of a sandbox.Delivery of an SQS batch: onpush's verification checks.
+const sqsDelivery = "SQS"
+
+// deliverPush delivers the queued events of a push of repo:tag (and the verification checks due); onpush must
+// take the push in one attempt, and no invocation may fail.
+func (e *env) deliverPush(repo, tag string) []sandbox.Delivery {
+	e.t.Helper()
+	ds, err := e.sb.Deliver(context.Background())
 	if err != nil {
 		e.t.Fatalf("deliver: %v", err)
 	}
@@ -143,7 +184,7 @@ func (e *env) push(repo, tag string) string {
 		if d.Err != nil {
 			e.t.Fatalf("%s failed on %s after %d attempts: %v", d.Function, d.DetailType, d.Attempts, d.Err)
 		}
-		if d.Function == "onpush" {
+		if d.Function == "onpush" && d.DetailType != sqsDelivery {
 			onpush++
 		}
 	}
@@ -153,7 +194,7 @@ func (e *env) push(repo, tag string) string {
 	if err := e.sb.UnexpectedDenials(); err != nil {
 		e.t.Fatalf("push %s:%s: %v", repo, tag, err)
 	}
-	return digest
+	return ds
 }
 
 func (e *env) image(ref kube.WorkloadRef) (string, map[string]string) {
@@ -192,7 +233,7 @@ func (e *env) waitRolledOut(ref kube.WorkloadRef, image string) {
 		if st.Failed {
 			e.t.Fatalf("%s: rollout failed: %+v", ref, st)
 		}
-		if st.Done && e.podsRun(ref.Name, image) {
+		if st.Done && e.runs(ref, image) {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -200,6 +241,18 @@ func (e *env) waitRolledOut(ref kube.WorkloadRef, image string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// runs reports whether the workload's Pods run image: a CronJob's template does (its Status is Done once the
+// newest Job of the current template started cleanly; the Pods of an earlier Job, such as a crashing one rolled
+// back, are the Job controller's to end), and every Pod of another kind does.
+func (e *env) runs(ref kube.WorkloadRef, image string) bool {
+	e.t.Helper()
+	if ref.Kind == kube.KindCronJob {
+		img, _ := e.image(ref)
+		return img == image
+	}
+	return e.podsRun(ref.Name, image)
 }
 
 // podsRun reports whether Pods labelled app=name exist and all that are not finished run image in container app.
@@ -221,7 +274,7 @@ func (e *env) podsRun(name, image string) bool {
 		}
 		running++
 	}
-	return running > 0 || strings.HasPrefix(name, "train")
+	return running > 0
 }
 
 // TestRollEveryKind: for each kind, a push of a newer version rolls the workload's app container to the pushed
