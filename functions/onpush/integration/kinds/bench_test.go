@@ -24,9 +24,9 @@ import (
 // its metrics (ms-metric-push-to-patch: from the image's push time, as ECR tells it, to the patch).
 func BenchmarkPushToPatch(b *testing.B) {
 	e := start(b)
-	const repo = "mlops/kinds-api"
+	repo := repos[kube.KindDeployment]
 	registry := e.sb.Registry + "/" + repo
-	ref := e.create(kube.KindDeployment, "kinds-api", registry+":v1.0.0", nil)
+	ref := e.create(kube.KindDeployment, names[kube.KindDeployment], registry+":v1.0.0", nil)
 	e.waitRolledOut(ref, registry+":v1.0.0")
 	e.push(repo, "v1.0.0")
 	before := len(pushToPatch(e))

@@ -18,6 +18,18 @@ import (
 	"github.com/ecrwarden/ecrwarden/internal/testenv"
 )
 
+// repos are the repositories of testdata/ecrwarden.yaml by the kind of their deploy rule's workload, and names
+// the workloads the rules name.
+var (
+	repos = map[kube.Kind]string{
+		kube.KindDeployment: "mlops/kinds-api", kube.KindStatefulSet: "mlops/kinds-db",
+		kube.KindDaemonSet: "mlops/kinds-agent", kube.KindCronJob: "mlops/train-model",
+	}
+	names = map[kube.Kind]string{
+		kube.KindDeployment: "kinds-api", kube.KindStatefulSet: "kinds-db", kube.KindDaemonSet: "kinds-agent", kube.KindCronJob: "train-model",
+	}
+)
+
 // clusterName is the EKS cluster of the sandbox and of testdata/ecrwarden.yaml.
 const clusterName = "retail-forecast"
 
@@ -283,13 +295,6 @@ func (e *env) podsRun(name, image string) bool {
 // the kind. The same holds for a workload of that kind opting in by annotation.
 func TestRollEveryKind(t *testing.T) {
 	e := start(t)
-	repos := map[kube.Kind]string{
-		kube.KindDeployment: "mlops/kinds-api", kube.KindStatefulSet: "mlops/kinds-db",
-		kube.KindDaemonSet: "mlops/kinds-agent", kube.KindCronJob: "mlops/train-model",
-	}
-	names := map[kube.Kind]string{
-		kube.KindDeployment: "kinds-api", kube.KindStatefulSet: "kinds-db", kube.KindDaemonSet: "kinds-agent", kube.KindCronJob: "train-model",
-	}
 	for _, kind := range kube.Kinds {
 		t.Run(string(kind), func(t *testing.T) {
 			e.t = t

@@ -28,13 +28,6 @@ const verifyWait = 2 * time.Minute
 // created after each push as `kubectl create job --from=cronjob/…` does.
 func TestVerifyEveryKind(t *testing.T) {
 	e := start(t)
-	repos := map[kube.Kind]string{
-		kube.KindDeployment: "mlops/kinds-api", kube.KindStatefulSet: "mlops/kinds-db",
-		kube.KindDaemonSet: "mlops/kinds-agent", kube.KindCronJob: "mlops/train-model",
-	}
-	names := map[kube.Kind]string{
-		kube.KindDeployment: "kinds-api", kube.KindStatefulSet: "kinds-db", kube.KindDaemonSet: "kinds-agent", kube.KindCronJob: "train-model",
-	}
 	for _, kind := range kube.Kinds {
 		t.Run(string(kind), func(t *testing.T) {
 			e.t = t
