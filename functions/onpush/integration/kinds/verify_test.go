@@ -93,6 +93,39 @@ func TestVerifyEveryKind(t *testing.T) {
 	}
 }
 
+// TestCronJobWithoutJobAbandoned: a CronJob whose template ecrwarden moved but that runs no Job of it (its
+// schedule is hours away) is neither verified nor failed: its verification stays pending ("no job yet") and ends
+// abandoned at the verify timeout (10 s, by annotation on an opt-in), with no rollback, hold, block or alert.
+func TestCronJobWithoutJobAbandoned(t *testing.T) {
+	e := start(t)
+	repo := repos[kube.KindCronJob]
+	registry := e.sb.Registry + "/" + repo
+	e.create(kube.KindCronJob, names[kube.KindCronJob], registry+":v1.0.0", nil) // the rule's, which the push also moves
+	idle := e.create(kube.KindCronJob, "train-idle", registry+":v1.0.0",
+		map[string]string{kube.AnnotationTrack: repo + ":v{semver}", rollout.AnnotationVerifyTimeout: "10s"})
+	e.push(repo, "v1.0.0")
+	d110 := e.push(repo, "v1.1.0")
+	if img, _ := e.image(idle); img != registry+"@"+d110 {
+		t.Fatalf("%s: v1.1.0 set %s, want %s@%s", idle, img, registry, d110)
+	}
+	v := e.waitVerification(idle, d110, rollout.VerifyAbandoned)
+	if !strings.Contains(strings.Join(v.Reasons, "; "), "no job yet") {
+		t.Errorf("%s abandoned for %q, want the reason no job yet", idle, v.Reasons)
+	}
+	img, ann := e.image(idle)
+	if img != registry+"@"+d110 || ann[rollout.AnnotationHold] != "" || ann[rollout.AnnotationBlocked] != "" {
+		t.Errorf("%s abandoned: image %s, hold %q, blocked %q; want v1.1.0 left in place, no hold, no block", idle, img, ann[rollout.AnnotationHold], ann[rollout.AnnotationBlocked])
+	}
+	for _, dt := range []string{audit.RolloutFailed, audit.RolloutRolledBack} {
+		if n := e.auditEvents(dt, d110); n != 0 {
+			t.Errorf("%d %s events for %s, want none", n, dt, d110)
+		}
+	}
+	if n := len(e.sb.Suite.Slack.Payloads()); n != 0 {
+		t.Errorf("%d Slack messages, want none", n)
+	}
+}
+
 // nextJob creates the CronJob's next Job from its current job template, with an ownerReference to it, as
 // `kubectl create job --from=cronjob/…` does; other kinds need nothing.
 func (e *env) nextJob(ref kube.WorkloadRef) {
@@ -126,10 +159,10 @@ var finalStates = []string{rollout.VerifyVerified, rollout.VerifyFailed, rollout
 // waitVerification delivers the queued events and the verification checks as they fall due (the verification
 // queue, polled as Lambda polls it) until the verification of digest on the workload ends, and fails the test
 // unless it ends in state want. Every invocation must succeed.
-func (e *env) waitVerification(ref kube.WorkloadRef, digest, want string) {
+func (e *env) waitVerification(ref kube.WorkloadRef, digest, want string) rollout.Verification {
 	e.t.Helper()
 	ctx := context.Background()
-	var final string
+	var final rollout.Verification
 	state, err := e.sb.DeliverUntil(ctx, verifyWait, func(ctx context.Context) (bool, string, error) {
 		w, err := e.admin.GetWorkload(ctx, ref)
 		if err != nil {
@@ -145,7 +178,7 @@ func (e *env) waitVerification(ref kube.WorkloadRef, digest, want string) {
 		}
 		desc := fmt.Sprintf("verification of %s %s %v, image %s", st.Verify.Digest, st.Verify.State, st.Verify.Reasons, img)
 		if st.Verify.Digest == digest && slices.Contains(finalStates, st.Verify.State) {
-			final = st.Verify.State
+			final = *st.Verify
 			return true, desc, nil
 		}
 		return false, desc, nil
@@ -153,12 +186,13 @@ func (e *env) waitVerification(ref kube.WorkloadRef, digest, want string) {
 	if err != nil {
 		e.t.Fatalf("%s: the verification of %s did not end %s: %v (last: %s)", ref, digest, want, err, state)
 	}
-	if final != want {
-		e.t.Fatalf("%s: the verification of %s ended %s, want %s (%s)", ref, digest, final, want, state)
+	if final.State != want {
+		e.t.Fatalf("%s: the verification of %s ended %s, want %s (%s)", ref, digest, final.State, want, state)
 	}
 	if err := e.sb.UnexpectedDenials(); err != nil {
 		e.t.Fatal(err)
 	}
+	return final
 }
 
 // auditEvents counts the events of detailType on the audit bus whose detail names digest.
