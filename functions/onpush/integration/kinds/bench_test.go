@@ -21,7 +21,10 @@ import (
 // group's RBAC: routing, onpush's invocation (event checks, ECR lookups, the patch) and the API server's commit.
 // It reports the median and p90 (ms-push-to-patch, ms-push-to-patch-p90), the median of onpush's own invocation
 // time as the runtime measured it (ms-onpush-invoke), and the median of the PushToPatchLatency onpush records in
-// its metrics (ms-metric-push-to-patch: from the image's push time, as ECR tells it, to the patch).
+// its metrics (ms-metric-push-to-patch: from the image's push time, as ECR tells it, to the patch). As the
+// baseline of the same run, each iteration also patches the Deployment's Pod template directly as the admin (an
+// annotation, one merge patch, timed the same way: ms-direct-patch) and reports the ratio
+// (x-push-to-patch/direct): what routing and onpush add to the API server's own write.
 func BenchmarkPushToPatch(b *testing.B) {
 	e := start(b)
 	repo := repos[kube.KindDeployment]
@@ -31,26 +34,27 @@ func BenchmarkPushToPatch(b *testing.B) {
 	e.push(repo, "v1.0.0")
 	before := len(pushToPatch(e))
 
-	var visible, invoke []float64
+	var visible, invoke, direct []float64
 	minor := 0
 	for b.Loop() {
 		minor++
+		mark := fmt.Sprint(minor)
+		seen := e.watchTemplate(ref, func(t podTemplate) bool { return t.Metadata.Annotations[benchAnnotation] == mark })
+		start := time.Now()
+		e.request(http.MethodPatch, ref.Path(), map[string]any{"spec": map[string]any{"template": map[string]any{
+			"metadata": map[string]any{"annotations": map[string]any{benchAnnotation: mark}}}}})
+		direct = append(direct, ms(e.seen(seen, ref, benchAnnotation+"="+mark).Sub(start)))
+
 		tag := fmt.Sprintf("v1.%d.0", minor)
 		manifest, digest := e.sb.NewManifest()
 		want := registry + "@" + digest
-		seen := e.watchImage(ref, want)
+		seen = e.watchTemplate(ref, func(t podTemplate) bool { return t.image("app") == want })
 		if err := e.sb.PutImage(context.Background(), repo, tag, manifest); err != nil {
 			b.Fatal(err)
 		}
-		start := time.Now()
+		start = time.Now()
 		ds := e.deliverPush(repo, tag)
-		var at time.Time
-		select {
-		case at = <-seen:
-		case <-time.After(time.Minute):
-			b.Fatalf("%s: no patch to %s seen on the API server", ref, want)
-		}
-		visible = append(visible, ms(at.Sub(start)))
+		visible = append(visible, ms(e.seen(seen, ref, want).Sub(start)))
 		for _, d := range ds {
 			if d.Function == "onpush" && d.DetailType != sqsDelivery {
 				invoke = append(invoke, ms(d.Result.Duration))
@@ -61,6 +65,8 @@ func BenchmarkPushToPatch(b *testing.B) {
 	b.ReportMetric(quantile(visible, 0.5), "ms-push-to-patch")
 	b.ReportMetric(quantile(visible, 0.9), "ms-push-to-patch-p90")
 	b.ReportMetric(quantile(invoke, 0.5), "ms-onpush-invoke")
+	b.ReportMetric(quantile(direct, 0.5), "ms-direct-patch")
+	b.ReportMetric(quantile(visible, 0.5)/quantile(direct, 0.5), "x-push-to-patch/direct")
 	if recorded := pushToPatch(e)[before:]; len(recorded) > 0 {
 		b.ReportMetric(quantile(recorded, 0.5), "ms-metric-push-to-patch")
 	}
@@ -89,9 +95,41 @@ func pushToPatch(e *env) []float64 {
 	return out
 }
 
-// watchImage watches the workload on the API server from its current resourceVersion and sends the time at which
-// its app container's image is first seen to be image.
-func (e *env) watchImage(ref kube.WorkloadRef, image string) <-chan time.Time {
+// benchAnnotation is the Pod template annotation the baseline's direct patches set.
+const benchAnnotation = "bench.ecrwarden.io/iteration"
+
+// podTemplate is what the benchmark reads of a workload's Pod template.
+type podTemplate struct {
+	Metadata struct {
+		Annotations map[string]string `json:"annotations"`
+	} `json:"metadata"`
+	Spec kube.PodSpec `json:"spec"`
+}
+
+func (t podTemplate) image(container string) string {
+	for _, c := range t.Spec.Containers {
+		if c.Name == container {
+			return c.Image
+		}
+	}
+	return ""
+}
+
+// seen waits for the time a watchTemplate sends, and fails the benchmark after a minute without it.
+func (e *env) seen(ch <-chan time.Time, ref kube.WorkloadRef, what string) time.Time {
+	e.t.Helper()
+	select {
+	case at := <-ch:
+		return at
+	case <-time.After(time.Minute):
+		e.t.Fatalf("%s: %s not seen on the API server", ref, what)
+		return time.Time{}
+	}
+}
+
+// watchTemplate watches the workload on the API server from its current resourceVersion and sends the time at
+// which its Pod template is first seen to satisfy cond.
+func (e *env) watchTemplate(ref kube.WorkloadRef, cond func(podTemplate) bool) <-chan time.Time {
 	e.t.Helper()
 	w, err := e.admin.GetWorkload(context.Background(), ref)
 	if err != nil {
@@ -127,20 +165,13 @@ func (e *env) watchImage(ref kube.WorkloadRef, image string) <-chan time.Time {
 			var ev struct {
 				Object struct {
 					Spec struct {
-						Template struct {
-							Spec kube.PodSpec `json:"spec"`
-						} `json:"template"`
+						Template podTemplate `json:"template"`
 					} `json:"spec"`
 				} `json:"object"`
 			}
-			if json.Unmarshal(sc.Bytes(), &ev) != nil {
-				continue
-			}
-			for _, c := range ev.Object.Spec.Template.Spec.Containers {
-				if c.Name == "app" && c.Image == image {
-					seen <- at
-					return
-				}
+			if json.Unmarshal(sc.Bytes(), &ev) == nil && cond(ev.Object.Spec.Template) {
+				seen <- at
+				return
 			}
 		}
 	}()
