@@ -77,6 +77,9 @@ type Outcome struct {
 	// Reason says why nothing was patched, or what was.
 	Reason string
 	Err    error
+	// PatchedAt is when the patch was accepted (before the verification is
+	// armed): PushToPatchLatency ends there.
+	PatchedAt time.Time
 }
 
 // Engine rolls targets forward.
@@ -119,7 +122,7 @@ func (e *Engine) record(img Image, o Outcome) {
 	case o.Patched:
 		e.metrics.Count(metrics.Rollouts, metrics.OutcomePatched)
 		if !img.PushedAt.IsZero() {
-			e.metrics.Duration(metrics.PushToPatch, max(e.now().Sub(img.PushedAt), 0))
+			e.metrics.Duration(metrics.PushToPatch, max(o.PatchedAt.Sub(img.PushedAt), 0))
 		}
 	case o.Held:
 		e.metrics.Count(metrics.Rollouts, metrics.OutcomeHeld)
@@ -216,6 +219,9 @@ func (e *Engine) roll(ctx context.Context, img Image, t Target) Outcome {
 	if err != nil {
 		o.Err = err
 		return o
+	}
+	if res.Patched {
+		o.PatchedAt = e.now()
 	}
 	if e.verifier != nil {
 		if res.Patched {

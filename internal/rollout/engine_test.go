@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ecrwarden/ecrwarden/internal/audit"
@@ -544,8 +545,17 @@ func TestPolicyTargets(t *testing.T) {
 	}
 }
 
+// slowQueue is a verification queue whose SendMessage takes time (advance).
+type slowQueue struct{ advance func() }
+
+func (q slowQueue) SendMessage(context.Context, *sqs.SendMessageInput, ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
+	q.advance()
+	return &sqs.SendMessageOutput{}, nil
+}
+
 // TestRollMetrics: every target's outcome is counted in Rollouts, and every
-// patch's push-to-patch latency is observed from the image's push time.
+// patch's push-to-patch latency is observed from the image's push time to
+// the patch.
 func TestRollMetrics(t *testing.T) {
 	c := metrics.NewCollector()
 	rec := metrics.New(c.Writer(), metrics.FunctionOnpush)
@@ -553,8 +563,13 @@ func TestRollMetrics(t *testing.T) {
 	img := Image{Registry: testRegistry, Repository: "mlops/retail-api", Tag: "v1.3.0", Digest: digest('c'), PushedAt: t0}
 
 	_, client := setup(t, testRegistry+"/mlops/retail-api:latest", nil)
-	e := NewEngine(staticClients{client}, lookup, nil, slog.New(slog.DiscardHandler)).WithMetrics(rec)
-	e.now = func() time.Time { return t0.Add(90 * time.Second) }
+	now := t0.Add(90 * time.Second)
+	// Arming the verification after the patch takes 5 s here: the latency
+	// ends at the patch, not after the arm.
+	queue := slowQueue{advance: func() { now = now.Add(5 * time.Second) }}
+	e := NewEngine(staticClients{client}, lookup, nil, slog.New(slog.DiscardHandler)).WithMetrics(rec).
+		VerifyWith(&Verifier{Queue: queue, QueueURL: "https://sqs.eu-west-1.amazonaws.com/111122223333/verify", Log: slog.New(slog.DiscardHandler)})
+	e.now = func() time.Time { return now }
 	for range 2 { // patched, then unchanged
 		if _, err := e.Roll(context.Background(), img, []Target{semverTarget()}); err != nil {
 			t.Fatal(err)
