@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -192,7 +193,7 @@ func TestScheduledRunInline(t *testing.T) {
 	}
 	// 6 MiB at $0.10 per GB-month.
 	want := []delivery{{Key: "gc#run-1", Alert: alert.Alert{Kind: alert.KindGCReport, Region: "ap-southeast-1", Account: "123456789012",
-		GC: &alert.GCReport{Cap: 10, MonthlySavings: 6.0 / 1024 * 0.10, Prices: gc.DefaultPrices.Source, Repositories: []alert.GCRepository{
+		GC: &alert.GCReport{RunID: "run-1", Cap: 10, MonthlySavings: 6.0 / 1024 * 0.10, Prices: gc.DefaultPrices.Source, Repositories: []alert.GCRepository{
 			{Name: "team/api", Images: 3, Bytes: 3 << 20}, {Name: "team/worker", Images: 3, Bytes: 3 << 20}}}}}}
 	if diff := cmp.Diff(want, e.alerts.sent, cmpopts.EquateApprox(0, 1e-12)); diff != "" {
 		t.Errorf("alerts (-want +got):\n%s", diff)
@@ -331,6 +332,54 @@ func TestFanOutAndMessages(t *testing.T) {
 	if diff := cmp.Diff(wantKeys, keys); diff != "" {
 		t.Errorf("alert keys (-want +got):\n%s", diff)
 	}
+	for _, d := range e.alerts.sent {
+		if d.Alert.GC.RunID != "run-9" {
+			t.Errorf("alert %s names run %q, want the run of its message, run-9", d.Key, d.Alert.GC.RunID)
+		}
+	}
+}
+
+// TestReportNamesTheRun: the report names the run its ImagesExpired events
+// carry — the run id of the request, or without one the Lambda request id
+// (the alert's dedupe key) — so an alert can be matched to the audit trail.
+func TestReportNamesTheRun(t *testing.T) {
+	tests := []struct {
+		name    string
+		payload map[string]any
+		ctx     context.Context
+		want    string
+	}{
+		{name: "run id of the schedule", payload: map[string]any{"trigger": "schedule", "runId": "2026-11-30T03:00:00Z"},
+			ctx: context.Background(), want: "2026-11-30T03:00:00Z"},
+		{name: "Lambda request id", payload: map[string]any{"trigger": "manual"},
+			ctx:  lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "8f14e45f-ceea-4167-a5a6-1b3c9d2e7f00"}),
+			want: "8f14e45f-ceea-4167-a5a6-1b3c9d2e7f00"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, testPolicy, 1)
+			raw, err := json.Marshal(tt.payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := lambda.NewHandler(e.h.Handle).Invoke(tt.ctx, raw); err != nil {
+				t.Fatal(err)
+			}
+			if len(e.alerts.sent) != 1 {
+				t.Fatalf("alerts %+v, want one report", e.alerts.sent)
+			}
+			if got := e.alerts.sent[0]; got.Key != "gc#"+tt.want || got.Alert.GC.RunID != tt.want {
+				t.Errorf("report under key %q names run %q, want %q under gc#%s", got.Key, got.Alert.GC.RunID, tt.want, tt.want)
+			}
+			var runs []any
+			for _, ev := range e.audit.events {
+				runs = append(runs, ev.Detail.(map[string]any)["runId"])
+			}
+			if diff := cmp.Diff([]any{tt.want, tt.want}, runs); diff != "" {
+				t.Errorf("audit events' runId (-want +got):\n%s", diff)
+			}
+		})
+	}
 }
 
 // TestReportOutlivesTheDeletions: the audit events of a fan-out message that
@@ -388,8 +437,8 @@ func TestReportOutlivesTheDeletions(t *testing.T) {
 	if e.audit.events[0].DetailType != audit.ImagesExpired || detail["images"] != float64(2) || detail["repository"] != "team/api" {
 		t.Errorf("audit event %+v, want ImagesExpired of the 2 images deleted from team/api", e.audit.events[0])
 	}
-	if len(e.alerts.sent) != 1 {
-		t.Errorf("alerts %v, want the run's one report", e.alerts.sent)
+	if len(e.alerts.sent) != 1 || e.alerts.sent[0].Alert.GC.RunID != "run-7" {
+		t.Errorf("alerts %v, want the run's one report, naming run-7", e.alerts.sent)
 	}
 	if n := e.ecr.Log().Count("DescribeImages"); n != listed {
 		t.Errorf("%d DescribeImages calls for the report message: it collected again", n-listed)

@@ -112,6 +112,12 @@ func TestCompiledFunction(t *testing.T) {
 	if got := messages(); len(got) != 2 {
 		t.Errorf("SNS messages: %v, want two reports", got)
 	}
+	// Each report names its run, as the run's audit events do.
+	for i, run := range []string{"run-1", "run-2"} {
+		if msgs := s.SNS.Messages(s.SNS.TopicARN("ecrwarden-alerts")); len(msgs) > i && !strings.Contains(msgs[i].Message, "\nrun "+run+"\n") {
+			t.Errorf("report %d does not name its run %s:\n%s", i+1, run, msgs[i].Message)
+		}
+	}
 	var expired int
 	for _, raw := range s.EventBridge.Events("ecrwarden") {
 		var ev struct {
@@ -119,12 +125,13 @@ func TestCompiledFunction(t *testing.T) {
 			Detail     struct {
 				Repository string `json:"repository"`
 				Images     int    `json:"images"`
+				RunID      string `json:"runId"`
 			} `json:"detail"`
 		}
 		if err := json.Unmarshal(raw, &ev); err != nil {
 			t.Fatal(err)
 		}
-		if ev.DetailType == "ImagesExpired" && ev.Detail.Repository == "team/api" && ev.Detail.Images == 2 {
+		if ev.DetailType == "ImagesExpired" && ev.Detail.Repository == "team/api" && ev.Detail.Images == 2 && ev.Detail.RunID == "run-2" {
 			expired++
 		}
 	}

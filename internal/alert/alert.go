@@ -170,6 +170,10 @@ type Rollout struct {
 
 // GCReport is the outcome of one gc run.
 type GCReport struct {
+	// RunID names the run, as its ImagesExpired audit events do (detail
+	// "runId"), so that an alert can be matched to the audit trail; shown
+	// in the context line. Empty for a plan outside a run (gc plan).
+	RunID string `json:"runId,omitempty"`
 	// DryRun: nothing was deleted; the figures are the plan.
 	DryRun bool `json:"dryRun"`
 	// Cap is the most images one run may delete.

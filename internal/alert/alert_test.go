@@ -220,14 +220,14 @@ func goldenCases(t testing.TB) map[string]Alert {
 		},
 		"gc-deleted": {
 			Kind: KindGCReport, Region: region, Account: account,
-			GC: &GCReport{Cap: 100, Repositories: []GCRepository{
+			GC: &GCReport{RunID: "2026-11-30T03:00:00Z", Cap: 100, Repositories: []GCRepository{
 				{Name: "mlops/retail-api", Images: 7, Bytes: 7 * 187_654_321, Failed: 1},
 				{Name: "mlops/train-model", Images: 0, Bytes: 0, Error: "describe images: listing cut short after page 3"},
 			}},
 		},
 		"gc-archive-cost": {
 			Kind: KindGCReport, Region: region, Account: account,
-			GC: &GCReport{Cap: 100, MonthlySavings: 41.87, MinimumCharge: 2.5,
+			GC: &GCReport{RunID: "8f14e45f-ceea-4167-a5a6-1b3c9d2e7f00", Cap: 100, MonthlySavings: 41.87, MinimumCharge: 2.5,
 				Prices: "ECR pricing 2026-03 (standard $0.10, archive $0.10 first 150 TB/month)",
 				Repositories: []GCRepository{
 					{Name: "mlops/train-model", Images: 4, Bytes: 4 * 2_345_678_901, Archived: 9, ArchivedBytes: 9 * 2_345_678_901, Kept: 1,
@@ -239,7 +239,7 @@ func goldenCases(t testing.TB) map[string]Alert {
 		},
 		"gc-cap-refused": {
 			Kind: KindGCReport, Repository: "mlops/train-model", Region: region, Account: account,
-			GC: &GCReport{Cap: 100, CapRefused: true, Repositories: []GCRepository{
+			GC: &GCReport{RunID: "2026-11-30T03:00:00Z", Cap: 100, CapRefused: true, Repositories: []GCRepository{
 				{Name: "mlops/train-model", Images: 412, Bytes: 412 * 1_234_567_890},
 			}},
 		},
@@ -651,5 +651,55 @@ func TestRolloutBlockedNamesTheKind(t *testing.T) {
 		if want := `*` + tt.want + `*`; !strings.Contains(string(js), want) {
 			t.Errorf("kind %q: Slack message lacks the field %s: %s", tt.kind, want, js)
 		}
+	}
+}
+
+// TestGCReportNamesItsRun: the gc report's context line (Slack) and footer
+// (SNS) name the run its audit events carry, so an operator can match the
+// alert to the audit trail; a run id from the invocation's payload stays one
+// line of plain text, cut to its bound, and a report outside a run (gc plan)
+// has no run line.
+func TestGCReportNamesItsRun(t *testing.T) {
+	repos := []GCRepository{{Name: "mlops/retail-api", Images: 2, Bytes: 100 << 20}}
+	tests := []struct {
+		name, runID string
+		// slack is the context element and sns the body line; "" for none.
+		slack, sns string
+	}{
+		{name: "scheduled time", runID: "2026-11-30T03:00:00Z", slack: "run 2026-11-30T03:00:00Z", sns: "\nrun 2026-11-30T03:00:00Z\n"},
+		{name: "markup and line breaks", runID: "r1\n<!channel> & <@U012ABCDEF>",
+			slack: "run r1 &lt;!channel&gt; &amp; &lt;@U012ABCDEF&gt;", sns: "\nrun r1 <!channel> & <@U012ABCDEF>\n"},
+		{name: "long", runID: strings.Repeat("r", 400), slack: "run " + strings.Repeat("r", 149) + "…", sns: "\nrun " + strings.Repeat("r", 149) + "…\n"},
+		{name: "no run (gc plan)", runID: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := Alert{Kind: KindGCReport, Region: "eu-west-1", Account: "123456789012", GC: &GCReport{RunID: tt.runID, Cap: 10, Repositories: repos}}
+			msg := Slack(a)
+			ctx := msg.Blocks[len(msg.Blocks)-1]
+			if ctx.Type != "context" {
+				t.Fatalf("last block is %q, want the context line", ctx.Type)
+			}
+			var runs []string
+			for _, e := range ctx.Elements {
+				if strings.HasPrefix(e.Text, "run ") {
+					runs = append(runs, e.Text)
+				}
+			}
+			var want []string
+			if tt.slack != "" {
+				want = []string{tt.slack}
+			}
+			if diff := cmp.Diff(want, runs); diff != "" {
+				t.Errorf("Slack context run elements (-want +got):\n%s", diff)
+			}
+			_, body, _ := SNS(a)
+			switch {
+			case tt.sns != "" && !strings.Contains(body, tt.sns):
+				t.Errorf("SNS body lacks %q:\n%s", tt.sns, body)
+			case tt.sns == "" && strings.Contains(body, "\nrun "):
+				t.Errorf("SNS body names a run although the report has none:\n%s", body)
+			}
+		})
 	}
 }

@@ -269,6 +269,9 @@ func build(a Alert) doc {
 		if len(warnings) > 0 {
 			d.sections = append(d.sections, section{heading: "Needs attention", items: warnings})
 		}
+		if g.RunID != "" {
+			d.footer = append(d.footer, "run "+truncate(oneLine(g.RunID), 150))
+		}
 	case KindRolloutFailed, KindRolloutVerified:
 		v := Verification{}
 		if a.Verification != nil {
@@ -323,6 +326,18 @@ func build(a Alert) doc {
 		d.fields = image
 	}
 	return d
+}
+
+// oneLine replaces line breaks and other control characters with spaces,
+// so that a value from an invocation's payload (a run id) stays on its line
+// in both renderings.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == '\u2028' || r == '\u2029' {
+			return ' '
+		}
+		return r
+	}, s)
 }
 
 func tagActionValue(a TagAction) string {

@@ -196,9 +196,11 @@ func (o *Outcome) bytesOf(digests []string) int64 {
 type Result struct {
 	// Outcomes has one entry per repository, in the order given.
 	Outcomes []Outcome
-	// DryRun and Cap are the run's options.
+	// DryRun, Cap and RunID are the run's options (RunID is empty for a
+	// plan).
 	DryRun bool
 	Cap    int
+	RunID  string
 	// Planned counts the images the plans would delete or archive, over
 	// repositories that were planned.
 	Planned int
@@ -298,7 +300,7 @@ func (r *Runner) Plan(ctx context.Context, f *policy.File, names []string, now t
 // failed, or the cap refuses. A repository whose listing failed is skipped.
 func (r *Runner) Run(ctx context.Context, f *policy.File, names []string, opts Options) *Result {
 	res := r.Plan(ctx, f, names, opts.Now)
-	res.DryRun, res.Cap = opts.DryRun, opts.Cap
+	res.DryRun, res.Cap, res.RunID = opts.DryRun, opts.Cap, opts.RunID
 	res.CapRefused = opts.Budget == nil && opts.Cap > 0 && res.Planned > opts.Cap
 	for i := range res.Outcomes {
 		r.logPlan(&res.Outcomes[i], opts.DryRun)

@@ -30,10 +30,11 @@ func (r *Result) Noteworthy() bool {
 
 // Alert returns the run's KindGCReport alert: images and bytes deleted and
 // archived per repository (planned ones in a dry run or a cap refusal), what
-// that saves at prices, failures, warnings and errors. Region and account
-// come from the first repository read.
+// that saves at prices, failures, warnings and errors, under the run's id
+// (the runId of its audit events). Region and account come from the first
+// repository read.
 func (r *Result) Alert(prices Prices) alert.Alert {
-	g := &alert.GCReport{DryRun: r.DryRun, Cap: r.Cap, CapRefused: r.CapRefused, Prices: prices.Source}
+	g := &alert.GCReport{RunID: r.RunID, DryRun: r.DryRun, Cap: r.Cap, CapRefused: r.CapRefused, Prices: prices.Source}
 	s := r.Savings(prices)
 	g.MonthlySavings, g.MinimumCharge = s.Monthly, s.MinimumCharge
 	a := alert.Alert{Kind: alert.KindGCReport, GC: g}
