@@ -119,7 +119,7 @@ func (d *driver) reset(ctx context.Context, sc faultScenario, m *model) error {
 			return "", err
 		}
 		// Both repositories scan on push: a seeded image is scanned (clean).
-		m.images[digest] = &imageModel{Repo: repo, Tags: tags, PushedAt: img.PushedAt, Scanned: true, Complete: true}
+		m.images[digest] = &imageModel{Repo: repo, Tags: tags, PushedAt: img.PushedAt, Scanned: true, Complete: true, Size: img.Size}
 		return digest, nil
 	}
 	if _, err := seed(faultsRepo, []string{faultsProtected}, 90*day); err != nil {

@@ -9,8 +9,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -29,6 +31,9 @@ type imageModel struct {
 	// incomplete status.
 	Findings          []string
 	Scanned, Complete bool
+	// Size is the image's size in bytes as seeded (0 for CI's pushes, which
+	// no rule may expire within the scenario).
+	Size int64
 }
 
 // blocking reports whether the image may not pass a scan gate: not scanned,
@@ -203,8 +208,8 @@ func (m *model) checkAlerts(sb *sandbox.Sandbox, off offsets, logs string) {
 		}
 	}
 	// Identical messages are one alert sent again — except gc's reports,
-	// keyed by run: two runs that each deleted one image of 50 MiB in one
-	// repository read the same (checkGC counts their deletions).
+	// which checkGCReports counts per run and repository against the
+	// deletions and the possible duplicates of their key.
 	repeats := map[string]int{}
 	for _, p := range sb.Suite.Slack.Payloads()[off.slack:] {
 		if !strings.Contains(p.Text, "] gc ") {
@@ -314,12 +319,17 @@ func (m *model) checkGC(sb *sandbox.Sandbox, w *gcWatch, off offsets, final map[
 	}
 	reported := map[string]int{}
 	images := 0
+	// runs are the deletions of each run and repository: what the registry
+	// lost that the run's audit events name.
+	runs := map[runRepo]*runDeletions{}
 	for _, raw := range sb.Suite.EventBridge.Events(sb.EventBus)[off.audit:] {
 		var ev struct {
 			DetailType string `json:"detail-type"`
 			Detail     struct {
 				Repository string
+				RunID      string `json:"runId"`
 				Images     int
+				Bytes      int64
 				Digests    []string
 			} `json:"detail"`
 		}
@@ -327,10 +337,23 @@ func (m *model) checkGC(sb *sandbox.Sandbox, w *gcWatch, off offsets, final map[
 			continue
 		}
 		images += ev.Detail.Images
+		k := runRepo{ev.Detail.RunID, ev.Detail.Repository}
+		if runs[k] == nil {
+			runs[k] = &runDeletions{}
+		}
+		runs[k].audited += ev.Detail.Images
+		runs[k].auditedBytes += ev.Detail.Bytes
 		for _, d := range ev.Detail.Digests {
 			reported[d]++
+			if _, ok := deleted[d]; ok {
+				runs[k].gone++
+				if im := m.images[d]; im != nil {
+					runs[k].bytes += im.Size
+				}
+			}
 		}
 	}
+	m.checkGCReports(sb, off, runs, logs)
 	var missing, twice, phantom []string
 	for d, repo := range deleted {
 		switch reported[d] {
@@ -366,4 +389,198 @@ func (m *model) checkGC(sb *sandbox.Sandbox, w *gcWatch, off offsets, final map[
 			m.fail("gc deleted %d images: %d Slack and %d SNS reports", len(deleted), c.slack, c.sns)
 		}
 	}
+}
+
+// runRepo is one repository of one gc run: the fan-out's unit, which
+// reports under the key gc#<run>#<repository>.
+type runRepo struct{ run, repo string }
+
+// runDeletions is what a run deleted in a repository: the images and bytes
+// its ImagesExpired events state, and of the digests they list those the
+// registry lost and the bytes the driver seeded them with.
+type runDeletions struct {
+	audited, gone       int
+	auditedBytes, bytes int64
+}
+
+// gcReport is one gc report as it reached a channel, read back from its
+// rendering: the run its context line or footer names, whether its figures
+// are deletions (not a plan), and per repository the images and size it
+// states.
+type gcReport struct {
+	run     string
+	deleted bool
+	repos   map[string]gcFigures
+}
+
+type gcFigures struct {
+	images int
+	size   string
+}
+
+var (
+	// gcRunLine is the run line: a Slack context element, an SNS footer line.
+	gcRunLine = regexp.MustCompile(`(?m)^run (\S+)$`)
+	// gcRepoItem is an item of "Deleted/Planned by repository": "• name: 2
+	// images, 100.0 MiB…" in Slack, "  - name: …" in SNS.
+	gcRepoItem = regexp.MustCompile(`(?m)^(?:• |  - )([^\s:]+): (\d+) images?, ([0-9.]+ (?:B|[KMGTPE]iB))`)
+)
+
+// parseGCReport reads a rendered gc report (the texts of a Slack message's
+// blocks, or an SNS body, one per line).
+func parseGCReport(text string) gcReport {
+	r := gcReport{repos: map[string]gcFigures{}, deleted: strings.Contains(text, "Deleted by repository")}
+	if mm := gcRunLine.FindStringSubmatch(text); mm != nil {
+		r.run = mm[1]
+	}
+	for _, mm := range gcRepoItem.FindAllStringSubmatch(text, -1) {
+		n, _ := strconv.Atoi(mm[2])
+		r.repos[mm[1]] = gcFigures{images: n, size: mm[3]}
+	}
+	return r
+}
+
+// slackTexts joins the texts of a Slack message's blocks, one a line.
+func slackTexts(body []byte) string {
+	var msg struct {
+		Blocks []struct {
+			Text *struct {
+				Text string `json:"text"`
+			} `json:"text"`
+			Fields, Elements []struct {
+				Text string `json:"text"`
+			}
+		} `json:"blocks"`
+	}
+	if json.Unmarshal(body, &msg) != nil {
+		return ""
+	}
+	var lines []string
+	for _, b := range msg.Blocks {
+		if b.Text != nil {
+			lines = append(lines, b.Text.Text)
+		}
+		for _, t := range append(b.Fields, b.Elements...) {
+			lines = append(lines, t.Text)
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// humanSize is the alert's size format (alert.humanBytes): binary units,
+// one decimal.
+func humanSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// duplicateKeys counts the functions' "possible duplicate" log lines by
+// channel and dedupe key.
+func duplicateKeys(logs string) map[string]int {
+	out := map[string]int{}
+	for _, line := range strings.Split(logs, "\n") {
+		i := strings.Index(line, "{")
+		if i < 0 || !strings.Contains(line, "possible duplicate") {
+			continue
+		}
+		var rec struct{ Channel, Key string }
+		if json.Unmarshal([]byte(line[i:]), &rec) == nil {
+			out[rec.Channel+"\x00"+rec.Key]++
+		}
+	}
+	return out
+}
+
+// checkGCReports is the fourth invariant on the alert side: every run that
+// deleted images in a repository sent exactly one report of it to Slack and
+// one to SNS (after retries, 429s and deferrals; a repeat counted as a
+// possible duplicate of its key is the lesser evil), naming the run, stating
+// as deleted the images and the size that the run's audit events and the
+// registry show. A run that deleted nothing in a repository sends what the
+// gc function documents (gc.Result.Noteworthy): no report when it had
+// nothing to do and nothing went wrong, else one that states 0 deleted —
+// the plan's figures under "Planned" for a cap refusal, or a failure, a
+// change since planning, or images another run deleted first — and never a
+// deletion. Every report names a run the driver started.
+func (m *model) checkGCReports(sb *sandbox.Sandbox, off offsets, runs map[runRepo]*runDeletions, logs string) {
+	dups := duplicateKeys(logs)
+	channels := map[string][]string{}
+	for _, p := range sb.Suite.Slack.Payloads()[off.slack:] {
+		if strings.Contains(p.Text, "] gc ") {
+			channels["slack"] = append(channels["slack"], slackTexts(p.Body))
+		}
+	}
+	for _, msg := range sb.Suite.SNS.Messages(sb.TopicARN)[off.sns:] {
+		if strings.Contains(msg.Subject, "ecrwarden: gc ") {
+			channels["sns"] = append(channels["sns"], msg.Message)
+		}
+	}
+	for _, channel := range []string{"slack", "sns"} {
+		got := map[runRepo][]gcFigures{}
+		for _, text := range channels[channel] {
+			r := parseGCReport(text)
+			if !strings.HasPrefix(r.run, "faults-") {
+				m.fail("a gc report on %s names no run the driver started (run %q): %.300q", channel, r.run, text)
+				continue
+			}
+			if len(r.repos) == 0 {
+				m.fail("gc report of run %s on %s states no repository: %.300q", r.run, channel, text)
+			}
+			for repo, f := range r.repos {
+				k := runRepo{r.run, repo}
+				if !r.deleted {
+					// A plan (cap refusal): nothing may have been deleted.
+					f.images = -1 - f.images
+				}
+				got[k] = append(got[k], f)
+			}
+		}
+		for k, d := range runs {
+			if d.audited == 0 {
+				continue
+			}
+			if d.audited != d.gone || d.auditedBytes != d.bytes {
+				m.fail("gc run %s in %s: the audit events state %d images (%d bytes), the registry lost %d of those they list (%d bytes)",
+					k.run, k.repo, d.audited, d.auditedBytes, d.gone, d.bytes)
+			}
+			reps := got[k]
+			allowed := 1 + dups[channel+"\x00gc#"+k.run+"#"+k.repo] + dups[channel+"\x00gc#"+k.run]
+			switch {
+			case len(reps) == 0:
+				m.fail("gc run %s deleted %d images in %s: no report of it reached %s", k.run, d.gone, k.repo, channel)
+			case len(reps) > allowed:
+				m.fail("gc run %s deleted %d images in %s: %d reports of it reached %s, %d possible duplicates counted", k.run, d.gone, k.repo, len(reps), channel, allowed-1)
+			}
+			for _, f := range reps {
+				if f.images != d.gone || f.size != humanSize(d.bytes) {
+					m.fail("gc run %s deleted %d images (%s) in %s, but its report on %s states %s", k.run, d.gone, humanSize(d.bytes), k.repo, channel, f)
+				}
+			}
+		}
+		for k, reps := range got {
+			if d := runs[k]; d != nil && d.audited > 0 {
+				continue
+			}
+			for _, f := range reps {
+				if f.images > 0 {
+					m.fail("gc run %s deleted nothing in %s, but its report on %s states %s deleted", k.run, k.repo, channel, f)
+				}
+			}
+		}
+	}
+}
+
+func (f gcFigures) String() string {
+	if f.images < 0 {
+		return fmt.Sprintf("a plan of %d images (%s)", -1-f.images, f.size)
+	}
+	return fmt.Sprintf("%d images (%s)", f.images, f.size)
 }

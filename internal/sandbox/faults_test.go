@@ -2,6 +2,7 @@ package sandbox_test
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -12,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ecrwarden/ecrwarden/internal/alert"
 	"github.com/ecrwarden/ecrwarden/internal/emulator/fault"
 	"github.com/ecrwarden/ecrwarden/internal/sandbox"
 	"github.com/ecrwarden/ecrwarden/internal/testenv"
@@ -156,4 +160,37 @@ func counts(c map[string]int) string {
 		parts = append(parts, fmt.Sprintf("%s=%d", k, c[k]))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// TestParseGCReport: the oracle reads gc's reports back from their Slack
+// and SNS renderings — the run, whether the figures are deletions, and per
+// repository the images and size — so a change of the rendering fails here,
+// not as a silent pass of the fault schedule.
+func TestParseGCReport(t *testing.T) {
+	a := alert.Alert{Kind: alert.KindGCReport, Repository: "mlops/retail-api", Region: "ap-southeast-1", Account: "123456789012",
+		GC: &alert.GCReport{RunID: "faults-7-1", Cap: 100, Repositories: []alert.GCRepository{{Name: "mlops/retail-api", Images: 2, Bytes: 100 << 20, Failed: 1}}}}
+	want := gcReport{run: "faults-7-1", deleted: true, repos: map[string]gcFigures{"mlops/retail-api": {images: 2, size: "100.0 MiB"}}}
+	body, err := json.Marshal(alert.Slack(a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sns, _ := alert.SNS(a)
+	opts := cmp.AllowUnexported(gcReport{}, gcFigures{})
+	for channel, text := range map[string]string{"slack": slackTexts(body), "sns": sns} {
+		if diff := cmp.Diff(want, parseGCReport(text), opts); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", channel, diff)
+		}
+	}
+	a.GC.CapRefused = true
+	want.deleted = false
+	if diff := cmp.Diff(want, parseGCReport(sns), opts); diff == "" {
+		t.Errorf("a cap refusal read as deletions")
+	}
+	_, sns, _ = alert.SNS(a)
+	if diff := cmp.Diff(want, parseGCReport(sns), opts); diff != "" {
+		t.Errorf("cap refusal (-want +got):\n%s", diff)
+	}
+	if got := humanSize(100 << 20); got != "100.0 MiB" {
+		t.Errorf("humanSize = %q", got)
+	}
 }
