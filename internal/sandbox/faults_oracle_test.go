@@ -555,13 +555,13 @@ func (m *model) checkGCReports(sb *sandbox.Sandbox, off offsets, runs map[runRep
 			allowed := 1 + dups[channel+"\x00gc#"+k.run+"#"+k.repo] + dups[channel+"\x00gc#"+k.run]
 			switch {
 			case len(reps) == 0:
-				m.fail("gc run %s deleted %d images in %s: no report of it reached %s", k.run, d.gone, k.repo, channel)
+				m.fail("gc run %s deleted %s in %s: no report of it reached %s", k.run, nImages(d.gone), k.repo, channel)
 			case len(reps) > allowed:
-				m.fail("gc run %s deleted %d images in %s: %d reports of it reached %s, %d possible duplicates counted", k.run, d.gone, k.repo, len(reps), channel, allowed-1)
+				m.fail("gc run %s deleted %s in %s: %d reports of it reached %s, %d possible duplicates counted", k.run, nImages(d.gone), k.repo, len(reps), channel, allowed-1)
 			}
 			for _, f := range reps {
 				if f.images != d.gone || f.size != humanSize(d.bytes) {
-					m.fail("gc run %s deleted %d images (%s) in %s, but its report on %s states %s", k.run, d.gone, humanSize(d.bytes), k.repo, channel, f)
+					m.fail("gc run %s deleted %s (%s) in %s, but its report on %s states %s", k.run, nImages(d.gone), humanSize(d.bytes), k.repo, channel, f)
 				}
 			}
 		}
@@ -580,7 +580,14 @@ func (m *model) checkGCReports(sb *sandbox.Sandbox, off offsets, runs map[runRep
 
 func (f gcFigures) String() string {
 	if f.images < 0 {
-		return fmt.Sprintf("a plan of %d images (%s)", -1-f.images, f.size)
+		return fmt.Sprintf("a plan of %s (%s)", nImages(-1-f.images), f.size)
 	}
-	return fmt.Sprintf("%d images (%s)", f.images, f.size)
+	return fmt.Sprintf("%s (%s)", nImages(f.images), f.size)
+}
+
+func nImages(n int) string {
+	if n == 1 {
+		return "1 image"
+	}
+	return strconv.Itoa(n) + " images"
 }
