@@ -145,13 +145,17 @@ func (h *handler) messages(ctx context.Context, ev events.SQSEvent) events.SQSEv
 	return resp
 }
 
-// collect runs gc over names and reports: an alert under key (once) and
-// the ImagesExpired audit events. The per-run cap applies to names together,
+// collect runs gc over names and reports: an alert under key (once; a report
+// of deletions under key#<their hash>, gc.Result.ReportKey) and the
+// ImagesExpired audit events. The per-run cap applies to names together,
 // and with a budget to every repository of the run (the fan-out).
 func (h *handler) collect(ctx context.Context, log *slog.Logger, runID, key string, names []string, budget gc.Budget) error {
 	opts := gc.Options{DryRun: h.dryRun || h.policy.GC.Dry(), Cap: h.policy.GC.MaxDeletesPerRun, Now: h.now(), RunID: runID, Budget: budget}
 	prices := gc.PricesFor(h.policy)
 	res := h.run.Run(ctx, h.policy, names, opts)
+	// A report of deletions has a key of its own: it is not a repeat of an
+	// earlier attempt's failure report.
+	key = res.ReportKey(key)
 	// A cap refusal is reported, not failed: retrying would plan the same.
 	errs := []error{res.Err()}
 	var undelivered gc.Report

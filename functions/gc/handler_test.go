@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -58,6 +59,14 @@ type delivery struct {
 	Key   string
 	Alert alert.Alert
 }
+
+// deletionKey matches the hash gc.Result.ReportKey appends to the key of a
+// report of deletions.
+var deletionKey = regexp.MustCompile(`#[0-9a-f]{16}$`)
+
+// keyOf returns key with the hash of a report of deletions written as
+// "#<deleted>", for comparisons.
+func keyOf(key string) string { return deletionKey.ReplaceAllString(key, "#<deleted>") }
 
 // fakeAlerts records deliveries and, like notify.Once, sends a key once.
 type fakeAlerts struct{ sent []delivery }
@@ -192,7 +201,10 @@ func TestScheduledRunInline(t *testing.T) {
 		}
 	}
 	// 6 MiB at $0.10 per GB-month.
-	want := []delivery{{Key: "gc#run-1", Alert: alert.Alert{Kind: alert.KindGCReport, Region: "ap-southeast-1", Account: "123456789012",
+	for i := range e.alerts.sent {
+		e.alerts.sent[i].Key = keyOf(e.alerts.sent[i].Key)
+	}
+	want := []delivery{{Key: "gc#run-1#<deleted>", Alert: alert.Alert{Kind: alert.KindGCReport, Region: "ap-southeast-1", Account: "123456789012",
 		GC: &alert.GCReport{RunID: "run-1", Cap: 10, MonthlySavings: 6.0 / 1024 * 0.10, Prices: gc.DefaultPrices.Source, Repositories: []alert.GCRepository{
 			{Name: "team/api", Images: 3, Bytes: 3 << 20}, {Name: "team/worker", Images: 3, Bytes: 3 << 20}}}}}}
 	if diff := cmp.Diff(want, e.alerts.sent, cmpopts.EquateApprox(0, 1e-12)); diff != "" {
@@ -326,9 +338,9 @@ func TestFanOutAndMessages(t *testing.T) {
 	}
 	var keys []string
 	for _, d := range e.alerts.sent {
-		keys = append(keys, d.Key)
+		keys = append(keys, keyOf(d.Key))
 	}
-	wantKeys := []string{"gc#run-9#team/api", "gc#run-9#team/unknown", "gc#run-9#team/worker"}
+	wantKeys := []string{"gc#run-9#team/api#<deleted>", "gc#run-9#team/unknown", "gc#run-9#team/worker#<deleted>"}
 	if diff := cmp.Diff(wantKeys, keys); diff != "" {
 		t.Errorf("alert keys (-want +got):\n%s", diff)
 	}
@@ -368,8 +380,8 @@ func TestReportNamesTheRun(t *testing.T) {
 			if len(e.alerts.sent) != 1 {
 				t.Fatalf("alerts %+v, want one report", e.alerts.sent)
 			}
-			if got := e.alerts.sent[0]; got.Key != "gc#"+tt.want || got.Alert.GC.RunID != tt.want {
-				t.Errorf("report under key %q names run %q, want %q under gc#%s", got.Key, got.Alert.GC.RunID, tt.want, tt.want)
+			if got := e.alerts.sent[0]; keyOf(got.Key) != "gc#"+tt.want+"#<deleted>" || got.Alert.GC.RunID != tt.want {
+				t.Errorf("report under key %q names run %q, want %q under gc#%s#<deleted>", got.Key, got.Alert.GC.RunID, tt.want, tt.want)
 			}
 			var runs []any
 			for _, ev := range e.audit.events {
@@ -520,5 +532,65 @@ func TestFanOutCapIsPerRun(t *testing.T) {
 	ok, used, err := e.h.budget.Reserve(context.Background(), "run-cap", "team/other", 5, 10)
 	if err != nil || ok || used != 6 {
 		t.Errorf("after the redelivery: reserve 5 more = %v, used %d, %v; want refused at 6", ok, used, err)
+	}
+}
+
+// TestReportAfterAFailedAttempt: a fan-out message's first attempt cannot
+// list (an outage) and reports the failure; the redelivery lists, deletes
+// and must report the deletions — under a key of its own, not as a repeat of
+// the failure report (the fault schedule's seed 11: an in-use listing outage
+// alerted, the redriven message deleted one image, and its report was
+// deduplicated away, so Slack and SNS only ever said "nothing deleted"). A
+// further redelivery finds nothing to delete and reports nothing more.
+func TestReportAfterAFailedAttempt(t *testing.T) {
+	e := newEnv(t, testPolicy, 2)
+	e.h.queue, e.h.queueURL = e.queue, "https://sqs.ap-southeast-1.amazonaws.com/123456789012/gc"
+	message := events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m1", EventSource: "aws:sqs",
+		Body: `{"runId":"run-11","repository":"team/api"}`}}}
+	failed := func(out []byte) int {
+		t.Helper()
+		var resp events.SQSEventResponse
+		if err := json.Unmarshal(out, &resp); err != nil {
+			t.Fatal(err)
+		}
+		return len(resp.BatchItemFailures)
+	}
+	e.ecr.Faults().Set("DescribeImages", fault.Rule{ServerError: 100})
+	out, err := e.invoke(t, message)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if failed(out) != 1 || e.imageCount("team/api") != 3 {
+		t.Fatalf("the first attempt: %d failures, %d images left; want the message failed and nothing deleted", failed(out), e.imageCount("team/api"))
+	}
+	e.ecr.Faults().Clear()
+	for range 2 { // the redelivery, then one more
+		out, err = e.invoke(t, message)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if failed(out) != 0 {
+			t.Fatalf("the redelivery failed")
+		}
+	}
+	if n := e.imageCount("team/api"); n != 1 {
+		t.Fatalf("%d images left, want 1", n)
+	}
+	type report struct {
+		Key    string
+		Images int
+		Error  bool
+	}
+	var got []report
+	for _, d := range e.alerts.sent {
+		r := d.Alert.GC.Repositories[0]
+		got = append(got, report{Key: d.Key, Images: r.Images, Error: r.Error != ""})
+	}
+	for i := range got {
+		got[i].Key = keyOf(got[i].Key)
+	}
+	want := []report{{Key: "gc#run-11#team/api", Error: true}, {Key: "gc#run-11#team/api#<deleted>", Images: 2}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("reports (-want +got):\n%s", diff)
 	}
 }

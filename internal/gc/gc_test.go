@@ -17,6 +17,7 @@ import (
 	"github.com/ecrwarden/ecrwarden/internal/audit"
 	"github.com/ecrwarden/ecrwarden/internal/inuse"
 	"github.com/ecrwarden/ecrwarden/internal/kube"
+	"github.com/ecrwarden/ecrwarden/internal/registry"
 )
 
 const testPolicy = `
@@ -380,4 +381,44 @@ func TestRunCanceled(t *testing.T) {
 
 func sorted(s []string) []string {
 	return slices.Sorted(slices.Values(s))
+}
+
+// TestReportKey: a report that states deletions or archivals has a key of
+// its own, the same for the same digests in any order; every other report
+// (dry run, cap refusal, failure, nothing left to delete) has the run's key.
+func TestReportKey(t *testing.T) {
+	deleted := func(repo string, digests ...string) Outcome {
+		return Outcome{Repository: repo, Deleted: registry.Report{Deleted: digests, Calls: 1}}
+	}
+	ab := &Result{Outcomes: []Outcome{deleted("team/api", "sha256:a", "sha256:b")}}
+	ba := &Result{Outcomes: []Outcome{deleted("team/api", "sha256:b", "sha256:a")}}
+	tests := []struct {
+		name   string
+		res    *Result
+		hashed bool
+	}{
+		{name: "deleted", res: ab, hashed: true},
+		{name: "archived", res: &Result{Outcomes: []Outcome{{Repository: "team/api", Archived: registry.StorageReport{Archived: []string{"sha256:a"}, Calls: 1}}}}, hashed: true},
+		{name: "dry run", res: &Result{DryRun: true, Outcomes: ab.Outcomes}},
+		{name: "cap refused", res: &Result{CapRefused: true}},
+		{name: "in-use listing failed", res: &Result{ClusterErr: errors.New("list pods: 500")}},
+		{name: "refused by the run's cap", res: &Result{Outcomes: []Outcome{{Repository: "team/api", Refused: "over the cap"}}}},
+		{name: "gone before deletion", res: &Result{Outcomes: []Outcome{{Repository: "team/api", Deleted: registry.Report{Gone: []string{"sha256:a"}, Calls: 0, Checks: 1}}}}},
+		{name: "listing failed", res: &Result{Outcomes: []Outcome{{Repository: "team/api", Err: errors.New("describe images: 500")}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.res.ReportKey("gc#r#team/api")
+			if hashed := got != "gc#r#team/api"; hashed != tt.hashed || hashed && !strings.HasPrefix(got, "gc#r#team/api#") {
+				t.Errorf("ReportKey = %q; want a key of its own: %v", got, tt.hashed)
+			}
+		})
+	}
+	if a, b := ab.ReportKey("k"), ba.ReportKey("k"); a != b {
+		t.Errorf("the same deletions in another order: %q and %q", a, b)
+	}
+	other := &Result{Outcomes: []Outcome{deleted("team/api", "sha256:a")}}
+	if a, b := ab.ReportKey("k"), other.ReportKey("k"); a == b {
+		t.Errorf("other deletions, the same key %q", a)
+	}
 }

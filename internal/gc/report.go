@@ -1,6 +1,9 @@
 package gc
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"sort"
 	"strings"
 
 	"github.com/ecrwarden/ecrwarden/internal/alert"
@@ -26,6 +29,42 @@ func (r *Result) Noteworthy() bool {
 		}
 	}
 	return false
+}
+
+// ReportKey returns the dedupe key of the run's report under base (the
+// run's key, gc#<run>[#<repository>]): base itself for a report that states
+// no deletion or archival (a dry run, a plan the cap refused, a failure, a
+// run whose images were gone or changed), and base#<hash of the digests
+// deleted and archived> for one that does. An attempt that failed before
+// deleting reports its failure under base, and the retry that then deletes
+// reports its deletions under a key of their own instead of being taken for
+// a repeat of the failure report (the fault schedule's seed 11: an in-use
+// listing outage alerted, the redriven message deleted, and its report was
+// deduplicated away). A repeat of an attempt that deleted finds nothing left
+// to delete, so a report of deletions is never sent twice under two keys.
+func (r *Result) ReportKey(base string) string {
+	if r.DryRun || r.CapRefused || r.ClusterErr != nil {
+		return base
+	}
+	var digests []string
+	for i := range r.Outcomes {
+		o := &r.Outcomes[i]
+		if o.Refused != "" {
+			continue
+		}
+		for _, d := range o.Deleted.Deleted {
+			digests = append(digests, o.Repository+"@"+d)
+		}
+		for _, d := range o.Archived.Archived {
+			digests = append(digests, o.Repository+"@archived:"+d)
+		}
+	}
+	if len(digests) == 0 {
+		return base
+	}
+	sort.Strings(digests)
+	sum := sha256.Sum256([]byte(strings.Join(digests, "\n")))
+	return base + "#" + hex.EncodeToString(sum[:8])
 }
 
 // Alert returns the run's KindGCReport alert: images and bytes deleted and
