@@ -319,9 +319,10 @@ func (m *model) checkGC(sb *sandbox.Sandbox, w *gcWatch, off offsets, final map[
 	}
 	reported := map[string]int{}
 	images := 0
-	// runs are the deletions of each run and repository: what the registry
-	// lost that the run's audit events name.
-	runs := map[runRepo]*runDeletions{}
+	// runs are the deletions of each run and repository, one per
+	// ImagesExpired event (one per attempt that deleted): what the registry
+	// lost that the event names.
+	runs := map[runRepo][]runDeletions{}
 	for _, raw := range sb.Suite.EventBridge.Events(sb.EventBus)[off.audit:] {
 		var ev struct {
 			DetailType string `json:"detail-type"`
@@ -338,20 +339,17 @@ func (m *model) checkGC(sb *sandbox.Sandbox, w *gcWatch, off offsets, final map[
 		}
 		images += ev.Detail.Images
 		k := runRepo{ev.Detail.RunID, ev.Detail.Repository}
-		if runs[k] == nil {
-			runs[k] = &runDeletions{}
-		}
-		runs[k].audited += ev.Detail.Images
-		runs[k].auditedBytes += ev.Detail.Bytes
+		e := runDeletions{audited: ev.Detail.Images, auditedBytes: ev.Detail.Bytes}
 		for _, d := range ev.Detail.Digests {
 			reported[d]++
 			if _, ok := deleted[d]; ok {
-				runs[k].gone++
+				e.gone++
 				if im := m.images[d]; im != nil {
-					runs[k].bytes += im.Size
+					e.bytes += im.Size
 				}
 			}
 		}
+		runs[k] = append(runs[k], e)
 	}
 	m.checkGCReports(sb, off, runs, logs)
 	var missing, twice, phantom []string
@@ -395,9 +393,9 @@ func (m *model) checkGC(sb *sandbox.Sandbox, w *gcWatch, off offsets, final map[
 // reports under the key gc#<run>#<repository>.
 type runRepo struct{ run, repo string }
 
-// runDeletions is what a run deleted in a repository: the images and bytes
-// its ImagesExpired events state, and of the digests they list those the
-// registry lost and the bytes the driver seeded them with.
+// runDeletions is what an attempt of a run deleted in a repository: the
+// images and bytes its ImagesExpired event states, and of the digests it
+// lists those the registry lost and the bytes the driver seeded them with.
 type runDeletions struct {
 	audited, gone       int
 	auditedBytes, bytes int64
@@ -482,10 +480,10 @@ func humanSize(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
-// duplicateKeys counts the functions' "possible duplicate" log lines by
-// channel and dedupe key.
-func duplicateKeys(logs string) map[string]int {
-	out := map[string]int{}
+// duplicateKeys returns the dedupe keys of the functions' "possible
+// duplicate" log lines, by channel, a key once per line.
+func duplicateKeys(logs string) map[string][]string {
+	out := map[string][]string{}
 	for _, line := range strings.Split(logs, "\n") {
 		i := strings.Index(line, "{")
 		if i < 0 || !strings.Contains(line, "possible duplicate") {
@@ -493,25 +491,40 @@ func duplicateKeys(logs string) map[string]int {
 		}
 		var rec struct{ Channel, Key string }
 		if json.Unmarshal([]byte(line[i:]), &rec) == nil {
-			out[rec.Channel+"\x00"+rec.Key]++
+			out[rec.Channel] = append(out[rec.Channel], rec.Key)
 		}
 	}
 	return out
 }
 
-// checkGCReports is the fourth invariant on the alert side: every run that
-// deleted images in a repository sent exactly one report of it to Slack and
-// one to SNS (after retries, 429s and deferrals; a repeat counted as a
-// possible duplicate of its key is the lesser evil), naming the run, stating
-// as deleted the images and the size that the run's audit events and the
-// registry show. A run that deleted nothing in a repository sends what the
-// gc function documents (gc.Result.Noteworthy): no report when it had
-// nothing to do and nothing went wrong, else one that states 0 deleted —
-// the plan's figures under "Planned" for a cap refusal, or a failure, a
-// change since planning, or images another run deleted first — and never a
-// deletion. Every report names a run the driver started.
-func (m *model) checkGCReports(sb *sandbox.Sandbox, off offsets, runs map[runRepo]*runDeletions, logs string) {
-	dups := duplicateKeys(logs)
+// reportOf reports whether key is a dedupe key of a report of run in repo:
+// gc#<run>#<repo> (fan-out) or gc#<run> (inline), either followed by the
+// hash of a report of deletions (gc.Result.ReportKey).
+func reportOf(key string, k runRepo) bool {
+	rest, ok := strings.CutPrefix(key, "gc#"+k.run)
+	if !ok {
+		return false
+	}
+	rest = strings.TrimPrefix(rest, "#"+k.repo)
+	return rest == "" || gcReportHash.MatchString(rest)
+}
+
+var gcReportHash = regexp.MustCompile(`^#[0-9a-f]{16}$`)
+
+// checkGCReports is the fourth invariant on the alert side: every attempt of
+// a run that deleted images in a repository (one ImagesExpired event each)
+// sent one report of it to Slack and one to SNS, after retries, 429s and
+// deferrals — for a run that deletes in one attempt, exactly one report —
+// naming the run and stating as deleted the images and the size its audit
+// event and the registry show; a repeat is allowed only as a possible
+// duplicate counted under the run's keys. Besides, a run sends what the gc
+// function documents (gc.Result.Noteworthy) for an attempt that deleted
+// nothing: no report when it had nothing to do and nothing went wrong, else
+// one that states 0 deleted — a failure (which fails the attempt: a retry
+// that then deletes reports its deletions anew), a change since planning,
+// images another run deleted first — or a plan under "Planned" (a cap
+// refusal); never a deletion. Every report names a run the driver started.
+func (m *model) checkGCReports(sb *sandbox.Sandbox, off offsets, runs map[runRepo][]runDeletions, logs string) {
 	channels := map[string][]string{}
 	for _, p := range sb.Suite.Slack.Payloads()[off.slack:] {
 		if strings.Contains(p.Text, "] gc ") {
@@ -523,59 +536,97 @@ func (m *model) checkGCReports(sb *sandbox.Sandbox, off offsets, runs map[runRep
 			channels["sns"] = append(channels["sns"], msg.Message)
 		}
 	}
+	for _, v := range gcReportViolations(channels, runs, duplicateKeys(logs)) {
+		m.fail("%s", v)
+	}
+}
+
+// gcReportViolations is checkGCReports on what reached each channel (the
+// rendered gc reports: Slack's block texts, SNS bodies), the deletions of
+// each run and repository, and the possible duplicates' keys by channel.
+func gcReportViolations(channels map[string][]string, runs map[runRepo][]runDeletions, dups map[string][]string) []string {
+	var out []string
+	fail := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
+	for k, events := range runs {
+		for _, d := range events {
+			if d.audited != d.gone || d.auditedBytes != d.bytes {
+				fail("gc run %s in %s: an audit event states %s (%d bytes), the registry lost %d of those it lists (%d bytes)",
+					k.run, k.repo, nImages(d.audited), d.auditedBytes, d.gone, d.bytes)
+			}
+		}
+	}
 	for _, channel := range []string{"slack", "sns"} {
+		// The deletions each report states, by run and repository.
 		got := map[runRepo][]gcFigures{}
 		for _, text := range channels[channel] {
 			r := parseGCReport(text)
 			if !strings.HasPrefix(r.run, "faults-") {
-				m.fail("a gc report on %s names no run the driver started (run %q): %.300q", channel, r.run, text)
+				fail("a gc report on %s names no run the driver started (run %q): %.300q", channel, r.run, text)
 				continue
 			}
 			if len(r.repos) == 0 {
-				m.fail("gc report of run %s on %s states no repository: %.300q", r.run, channel, text)
+				fail("gc report of run %s on %s states no repository: %.300q", r.run, channel, text)
 			}
 			for repo, f := range r.repos {
-				k := runRepo{r.run, repo}
-				if !r.deleted {
-					// A plan (cap refusal): nothing may have been deleted.
-					f.images = -1 - f.images
-				}
-				got[k] = append(got[k], f)
-			}
-		}
-		for k, d := range runs {
-			if d.audited == 0 {
-				continue
-			}
-			if d.audited != d.gone || d.auditedBytes != d.bytes {
-				m.fail("gc run %s in %s: the audit events state %d images (%d bytes), the registry lost %d of those they list (%d bytes)",
-					k.run, k.repo, d.audited, d.auditedBytes, d.gone, d.bytes)
-			}
-			reps := got[k]
-			allowed := 1 + dups[channel+"\x00gc#"+k.run+"#"+k.repo] + dups[channel+"\x00gc#"+k.run]
-			switch {
-			case len(reps) == 0:
-				m.fail("gc run %s deleted %s in %s: no report of it reached %s", k.run, nImages(d.gone), k.repo, channel)
-			case len(reps) > allowed:
-				m.fail("gc run %s deleted %s in %s: %d reports of it reached %s, %d possible duplicates counted", k.run, nImages(d.gone), k.repo, len(reps), channel, allowed-1)
-			}
-			for _, f := range reps {
-				if f.images != d.gone || f.size != humanSize(d.bytes) {
-					m.fail("gc run %s deleted %s (%s) in %s, but its report on %s states %s", k.run, nImages(d.gone), humanSize(d.bytes), k.repo, channel, f)
+				switch {
+				case !r.deleted:
+					// A plan (cap refusal): nothing deleted in this attempt.
+				case f.images == 0:
+					// An attempt that deleted nothing.
+				default:
+					got[runRepo{r.run, repo}] = append(got[runRepo{r.run, repo}], f)
 				}
 			}
 		}
-		for k, reps := range got {
-			if d := runs[k]; d != nil && d.audited > 0 {
-				continue
+		keys := map[runRepo]bool{}
+		for k := range runs {
+			keys[k] = true
+		}
+		for k := range got {
+			keys[k] = true
+		}
+		for k := range keys {
+			allowed := 0
+			for _, key := range dups[channel] {
+				if reportOf(key, k) {
+					allowed++
+				}
 			}
-			for _, f := range reps {
-				if f.images > 0 {
-					m.fail("gc run %s deleted nothing in %s, but its report on %s states %s deleted", k.run, k.repo, channel, f)
+			// Each attempt's deletions are stated by one report; a report
+			// stating what no attempt deleted is a false report, unless it
+			// repeats one (a counted possible duplicate).
+			want := map[gcFigures]int{}
+			for _, d := range runs[k] {
+				if d.gone > 0 {
+					want[gcFigures{images: d.gone, size: humanSize(d.bytes)}]++
+				}
+			}
+			matched := map[gcFigures]bool{}
+			for _, f := range got[k] {
+				switch {
+				case want[f] > 0:
+					want[f]--
+					matched[f] = true
+				case matched[f] && allowed > 0:
+					allowed--
+				case matched[f]:
+					fail("gc run %s in %s: its report of %s reached %s again, and no possible duplicate was counted", k.run, k.repo, f, channel)
+				default:
+					fail("gc run %s in %s: a report on %s states %s deleted, which no attempt of the run deleted (its audit events: %v)", k.run, k.repo, channel, f, runs[k])
+				}
+			}
+			for f, n := range want {
+				for range n {
+					fail("gc run %s deleted %s in %s: no report of it reached %s (its reports there state %v)", k.run, f, k.repo, channel, got[k])
 				}
 			}
 		}
 	}
+	return out
+}
+
+func (d runDeletions) String() string {
+	return fmt.Sprintf("%s, %d bytes", nImages(d.audited), d.auditedBytes)
 }
 
 func (f gcFigures) String() string {

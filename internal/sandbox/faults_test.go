@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -192,5 +193,83 @@ func TestParseGCReport(t *testing.T) {
 	}
 	if got := humanSize(100 << 20); got != "100.0 MiB" {
 		t.Errorf("humanSize = %q", got)
+	}
+}
+
+// TestGCReportViolations: the oracle's check of gc's reports against the
+// deletions, on reports rendered as they reach Slack and SNS.
+func TestGCReportViolations(t *testing.T) {
+	const repo = "mlops/retail-api"
+	rendered := func(run string, images int, bytes int64, errText string) map[string]string {
+		a := alert.Alert{Kind: alert.KindGCReport, Repository: repo, Region: "ap-southeast-1", Account: "123456789012",
+			GC: &alert.GCReport{RunID: run, Cap: 100, Repositories: []alert.GCRepository{{Name: repo, Images: images, Bytes: bytes, Error: errText}}}}
+		body, err := json.Marshal(alert.Slack(a))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, sns, _ := alert.SNS(a)
+		return map[string]string{"slack": slackTexts(body), "sns": sns}
+	}
+	failure := rendered("faults-11-0", 0, 0, "list images in use: list pods: 500")
+	deletion := rendered("faults-11-0", 1, 50<<20, "")
+	miscount := rendered("faults-11-0", 2, 50<<20, "")
+	unnamed := rendered("", 1, 50<<20, "")
+	deleted := map[runRepo][]runDeletions{{"faults-11-0", repo}: {{audited: 1, gone: 1, auditedBytes: 50 << 20, bytes: 50 << 20}}}
+	tests := []struct {
+		name    string
+		reports []map[string]string
+		runs    map[runRepo][]runDeletions
+		dups    []string
+		// want are substrings of the violations, one each, per channel.
+		want []string
+	}{
+		{name: "one report of the deletion", reports: []map[string]string{deletion}, runs: deleted},
+		{name: "the failed attempt's report, then the deletion's", reports: []map[string]string{failure, deletion}, runs: deleted},
+		{name: "only the failed attempt's report (seed 11)", reports: []map[string]string{failure}, runs: deleted,
+			want: []string{"deleted 1 image (50.0 MiB) in mlops/retail-api: no report of it reached"}},
+		{name: "miscounted", reports: []map[string]string{miscount}, runs: deleted,
+			want: []string{"states 2 images (50.0 MiB) deleted, which no attempt", "no report of it reached"}},
+		{name: "a deletion nobody made", reports: []map[string]string{deletion},
+			want: []string{"which no attempt of the run deleted"}},
+		{name: "sent twice, not counted", reports: []map[string]string{deletion, deletion}, runs: deleted,
+			want: []string{"reached %s again"}},
+		{name: "sent twice, counted", reports: []map[string]string{deletion, deletion}, runs: deleted,
+			dups: []string{"gc#faults-11-0#mlops/retail-api#0123456789abcdef"}},
+		{name: "no run named", reports: []map[string]string{unnamed}, want: []string{"names no run the driver started"}},
+		{name: "audit and registry disagree", runs: map[runRepo][]runDeletions{{"faults-11-0", repo}: {{audited: 2, gone: 1, auditedBytes: 100 << 20, bytes: 50 << 20}}},
+			reports: []map[string]string{deletion}, want: []string{"the registry lost 1 of those it lists"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			channels := map[string][]string{}
+			dups := map[string][]string{}
+			for _, ch := range []string{"slack", "sns"} {
+				for _, r := range tt.reports {
+					channels[ch] = append(channels[ch], r[ch])
+				}
+				dups[ch] = tt.dups
+			}
+			got := gcReportViolations(channels, tt.runs, dups)
+			var want []string
+			for _, ch := range []string{"slack", "sns"} {
+				for _, w := range tt.want {
+					if strings.Contains(w, "registry lost") {
+						if ch == "slack" {
+							want = append(want, w)
+						}
+						continue
+					}
+					want = append(want, strings.ReplaceAll(w, "%s", ch))
+				}
+			}
+			if len(got) != len(want) {
+				t.Fatalf("%d violations, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
+			}
+			for _, w := range want {
+				if !slices.ContainsFunc(got, func(v string) bool { return strings.Contains(v, w) }) {
+					t.Errorf("no violation says %q:\n%s", w, strings.Join(got, "\n"))
+				}
+			}
+		})
 	}
 }
