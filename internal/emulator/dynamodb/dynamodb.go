@@ -540,17 +540,50 @@ func (in *writeInput) check() (condition, *apiError) {
 	default:
 		return nil, validation("1 validation error detected: Value '%s' at 'returnValues' failed to satisfy constraint: this emulator supports NONE and ALL_OLD", in.ReturnValues)
 	}
-	switch in.ReturnValuesOnConditionCheckFailure {
-	case "", "NONE", "ALL_OLD":
-	default:
-		return nil, validation("1 validation error detected: Value '%s' at 'returnValuesOnConditionCheckFailure' failed to satisfy constraint: Member must satisfy enum value set: [ALL_OLD, NONE]", in.ReturnValuesOnConditionCheckFailure)
+	if aerr := checkReturnOnFailure(in.ReturnValuesOnConditionCheckFailure); aerr != nil {
+		return nil, aerr
 	}
 	return parseCondition(in.ConditionExpression, in.ExpressionAttributeNames, in.ExpressionAttributeValues)
 }
 
-func conditionFailed(in *writeInput, old map[string]json.RawMessage) *apiError {
+// The bookkeeping PutItem, DeleteItem, GetItem and UpdateItem share.
+
+// nullMember is the validation error of a required member sent as null
+// (field is its name in the message: key, item).
+func nullMember(field string) *apiError {
+	return validation("1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", field)
+}
+
+// checkReturnOnFailure validates ReturnValuesOnConditionCheckFailure.
+func checkReturnOnFailure(v string) *apiError {
+	switch v {
+	case "", "NONE", "ALL_OLD":
+		return nil
+	}
+	return validation("1 validation error detected: Value '%s' at 'returnValuesOnConditionCheckFailure' failed to satisfy constraint: Member must satisfy enum value set: [ALL_OLD, NONE]", v)
+}
+
+// itemKey finds the table and the key of the item attrs names (field is
+// its name in validation messages; exact: attrs must be the key and nothing
+// else). s.mu must be held: the caller goes on to read or write the item.
+func (s *Server) itemKey(tableName string, attrs map[string]json.RawMessage, field string, exact bool) (*table, string, *apiError) {
+	t, aerr := s.table(tableName)
+	if aerr != nil {
+		return nil, "", aerr
+	}
+	key, aerr := t.keyOf(attrs, field, exact)
+	if aerr != nil {
+		return nil, "", aerr
+	}
+	return t, key, nil
+}
+
+// conditionFailed is the ConditionalCheckFailedException of a write whose
+// condition does not hold on old, carrying old when returnOnFailure (the
+// request's ReturnValuesOnConditionCheckFailure) is ALL_OLD.
+func conditionFailed(returnOnFailure string, old map[string]json.RawMessage) *apiError {
 	e := &apiError{status: http.StatusBadRequest, typ: "ConditionalCheckFailedException", msg: "The conditional request failed"}
-	if in.ReturnValuesOnConditionCheckFailure == "ALL_OLD" && old != nil {
+	if returnOnFailure == "ALL_OLD" && old != nil {
 		e.item = old
 	}
 	return e
@@ -582,15 +615,11 @@ func (s *Server) getItem(body []byte) (any, *apiError) {
 		return nil, validation("ExpressionAttributeNames can only be specified when using expressions")
 	}
 	if in.Key == nil {
-		return nil, validation("1 validation error detected: Value null at 'key' failed to satisfy constraint: Member must not be null")
+		return nil, nullMember("key")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t, aerr := s.table(in.TableName)
-	if aerr != nil {
-		return nil, aerr
-	}
-	key, aerr := t.keyOf(in.Key, "Key", true)
+	t, key, aerr := s.itemKey(in.TableName, in.Key, "Key", true)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -618,7 +647,7 @@ func (s *Server) conditionalWrite(body []byte, field string, keyOf func(*writeIn
 	}
 	attrs, path, keyOnly := keyOf(&in)
 	if attrs == nil {
-		return nil, validation("1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", field)
+		return nil, nullMember(field)
 	}
 	cond, aerr := in.check()
 	if aerr != nil {
@@ -626,17 +655,13 @@ func (s *Server) conditionalWrite(body []byte, field string, keyOf func(*writeIn
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t, aerr := s.table(in.TableName)
-	if aerr != nil {
-		return nil, aerr
-	}
-	key, aerr := t.keyOf(attrs, path, keyOnly)
+	t, key, aerr := s.itemKey(in.TableName, attrs, path, keyOnly)
 	if aerr != nil {
 		return nil, aerr
 	}
 	old := s.current(t, key)
 	if cond != nil && !cond.holds(old) {
-		return nil, conditionFailed(&in, old)
+		return nil, conditionFailed(in.ReturnValuesOnConditionCheckFailure, old)
 	}
 	write(t, key, &in)
 	out := map[string]any{}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
-	"net/http"
 	"slices"
 	"strings"
 )
@@ -79,17 +78,15 @@ func (s *Server) updateItem(body []byte) (any, *apiError) {
 		return nil, validation("the legacy parameters AttributeUpdates, Expected and ConditionalOperator are not supported by this emulator; use UpdateExpression and ConditionExpression")
 	}
 	if in.Key == nil {
-		return nil, validation("1 validation error detected: Value null at 'key' failed to satisfy constraint: Member must not be null")
+		return nil, nullMember("key")
 	}
 	switch in.ReturnValues {
 	case "", "NONE", "ALL_OLD", "ALL_NEW", "UPDATED_OLD", "UPDATED_NEW":
 	default:
 		return nil, validation("1 validation error detected: Value '%s' at 'returnValues' failed to satisfy constraint: Member must satisfy enum value set: [ALL_NEW, UPDATED_OLD, ALL_OLD, NONE, UPDATED_NEW]", in.ReturnValues)
 	}
-	switch in.ReturnValuesOnConditionCheckFailure {
-	case "", "NONE", "ALL_OLD":
-	default:
-		return nil, validation("1 validation error detected: Value '%s' at 'returnValuesOnConditionCheckFailure' failed to satisfy constraint: Member must satisfy enum value set: [ALL_OLD, NONE]", in.ReturnValuesOnConditionCheckFailure)
+	if aerr := checkReturnOnFailure(in.ReturnValuesOnConditionCheckFailure); aerr != nil {
+		return nil, aerr
 	}
 	if in.UpdateExpression == nil && in.ConditionExpression == nil && (in.ExpressionAttributeNames != nil || in.ExpressionAttributeValues != nil) {
 		return nil, validation("ExpressionAttributeNames and ExpressionAttributeValues can only be specified when using expressions")
@@ -119,11 +116,7 @@ func (s *Server) updateItem(body []byte) (any, *apiError) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t, aerr := s.table(in.TableName)
-	if aerr != nil {
-		return nil, aerr
-	}
-	key, aerr := t.keyOf(in.Key, "Key", true)
+	t, key, aerr := s.itemKey(in.TableName, in.Key, "Key", true)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -136,11 +129,7 @@ func (s *Server) updateItem(body []byte) (any, *apiError) {
 	}
 	old := s.current(t, key)
 	if cond != nil && !cond.holds(old) {
-		e := &apiError{status: http.StatusBadRequest, typ: "ConditionalCheckFailedException", msg: "The conditional request failed"}
-		if in.ReturnValuesOnConditionCheckFailure == "ALL_OLD" && old != nil {
-			e.item = old
-		}
-		return nil, e
+		return nil, conditionFailed(in.ReturnValuesOnConditionCheckFailure, old)
 	}
 	item := make(map[string]json.RawMessage, len(old)+len(in.Key)+len(actions))
 	for k, v := range old {
