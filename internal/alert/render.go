@@ -71,6 +71,10 @@ func countsValue(r *findings.Result) string {
 	return strings.Join(parts, ", ")
 }
 
+// HumanBytes formats a size as the alerts state it: binary units, one
+// decimal ("50.0 MiB"), bytes below 1 KiB ("512 B").
+func HumanBytes(n int64) string { return humanBytes(n) }
+
 // humanBytes formats a size with binary units, one decimal.
 func humanBytes(n int64) string {
 	const unit = 1024

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ecrwarden/ecrwarden/internal/alert"
 	"github.com/ecrwarden/ecrwarden/internal/audit"
 	"github.com/ecrwarden/ecrwarden/internal/sandbox"
 )
@@ -465,21 +466,6 @@ func slackTexts(body []byte) string {
 	return strings.Join(lines, "\n")
 }
 
-// humanSize is the alert's size format (alert.humanBytes): binary units,
-// one decimal.
-func humanSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return strconv.FormatInt(n, 10) + " B"
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
 // duplicateKeys returns the dedupe keys of the functions' "possible
 // duplicate" log lines, by channel, a key once per line.
 func duplicateKeys(logs string) map[string][]string {
@@ -598,7 +584,7 @@ func gcReportViolations(channels map[string][]string, runs map[runRepo][]runDele
 			want := map[gcFigures]int{}
 			for _, d := range runs[k] {
 				if d.gone > 0 {
-					want[gcFigures{images: d.gone, size: humanSize(d.bytes)}]++
+					want[gcFigures{images: d.gone, size: alert.HumanBytes(d.bytes)}]++
 				}
 			}
 			matched := map[gcFigures]bool{}

@@ -191,9 +191,6 @@ func TestParseGCReport(t *testing.T) {
 	if diff := cmp.Diff(want, parseGCReport(sns), opts); diff != "" {
 		t.Errorf("cap refusal (-want +got):\n%s", diff)
 	}
-	if got := humanSize(100 << 20); got != "100.0 MiB" {
-		t.Errorf("humanSize = %q", got)
-	}
 }
 
 // TestGCReportViolations: the oracle's check of gc's reports against the
