@@ -49,7 +49,7 @@ const faultTimeout = 6 * time.Second
 // not complete and clean; every alertable finding set and rejected tag
 // reached Slack and SNS and every repeat is counted as a possible duplicate;
 // gc deleted nothing in use, protected or within its grace; every deletion
-// is reported once.
+// is audited once and stated by one report of its run on Slack and on SNS.
 //
 // `make test` plays a short fixed set; -faults.scenarios=500 plays more,
 // -faults.seed=N starts elsewhere. A failing scenario prints the command that
