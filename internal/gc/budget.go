@@ -22,6 +22,11 @@ type Budget interface {
 	Reserve(ctx context.Context, runID, repository string, n, limit int) (ok bool, used int, err error)
 }
 
+// budgetPrefix starts the budget's items. It is not "gc#", which starts the
+// reports' dedupe keys (gc#<run>#<repository>): a repository named "count"
+// would otherwise share its report's key with the run's counter.
+const budgetPrefix = "gc-budget#"
+
 // BudgetAPI is the subset of the DynamoDB client DynamoBudget uses.
 type BudgetAPI interface {
 	GetItem(ctx context.Context, params *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
@@ -30,9 +35,9 @@ type BudgetAPI interface {
 }
 
 // DynamoBudget keeps the run's count in the dedupe table (hash key pk,
-// TTL attribute expiresAt): one counter item per run, gc#<run>#count, raised
+// TTL attribute expiresAt): one counter item per run, gc-budget#<run>#count, raised
 // with a conditional UpdateItem ADD that fails when it would pass the limit,
-// and one reservation item per repository, gc#<run>#reserved#<repository>,
+// and one reservation item per repository, gc-budget#<run>#reserved#<repository>,
 // so a redelivered message does not count its images twice.
 //
 // A message that dies between raising the counter and writing its
@@ -67,7 +72,7 @@ func (b *DynamoBudget) Reserve(ctx context.Context, runID, repository string, n,
 		ttl = 7 * 24 * time.Hour
 	}
 	expires := &dbtypes.AttributeValueMemberN{Value: strconv.FormatInt(now().Add(ttl).Unix(), 10)}
-	resKey := map[string]dbtypes.AttributeValue{budgetKey: &dbtypes.AttributeValueMemberS{Value: "gc#" + runID + "#reserved#" + repository}}
+	resKey := map[string]dbtypes.AttributeValue{budgetKey: &dbtypes.AttributeValueMemberS{Value: budgetPrefix + runID + "#reserved#" + repository}}
 	got, err := b.Client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(b.Table), Key: resKey, ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return false, 0, fmt.Errorf("read reservation of %s in run %s: %w", repository, runID, err)
@@ -82,7 +87,7 @@ func (b *DynamoBudget) Reserve(ctx context.Context, runID, repository string, n,
 	}
 	_, err = b.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                           aws.String(b.Table),
-		Key:                                 map[string]dbtypes.AttributeValue{budgetKey: &dbtypes.AttributeValueMemberS{Value: "gc#" + runID + "#count"}},
+		Key:                                 map[string]dbtypes.AttributeValue{budgetKey: &dbtypes.AttributeValueMemberS{Value: budgetPrefix + runID + "#count"}},
 		UpdateExpression:                    aws.String("ADD #n :need SET #exp = :exp"),
 		ConditionExpression:                 aws.String("attribute_not_exists(#n) OR #n <= :room"),
 		ExpressionAttributeNames:            map[string]string{"#n": budgetCount, "#exp": budgetExpires},

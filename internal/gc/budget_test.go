@@ -5,7 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	emuhttp "github.com/ecrwarden/ecrwarden/internal/emulator"
 	dynamoemu "github.com/ecrwarden/ecrwarden/internal/emulator/dynamodb"
@@ -56,6 +58,26 @@ func TestDynamoBudget(t *testing.T) {
 		}
 		if ok != s.ok || used != s.used {
 			t.Errorf("step %d (%s %s %d): ok %v used %d, want %v %d", i, s.run, s.repo, s.n, ok, used, s.ok, s.used)
+		}
+	}
+}
+
+// TestBudgetKeysAreNotReportKeys: the budget's items share the dedupe table with gc's reports, keyed
+// gc#<run>#<repository>; a repository named "count" (or "reserved") must not find its report's key taken.
+func TestBudgetKeysAreNotReportKeys(t *testing.T) {
+	b, _ := startBudget(t)
+	ctx := context.Background()
+	for _, repo := range []string{"count", "reserved"} {
+		if ok, _, err := b.Reserve(ctx, "r1", repo, 1, 100); err != nil || !ok {
+			t.Fatalf("reserve %s: %v %v", repo, ok, err)
+		}
+		out, err := b.Client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String("dedupe"),
+			Key: map[string]dbtypes.AttributeValue{budgetKey: &dbtypes.AttributeValueMemberS{Value: "gc#r1#" + repo}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Item != nil {
+			t.Errorf("the budget wrote gc#r1#%s, the dedupe key of repository %s's report: %v", repo, repo, out.Item)
 		}
 	}
 }
