@@ -46,8 +46,9 @@ var inUseGrants = []inUseGrant{
 	{policy.InUseBatch, "batch:DescribeJobDefinitions", "", "", ""}, // no resource type
 }
 
-// inUseStatements grants gc the reads of the in-use sources the policy
-// turns on: one statement per resource, its actions sorted. The second
+// inUseStatements grants the reads of the in-use sources the policy turns
+// on (gc's role, and onpush's when a repository deletes on violation): one
+// statement per resource, its actions sorted. The second
 // result lists, for cdk-nag, the wildcard resources granted.
 func (b *builder) inUseStatements(sources []string) ([]awsiam.PolicyStatement, []string) {
 	byResource := map[string][]string{}
@@ -82,8 +83,9 @@ func (b *builder) inUseStatements(sources []string) ([]awsiam.PolicyStatement, [
 	return statements, nag
 }
 
-// suppressInUseWildcards tells cdk-nag why gc's in-use reads name every
-// resource of their type.
+// suppressInUseWildcards tells cdk-nag why the in-use reads (gc's, and
+// onpush's before it deletes a rejected tag) name every resource of their
+// type.
 func suppressInUseWildcards(role awsiam.Role, resources []string) {
 	if len(resources) == 0 {
 		return
@@ -94,8 +96,8 @@ func suppressInUseWildcards(role awsiam.Role, resources []string) {
 	}
 	cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
 		Id: jsii.String("AwsSolutions-IAM5"),
-		Reason: jsii.String("gc's in-use discovery must read every ECS service and task, Lambda function, SageMaker model, endpoint and job, " +
-			"and Batch job definition of the account and region, read-only: any it missed could be running an image gc deletes. " +
+		Reason: jsii.String("In-use discovery (gc's, and onpush's before it deletes a rejected tag) must read every ECS service and task, Lambda function, " +
+			"SageMaker model, endpoint and job, and Batch job definition of the account and region, read-only: any it missed could be running an image that is deleted. " +
 			"List actions, ecs:DescribeTaskDefinition and batch:DescribeJobDefinitions support no resource type; the others are scoped to their type in this account and region."),
 		AppliesTo: &applies,
 	}}, jsii.Bool(true))

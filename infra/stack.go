@@ -200,8 +200,15 @@ func newStack(scope constructs.Construct, id string, p stackProps) (awscdk.Stack
 	if gated {
 		onpushStatements = append(onpushStatements, inspectorFindings())
 	}
+	// onpush reads what runs before it deletes a rejected tag, every source
+	// gc reads (the clusters: access entries below; the AWS services of
+	// gc.inUse: the same read-only statements as gc's).
+	var onpushInUseWildcards []string
 	if len(deleteOnViolation) > 0 {
 		onpushStatements = append(onpushStatements, allow([]string{"ecr:BatchDeleteImage"}, deleteOnViolation...))
+		var inUse []awsiam.PolicyStatement
+		inUse, onpushInUseWildcards = b.inUseStatements(p.policy.GC.InUse.Enabled())
+		onpushStatements = append(onpushStatements, inUse...)
 	}
 	onpush := b.function("onpush", functionSpec{
 		description: "ecrwarden: checks pushed tags against the policy and rolls Deployments forward",
@@ -249,6 +256,7 @@ func newStack(scope constructs.Construct, id string, p stackProps) (awscdk.Stack
 	if gated {
 		suppressInspectorWildcard(onpush)
 	}
+	suppressInUseWildcards(onpush.role, onpushInUseWildcards)
 	suppressInspectorWildcard(onscan)
 
 	gcQueue := awssqs.NewQueue(stack, jsii.String("GCQueue"), &awssqs.QueueProps{

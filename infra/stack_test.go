@@ -534,14 +534,35 @@ func TestInUseGrants(t *testing.T) {
 		}
 	}
 
-	// A policy that turns sources off grants none of their reads.
-	path := examplePolicy(t, "inUse: { ecs: true, lambda: true, sagemaker: true, batch: true }", "inUse: { ecs: false, lambda: false, batch: false }")
+	// A policy that turns sources off grants none of their reads, to gc nor
+	// to onpush (which reads them before it deletes a rejected tag).
+	path := examplePolicy(t, "inUse: { ecs: true, lambda: true, sagemaker: true, batch: true }", "inUse: { ecs: false, lambda: false, batch: false }",
+		"onViolation: alert", "onViolation: delete")
 	variant, _ := mustTemplate(t, map[string]any{ctxPolicy: path})
-	gotVariant := roleActions(t, variant, functionID(t, variant, "gc"))
+	for _, fn := range []string{"gc", "onpush"} {
+		gotVariant := roleActions(t, variant, functionID(t, variant, fn))
+		for _, a := range inUseActions {
+			_, granted := gotVariant[a]
+			if wantGranted := strings.HasPrefix(a, "sagemaker:"); granted != wantGranted {
+				t.Errorf("%s: %s granted = %v with only sagemaker read, want %v", fn, a, granted, wantGranted)
+			}
+		}
+	}
+}
+
+// onpushReadsInUse checks that onpush, whose policy deletes a rejected tag,
+// may make every read of gc's in-use sources on exactly gc's resources:
+// it lists what runs, as gc does, before it deletes.
+func onpushReadsInUse(t *testing.T, tpl template) {
+	t.Helper()
+	onpush, gc := roleActions(t, tpl, functionID(t, tpl, "onpush")), roleActions(t, tpl, functionID(t, tpl, "gc"))
 	for _, a := range inUseActions {
-		_, granted := gotVariant[a]
-		if wantGranted := strings.HasPrefix(a, "sagemaker:"); granted != wantGranted {
-			t.Errorf("%s granted = %v with only sagemaker read, want %v", a, granted, wantGranted)
+		if len(onpush[a]) == 0 {
+			t.Errorf("onpush may not %s: it could delete a tag whose image that source runs", a)
+			continue
+		}
+		if diff := cmp.Diff(gc[a], onpush[a]); diff != "" {
+			t.Errorf("onpush's %s resources differ from gc's (-gc +onpush):\n%s", a, diff)
 		}
 	}
 }
@@ -576,6 +597,7 @@ func TestPolicyVariants(t *testing.T) {
 	if len(resources) != 1 || !strings.Contains(fmt.Sprint(resources[0]), "repository/mlops/retail-api") {
 		t.Errorf("ecr:BatchDeleteImage on %v, want only mlops/retail-api (the one repository with onViolation: delete)", resources)
 	}
+	onpushReadsInUse(t, tpl)
 	_, repos := tpl.ofType("AWS::ECR::Repository")
 	for _, r := range repos {
 		if r.Properties["RepositoryName"] != "mlops/retail-api" {

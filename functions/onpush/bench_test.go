@@ -14,6 +14,7 @@ import (
 
 	"github.com/ecrwarden/ecrwarden/internal/alert"
 	"github.com/ecrwarden/ecrwarden/internal/audit"
+	"github.com/ecrwarden/ecrwarden/internal/inuse"
 	"github.com/ecrwarden/ecrwarden/internal/kube"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
 	"github.com/ecrwarden/ecrwarden/internal/rollout"
@@ -122,7 +123,8 @@ func BenchmarkHandle(b *testing.B) {
 				discover: func(_ context.Context, f *policy.File, repo string) ([]rollout.Target, []error, error) {
 					return rollout.PolicyTargets(f, repo), nil, nil
 				},
-				inUse: func(context.Context, string) (kube.InUse, error) { return kube.InUse{}, nil }}
+				// The cluster only, listed empty: the AWS sources' fakes are not the subject.
+				inUse: inuse.Clusters(p, func(context.Context, string) (kube.InUse, error) { return kube.InUse{}, nil })}
 			ev := benchEvent(b, bb.tag)
 			ctx := invocation()
 			b.ReportAllocs()

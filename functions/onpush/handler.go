@@ -18,7 +18,7 @@ import (
 	"github.com/ecrwarden/ecrwarden/internal/audit"
 	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
 	"github.com/ecrwarden/ecrwarden/internal/fnconfig"
-	"github.com/ecrwarden/ecrwarden/internal/kube"
+	"github.com/ecrwarden/ecrwarden/internal/inuse"
 	"github.com/ecrwarden/ecrwarden/internal/metrics"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
 	"github.com/ecrwarden/ecrwarden/internal/registry"
@@ -56,11 +56,6 @@ type registryAPI interface {
 	registry.BatchDeleteImageAPI
 }
 
-// inUseLister lists the images the workloads of a cluster reference, in
-// every namespace, as gc's in-use discovery does (kube.Client.ListImagesInUse
-// through the cluster resolver). Any error means: unknown, delete nothing.
-type inUseLister func(ctx context.Context, cluster string) (kube.InUse, error)
-
 // handler acts on "ECR Image Action" events and on the scheduled reconcile.
 type handler struct {
 	policy    *policy.File
@@ -70,7 +65,10 @@ type handler struct {
 	roll      roller
 	discover  discoverer
 	reconcile reconciler
-	inUse     inUseLister
+	// inUse are gc's in-use sources (inuse.Sources): the policy's clusters
+	// and the AWS services gc.inUse turns on. A rejected tag is deleted
+	// only when all of them were read and none runs its image.
+	inUse []inuse.Source
 	// verifier runs verification checks for the invocation's Origin; nil
 	// when the function has no verification queue.
 	verifier func(o ecrevent.Origin) checker
@@ -90,13 +88,8 @@ func newHandler(d *fnconfig.Deps, log *slog.Logger) *handler {
 	discover := func(ctx context.Context, f *policy.File, repo string) ([]rollout.Target, []error, error) {
 		return rollout.Discover(ctx, d.Clusters, f, repo)
 	}
-	inUse := func(ctx context.Context, cluster string) (kube.InUse, error) {
-		c, err := d.Clusters.Client(ctx, cluster)
-		if err != nil {
-			return kube.InUse{}, err
-		}
-		return c.ListImagesInUse(ctx)
-	}
+	// The same sources gc reads, through the same clients and listing.
+	inUse := inuse.Sources(d.Policy, inuse.NewClients(d.AWS, d.Clusters))
 	h := &handler{policy: d.Policy, ecr: d.ECR, alerts: d.Alerts, audit: d.Audit, log: log, roll: engine, discover: discover,
 		inUse: inUse, region: d.AWS.Region, dryRun: d.Config.DryRun, metrics: d.Metrics,
 		reconcile: &rollout.Reconciler{Policy: d.Policy, Images: d.ECR, Scans: d.ECR, Discover: discover, Roll: engine, Log: log}}
@@ -396,9 +389,10 @@ func (h *handler) reject(ctx context.Context, log *slog.Logger, o ecrevent.Origi
 }
 
 // deleteTag deletes a rejected tag only when nothing casts doubt on it: the
-// tag still names the event's digest in our registry, no workload in any
-// configured cluster runs that image by tag or by digest (listed like gc
-// lists it; a failed listing is doubt), and neither the policy
+// tag still names the event's digest in our registry, nothing that gc reads
+// for images in use (every configured cluster, and ECS, Lambda, SageMaker
+// and Batch as gc.inUse turns them on) runs that image by tag or by digest
+// (listed as gc lists it; a source that cannot be read is doubt), and neither the policy
 // (tags.dryRun, true unless set false) nor the stack (ECRWARDEN_DRY_RUN)
 // asks for a dry run. Any doubt keeps the tag (TagKept, with why) and the
 // alert says so; a failed listing also fails the invocation, so that Lambda
@@ -432,31 +426,22 @@ func (h *handler) deleteTag(ctx context.Context, log *slog.Logger, o ecrevent.Or
 	return alert.TagDeleted, "", nil
 }
 
-// usedBy names a workload in a configured cluster that references the
-// pushed image by its tag or by its digest, through any host of our registry
-// (kube.Ref.InRegistry), or returns "" when none does. Every cluster is
-// listed in full, every namespace; any failure is an error.
+// usedBy names what runs the pushed image by its tag or by its digest,
+// through any host of our registry, among gc's in-use sources
+// (inuse.List, then Listing.ForRepository: gc's own reading of "in use"),
+// or returns "" when nothing does. Every source is read in full; any
+// failure is an error naming the source.
 func (h *handler) usedBy(ctx context.Context, o ecrevent.Origin, push ecrevent.ImageAction) (string, error) {
-	if len(h.policy.Clusters) > 0 && h.inUse == nil {
-		return "", errors.New("no cluster access configured")
+	l, err := inuse.List(ctx, h.inUse)
+	if err != nil {
+		return "", fmt.Errorf("list images in use: %w", err)
 	}
-	for _, c := range h.policy.Clusters {
-		uses, err := h.inUse(ctx, c.Name)
-		if err != nil {
-			return "", fmt.Errorf("list images in use in cluster %s: %w", c.Name, err)
-		}
-		for _, u := range uses.Images {
-			if u.Ref.Repository != push.Repository || !u.Ref.InRegistry(o.RegistryHost()) {
-				continue
-			}
-			tag := u.Ref.Tag
-			if tag == "" && u.Ref.Digest == "" {
-				tag = "latest"
-			}
-			if u.Ref.Digest == push.Digest || tag == push.Tag {
-				return fmt.Sprintf("%s %s/%s container %s in cluster %s runs %s", u.Kind, u.Namespace, u.Name, u.Container, c.Name, u.Image), nil
-			}
-		}
+	in := l.ForRepository(o.RegistryHost(), push.Repository)
+	if use, ok := in.DigestUses[push.Digest]; ok {
+		return use + " (digest " + registry.ShortDigest(push.Digest) + ")", nil
+	}
+	if use, ok := in.TagUses[push.Tag]; ok {
+		return use + " (tag " + push.Tag + ")", nil
 	}
 	return "", nil
 }

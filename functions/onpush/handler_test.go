@@ -23,6 +23,7 @@ import (
 	"github.com/ecrwarden/ecrwarden/internal/audit"
 	"github.com/ecrwarden/ecrwarden/internal/ecrevent"
 	"github.com/ecrwarden/ecrwarden/internal/fnconfig"
+	"github.com/ecrwarden/ecrwarden/internal/inuse"
 	"github.com/ecrwarden/ecrwarden/internal/kube"
 	"github.com/ecrwarden/ecrwarden/internal/metrics"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
@@ -99,6 +100,11 @@ type fixture struct {
 	// inUse is what the cluster runs; inUseErr fails the listing.
 	inUse    []string
 	inUseErr error
+	// The other in-use sources: empty accounts unless a test fills them.
+	ecs       *fakeECS
+	lambda    *fakeLambda
+	sagemaker *fakeSageMaker
+	batch     *fakeBatch
 	// rec is the handler's recorder; its documents go to metrics.
 	rec     *metrics.Recorder
 	metrics *metrics.Collector
@@ -140,20 +146,23 @@ func newFixture(t *testing.T, policyYAML string) *fixture {
 		discover: func(_ context.Context, p *policy.File, repo string) ([]rollout.Target, []error, error) {
 			return rollout.PolicyTargets(p, repo), nil, nil
 		},
-		inUse: func(_ context.Context, cluster string) (kube.InUse, error) {
-			if cluster != "retail-forecast" {
-				return kube.InUse{}, fmt.Errorf("listed cluster %s", cluster)
+	}
+	f.ecs, f.lambda, f.sagemaker, f.batch = &fakeECS{}, &fakeLambda{}, &fakeSageMaker{}, &fakeBatch{}
+	clusters := func(_ context.Context, cluster string) (kube.InUse, error) {
+		if cluster != "retail-forecast" {
+			return kube.InUse{}, fmt.Errorf("listed cluster %s", cluster)
+		}
+		var u kube.InUse
+		for _, img := range f.inUse {
+			ref, err := kube.ParseImageRef(img)
+			if err != nil {
+				return kube.InUse{}, err
 			}
-			var u kube.InUse
-			for _, img := range f.inUse {
-				ref, err := kube.ParseImageRef(img)
-				if err != nil {
-					return kube.InUse{}, err
-				}
-				u.Images = append(u.Images, kube.ImageUse{Image: img, Ref: ref, Kind: "Deployment", Namespace: "default", Name: "batch", Container: "scorer"})
-			}
-			return u, f.inUseErr
-		}}
+			u.Images = append(u.Images, kube.ImageUse{Image: img, Ref: ref, Kind: "Deployment", Namespace: "default", Name: "batch", Container: "scorer"})
+		}
+		return u, f.inUseErr
+	}
+	f.h.inUse = inuse.Sources(p, inuse.Clients{Clusters: clusters, ECS: f.ecs, Lambda: f.lambda, SageMaker: f.sagemaker, Batch: f.batch})
 	return f
 }
 
@@ -330,12 +339,12 @@ func TestHandleRejectedTag(t *testing.T) {
 		{name: "delete fails", policy: deletePolicy, ecr: func(f *fakeECR) { f.err = errors.New("AccessDeniedException") },
 			wantAction: alert.TagDeleteFailed, wantDelete: true, wantErr: true},
 		{name: "in use by digest: kept", policy: deletePolicy, inUse: []string{registryHost + "/mlops/retail-api@" + fixtureDigest},
-			wantAction: alert.TagKept, wantReason: "in use: Deployment default/batch container scorer"},
+			wantAction: alert.TagKept, wantReason: "in use: EKS retail-forecast Deployment default/batch (digest sha256:1fe57ccde598): nothing deleted"},
 		{name: "in use by tag: kept", policy: deletePolicy, inUse: []string{"nginx:1.27", registryHost + "/mlops/retail-api:Feature_X"},
-			wantAction: alert.TagKept, wantReason: "in use: Deployment default/batch"},
+			wantAction: alert.TagKept, wantReason: "in use: EKS retail-forecast Deployment default/batch"},
 		{name: "in use through the dual-stack host: kept", policy: deletePolicy,
 			inUse:      []string{testAccount + ".dkr-ecr." + testRegion + ".on.aws/mlops/retail-api@" + fixtureDigest},
-			wantAction: alert.TagKept, wantReason: "in use: Deployment default/batch"},
+			wantAction: alert.TagKept, wantReason: "in use: EKS retail-forecast Deployment default/batch"},
 		{name: "same repository and tag in another registry does not count", policy: deletePolicy,
 			inUse: []string{"210987654321.dkr.ecr.ap-southeast-1.amazonaws.com/mlops/retail-api:Feature_X"}, wantAction: alert.TagDeleted, wantDelete: true},
 		{name: "in-use listing failed: kept, alerted, retried", policy: deletePolicy, inUseErr: errors.New("kube-apiserver 503"),

@@ -1,5 +1,7 @@
 // Package inuse finds every image reference in the places a registry's
-// images run, for gc's in-use protection. Each place is a Source — one
+// images run, for gc's in-use protection and for onpush's check before it
+// deletes a rejected tag (both list the same Sources and match with
+// Listing.ForRepository). Each place is a Source — one
 // small reader per kind, behind one interface, so gc lists them all and
 // never asks which kind it holds (the way flux's image policies sit behind
 // one Policer):

@@ -142,8 +142,8 @@ type GC struct {
 	// over the cap deletes nothing and alerts.
 	MaxDeletesPerRun int `yaml:"maxDeletesPerRun" doc:"A run that would delete or archive more images than this, over all its repositories (fanned out or not), deletes nothing more and alerts instead. Default 100." minimum:"1"`
 	// InUse chooses the AWS services gc reads for images in use, besides
-	// the clusters.
-	InUse InUseSources `yaml:"inUse" doc:"AWS services gc reads for images in use in the account and region, besides the clusters (which are always read). Each is read unless set false; a source that cannot be read stops every deletion of the run."`
+	// the clusters; onpush reads the same before it deletes a rejected tag.
+	InUse InUseSources `yaml:"inUse" doc:"AWS services gc reads for images in use in the account and region, besides the clusters (which are always read); onpush reads the same before it deletes a rejected tag (tags.onViolation: delete). Each is read unless set false; a source that cannot be read stops every deletion of the gc run, and keeps onpush's rejected tag."`
 	// Prices override the ECR storage prices gc states savings in.
 	Prices Prices `yaml:"prices" doc:"ECR storage prices (USD per GB-month) the plan's savings are stated in. Defaults: the published prices the code carries (see docs/gc-scale.md), for your region and volume tier set them here."`
 }

@@ -720,7 +720,7 @@ func TestIntegrationDeleteOnViolationSafety(t *testing.T) {
 	}
 	rejected := e.auditEvents(audit.TagRejected)
 	if len(rejected) != 1 || rejected[0]["action"] != string(alert.TagKept) ||
-		!strings.Contains(fmt.Sprint(rejected[0]["reason"]), "in use: Deployment "+e.ns+"/scratch-user container worker") {
+		!strings.Contains(fmt.Sprint(rejected[0]["reason"]), "in use: EKS "+clusterName+" Deployment "+e.ns+"/scratch-user (digest "+used[:19]+")") {
 		t.Fatalf("TagRejected = %v, want one kept because scratch-user runs it", rejected)
 	}
 	if text := string(e.sb.Suite.Slack.Payloads()[0].Body); !strings.Contains(text, "scratch-user") {
