@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -53,6 +54,7 @@ var Scenarios = []Scenario{
 	{Name: "clean push rolls out", Run: cleanPushRollsOut},
 	{Name: "rejected tag alerts", Run: rejectedTagAlerts},
 	{Name: "rejected tag deleted", Run: rejectedTagDeleted},
+	{Name: "rejected tag kept: ECS and Lambda run it", Run: rejectedTagInUseElsewhere},
 	{Name: "findings alert and hold the rollout", Run: findingsAlert},
 	{Name: "enhanced scanning findings alert", ScanType: ecr.ScanEnhanced, Run: findingsAlert},
 	{Name: "reconcile after lost events, enhanced scanning", ScanType: ecr.ScanEnhanced, Run: reconcileAfterLostEvents},
@@ -200,6 +202,49 @@ func rejectedTagDeleted(ctx context.Context, sb *Sandbox) error {
 		return fmt.Errorf("the rejected tag was not deleted: %s still has %v", digest, tags)
 	}
 	return sb.wantAlert("not-semver")
+}
+
+// rejectedTagInUseElsewhere: two rejected tags of the repository that deletes on
+// violation are run outside Kubernetes, one by an ECS service, one by a Lambda
+// function, while a SageMaker endpoint and a Batch job definition run other images.
+// onpush reads every source gc reads, with its own role (the List and Describe calls
+// of each, so the IAM mutation check covers onpush's in-use grants), and keeps both
+// tags, each alert naming what runs it; every invocation succeeds.
+func rejectedTagInUseElsewhere(ctx context.Context, sb *Sandbox) error {
+	image := func(repo, tag string) string { return sb.Registry + "/" + repo + ":" + tag }
+	byECS, err := sb.Push(ctx, scenarioScratch, "ecs-pinned")
+	if err != nil {
+		return err
+	}
+	byLambda, err := sb.Push(ctx, scenarioScratch, "lambda-pinned")
+	if err != nil {
+		return err
+	}
+	if _, err := sb.RunECSService(ctx, "retail", "scorer", "scorer", image(scenarioScratch, "ecs-pinned")); err != nil {
+		return err
+	}
+	if err := sb.RunLambdaImage(ctx, "enricher", image(scenarioScratch, "lambda-pinned")); err != nil {
+		return err
+	}
+	if err := sb.ServeSageMakerModel(ctx, "forecast", "forecast-v1", image(scenarioTrainRepo, "v1.0.0")); err != nil {
+		return err
+	}
+	if err := sb.RegisterBatchJob(ctx, "backfill", image(scenarioTrainRepo, "v1.0.0")); err != nil {
+		return err
+	}
+	if err := deliverAll(ctx, sb); err != nil {
+		return err
+	}
+	left := sb.Suite.ECR.Images(scenarioScratch)
+	for tag, digest := range map[string]string{"ecs-pinned": byECS, "lambda-pinned": byLambda} {
+		if !slices.Contains(left[digest], tag) {
+			return fmt.Errorf("onpush deleted the rejected tag %s, whose image runs outside Kubernetes (%s has %v)", tag, digest, left[digest])
+		}
+	}
+	if err := sb.wantAlert("in use: ECS service retail/scorer task definition scorer:1 (tag ecs-pinned)"); err != nil {
+		return err
+	}
+	return sb.wantAlert("in use: Lambda function enricher")
 }
 
 func findingsAlert(ctx context.Context, sb *Sandbox) error {
