@@ -169,17 +169,26 @@ func deliverDue(b *testing.B, e *env) (rollout.CheckResult, time.Time) {
 }
 
 // BenchmarkVerificationLatency measures ecrwarden's own share of a rollout on the real
-// control plane with kwok, with 1 s check intervals delivered as SQS delays them: from
-// handing a push to Engine.Roll until the patched template shows on a watch of the API
-// server (both rolls of every iteration), from the Deployment's updated replicas all
-// available to RolloutVerified, and from the first new Pod reporting a failure to the
+// control plane with kwok, per kind (Deployment, StatefulSet, DaemonSet; a CronJob's
+// rollout waits for a Job someone starts, so it has no cluster time of its own to
+// compare with), with 1 s check intervals delivered as SQS delays them: from handing a
+// push to Engine.Roll until the patched template shows on a watch of the API server
+// (both rolls of every iteration), from the rollout being done (every updated replica
+// available) to RolloutVerified, and from the first new Pod reporting a failure to the
 // rollback patch. Medians, in ms, beside the check interval; the goal is under one
 // interval.
 func BenchmarkVerificationLatency(b *testing.B) {
 	testenv.RequireControlPlane(b, controlPlane != nil)
+	for _, kind := range []kube.Kind{kube.KindDeployment, kube.KindStatefulSet, kube.KindDaemonSet} {
+		b.Run(string(kind), func(b *testing.B) { benchVerification(b, kind) })
+	}
+}
+
+func benchVerification(b *testing.B, kind kube.Kind) {
 	var ready, failed, patched []float64
+	name := strings.ToLower(string(kind))
 	for i := 0; b.Loop(); i++ {
-		e := newBenchEnv(b, fmt.Sprintf("bench-ok-%d", i))
+		e := newBenchEnv(b, kind, fmt.Sprintf("bench-%s-ok-%d", name, i))
 		tag := fmt.Sprintf("v3.%d.0", i)
 		firstReady, stop := watch(e, pinned(tag), func(st *kube.RolloutStatus) bool { return st.Done })
 		patched = append(patched, float64(pushToPatch(b, e, tag).Microseconds())/1000)
@@ -190,7 +199,7 @@ func BenchmarkVerificationLatency(b *testing.B) {
 		}
 		ready = append(ready, float64(at.Sub(firstReady()).Milliseconds()))
 
-		e2 := newBenchEnv(b, fmt.Sprintf("bench-bad-%d", i))
+		e2 := newBenchEnv(b, kind, fmt.Sprintf("bench-%s-bad-%d", name, i))
 		badTag := fmt.Sprintf("v4.%d.0", i)
 		if err := e2.k.SetImageFaults(context.Background(), map[string]testenv.ImageFault{digest(badTag): testenv.ImageCrashLoop}); err != nil {
 			b.Fatal(err)

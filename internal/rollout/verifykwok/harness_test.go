@@ -385,10 +385,10 @@ func (e *env) waitRolledOut() {
 	}
 }
 
-// newBenchEnv is newEnv for benchmarks: two replicas, the default verify rule.
-func newBenchEnv(b *testing.B, name string) *env {
+// newBenchEnv is newKindEnv for benchmarks: two replicas, the default verify rule.
+func newBenchEnv(b *testing.B, kind kube.Kind, name string) *env {
 	b.Helper()
-	return newEnv(b, name, 2, policy.Verify{})
+	return newKindEnv(b, kind, name, 2, policy.Verify{}, nil)
 }
 
 // push is the image onpush hands the engine for a push of tag (digest of the
