@@ -306,15 +306,17 @@ func (v *Verifier) verify(ctx context.Context, c Check) (CheckResult, error) {
 		return CheckResult{}, fmt.Errorf("verify %s: %s: %w", c, workloadName(ref), err)
 	}
 	switch {
-	case st.Verify == nil || st.LastChange == nil || st.Verify.Digest != c.Digest || st.LastChange.EventID != c.EventID:
-		return CheckResult{Result: CheckStale, Reason: "the target moved on since the check was armed"}, nil
-	case st.Verify.State == VerifyRolledBack && st.LastChange.EventID == rollbackEventID(c.EventID):
-		// A retried check whose rollback stands: finish replacing the
-		// Pods a StatefulSet would wait for.
+	case st.Verify != nil && st.LastChange != nil && st.Verify.Digest == c.Digest && st.Verify.State == VerifyRolledBack &&
+		st.LastChange.EventID == rollbackEventID(c.EventID):
+		// A retried check whose rollback stands (the rollback is the last
+		// change, under its own event id): finish replacing the Pods a
+		// StatefulSet would wait for.
 		if err := v.replaceStuck(ctx, client, c, st.LastChange.From, log); err != nil {
 			return CheckResult{}, fmt.Errorf("verify %s: %w", c, err)
 		}
 		return CheckResult{Result: CheckStale, Reason: "already " + st.Verify.State}, nil
+	case st.Verify == nil || st.LastChange == nil || st.Verify.Digest != c.Digest || st.LastChange.EventID != c.EventID:
+		return CheckResult{Result: CheckStale, Reason: "the target moved on since the check was armed"}, nil
 	case st.Verify.State != VerifyPending:
 		return CheckResult{Result: CheckStale, Reason: "already " + st.Verify.State}, nil
 	case !st.Verify.At.Equal(c.At):

@@ -49,9 +49,9 @@ func (k *KubeFaults) CAPEM() []byte {
 // Close stops the proxy.
 func (k *KubeFaults) Close() { k.srv.Close() }
 
-// startKubeFaults starts the proxy in front of the API server at host, whose
-// serving certificate is caPEM.
-func startKubeFaults(host string, caPEM []byte, seed uint64) (*KubeFaults, error) {
+// StartKubeFaults starts the proxy in front of the API server at host, whose
+// serving certificate is caPEM. Close stops it.
+func StartKubeFaults(host string, caPEM []byte, seed uint64) (*KubeFaults, error) {
 	target, err := url.Parse(host)
 	if err != nil {
 		return nil, fmt.Errorf("kube fault proxy: %w", err)

@@ -265,7 +265,7 @@ func (sb *Sandbox) startEmulators(ctx context.Context, o Options) error {
 	dep := sb.dep
 	endpoint, ca := o.Cluster.Kube.Admin.Host, o.Cluster.Kube.Admin.CAData
 	if o.KubeFaults {
-		kf, err := startKubeFaults(endpoint, ca, o.Suite.Seed)
+		kf, err := StartKubeFaults(endpoint, ca, o.Suite.Seed)
 		if err != nil {
 			return fmt.Errorf("sandbox: %w", err)
 		}

@@ -12,9 +12,11 @@ import (
 
 	"github.com/ecrwarden/ecrwarden/internal/alert"
 	"github.com/ecrwarden/ecrwarden/internal/audit"
+	"github.com/ecrwarden/ecrwarden/internal/emulator/fault"
 	"github.com/ecrwarden/ecrwarden/internal/kube"
 	"github.com/ecrwarden/ecrwarden/internal/policy"
 	"github.com/ecrwarden/ecrwarden/internal/rollout"
+	"github.com/ecrwarden/ecrwarden/internal/sandbox"
 	"github.com/ecrwarden/ecrwarden/internal/testenv"
 )
 
@@ -298,4 +300,59 @@ func TestKindBadInput(t *testing.T) {
 			t.Errorf("pods run %v, want %v", got, want)
 		}
 	})
+}
+
+// TestStatefulSetRepairIsRetried: when deleting a rolled-back StatefulSet's stuck
+// Pod fails (the API server answers 503 once), the check that rolled back fails, so
+// SQS redelivers it; the redelivered check finds the rollback standing, deletes the
+// Pod, and the StatefulSet runs the previous image again.
+func TestStatefulSetRepairIsRetried(t *testing.T) {
+	e := newKindEnv(t, kube.KindStatefulSet, "verify-sts-repair", 2, policy.Verify{}, nil)
+	proxy, err := sandbox.StartKubeFaults(e.k.Limited.Host, e.k.Limited.CAData, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxy.Close)
+	proxy.Faults().Set("delete pods", fault.Rule{ServerError: 1, Status: http.StatusServiceUnavailable})
+	client, err := kube.New(kube.Config{Host: proxy.URL(), CAData: proxy.CAPEM(), Token: kube.StaticToken(e.k.Limited.Token)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := *e.verifier
+	v.Clients = staticClients{client}
+	ctx := context.Background()
+
+	e.setFault("v1.9.5", testenv.ImageCrashLoop)
+	e.roll("v1.9.5")
+	var retried *rollout.Check
+	for deadline := time.Now().Add(60 * time.Second); retried == nil; {
+		if time.Now().After(deadline) {
+			t.Fatal("no check rolled back within 60 s")
+		}
+		time.Sleep(200 * time.Millisecond)
+		for _, c := range e.queue.take() {
+			res, err := v.Verify(ctx, c)
+			switch {
+			case kube.IsConflict(err):
+				e.queue.put(c)
+			case err != nil && strings.Contains(err.Error(), "rolled back, but"):
+				retried = &c
+			case err != nil:
+				t.Fatalf("check %s: %v", c, err)
+			case res.Result != rollout.CheckRearmed && res.Result != rollout.CheckStale:
+				t.Fatalf("check ended %+v, want the rollback's repair to fail once", res)
+			}
+		}
+	}
+	if st := e.state(); st.Verify.State != rollout.VerifyRolledBack || st.LastChange.To != image("v1.0.0") {
+		t.Fatalf("after the failed repair: %+v %+v, want rolled back to v1.0.0", st.Verify, st.LastChange)
+	}
+	res, err := v.Verify(ctx, *retried)
+	if err != nil || res.Result != rollout.CheckStale {
+		t.Fatalf("redelivered check: %+v %v, want stale after deleting the stuck Pod", res, err)
+	}
+	if n := e.queue.len(); n != 0 {
+		t.Errorf("the redelivered check armed %d more", n)
+	}
+	e.waitHealed()
 }
