@@ -92,12 +92,3 @@ func (c *Client) UpdateImage(ctx context.Context, namespace, deployment, contain
 		return decide(w.obj.(*Deployment))
 	})
 }
-
-// RemoveAnnotations is RemoveWorkloadAnnotations for the Deployment namespace/name.
-func (c *Client) RemoveAnnotations(ctx context.Context, namespace, name, resourceVersion string, keys ...string) (*Deployment, error) {
-	w, err := c.RemoveWorkloadAnnotations(ctx, deploymentRef(namespace, name), resourceVersion, keys...)
-	if err != nil {
-		return nil, err
-	}
-	return w.obj.(*Deployment), nil
-}

@@ -157,13 +157,14 @@ func TestUpdateImage(t *testing.T) {
 			if err != nil {
 				t.Fatalf("UpdateImage: %v", err)
 			}
-			if got.Deployment == nil {
-				t.Fatal("Result.Deployment is nil")
+			d, ok := got.Workload.Object().(*Deployment)
+			if !ok {
+				t.Fatalf("Result.Workload holds %T, want the *Deployment", got.Workload.Object())
 			}
-			if diff := cmp.Diff(tt.wantImages, got.Deployment.Spec.Template.Spec.Containers); diff != "" {
+			if diff := cmp.Diff(tt.wantImages, d.Spec.Template.Spec.Containers); diff != "" {
 				t.Errorf("containers in result (-want +got):\n%s", diff)
 			}
-			got.Deployment, got.Workload = nil, nil
+			got.Workload = nil
 			if diff := cmp.Diff(tt.wantResult, got); diff != "" {
 				t.Errorf("result (-want +got):\n%s", diff)
 			}

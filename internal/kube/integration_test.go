@@ -168,11 +168,12 @@ func TestIntegrationRollout(t *testing.T) {
 		if res.Attempts != 2 || calls != 2 || !res.Patched {
 			t.Errorf("result %+v after %d decide calls, want patched on the second attempt", res, calls)
 		}
-		if got := res.Deployment.Metadata.Annotations; got[AnnotationPreviousImage] != ecr+"/mlops/retail-api:v1.1.0@"+digestA || got[AnnotationEventID] != "evt-42" {
+		meta := res.Workload.Meta()
+		if got := meta.Annotations; got[AnnotationPreviousImage] != ecr+"/mlops/retail-api:v1.1.0@"+digestA || got[AnnotationEventID] != "evt-42" {
 			t.Errorf("annotations = %v, want the previous image and the event id", got)
 		}
-		if res.Deployment.Metadata.Labels["touched"] != "yes" {
-			t.Errorf("labels = %v, want the other writer's change kept", res.Deployment.Metadata.Labels)
+		if meta.Labels["touched"] != "yes" {
+			t.Errorf("labels = %v, want the other writer's change kept", meta.Labels)
 		}
 	})
 

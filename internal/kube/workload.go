@@ -278,8 +278,6 @@ func (c *Client) patchWorkloadImage(ctx context.Context, current *Workload, cont
 type Result struct {
 	// Workload is the object after the patch, or the current object when nothing was patched.
 	Workload *Workload
-	// Deployment is Workload's object when it is a Deployment (UpdateImage), else nil.
-	Deployment *Deployment
 	// Patched is true when a PATCH succeeded.
 	Patched bool
 	// PreviousImage is the container's image before the patch (or its current image when skipped).
@@ -292,9 +290,6 @@ type Result struct {
 
 func newResult(w *Workload, r Result) Result {
 	r.Workload = w
-	if d, ok := w.Object().(*Deployment); ok {
-		r.Deployment = d
-	}
 	return r
 }
 
